@@ -1,0 +1,164 @@
+# rrvm — reverse VM replication. `make help` lists the targets.
+#
+# Host code (the rrvm binary, unit tests) is built with the system compiler;
+# guest images are built freestanding (no libc headers, no PIC) from guest/
+# plus lwIP from Debian's source package, unpacked under build/.
+
+BUILD ?= build
+CC ?= gcc
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow \
+	-Wno-unused-parameter -D_GNU_SOURCE -Iinclude -I.
+HOST_LDLIBS := -lpthread
+
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+
+.PHONY: all deps test unit-test integration-test demo bench figures clean help lwip
+
+all: $(BUILD)/rrvm guest
+
+help:
+	@echo "make            build build/rrvm and the guest images (build/guest/*.elf)"
+	@echo "make deps       install Debian packages and fetch lwIP's source (root)"
+	@echo "make test       unit tests (cmocka, ASan/UBSan) + integration tests (netns, KVM)"
+	@echo "make demo       boot the kv guest in a namespace, drive it with real clients, report"
+	@echo "make bench      benchmarks (ratios against a same-run baseline)"
+	@echo "make figures    run quick experiments and draw paper figures"
+	@echo "make clean      remove $(BUILD)/"
+
+deps:
+	$(Q)./mk/deps.sh
+	$(Q)./mk/lwip.sh $(BUILD)/lwip
+
+# ---------------------------------------------------------------- host side
+COMMON_SRCS := $(wildcard common/*.c)
+VMM_SRCS := $(wildcard vmm/*.c)
+CLI_SRCS := $(wildcard cli/*.c)
+RRVM_SRCS := $(CLI_SRCS) $(VMM_SRCS) $(COMMON_SRCS)
+RRVM_OBJS := $(RRVM_SRCS:%.c=$(BUILD)/host/%.o)
+
+$(BUILD)/host/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/rrvm: $(RRVM_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
+
+-include $(RRVM_OBJS:.o=.d)
+
+# --------------------------------------------------------------- guest side
+LWIP_DIR := $(BUILD)/lwip
+GUEST_CC ?= gcc
+GUEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+	-ffreestanding -fno-pic -fno-pie -fno-stack-protector -fno-common \
+	-mno-red-zone -mcmodel=small -fno-asynchronous-unwind-tables \
+	-nostdinc -isystem $(shell $(GUEST_CC) -print-file-name=include) \
+	-Iguest/runtime/include -Iguest/net -Iguest/services -Iinclude -I. \
+	-I$(LWIP_DIR)/src/include -DRRVM_GUEST=1
+# lwIP is not our code: build it without -Werror and with its own warnings.
+LWIP_CFLAGS := $(filter-out -Werror -Wextra,$(GUEST_CFLAGS)) -Wno-address
+GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none \
+	-Wl,-T,guest/runtime/guest.ld -Wl,-z,noexecstack
+
+LWIP_SRCS_REL := $(addprefix src/core/,init.c def.c inet_chksum.c ip.c \
+	mem.c memp.c netif.c pbuf.c raw.c stats.c sys.c altcp.c altcp_alloc.c \
+	tcp.c tcp_in.c tcp_out.c timeouts.c udp.c) \
+	$(addprefix src/core/ipv4/,etharp.c icmp.c \
+	ip4.c ip4_addr.c ip4_frag.c) src/netif/ethernet.c
+LWIP_OBJS := $(LWIP_SRCS_REL:%.c=$(BUILD)/guest/lwip/%.o)
+
+GUEST_RUNTIME_SRCS := $(wildcard guest/runtime/*.c guest/runtime/libc/*.c \
+	guest/runtime/*.S guest/net/*.c guest/services/common/*.c)
+GUEST_RUNTIME_OBJS := $(patsubst %,$(BUILD)/guest/obj/%.o,$(GUEST_RUNTIME_SRCS))
+
+# One image per service: the shared runtime + that service's directory.
+GUEST_SERVICES := kv http echo crash
+GUEST_IMAGES := $(GUEST_SERVICES:%=$(BUILD)/guest/%.elf)
+
+guest: $(GUEST_IMAGES)
+
+$(LWIP_DIR)/.unpacked:
+	$(Q)./mk/lwip.sh $(LWIP_DIR)
+
+$(BUILD)/guest/lwip/%.o: $(LWIP_DIR)/.unpacked
+	@mkdir -p $(dir $@)
+	@echo "  CC      lwip/$*.c"
+	$(Q)$(GUEST_CC) $(LWIP_CFLAGS) -c $(LWIP_DIR)/$*.c -o $@
+
+$(BUILD)/guest/obj/%.c.o: %.c $(LWIP_DIR)/.unpacked
+	@mkdir -p $(dir $@)
+	@echo "  GUESTCC $<"
+	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/guest/obj/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "  GUESTAS $<"
+	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+
+$(BUILD)/guest/liblwip.a: $(LWIP_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/guest/libruntime.a: $(GUEST_RUNTIME_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+define guest_image
+$(1)_SRCS := $$(wildcard guest/services/$(1)/*.c)
+$(1)_OBJS := $$(patsubst %,$(BUILD)/guest/obj/%.o,$$($(1)_SRCS))
+$(BUILD)/guest/$(1).elf: $$($(1)_OBJS) $(BUILD)/guest/libruntime.a $(BUILD)/guest/liblwip.a guest/runtime/guest.ld
+	@echo "  GUESTLD $$@"
+	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $$@ \
+		-Wl,--whole-archive $(BUILD)/guest/libruntime.a -Wl,--no-whole-archive \
+		$$($(1)_OBJS) $(BUILD)/guest/liblwip.a $(BUILD)/guest/libruntime.a -lgcc
+GUEST_SERVICE_OBJS += $$($(1)_OBJS)
+endef
+$(foreach s,$(GUEST_SERVICES),$(eval $(call guest_image,$(s))))
+
+-include $(GUEST_RUNTIME_OBJS:.o=.d) $(GUEST_SERVICE_OBJS:.o=.d)
+
+# --------------------------------------------------------------- unit tests
+# tests/unit/tests.mk lists each test and the sources it links (host-built,
+# ASan/UBSan). Guest service code is host-compilable against the fake
+# transport in tests/unit/fake_service.c.
+include tests/unit/tests.mk
+UNIT_TEST_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
+TEST_CFLAGS := $(filter-out -O2,$(HOST_CFLAGS)) -O1 $(SANITIZE) -Iguest/services \
+	-Iguest/net -DRRVM_UNIT_TEST=1
+
+define unit_test
+$(BUILD)/tests/$(1): tests/unit/$(1).c $$($(1)_SOURCES)
+	@mkdir -p $$(dir $$@)
+	@echo "  TEST-CC $$@"
+	$(Q)$(CC) $(TEST_CFLAGS) -o $$@ $$^ -lcmocka $(HOST_LDLIBS)
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(t))))
+
+unit-test: $(UNIT_TEST_BINS)
+	$(Q)./tests/run-unit.sh $(UNIT_TEST_BINS)
+
+integration-test: all
+	$(Q)./tests/run-integration.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory unit-test
+	$(Q)$(MAKE) --no-print-directory integration-test
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)./experiments/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)./experiments/bench.sh
+
+figures: deps
+	$(Q)$(MAKE) --no-print-directory all
+	@echo "figures: no experiments yet (see issue 'Experiments and paper figures')" >&2
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* rrvm: the one user-facing binary; dispatches to subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+static const struct rrvm_command commands[] = {
+	{ "run", "boot a guest image on a TAP device (unprotected)", cmd_run },
+	{ "ctl", "query a running rrvm through its control socket", cmd_ctl },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: rrvm <command> [options]\n"
+		"\n"
+		"rrvm runs a KVM micro-VM and (in later releases) protects it\n"
+		"by reverse replication: a primary streams checkpoints to a\n"
+		"backup that logs client requests and replays them on "
+		"failover.\n"
+		"\n"
+		"commands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name,
+			commands[i].summary);
+	fprintf(out,
+		"\n"
+		"'rrvm <command> --help' explains each command.\n"
+		"exit status: 0 ok, 1 error, 2 usage, 3 guest fault.\n"
+		"docs: docs/design.md, docs/hypercall-abi.md\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return argc < 2 ? RRVM_EXIT_USAGE : RRVM_EXIT_OK;
+	}
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "rrvm: unknown command '%s'; see 'rrvm --help'\n",
+		argv[1]);
+	return RRVM_EXIT_USAGE;
+}

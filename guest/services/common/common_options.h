@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Features every guest image has, whatever its main service, switched on
+ * from the guest command line:
+ *
+ *	dirty=N          write N distinct pages per second (0 = off, <= 1000000)
+ *	dirty_mb=M       size of the dirtier's region in MiB (default 16)
+ *	crash=KIND       test only: fault on purpose (null, ud, gp, div)
+ *	crash_after_ms=T ...T ms after start (default 0)
+ */
+#ifndef GUEST_COMMON_OPTIONS_H
+#define GUEST_COMMON_OPTIONS_H
+
+/*
+ * Called by the guest main once the main service has started. Every option
+ * above that is present is validated, even when its feature is off, so a
+ * typo is never silently ignored. 0, or negative errno after a svc_log line
+ * naming the offending option.
+ */
+int guest_common_start(void);
+
+#endif

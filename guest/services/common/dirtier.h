@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dirtier: writes a steady number of distinct guest pages per second so
+ * checkpointing can be stressed with a known dirty rate, independently of
+ * the service's own traffic. Enabled by `dirty=N` (pages/s) and sized by
+ * `dirty_mb=` (see common_options.h).
+ */
+#ifndef GUEST_COMMON_DIRTIER_H
+#define GUEST_COMMON_DIRTIER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DIRTIER_PAGE_SIZE 4096u
+#define DIRTIER_MAX_RATE 1000000u	/* pages/s: 4 GB/s of dirty memory */
+#define DIRTIER_DEFAULT_MB 16u
+#define DIRTIER_MAX_MB 4096u
+#define DIRTIER_MIN_PERIOD_NS 5000000u	/* tick at most every 5 ms... */
+#define DIRTIER_MAX_PERIOD_NS 100000000u /* ...and at least every 100 ms */
+
+/*
+ * Allocate region_mb MiB once and start writing pages_per_sec pages/s from
+ * now on. 0, -EINVAL (rate or size out of range), -EBUSY (already running),
+ * -ENOMEM, or the ticker registration error.
+ */
+int dirtier_start(uint64_t pages_per_sec, uint64_t region_mb);
+
+/* Stop writing and free the region (tests; a future control channel). */
+void dirtier_stop(void);
+
+/* Page writes since dirtier_start (one 8-byte word each). */
+uint64_t dirtier_pages_written(void);
+
+/* The page-aligned region and its size in pages, or NULL when stopped. */
+const uint8_t *dirtier_region(size_t *pages);
+
+#endif

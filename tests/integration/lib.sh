@@ -1,0 +1,231 @@
+# shellcheck shell=bash
+# Common code for tests/integration/test_*.sh. Not a test itself.
+#
+# Each test: sources this file, calls t_init (which skips the test when it
+# cannot run here), boots a guest with guest_boot, checks things with the
+# t_* assertions, and ends with t_finish. Result line (last line printed):
+#   PASS: NAME [detail]     exit 0
+#   FAIL: NAME: reason      exit 1
+#   SKIP: NAME: reason      exit 77
+#
+# Environment:
+#   RRVM                path to the monitor (default build/rrvm)
+#   RRVM_GUEST_DIR      guest images (default build/guest)
+#   RRVM_BOOT_TIMEOUT   seconds to wait for a guest to answer (default 30)
+#   RRVM_LOG_LEVEL      --log-level for rrvm run (default info)
+#   RRVM_KEEP=1         leave namespaces/processes for debugging
+#   RRVM_IT_NATIVE=1    self-test of the TEST LOGIC: instead of booting a
+#                       guest, serve the same protocol natively (redis-server,
+#                       python stand-ins) at the guest address behind a veth.
+#                       Checks that need the monitor are skipped. Not part of
+#                       the suite; used to validate the tests without a VM.
+
+T_NAME=$(basename "$0" .sh)
+T_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$T_DIR/../.." && pwd)
+RRVM=${RRVM:-$ROOT/build/rrvm}
+GUEST_DIR=${RRVM_GUEST_DIR:-$ROOT/build/guest}
+BOOT_TIMEOUT=${RRVM_BOOT_TIMEOUT:-30}
+NATIVE=${RRVM_IT_NATIVE:-0}
+
+# shellcheck source=../../experiments/lib/netns.sh
+. "$ROOT/experiments/lib/netns.sh"
+
+# The guest LAN.
+G_HOST_IP=10.77.0.1
+G_IP=10.77.0.2
+G_PREFIX=24
+G_MAC=52:54:00:77:00:02
+
+T_FAILS=0
+T_CHECKS=0
+T_NS=           # client namespace (holds tap0, or veth0 in native mode)
+T_SRV_NS=       # native mode only: namespace of the stand-in server
+T_TMP=          # private temp dir
+G_PID=          # the monitor (or stand-in) process
+G_LOG=          # its console output (stdout+stderr)
+G_CTL=          # its control socket
+
+# ------------------------------------------------------------- results
+t_result_pass() { echo "PASS: $T_NAME${1:+ ($1)}"; exit 0; }
+t_skip() { echo "SKIP: $T_NAME: $*"; exit 77; }
+t_fail() {
+	echo "  FAIL: $*"
+	t_dump_log
+	echo "FAIL: $T_NAME: $*"
+	exit 1
+}
+
+# Show the tail of the monitor's console (for failures).
+t_dump_log() {
+	if [ -n "$G_LOG" ] && [ -s "$G_LOG" ]; then
+		echo "  --- last lines of $( [ "$NATIVE" = 1 ] && echo stand-in || echo rrvm ) output ($G_LOG) ---"
+		tail -n 30 "$G_LOG" | sed 's/^/  | /'
+	fi
+}
+
+t_info() { echo "  $*"; }
+
+# t_check DESC CMD...: CMD must succeed.
+t_check() {
+	local desc=$1
+	shift
+	T_CHECKS=$((T_CHECKS + 1))
+	if "$@"; then
+		echo "  ok: $desc"
+		return 0
+	fi
+	echo "  FAIL: $desc"
+	T_FAILS=$((T_FAILS + 1))
+	return 1
+}
+
+# Quote a value for display, at most 200 characters.
+_t_show() {
+	local q
+	q=$(printf '%q' "$1")
+	if [ ${#q} -gt 200 ]; then
+		q="${q:0:200}... (${#1} chars)"
+	fi
+	printf '%s' "$q"
+}
+
+# t_eq DESC EXPECTED ACTUAL
+t_eq() {
+	T_CHECKS=$((T_CHECKS + 1))
+	if [ "$2" == "$3" ]; then
+		echo "  ok: $1"
+		return 0
+	fi
+	echo "  FAIL: $1"
+	echo "        expected: $(_t_show "$2")"
+	echo "        got:      $(_t_show "$3")"
+	T_FAILS=$((T_FAILS + 1))
+	return 1
+}
+
+# t_finish [detail]: PASS if no check failed.
+t_finish() {
+	if [ "$T_FAILS" -gt 0 ]; then
+		t_dump_log
+		echo "FAIL: $T_NAME: $T_FAILS of $T_CHECKS checks failed"
+		exit 1
+	fi
+	t_result_pass "$T_CHECKS checks${1:+, $1}"
+}
+
+# ------------------------------------------------------------- setup
+# t_init [tool...]: skip unless we can run here; check tools; set up the
+# namespace(s) and cleanup trap. Tools missing is a failure, not a skip.
+t_init() {
+	local why t
+	is_root || t_skip "needs root (network namespaces, TAP devices)"
+	if [ "$NATIVE" != 1 ]; then
+		why=$(kvm_usable) || t_skip "no usable /dev/kvm: $why"
+		[ -x "$RRVM" ] || t_skip "$RRVM is missing (run make)"
+	fi
+	for t in ip "$@"; do
+		command -v "$t" >/dev/null 2>&1 || t_fail "required tool '$t' is not installed (make deps)"
+	done
+	rrvm_trap_cleanup
+	tmpdir_create T_TMP
+	ns_create T_NS c
+	if [ "$NATIVE" = 1 ]; then
+		t_info "RRVM_IT_NATIVE=1: testing the test against native stand-ins, not rrvm"
+		ns_create T_SRV_NS s
+		ns_add_veth "$T_NS" veth0 "$G_HOST_IP/$G_PREFIX" "$T_SRV_NS" veth1 "$G_IP/$G_PREFIX"
+	else
+		ns_add_tap "$T_NS" tap0 "$G_HOST_IP/$G_PREFIX"
+	fi
+}
+
+# Skip a test (or part of one) that needs the real monitor in native mode.
+t_needs_rrvm() {
+	[ "$NATIVE" = 1 ] && t_skip "needs the real monitor (RRVM_IT_NATIVE=1)"
+	return 0
+}
+
+guest_image() { # SERVICE -> path
+	echo "$GUEST_DIR/$1.elf"
+}
+
+# guest_start SERVICE [guest-option...]: start rrvm run on tap0 (no wait).
+# Sets G_PID, G_LOG, G_CTL.
+guest_start() {
+	local svc=$1 img
+	shift
+	G_LOG=$T_TMP/$svc.console.log
+	G_CTL=$T_TMP/$svc.ctl
+	if [ "$NATIVE" = 1 ]; then
+		standin_start "$svc" "$@"
+		return
+	fi
+	img=$(guest_image "$svc")
+	[ -f "$img" ] || t_fail "guest image $img is missing (run make)"
+	local cmd=("$RRVM" run --guest "$img" --tap tap0 --ip "$G_IP/$G_PREFIX"
+		--mac "$G_MAC" --gw "$G_HOST_IP" --mem 64M --control "$G_CTL"
+		--log-level "${RRVM_LOG_LEVEL:-info}")
+	[ $# -gt 0 ] && cmd+=(-- "$@")
+	t_info "boot: ${cmd[*]}"
+	ns_bg "$T_NS" "$G_LOG" "${cmd[@]}"
+	G_PID=$RRVM_LAST_PID
+}
+
+# guest_wait_ready [TCP_PORT]: wait until the guest answers ping (and
+# accepts TCP on PORT if given). Fails the test on timeout or if the
+# monitor exits.
+guest_wait_ready() {
+	local port=${1:-} t0 rc
+	t0=$(now_ms)
+	wait_for "$BOOT_TIMEOUT" --pid "$G_PID" probe_ping "$T_NS" "$G_IP"
+	rc=$?
+	if [ $rc = 2 ]; then
+		pid_wait "$G_PID" 1
+		t_fail "monitor exited during boot (exit status ${RRVM_WAIT_RC:-?})"
+	fi
+	[ $rc = 1 ] && t_fail "guest did not answer ping within ${BOOT_TIMEOUT}s"
+	if [ -n "$port" ]; then
+		wait_for "$BOOT_TIMEOUT" --pid "$G_PID" probe_tcp "$T_NS" "$G_IP" "$port"
+		rc=$?
+		[ $rc = 2 ] && t_fail "monitor exited during boot"
+		[ $rc = 1 ] && t_fail "guest did not accept TCP on port $port within ${BOOT_TIMEOUT}s"
+	fi
+	t_info "guest ready after $(( $(now_ms) - t0 )) ms"
+}
+
+# guest_boot SERVICE [guest-option...]: start and wait for readiness.
+guest_boot() {
+	local port=
+	case "$1" in
+	kv) port=6379 ;;
+	http) port=80 ;;
+	echo) port=7 ;;
+	esac
+	guest_start "$@"
+	guest_wait_ready "$port"
+}
+
+# The guest must still be running (it did not crash under load).
+guest_alive() { pid_alive "$G_PID"; }
+
+# Run a client command in the client namespace.
+c_exec() { ns_exec "$T_NS" "$@"; }
+
+# rrvm ctl with a time limit.
+ctl() { timeout 10 "$RRVM" ctl "$@"; }
+
+# --------------------------------------------- native stand-ins (self-test)
+standin_start() {
+	local svc=$1
+	case "$svc" in
+	kv)
+		ns_bg "$T_SRV_NS" "$G_LOG" redis-server --save '' --appendonly no \
+			--protected-mode no --port 6379 --bind "$G_IP" --daemonize no --dir "$T_TMP"
+		;;
+	echo | http)
+		ns_bg "$T_SRV_NS" "$G_LOG" python3 "$T_DIR/selftest/standin.py" "$svc" "$G_IP"
+		;;
+	*) t_skip "no native stand-in for guest '$svc'" ;;
+	esac
+	G_PID=$RRVM_LAST_PID
+}
