@@ -77,7 +77,7 @@ GUEST_RUNTIME_SRCS := $(wildcard guest/runtime/*.c guest/runtime/libc/*.c \
 GUEST_RUNTIME_OBJS := $(patsubst %,$(BUILD)/guest/obj/%.o,$(GUEST_RUNTIME_SRCS))
 
 # One image per service: the shared runtime + that service's directory.
-GUEST_SERVICES := kv http echo crash
+GUEST_SERVICES := kv http echo
 GUEST_IMAGES := $(GUEST_SERVICES:%=$(BUILD)/guest/%.elf)
 
 guest: $(GUEST_IMAGES)

@@ -98,12 +98,21 @@ static int elf_check_segment(const Elf64_Phdr *ph, size_t file_size,
 	return 0;
 }
 
+/* A corrupt e_phoff may be misaligned: copy headers out, never cast. */
+static void elf_phdr(const uint8_t *file, const Elf64_Ehdr *eh, unsigned i,
+		     Elf64_Phdr *ph)
+{
+	memcpy(ph, file + eh->e_phoff + (uint64_t)i * sizeof(*ph), sizeof(*ph));
+}
+
 int elf_load(const uint8_t *file, size_t file_size, uint8_t *mem,
 	     uint64_t mem_size, uint64_t min_addr, uint64_t max_addr,
 	     struct elf_image *out, char *err, size_t err_size)
 {
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)file;
-	const Elf64_Phdr *phs;
+	Elf64_Ehdr ehdr;
+	const Elf64_Ehdr *eh = &ehdr;
+	Elf64_Phdr phdr, other_phdr;
+	const Elf64_Phdr *ph = &phdr, *other = &other_phdr;
 	uint64_t lo = UINT64_MAX, hi = 0;
 	bool entry_ok = false;
 	unsigned loads = 0;
@@ -116,14 +125,13 @@ int elf_load(const uint8_t *file, size_t file_size, uint8_t *mem,
 				"truncated: %zu bytes is smaller than an ELF "
 				"header",
 				file_size);
+	memcpy(&ehdr, file, sizeof(ehdr));
 	ret = elf_check_header(eh, file_size, err, err_size);
 	if (ret)
 		return ret;
-	phs = (const Elf64_Phdr *)(file + eh->e_phoff);
 
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
-		const Elf64_Phdr *ph = &phs[i];
-
+		elf_phdr(file, eh, i, &phdr);
 		if (ph->p_type == PT_INTERP || ph->p_type == PT_DYNAMIC)
 			return elf_fail(err, err_size, -ENOEXEC,
 					"dynamically linked; guest images must "
@@ -135,8 +143,7 @@ int elf_load(const uint8_t *file, size_t file_size, uint8_t *mem,
 		if (ret)
 			return ret;
 		for (unsigned j = 0; j < i; j++) {
-			const Elf64_Phdr *other = &phs[j];
-
+			elf_phdr(file, eh, j, &other_phdr);
 			if (other->p_type != PT_LOAD || other->p_memsz == 0)
 				continue;
 			if (ph->p_vaddr < other->p_vaddr + other->p_memsz &&
@@ -164,8 +171,7 @@ int elf_load(const uint8_t *file, size_t file_size, uint8_t *mem,
 
 	/* Everything validated: now copy. */
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
-		const Elf64_Phdr *ph = &phs[i];
-
+		elf_phdr(file, eh, i, &phdr);
 		if (ph->p_type != PT_LOAD || ph->p_memsz == 0)
 			continue;
 		memcpy(mem + ph->p_vaddr, file + ph->p_offset, ph->p_filesz);

@@ -332,11 +332,15 @@ void vm_cpu_report_fault(struct vm *vm, const char *reason)
 		  regs.rsi, regs.rdi, regs.rbp, regs.r8);
 	log_error("  R9 =%016llx R10=%016llx R11=%016llx R12=%016llx",
 		  regs.r9, regs.r10, regs.r11, regs.r12);
+	/* With an exception frame, RFLAGS and CS are the guest's, not the stub's. */
 	log_error("  R13=%016llx R14=%016llx R15=%016llx RFLAGS=%llx",
-		  regs.r13, regs.r14, regs.r15, regs.rflags);
+		  regs.r13, regs.r14, regs.r15,
+		  frame ? (unsigned long long)frame[4] : regs.rflags);
 	if (have_sregs)
-		log_error("  CS=%04x CR0=%llx CR2=%llx CR3=%llx CR4=%llx "
+		log_error("  CS=%04llx CR0=%llx CR2=%llx CR3=%llx CR4=%llx "
 			  "EFER=%llx",
-			  sregs.cs.selector, sregs.cr0, sregs.cr2, sregs.cr3,
-			  sregs.cr4, sregs.efer);
+			  frame ? (unsigned long long)frame[3] :
+				  (unsigned long long)sregs.cs.selector,
+			  sregs.cr0, sregs.cr2, sregs.cr3, sregs.cr4,
+			  sregs.efer);
 }

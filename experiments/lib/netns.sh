@@ -134,20 +134,19 @@ pid_stop() {
 pid_alive() {
 	local st
 	kill -0 "$1" 2>/dev/null || return 1
-	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	{ st=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+	st=${st##*) }   # the command name in (...) may contain spaces
+	st=${st%% *}
 	[ "$st" != Z ]
 }
 
-# Wait for one of our background PIDs to exit, at most TIMEOUT seconds
-# (may be fractional). On exit: reaps it, sets RRVM_WAIT_RC, returns 0.
-# On timeout: returns 1, leaves it running.
-pid_wait() {
-	local pid=$1 timeout=$2 deadline
-	deadline=$(( $(now_ms) + ${timeout%.*} * 1000 ))
-	if [[ $timeout == *.* ]]; then
-		local frac=${timeout#*.}000
-		deadline=$((deadline + 10#${frac:0:3}))
-	fi
+# shellcheck disable=SC2034 # RRVM_WAIT_RC is read by callers
+# pid_wait_ms PID MS: wait for one of our background PIDs to exit, at most
+# MS milliseconds (<= 0: just check). On exit: reaps it, sets RRVM_WAIT_RC,
+# returns 0. On timeout: returns 1, leaves it running.
+pid_wait_ms() {
+	local pid=$1 deadline
+	deadline=$(( $(now_ms) + $2 ))
 	RRVM_WAIT_RC=
 	while pid_alive "$pid"; do
 		[ "$(now_ms)" -ge "$deadline" ] && return 1
@@ -158,6 +157,9 @@ pid_wait() {
 	_pid_forget "$pid"
 	return 0
 }
+
+# pid_wait PID SECONDS (integer): as pid_wait_ms.
+pid_wait() { pid_wait_ms "$1" $(( $2 * 1000 )); }
 
 rrvm_cleanup() {
 	local rc=$? pid ns d
@@ -261,7 +263,7 @@ bg_start() {
 # until it succeeds. Returns 0 when it does, 1 on timeout, 2 if PID (one we
 # are watching, e.g. the monitor) exited first.
 wait_for() {
-	local timeout=$1 watch= deadline
+	local timeout=$1 watch='' deadline
 	shift
 	if [ "${1:-}" = --pid ]; then
 		watch=$2
@@ -283,5 +285,6 @@ wait_for() {
 # Probes usable with wait_for (run inside NS).
 probe_ping() { ip netns exec "$1" ping -n -q -c1 -W1 "$2"; }
 probe_tcp() { # NS IP PORT
+	# shellcheck disable=SC2016 # $0 $1 expand in the inner bash
 	ip netns exec "$1" timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$2" "$3"
 }

@@ -28,8 +28,10 @@ GUEST_DIR=${RRVM_GUEST_DIR:-$ROOT/build/guest}
 BOOT_TIMEOUT=${RRVM_BOOT_TIMEOUT:-30}
 NATIVE=${RRVM_IT_NATIVE:-0}
 
-# shellcheck source=../../experiments/lib/netns.sh
+# shellcheck source=SCRIPTDIR/../../experiments/lib/netns.sh
 . "$ROOT/experiments/lib/netns.sh"
+# shellcheck source=SCRIPTDIR/../../experiments/lib/rrvm.sh
+. "$ROOT/experiments/lib/rrvm.sh"   # parsers: rb_quiet_rows, wrk_summary
 
 # The guest LAN.
 G_HOST_IP=10.77.0.1
@@ -149,24 +151,31 @@ guest_image() { # SERVICE -> path
 	echo "$GUEST_DIR/$1.elf"
 }
 
-# guest_start SERVICE [guest-option...]: start rrvm run on tap0 (no wait).
-# Sets G_PID, G_LOG, G_CTL.
+# guest_start SERVICE|IMAGE.elf [guest-option...]: start rrvm run on tap0
+# (no wait). SERVICE is kv, http, echo, ... (build/guest/SERVICE.elf).
+# Sets G_PID, G_LOG, G_CTL (fresh names for every boot).
+G_BOOTS=0
 guest_start() {
-	local svc=$1 img
+	local svc=$1 img name
 	shift
-	G_LOG=$T_TMP/$svc.console.log
-	G_CTL=$T_TMP/$svc.ctl
+	case "$svc" in
+	*/* | *.elf) img=$svc ;;
+	*) img=$(guest_image "$svc") ;;
+	esac
+	name=$(basename "$img" .elf)
+	G_BOOTS=$((G_BOOTS + 1))
+	G_LOG=$T_TMP/$name.$G_BOOTS.console.log
+	G_CTL=$T_TMP/$name.$G_BOOTS.ctl
 	if [ "$NATIVE" = 1 ]; then
-		standin_start "$svc" "$@"
+		standin_start "$name" "$@"
 		return
 	fi
-	img=$(guest_image "$svc")
 	[ -f "$img" ] || t_fail "guest image $img is missing (run make)"
 	local cmd=("$RRVM" run --guest "$img" --tap tap0 --ip "$G_IP/$G_PREFIX"
 		--mac "$G_MAC" --gw "$G_HOST_IP" --mem 64M --control "$G_CTL"
 		--log-level "${RRVM_LOG_LEVEL:-info}")
 	[ $# -gt 0 ] && cmd+=(-- "$@")
-	t_info "boot: ${cmd[*]}"
+	t_info "boot: ${cmd[*]#"$ROOT/"}"
 	ns_bg "$T_NS" "$G_LOG" "${cmd[@]}"
 	G_PID=$RRVM_LAST_PID
 }
@@ -210,6 +219,15 @@ guest_alive() { pid_alive "$G_PID"; }
 
 # Run a client command in the client namespace.
 c_exec() { ns_exec "$T_NS" "$@"; }
+
+# Predicates for t_check.
+matches() { [[ $1 =~ $2 ]]; }              # TEXT EXTENDED-REGEX
+lacks() { ! grep -qE -- "$1" <<<"$2"; }     # PATTERN TEXT
+file_lacks() { ! grep -qE -- "$1" "$2"; }   # PATTERN FILE
+in_range() { [[ $1 =~ ^[0-9]+$ ]] && (($1 >= $2 && $1 <= $3)); } # N LO HI
+
+# json_true JSON JQ_EXPR: the jq expression evaluates to true on JSON.
+json_true() { jq -e "$2" <<<"$1" >/dev/null 2>&1; }
 
 # rrvm ctl with a time limit.
 ctl() { timeout 10 "$RRVM" ctl "$@"; }

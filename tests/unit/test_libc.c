@@ -128,7 +128,8 @@ __attribute__((format(printf, 1, 2))) static void check_fmt(const char *fmt,
 	va_end(ap);
 }
 
-/* For the cases that need a non-literal format (no -Wformat checking). */
+/* For well-defined combinations -Wformat still frowns on ("%+u", "%-05d",
+ * "%5%", NULL %s, ...): a non-literal format is not checked. */
 static void check_fmt_dyn(const char *fmt, ...)
 {
 	va_list ap;
@@ -165,35 +166,35 @@ static void test_format_basic(void **state)
 	check_fmt("%c%c%c", 'a', 'b', 'c');
 	check_fmt("[%5c][%-5c]", 'x', 'y');
 	check_fmt("%s and %s", "this", "that");
-	check_fmt("%%|%5%|%-5%");
+	check_fmt("%%|%%%%");
 	check_fmt("%p|%p|%p", (void *)0, (void *)0x1234, (void *)UINTPTR_MAX);
 }
 
 static void test_format_flags(void **state)
 {
-	check_fmt("[%5d][%-5d][%05d][%+d][% d][%+ d]", 42, 42, 42, 42, 42, 42);
-	check_fmt("[%05d][%-05d][%+05d][% 05d]", -42, -42, 42, 42);
-	check_fmt("[%.0d][%.0u][%.0x][%+.0d][% .0d][%5.0d]", 0, 0u, 0u, 0, 0,
+	check_fmt_dyn("[%5d][%-5d][%05d][%+d][% d][%+ d]", 42, 42, 42, 42, 42, 42);
+	check_fmt_dyn("[%05d][%-05d][%+05d][% 05d]", -42, -42, 42, 42);
+	check_fmt_dyn("[%.0d][%.0u][%.0x][%+.0d][% .0d][%5.0d]", 0, 0u, 0u, 0, 0,
 		  0);
-	check_fmt("[%.5d][%8.5d][%-8.5d][%08.5d][%.3d]", -42, 42, 42, 42,
+	check_fmt_dyn("[%.5d][%8.5d][%-8.5d][%08.5d][%.3d]", -42, 42, 42, 42,
 		  12345);
-	check_fmt("[%#o][%#.0o][%#x][%#X][%#.0x][%#5.3o][%#o][%#.2o]", 0u, 0u,
+	check_fmt_dyn("[%#o][%#.0o][%#x][%#X][%#.0x][%#5.3o][%#o][%#.2o]", 0u, 0u,
 		  0u, 255u, 0u, 8u, 8u, 8u);
-	check_fmt("[%#x][%#08x][%#-8x][%#.6x][%#10.6X]", 255u, 255u, 255u,
+	check_fmt_dyn("[%#x][%#08x][%#-8x][%#.6x][%#10.6X]", 255u, 255u, 255u,
 		  255u, 255u);
-	check_fmt("[%+u][% u][%+x]", 5u, 5u, 5u);
-	check_fmt("[%*d][%-*d][%*d]", 6, 1, 6, 2, -6, 3);
-	check_fmt("[%.*d][%.*d][%*.*d]", 4, 7, -1, 7, 8, 3, 9);
-	check_fmt("[%.*s][%.*s][%.*s]", 3, "abcdef", -1, "abc", 0, "abc");
-	check_fmt("[%10s][%-10s][%.2s][%10.2s][%-10.2s]", "hello", "hello",
+	check_fmt_dyn("[%+u][% u][%+x]", 5u, 5u, 5u);
+	check_fmt_dyn("[%*d][%-*d][%*d]", 6, 1, 6, 2, -6, 3);
+	check_fmt_dyn("[%.*d][%.*d][%*.*d]", 4, 7, -1, 7, 8, 3, 9);
+	check_fmt_dyn("[%.*s][%.*s][%.*s]", 3, "abcdef", -1, "abc", 0, "abc");
+	check_fmt_dyn("[%10s][%-10s][%.2s][%10.2s][%-10.2s]", "hello", "hello",
 		  "hello", "hello", "hello");
-	check_fmt("[%s][%10s][%-10s][%.6s][%.5s][%.0s]", (char *)NULL,
+	check_fmt_dyn("[%s][%10s][%-10s][%.6s][%.5s][%.0s]", (char *)NULL,
 		  (char *)NULL, (char *)NULL, (char *)NULL, (char *)NULL,
 		  (char *)NULL);
-	check_fmt("[%20p][%-20p][%.8p][%+p][% p]", (void *)0xabc,
+	check_fmt_dyn("[%20p][%-20p][%.8p][%+p][% p]", (void *)0xabc,
 		  (void *)0xabc, (void *)0xabc, (void *)0xabc, (void *)0xabc);
-	check_fmt("[%10p][%-10p]", (void *)0, (void *)0);
-	/* glibc-defined corners the generator below avoids. */
+	check_fmt_dyn("[%10p][%-10p]", (void *)0, (void *)0);
+	/* glibc-defined corners the random test avoids. */
 	check_fmt_dyn("[%05s][%05c][%020p][%08p][%#p]", "ab", 'x',
 		      (void *)0x12, (void *)0, (void *)0x12);
 }
@@ -222,11 +223,18 @@ static void test_format_unsupported(void **state)
 	assert_string_equal(buf, "[%5.2f][%lf][%e][%g]");
 	ours_dyn(buf, sizeof(buf), "x%ny%d", &n, 5);
 	assert_string_equal(buf, "x%ny5");
+	/* A skipped double does not shift the integers after it. */
+	ours_dyn(buf, sizeof(buf), "%f|%d|%s", 1.5, 7, "s");
+	assert_string_equal(buf, "%f|7|s");
 	assert_int_equal(n, 0);
 	ours_dyn(buf, sizeof(buf), "%-8y|%q");
 	assert_string_equal(buf, "%-8y|%q");
 	assert_int_equal(ours_dyn(buf, sizeof(buf), "abc%"), 4);
 	assert_string_equal(buf, "abc%");
+	/* "%5%" is a bare '%' in glibc too (compared by hand: ASan's printf
+	 * interceptor warns about that spec when glibc formats it). */
+	ours_dyn(buf, sizeof(buf), "%5%|%-5%|%05%");
+	assert_string_equal(buf, "%|%|%");
 }
 
 static void test_format_return_and_truncation(void **state)
@@ -418,4 +426,439 @@ static void test_printf_puts(void **state)
 	assert_true(libc_puts(big) >= 0);
 	assert_int_equal(console_len, sizeof(big));
 	assert_int_equal(console[console_len - 1], '\n');
+}
+
+/* --------------------------------------------------------------- strto* */
+
+static const char *const num_inputs[] = {
+	"0", "1", "-1", "+1", "42", "  \t\n42", "-0", "+-1", "-+1", "",
+	" ", "+", "-", "abc", "12abc", "0x", "0X1f", "0x1F", "-0x10", "0xg",
+	"0x0x1", "07", "08", "0777", "-0777", "0b101", "z", "Z9", "zz",
+	"9223372036854775807", "9223372036854775808", "-9223372036854775808",
+	"-9223372036854775809", "18446744073709551615",
+	"18446744073709551616", "-18446744073709551615",
+	"-18446744073709551616", "99999999999999999999999999999999",
+	"-99999999999999999999999999999999", "0xffffffffffffffff",
+	"0x10000000000000000", "-0x8000000000000000", "-0x8000000000000001",
+	"1777777777777777777777", "2000000000000000000000",
+	"0000000000000000000000000000000123", "  -  5", "12 34", "1.5",
+	"2147483647", "2147483648", "-2147483649", "4294967296", "3w5e11",
+	"\v\f\r 7", "10000000000000000000000000000000000000000000000000000"
+	"0000000000000000000000000000000000000000000000000000000000000",
+};
+
+static const int bases[] = { 0, 2, 8, 10, 16, 36, 7, 35, 1, 37, -1 };
+
+static int valid_base(int base)
+{
+	return base == 0 || (base >= 2 && base <= 36);
+}
+
+#define CHECK_STRTO(fn, type, fmtspec)                                        \
+	do {                                                                  \
+		char *e1 = NULL, *e2 = NULL;                                  \
+		type v1, v2;                                                  \
+		int err1, err2;                                               \
+		errno = 0;                                                    \
+		v1 = fn(s, &e1, base);                                        \
+		err1 = errno;                                                 \
+		libc_errno = 0;                                               \
+		v2 = libc_##fn(s, &e2, base);                                 \
+		err2 = libc_errno;                                            \
+		if (v1 != v2 || err1 != err2 ||                               \
+		    (valid_base(base) && e1 != e2)) {                         \
+			print_error(#fn "(\"%s\", %d): glibc " fmtspec        \
+				    " end+%td errno %d, ours " fmtspec        \
+				    " end+%td errno %d\n",                    \
+				    s, base, v1, e1 - s, err1, v2, e2 - s,    \
+				    err2);                                    \
+			fail();                                               \
+		}                                                             \
+	} while (0)
+
+static void check_strto_all(const char *s, int base)
+{
+	CHECK_STRTO(strtol, long, "%ld");
+	CHECK_STRTO(strtoll, long long, "%lld");
+	CHECK_STRTO(strtoul, unsigned long, "%lu");
+	CHECK_STRTO(strtoull, unsigned long long, "%llu");
+}
+
+static void test_strto_table(void **state)
+{
+	size_t i, j;
+
+	for (i = 0; i < sizeof(num_inputs) / sizeof(num_inputs[0]); i++)
+		for (j = 0; j < sizeof(bases) / sizeof(bases[0]); j++)
+			check_strto_all(num_inputs[i], bases[j]);
+}
+
+static void test_strto_random(void **state)
+{
+	static const char alphabet[] = "0123456789abcdefxzXZ+- ";
+	char s[40];
+	int iter;
+
+	for (iter = 0; iter < 20000; iter++) {
+		unsigned n = rng_below(30), k;
+
+		for (k = 0; k < n; k++)
+			s[k] = alphabet[rng_below(k < 2 ? sizeof(alphabet) - 1
+							: 16)];
+		s[n] = '\0';
+		check_strto_all(s, bases[rng_below(6)]);
+	}
+}
+
+static void test_strto_null_end(void **state)
+{
+	/* end may be NULL. */
+	assert_int_equal(libc_strtol("123", NULL, 10), 123);
+	assert_int_equal(libc_strtoull("ff", NULL, 16), 255);
+	/* Invalid base: 0 and EINVAL, *end = s. */
+	{
+		const char *s = "12";
+		char *e = NULL;
+
+		libc_errno = 0;
+		assert_int_equal(libc_strtol(s, &e, 1), 0);
+		assert_int_equal(libc_errno, EINVAL);
+		assert_ptr_equal(e, s);
+	}
+}
+
+static void test_atoi_abs(void **state)
+{
+	static const char *const in[] = { "0", "-12", "  +34x", "2147483647",
+					  "-2147483648", "", "x" };
+	size_t i;
+
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+		assert_int_equal(libc_atoi(in[i]), atoi(in[i]));
+	assert_int_equal(libc_abs(-5), 5);
+	assert_int_equal(libc_abs(5), 5);
+	assert_int_equal(libc_abs(INT_MIN + 1), INT_MAX);
+	assert_int_equal(libc_labs(-5000000000L), 5000000000L);
+	assert_int_equal(libc_labs(LONG_MAX), LONG_MAX);
+}
+
+/* -------------------------------------------------------------- string.h */
+
+static int sign(int x)
+{
+	return (x > 0) - (x < 0);
+}
+
+static void fill_random(unsigned char *p, size_t n, unsigned alphabet)
+{
+	while (n--)
+		*p++ = (unsigned char)('a' + rng_below(alphabet));
+}
+
+static void test_mem_copy_set(void **state)
+{
+	static unsigned char a[9000], b[9000], ref[9000];
+	int iter;
+
+	for (iter = 0; iter < 3000; iter++) {
+		size_t n = rng_below(iter % 10 == 0 ? 8192 : 300);
+		size_t so = rng_below(64), doff = rng_below(64);
+		int c = (int)rng_below(256) - 128;
+
+		fill_random(a, sizeof(a), 26);
+		fill_random(b, sizeof(b), 26);
+		memcpy(ref, b, sizeof(b));
+
+		assert_ptr_equal(libc_memcpy(b + doff, a + so, n), b + doff);
+		memcpy(ref + doff, a + so, n);
+		assert_memory_equal(b, ref, sizeof(b));
+
+		assert_ptr_equal(libc_memset(b + so, c, n), b + so);
+		memset(ref + so, c, n);
+		assert_memory_equal(b, ref, sizeof(b));
+
+		/* memmove with overlap in both directions. */
+		memcpy(ref, a, sizeof(a));
+		assert_ptr_equal(libc_memmove(a + doff, a + so, n), a + doff);
+		memmove(ref + doff, ref + so, n);
+		assert_memory_equal(a, ref, sizeof(a));
+	}
+	/* Zero lengths touch nothing (NULL-adjacent pointers are fine). */
+	assert_ptr_equal(libc_memcpy(a, b, 0), a);
+	assert_ptr_equal(libc_memmove(a, a, 10), a);
+}
+
+static void test_mem_search_compare(void **state)
+{
+	unsigned char a[300], b[300];
+	int iter;
+
+	for (iter = 0; iter < 5000; iter++) {
+		size_t n = rng_below(280), off = rng_below(n + 1);
+		size_t nl = rng_below(6);
+		unsigned alpha = 2 + rng_below(3);
+		int c = 'a' + (int)rng_below(alpha);
+
+		fill_random(a, n, alpha);
+		memcpy(b, a, n);
+		if (off < n && rng_below(2))
+			b[off] = (unsigned char)(rng_below(2) ? 0xf0 : 'a');
+		assert_int_equal(sign(libc_memcmp(a, b, n)),
+				 sign(memcmp(a, b, n)));
+		assert_int_equal(sign(libc_memcmp(b, a, n)),
+				 sign(memcmp(b, a, n)));
+		assert_ptr_equal(libc_memchr(a, c, n), memchr(a, c, n));
+		fill_random(b, nl, alpha);
+		assert_ptr_equal(libc_memmem(a, n, b, nl), memmem(a, n, b, nl));
+		/* A needle longer than 255 exercises the capped skips. */
+		if (n > 260 && rng_below(2)) {
+			size_t at = rng_below((unsigned)(n - 258));
+
+			assert_ptr_equal(libc_memmem(a, n, a + at, 258),
+					 memmem(a, n, a + at, 258));
+		}
+	}
+	assert_null(libc_memmem("ab", 2, "abc", 3));
+	assert_ptr_equal(libc_memmem(a, 0, "", 0), a);
+	assert_int_equal(libc_memcmp("a", "b", 0), 0);
+}
+
+static void test_str_functions(void **state)
+{
+	char a[80], b[80], d1[100], d2[100];
+	int iter;
+
+	for (iter = 0; iter < 5000; iter++) {
+		size_t la = rng_below(40), lb = rng_below(40);
+		size_t n = rng_below(50);
+		unsigned alpha = 2 + rng_below(4);
+		int c = 'a' + (int)rng_below(alpha);
+		char *p1, *p2;
+
+		fill_random((unsigned char *)a, la, alpha);
+		a[la] = '\0';
+		if (rng_below(3) == 0) {
+			lb = la;
+			memcpy(b, a, la + 1);
+			if (la && rng_below(2))
+				b[rng_below((unsigned)la)] ^= 0x20; /* case */
+		} else {
+			fill_random((unsigned char *)b, lb, alpha);
+			b[lb] = '\0';
+		}
+
+		assert_int_equal(libc_strlen(a), strlen(a));
+		assert_int_equal(libc_strnlen(a, n), strnlen(a, n));
+		assert_int_equal(sign(libc_strcmp(a, b)), sign(strcmp(a, b)));
+		assert_int_equal(sign(libc_strncmp(a, b, n)),
+				 sign(strncmp(a, b, n)));
+		assert_int_equal(sign(libc_strcasecmp(a, b)),
+				 sign(strcasecmp(a, b)));
+		assert_int_equal(sign(libc_strncasecmp(a, b, n)),
+				 sign(strncasecmp(a, b, n)));
+		assert_ptr_equal(libc_strchr(a, c), strchr(a, c));
+		assert_ptr_equal(libc_strchr(a, 0), strchr(a, 0));
+		assert_ptr_equal(libc_strrchr(a, c), strrchr(a, c));
+		assert_ptr_equal(libc_strrchr(a, 0), strrchr(a, 0));
+		b[rng_below(4) < lb ? rng_below(4) : lb] = '\0';
+		assert_ptr_equal(libc_strstr(a, b), strstr(a, b));
+
+		memset(d1, 'Z', sizeof(d1));
+		memset(d2, 'Z', sizeof(d2));
+		assert_ptr_equal(libc_strcpy(d1, a), d1);
+		strcpy(d2, a);
+		assert_memory_equal(d1, d2, sizeof(d1));
+		assert_ptr_equal(libc_strncpy(d1, a, n), d1);
+		strncpy(d2, a, n);
+		assert_memory_equal(d1, d2, sizeof(d1));
+
+		/* strlcpy (not in this glibc): by its definition. */
+		memset(d1, 'Z', sizeof(d1));
+		assert_int_equal(libc_strlcpy(d1, a, n), la);
+		if (n) {
+			size_t k = la < n - 1 ? la : n - 1;
+
+			assert_memory_equal(d1, a, k);
+			assert_int_equal(d1[k], '\0');
+			assert_int_equal(d1[k + 1], 'Z');
+		} else {
+			assert_int_equal(d1[0], 'Z');
+		}
+
+		p1 = libc_strdup(a);
+		assert_non_null(p1);
+		assert_string_equal(p1, a);
+		p2 = libc_strndup(a, n);
+		assert_non_null(p2);
+		assert_int_equal(strlen(p2), la < n ? la : n);
+		assert_memory_equal(p2, a, strlen(p2));
+		free(p1);
+		free(p2);
+	}
+	/* Bytes >= 0x80 compare as unsigned char. */
+	assert_true(libc_strcmp("\x80", "a") > 0);
+	assert_true(libc_strncmp("a\xff", "a\x01", 2) > 0);
+	assert_true(libc_memcmp("\xff", "\x01", 1) > 0);
+	assert_int_equal(libc_strcasecmp("HeLLo", "hello"), 0);
+	assert_true(libc_strcasecmp("abc", "ABD") < 0);
+	assert_string_equal(libc_strstr("hello world", ""), "hello world");
+}
+
+/* ----------------------------------------------------------------- qsort */
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int cmp_uchar(const void *a, const void *b)
+{
+	return *(const unsigned char *)a - *(const unsigned char *)b;
+}
+
+struct rec {
+	uint32_t key;
+	char pad[20]; /* 24-byte, 4-aligned elements */
+};
+
+static int cmp_rec(const void *a, const void *b)
+{
+	const struct rec *x = a, *y = b;
+
+	return (x->key > y->key) - (x->key < y->key);
+}
+
+static void test_qsort(void **state)
+{
+	static int v1[3000], v2[3000];
+	static struct rec r1[500];
+	unsigned char c1[300], c2[300];
+	int iter;
+	size_t i;
+
+	for (iter = 0; iter < 200; iter++) {
+		size_t n = iter < 20 ? (size_t)iter : rng_below(3000);
+		int shape = (int)rng_below(5);
+
+		for (i = 0; i < n; i++) {
+			switch (shape) {
+			case 0: v1[i] = (int)rng(); break;
+			case 1: v1[i] = (int)i; break;      /* sorted */
+			case 2: v1[i] = (int)(n - i); break; /* reversed */
+			case 3: v1[i] = 7; break;           /* all equal */
+			default: v1[i] = (int)rng_below(10); break;
+			}
+		}
+		memcpy(v2, v1, n * sizeof(int));
+		libc_qsort(v1, n, sizeof(int), cmp_int);
+		qsort(v2, n, sizeof(int), cmp_int);
+		assert_memory_equal(v1, v2, n * sizeof(int));
+	}
+
+	for (iter = 0; iter < 50; iter++) {
+		size_t n = rng_below(300);
+
+		fill_random(c1, n, 26);
+		memcpy(c2, c1, n);
+		libc_qsort(c1, n, 1, cmp_uchar);
+		qsort(c2, n, 1, cmp_uchar);
+		assert_memory_equal(c1, c2, n);
+
+		n = rng_below(500);
+		for (i = 0; i < n; i++) {
+			r1[i].key = (uint32_t)rng_below(100000);
+			memset(r1[i].pad, (int)(r1[i].key & 0xff),
+			       sizeof(r1[i].pad));
+		}
+		libc_qsort(r1, n, sizeof(struct rec), cmp_rec);
+		for (i = 1; i < n; i++)
+			assert_true(r1[i - 1].key <= r1[i].key);
+		/* Elements moved whole. */
+		for (i = 0; i < n; i++)
+			assert_int_equal((unsigned char)r1[i].pad[19],
+					 r1[i].key & 0xff);
+	}
+}
+
+/* ------------------------------------------------------------ rand/srand */
+
+static void test_rand(void **state)
+{
+	int seq[64], i, distinct = 0;
+	long long sum = 0;
+
+	libc_srand(42);
+	for (i = 0; i < 64; i++)
+		seq[i] = libc_rand();
+	libc_srand(42);
+	for (i = 0; i < 64; i++)
+		assert_int_equal(libc_rand(), seq[i]);
+	libc_srand(43);
+	for (i = 0; i < 64; i++)
+		distinct += libc_rand() != seq[i];
+	assert_true(distinct > 60);
+
+	libc_srand(0); /* a zero seed must not stick at zero */
+	for (i = 0; i < 100000; i++) {
+		int r = libc_rand();
+
+		assert_true(r >= 0 && r <= RAND_MAX);
+		sum += r;
+	}
+	/* Mean within 1% of RAND_MAX / 2. */
+	assert_true(llabs(sum / 100000 - RAND_MAX / 2) < RAND_MAX / 100);
+}
+
+/* --------------------------------------------------- exit/abort/assert */
+
+static void test_exit_paths(void **state)
+{
+	exit_armed = 1;
+	if (setjmp(exit_jmp) == 0) {
+		libc_exit(7);
+		fail();
+	}
+	assert_int_equal(exit_status, 7);
+
+	if (setjmp(exit_jmp) == 0) {
+		libc_abort();
+		fail();
+	}
+	assert_int_equal(exit_status, 134);
+
+	console_reset();
+	if (setjmp(exit_jmp) == 0) {
+		guest_assert_fail("x == 1", "foo.c", 42);
+		fail();
+	}
+	assert_int_equal(exit_status, 134);
+	assert_string_equal(console, "assertion failed: x == 1 at foo.c:42\n");
+	exit_armed = 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_format_basic),
+		cmocka_unit_test(test_format_flags),
+		cmocka_unit_test(test_format_precision_bounds),
+		cmocka_unit_test(test_format_unsupported),
+		cmocka_unit_test(test_format_return_and_truncation),
+		cmocka_unit_test(test_format_random),
+		cmocka_unit_test(test_printf_puts),
+		cmocka_unit_test(test_strto_table),
+		cmocka_unit_test(test_strto_random),
+		cmocka_unit_test(test_strto_null_end),
+		cmocka_unit_test(test_atoi_abs),
+		cmocka_unit_test(test_mem_copy_set),
+		cmocka_unit_test(test_mem_search_compare),
+		cmocka_unit_test(test_str_functions),
+		cmocka_unit_test(test_qsort),
+		cmocka_unit_test(test_rand),
+		cmocka_unit_test(test_exit_paths),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

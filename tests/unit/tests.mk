@@ -4,3 +4,41 @@ UNIT_TESTS :=
 
 UNIT_TESTS += test_vnic_ring
 test_vnic_ring_SOURCES :=
+
+UNIT_TESTS += test_libc
+test_libc_SOURCES := guest/runtime/libc/string.c guest/runtime/libc/format.c \
+	guest/runtime/libc/stdlib.c guest/runtime/libc/stdio.c
+UNIT_TESTS += test_heap
+test_heap_SOURCES := guest/runtime/libc/heap.c
+
+UNIT_TESTS += test_http
+test_http_SOURCES := guest/services/http/http_parser.c \
+	guest/services/http/http_service.c guest/services/http/http_store.c \
+	guest/services/common/option_parse.c tests/unit/fake_service.c
+
+UNIT_TESTS += test_echo
+test_echo_SOURCES := guest/services/echo/echo_service.c \
+	guest/services/common/option_parse.c tests/unit/fake_service.c
+
+UNIT_TESTS += test_dirtier
+test_dirtier_SOURCES := guest/services/common/dirtier.c \
+	guest/services/common/crash.c guest/services/common/common_options.c \
+	guest/services/common/option_parse.c tests/unit/fake_service.c
+
+UNIT_TESTS += test_elf_loader
+test_elf_loader_SOURCES := vmm/elf_loader.c
+
+UNIT_TESTS += test_boot_info
+test_boot_info_SOURCES := vmm/boot_info.c
+
+UNIT_TESTS += test_cli_parse
+test_cli_parse_SOURCES := cli/cli_parse.c
+
+UNIT_TESTS += test_resp
+test_resp_SOURCES := guest/services/kv/resp.c
+UNIT_TESTS += test_kv
+test_kv_SOURCES := guest/services/kv/resp.c guest/services/kv/kv_store.c \
+	guest/services/kv/kv_commands.c guest/services/kv/kv_keys.c \
+	guest/services/kv/kv_strings.c guest/services/kv/kv_lists.c \
+	guest/services/kv/kv_service.c guest/services/common/option_parse.c \
+	tests/unit/fake_service.c

@@ -1,9 +1,10 @@
-/* Guest libc subset (guest/runtime/libc/, see docs/guest.md). */
+/* Guest libc subset (guest/runtime/libc/, see docs/guest-libc.md). */
 #ifndef GUEST_STDLIB_H
 #define GUEST_STDLIB_H
 #include <stddef.h>
 #define EXIT_SUCCESS 0
 #define EXIT_FAILURE 1
+#define RAND_MAX 0x7fffffff
 void *malloc(size_t size);
 void *calloc(size_t n, size_t size);
 void *realloc(void *p, size_t size);

@@ -1,4 +1,4 @@
-/* Guest libc subset (guest/runtime/libc/, see docs/guest.md). */
+/* Guest libc subset (guest/runtime/libc/, see docs/guest-libc.md). */
 #ifndef GUEST_STRING_H
 #define GUEST_STRING_H
 #include <stddef.h>

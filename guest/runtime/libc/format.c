@@ -5,8 +5,10 @@
  * without SSE state worth trusting in a formatting path, and nothing in it
  * prints doubles.  An unsupported conversion (%f, %e, %n, ...) is copied to
  * the output literally, which is also what glibc does for unknown ones, so
- * a mistake shows up in the log instead of corrupting the argument list
- * silently.  %n in particular is never honoured.
+ * a mistake shows up in the log.  A skipped %f does not consume its
+ * double (its type is unknown to us); on x86-64 doubles travel apart from
+ * integer and pointer arguments, so the conversions after it still get
+ * the right values.  %n is never honoured (its pointer is consumed).
  *
  * Where C leaves a corner open, the choice follows glibc so the unit test
  * can compare the two byte for byte: "%p" of NULL is "(nil)", "%.3s" of
@@ -137,8 +139,8 @@ static size_t parse_num(const char **fmt)
 	size_t n = 0;
 
 	while (**fmt >= '0' && **fmt <= '9') {
-		if (n < 1u << 30) /* absurd widths saturate, never overflow */
-			n = n * 10 + (size_t)(**fmt - '0');
+		/* Absurd widths saturate (below INT_MAX), never overflow. */
+		n = n > 100000000 ? 1000000000 : n * 10 + (size_t)(**fmt - '0');
 		(*fmt)++;
 	}
 	return n;
@@ -313,6 +315,12 @@ int LIBC_NAME(vsnprintf)(char *buf, size_t size, const char *fmt, va_list ap)
 		}
 		case '%':
 			put(&o, '%');
+			break;
+		case 'n':
+			/* Never honoured (it writes through an argument), but
+			 * its pointer is consumed so later arguments line up. */
+			(void)va_arg(args, void *);
+			put_n(&o, spec, (size_t)(fmt - spec));
 			break;
 		default:
 			/* Unsupported or unknown: copy the spec verbatim. A

@@ -18,12 +18,25 @@
  * smallest block is 32 bytes (16 usable).
  *
  * Free lists.  Bin i holds free blocks of [2^i, 2^(i+1)) units, with a
- * bitmap of non-empty bins.  An allocation first looks at a few blocks of
- * its own bin (first fit), then takes the head of the smallest non-empty
- * larger bin -- any block there fits, so that is one bit scan -- and only
- * if there is none finishes the scan of its own bin.  Allocation and free
- * are thus O(1) apart from that bounded scan, and no two free blocks are
- * ever adjacent (free merges both neighbours immediately).
+ * bitmap of non-empty bins.  A request below 64 KiB looks at a few blocks
+ * of its own bin (first fit), then takes the head of the smallest
+ * non-empty larger bin -- any block there fits, so that is one bit scan --
+ * and only if there is none finishes the scan of its own bin: O(1) apart
+ * from that bounded scan.  Free merges both neighbours at once, so no two
+ * free blocks are ever adjacent.
+ *
+ * Large blocks (64 KiB and up: the kv store's 1 MiB values) get three
+ * anti-fragmentation rules, all tuned on a kv-like load of many small
+ * keys and ~40 values of 1 MiB in a 48 MiB heap (tests/unit/test_heap.c):
+ *  - they are cut in whole 4 KiB pages, so values of nearly equal size
+ *    need equal blocks and reuse each other's holes exactly;
+ *  - they take the best fit (large bins are short), from the high end of
+ *    the free block, while small blocks are cut from the low end: the two
+ *    kinds drift to opposite ends of the heap;
+ *  - a request under 1 KiB that must split a block of 1 KiB or more
+ *    splits one of the biggest (the head of the highest non-empty bin,
+ *    normally the untouched middle of the heap), so small objects do not
+ *    settle between large ones and keep their holes from merging.
  *
  * Not thread-safe, no locking: the guest has one thread and no interrupts.
  */
@@ -55,6 +68,12 @@ struct links {
 #define MIN_UNITS 2u /* header + links */
 #define NBINS 32
 #define SCAN_LIMIT 8 /* own-bin candidates tried before a bigger bin */
+/* Blocks of 64 KiB and more are sized in whole 4 KiB pages (see units_for). */
+#define LARGE_UNITS ((64u << 10) / UNIT)
+#define LARGE_ROUND (4096u / UNIT)
+/* Requests below 1 KiB do not split holes of LARGE_UNITS or more, except
+ * the biggest free block (see find_fit). */
+#define SMALL_UNITS (1024u / UNIT)
 #define BLK_PREV_FREE 1u
 #define MAGIC_USED 0xa110c8edu
 #define MAGIC_FREE 0xf4eeb10cu
@@ -266,21 +285,75 @@ static uint32_t units_for(size_t size)
 	return u < MIN_UNITS ? MIN_UNITS : (uint32_t)u;
 }
 
+/*
+ * How much of a free block of `avail` units to take for `need`: large
+ * blocks are cut in whole 4 KiB pages, so a value of 1 MiB + a few bytes
+ * and one of 1 MiB + a few more get the same block size and the hole one
+ * leaves fits the next (waste: under 4 KiB, < 6%).  The block is searched
+ * for with the exact need, so rounding never turns a fit into a failure.
+ */
+static uint32_t round_large(uint32_t need, uint32_t avail)
+{
+	size_t r;
+
+	if (need < LARGE_UNITS)
+		return need;
+	r = ((size_t)need + LARGE_ROUND - 1) & ~(size_t)(LARGE_ROUND - 1);
+	return r < avail ? (uint32_t)r : avail;
+}
+
+/* The smallest block of a list that holds `need` units, or NULL. */
+static struct block *best_fit(struct block *b, uint32_t need)
+{
+	struct block *best = NULL;
+
+	for (; b; b = links(b)->next) {
+		if (b->units >= need && (!best || b->units < best->units)) {
+			best = b;
+			if (b->units == need)
+				break;
+		}
+	}
+	return best;
+}
+
 static struct block *find_fit(uint32_t need)
 {
 	unsigned i = bin_of(need);
 	struct block *b = heap.bins[i];
-	uint64_t larger;
+	uint64_t larger = heap.nonempty & ~((2ull << i) - 1);
 	int scanned;
+
+	/*
+	 * Large requests take the best fit: it leaves the fewest unusable
+	 * remainders among big blocks, and large bins are short (a 50 MiB
+	 * heap holds at most ~800 blocks of 64 KiB), while the request
+	 * itself costs a copy of 64 KiB or more anyway.
+	 */
+	if (need >= LARGE_UNITS) {
+		b = best_fit(b, need);
+		if (!b && larger)
+			b = best_fit(heap.bins[__builtin_ctzll(larger)], need);
+		return b;
+	}
 
 	for (scanned = 0; b && scanned < SCAN_LIMIT; scanned++) {
 		if (b->units >= need)
 			return b;
 		b = links(b)->next;
 	}
-	larger = heap.nonempty & ~((2ull << i) - 1);
-	if (larger)
-		return heap.bins[__builtin_ctzll(larger)];
+	if (larger) {
+		unsigned j = (unsigned)__builtin_ctzll(larger);
+
+		/* A small request whose nearest fit is a block of 1 KiB or
+		 * more (typically a hole a large object left) splits the
+		 * biggest free block instead -- normally the untouched
+		 * middle of the heap -- so the hole stays whole for the next
+		 * large object and small objects cluster together. */
+		if (need < SMALL_UNITS && j >= bin_of(SMALL_UNITS))
+			j = 63u - (unsigned)__builtin_clzll(larger);
+		return heap.bins[j];
+	}
 	for (; b; b = links(b)->next)
 		if (b->units >= need)
 			return b;
@@ -330,6 +403,22 @@ void *heap_alloc(size_t size)
 	if (!need || !(b = find_fit(need)))
 		return NULL;
 	bin_remove(b);
+	need = round_large(need, b->units);
+	if (need >= LARGE_UNITS && b->units - need >= MIN_UNITS) {
+		/* Large blocks come from the high end of the free block,
+		 * small ones (carve) from the low end: the two kinds drift to
+		 * opposite ends of the heap, and small objects rarely end up
+		 * between large ones, where they would keep the holes of
+		 * freed large objects from merging. */
+		uint32_t rest = b->units - need;
+		struct block *a = (struct block *)((char *)b + (size_t)rest * UNIT);
+
+		a->flags = 0;
+		mark_free(b, rest);
+		mark_used(a, need);
+		account(0, need);
+		return a + 1;
+	}
 	mark_used(b, b->units);
 	carve(b, need);
 	account(0, b->units);
@@ -377,7 +466,7 @@ void *heap_realloc(void *p, size_t size)
 	cur = b->units;
 
 	if (need <= cur) { /* shrink (or same): give the tail back */
-		carve(b, need);
+		carve(b, round_large(need, cur));
 		account(cur, b->units);
 		return p;
 	}
@@ -387,7 +476,7 @@ void *heap_realloc(void *p, size_t size)
 	if ((size_t)cur + next_free >= need) { /* grow into the next block */
 		bin_remove(n);
 		mark_used(b, cur + next_free);
-		carve(b, need);
+		carve(b, round_large(need, cur + next_free));
 		account(cur, b->units);
 		return p;
 	}
@@ -405,7 +494,7 @@ void *heap_realloc(void *p, size_t size)
 		b->tag = MAGIC_FREE ^ cur; /* stale header: frees of p fail */
 		memmove(pr + 1, p, (size_t)cur * UNIT - UNIT);
 		mark_used(pr, total);
-		carve(pr, need);
+		carve(pr, round_large(need, total));
 		account(cur, pr->units);
 		return pr + 1;
 	}

@@ -94,7 +94,8 @@ static bool token_eq(const char *s, size_t len, const char *lit)
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		if (!lit[i] || lower((unsigned char)s[i]) != (unsigned char)lit[i])
+		if (!lit[i] ||
+		    lower((unsigned char)s[i]) != (unsigned char)lit[i])
 			return false;
 	return lit[i] == '\0';
 }
@@ -126,7 +127,8 @@ static void set_path(struct http_request *req)
 	if (t[0] != '/') {
 		const char *auth = NULL;
 
-		if (strncmp(t, "http://", 7) == 0 || strncmp(t, "HTTP://", 7) == 0)
+		if (strncmp(t, "http://", 7) == 0 ||
+		    strncmp(t, "HTTP://", 7) == 0)
 			auth = t + 7;
 		else if (strncmp(t, "https://", 8) == 0 ||
 			 strncmp(t, "HTTPS://", 8) == 0)
@@ -348,7 +350,8 @@ static enum http_parse_result feed_head(struct http_parser *p,
 	size_t i = 0;
 
 	/* RFC 9112 2.2: ignore empty lines before the request line. */
-	while (p->head_len == 0 && i < len && (data[i] == '\r' || data[i] == '\n'))
+	while (p->head_len == 0 && i < len &&
+	       (data[i] == '\r' || data[i] == '\n'))
 		i++;
 
 	while (i < len) {

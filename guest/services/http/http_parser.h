@@ -10,8 +10,11 @@
  *	while (len) {
  *		r = http_parser_feed(p, data, len, &used);
  *		data += used; len -= used;
- *		if (r == HTTP_PARSE_DONE) { handle(&p->req); http_parser_reset(p); }
- *		...
+ *		if (r == HTTP_PARSE_DONE) {
+ *			handle(&p->req);
+ *			http_parser_reset(p);
+ *		}
+ *		...  (HTTP_PARSE_AGAIN: wait for more; ERROR: answer, close)
  *	}
  *
  * The request head (request line + headers) is copied into a fixed buffer of

@@ -348,7 +348,8 @@ static void http_receive(struct svc_conn *conn, void *state,
 			 * curl waits (up to a second) for this before sending
 			 * a large PUT body; HTTP/1.0 clients do not know it.
 			 */
-			if (p->req.expect_continue && p->req.version_minor >= 1 &&
+			if (p->req.expect_continue &&
+			    p->req.version_minor >= 1 &&
 			    svc_conn_send(conn, "HTTP/1.1 100 Continue\r\n\r\n",
 					  25) < 0)
 				return;

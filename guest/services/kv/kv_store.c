@@ -309,8 +309,18 @@ void kv_store_expire_step(struct kv_store *s, uint64_t now_ms, size_t budget)
 {
 	struct kv_table *t = &s->ht[0];
 
-	/* While rehashing, buckets move under the cursor: wait it out. */
-	if (!s->volatile_keys || rehashing(s) || !t->size)
+	/*
+	 * While rehashing, buckets move under the cursor: spend the budget on
+	 * finishing the move instead, which otherwise only advances when keys
+	 * are looked up or added.
+	 */
+	if (rehashing(s)) {
+		rehash_step(s, budget);
+		return;
+	}
+	/* Likewise a table left oversized by deletes shrinks when idle. */
+	maybe_shrink(s);
+	if (rehashing(s) || !s->volatile_keys || !t->size)
 		return;
 	while (budget--) {
 		struct kv_entry **pp;
@@ -368,21 +378,30 @@ static int str_reserve(struct kv_string *str, size_t cap)
 int kv_str_set(struct kv_entry *e, const void *data, size_t len)
 {
 	struct kv_string *str = &e->v.str;
+	size_t cap = len ? len : 1;
+	uint8_t *p;
 
-	/* Shrink a value that became much smaller, else reuse its space. */
-	if (str->cap > 64 && len < str->cap / 4) {
-		uint8_t *p = malloc(len ? len : 1);
-
-		if (!p)
-			return -ENOMEM;
-		free(str->data);
-		str->data = p;
-		str->cap = len ? len : 1;
-	} else if (str_reserve(str, len ? len : 1) < 0) {
-		return -ENOMEM;
+	/*
+	 * Reuse the buffer when the value still fits it reasonably (the
+	 * benchmark case: same-size overwrites); else allocate first so a
+	 * failure leaves the old value, of whatever type, in place.
+	 */
+	if (e->type == KV_STRING && str->data && str->cap >= len &&
+	    (str->cap <= 64 || len >= str->cap / 4)) {
+		if (len)
+			memcpy(str->data, data, len);
+		str->len = len;
+		return 0;
 	}
-	memcpy(str->data, data, len);
+	p = malloc(cap);
+	if (!p)
+		return -ENOMEM;
+	if (len)
+		memcpy(p, data, len);
+	kv_entry_retype(e, KV_STRING);
+	str->data = p;
 	str->len = len;
+	str->cap = cap;
 	return 0;
 }
 

@@ -110,8 +110,12 @@ void kv_store_foreach(const struct kv_store *s, uint64_t now_ms,
 /* Replace the value with an empty one of another type. */
 void kv_entry_retype(struct kv_entry *e, enum kv_type type);
 
-/* String values. 0 or -ENOMEM (the old value is then unchanged). */
+/*
+ * Make e a string holding data, whatever it held before. 0, or -ENOMEM with
+ * the old value untouched.
+ */
 int kv_str_set(struct kv_entry *e, const void *data, size_t len);
+/* Append to a string entry. 0, or -ENOMEM with the value untouched. */
 int kv_str_append(struct kv_entry *e, const void *data, size_t len);
 
 /* List values. Push: 0 or -ENOMEM. Pop: the element (caller frees) or NULL. */
