@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* rrvm ctl: send one request to a control socket and print the reply. */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,23 +14,56 @@
 static void ctl_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: rrvm ctl SOCKET COMMAND [--json]\n"
+		"usage: rrvm ctl SOCKET COMMAND [ARGS] [--json]\n"
 		"\n"
-		"Ask a running 'rrvm run --control SOCKET' about its VM.\n"
+		"Ask a running 'rrvm run|restore --control SOCKET' about its "
+		"VM.\n"
 		"\n"
 		"commands:\n"
-		"  status   state, uptime, guest image, TAP, IP, MAC, memory\n"
-		"  stats    exits by kind, wait calls, frames and bytes in/out,"
-		"\n"
-		"           drops\n"
+		"  status             state, uptime, guest image, TAP, IP, MAC,"
+		" memory\n"
+		"  stats              exits by kind, wait calls, frames and "
+		"bytes in/out,\n"
+		"                     drops\n"
+		"  save FILE [--stop] write a full snapshot (memory, vCPU, "
+		"devices) to FILE;\n"
+		"                     --stop ends the VM right after, so the "
+		"guest never\n"
+		"                     runs past the saved state. Resume it with "
+		"'rrvm restore'.\n"
+		"  checkpoint-probe EPOCHS INTERVAL_MS\n"
+		"                     collect EPOCHS incremental checkpoints "
+		"every\n"
+		"                     INTERVAL_MS (as a primary would) and "
+		"report pause\n"
+		"                     times, dirty pages and bytes with and "
+		"without\n"
+		"                     delta compression; the VM keeps running\n"
 		"\n"
 		"--json prints one JSON object instead of text.\n");
+}
+
+static int absolute_path(const char *in, char *out, size_t size)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (strchr(in, ' ') || strchr(in, '\n') || in[0] == '\0')
+		return -1;
+	if (in[0] == '/') {
+		n = snprintf(out, size, "%s", in);
+	} else {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -1;
+		n = snprintf(out, size, "%s/%s", cwd, in);
+	}
+	return n < 0 || (size_t)n >= size || n > PATH_MAX ? -1 : 0;
 }
 
 int cmd_ctl(int argc, char **argv)
 {
 	struct sockaddr_un addr;
-	char request[128], reply[4096];
+	char request[PATH_MAX + 64], reply[4096];
 	const char *path, *command;
 	int json = 0, fd, ret = RRVM_EXIT_ERROR;
 	ssize_t n;
@@ -41,18 +76,77 @@ int cmd_ctl(int argc, char **argv)
 			return RRVM_EXIT_OK;
 		}
 	}
-	if (argc < 3 || argc > 4 ||
-	    (argc == 4 && strcmp(argv[3], "--json") != 0)) {
+	if (argc < 3) {
 		ctl_usage(stderr);
 		return RRVM_EXIT_USAGE;
 	}
 	path = argv[1];
 	command = argv[2];
-	json = argc == 4;
-	if (strcmp(command, "status") != 0 && strcmp(command, "stats") != 0) {
+	if (strcmp(command, "status") == 0 || strcmp(command, "stats") == 0) {
+		if (argc > 4 || (argc == 4 && strcmp(argv[3], "--json") != 0)) {
+			ctl_usage(stderr);
+			return RRVM_EXIT_USAGE;
+		}
+		json = argc == 4;
+		len = (size_t)snprintf(request, sizeof(request), "%s%s\n",
+				       command, json ? " --json" : "");
+	} else if (strcmp(command, "save") == 0) {
+		int stop = 0;
+		char file[PATH_MAX + 2];
+
+		if (argc < 4) {
+			fprintf(stderr, "rrvm ctl: save needs a FILE\n");
+			return RRVM_EXIT_USAGE;
+		}
+		for (int i = 4; i < argc; i++) {
+			if (strcmp(argv[i], "--stop") == 0) {
+				stop = 1;
+			} else if (strcmp(argv[i], "--json") == 0) {
+				json = 1;
+			} else {
+				fprintf(stderr,
+					"rrvm ctl: save: unknown option '%s'\n",
+					argv[i]);
+				return RRVM_EXIT_USAGE;
+			}
+		}
+		/* The monitor may run in another directory: send a full path. */
+		if (absolute_path(argv[3], file, sizeof(file))) {
+			fprintf(stderr,
+				"rrvm ctl: save: bad path '%s' (no spaces, "
+				"at most %d bytes)\n",
+				argv[3], PATH_MAX);
+			return RRVM_EXIT_USAGE;
+		}
+		len = (size_t)snprintf(request, sizeof(request), "save %s%s%s\n",
+				       file, stop ? " --stop" : "",
+				       json ? " --json" : "");
+	} else if (strcmp(command, "checkpoint-probe") == 0) {
+		char *end1, *end2;
+		unsigned long epochs, interval;
+
+		if (argc < 5 || argc > 6 ||
+		    (argc == 6 && strcmp(argv[5], "--json") != 0)) {
+			fprintf(stderr, "rrvm ctl: usage: checkpoint-probe "
+					"EPOCHS INTERVAL_MS [--json]\n");
+			return RRVM_EXIT_USAGE;
+		}
+		epochs = strtoul(argv[3], &end1, 10);
+		interval = strtoul(argv[4], &end2, 10);
+		if (*end1 || *end2 || epochs < 1 || epochs > 10000 ||
+		    interval < 1 || interval > 10000) {
+			fprintf(stderr, "rrvm ctl: checkpoint-probe: EPOCHS "
+					"and INTERVAL_MS must be 1..10000\n");
+			return RRVM_EXIT_USAGE;
+		}
+		json = argc == 6;
+		len = (size_t)snprintf(request, sizeof(request),
+				       "checkpoint-probe %lu %lu%s\n", epochs,
+				       interval, json ? " --json" : "");
+	} else {
 		fprintf(stderr,
 			"rrvm ctl: unknown command '%s' (known: status, "
-			"stats)\n",
+			"stats, save, checkpoint-probe)\n",
 			command);
 		return RRVM_EXIT_USAGE;
 	}
@@ -75,8 +169,6 @@ int cmd_ctl(int argc, char **argv)
 			path, strerror(errno), path);
 		goto out;
 	}
-	len = (size_t)snprintf(request, sizeof(request), "%s%s\n", command,
-			       json ? " --json" : "");
 	if (write(fd, request, len) != (ssize_t)len) {
 		fprintf(stderr, "rrvm ctl: write: %s\n", strerror(errno));
 		goto out;

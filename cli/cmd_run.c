@@ -2,7 +2,6 @@
 /* rrvm run: boot one guest on a TAP, unprotected, until it exits. */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +10,11 @@
 #include "cli/cli_parse.h"
 #include "cli/commands.h"
 #include "common/log.h"
+#include "cli/vm_session.h"
 #include "vmm/control.h"
 #include "vmm/vm.h"
 
 #define DEFAULT_MEM (64ull << 20)
-
-static struct vm the_vm;
 
 static void run_usage(FILE *out)
 {
@@ -50,25 +48,6 @@ static void run_usage(FILE *out)
 		"exit status: the guest's exit status; 0 when stopped by a "
 		"signal;\n"
 		"1 setup error; 2 usage; 3 guest fault (report on stderr).\n");
-}
-
-static void on_stop_signal(int sig)
-{
-	(void)sig;
-	the_vm.stop_requested = 1;
-}
-
-static int install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	/* No SA_RESTART: KVM_RUN and ppoll must return EINTR so we stop. */
-	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
-		return -errno;
-	signal(SIGPIPE, SIG_IGN);
-	return 0;
 }
 
 struct run_args {
@@ -191,10 +170,10 @@ bad:
 
 int cmd_run(int argc, char **argv)
 {
-	struct control_server *control = NULL;
 	struct vnic_backend *backend;
 	struct vm_config config;
 	struct run_args args;
+	struct control_info info;
 	int ret;
 
 	log_set_component("rrvm run");
@@ -209,39 +188,13 @@ int cmd_run(int argc, char **argv)
 	config.cmdline = args.cmdline;
 	memcpy(config.mac, args.mac_bytes, 6);
 	config.backend = backend;
-	if (vm_create(&the_vm, &config))
+	if (vm_create(&session_vm, &config))
 		return RRVM_EXIT_ERROR;
-	if (install_signals()) {
-		ret = RRVM_EXIT_ERROR;
-		goto out;
-	}
-	if (args.control) {
-		struct control_info info = {
-			.guest_path = args.guest, .tap = args.tap,
-			.ip = args.ip, .mac = args.mac, .mem_size = args.mem,
-		};
-
-		if (control_start(args.control, &the_vm, &info, &control)) {
-			ret = RRVM_EXIT_ERROR;
-			goto out;
-		}
-	}
+	info = (struct control_info){
+		.guest_path = args.guest, .tap = args.tap, .ip = args.ip,
+		.mac = args.mac, .mem_size = args.mem,
+	};
 	log_info("booting %s: %llu MiB, tap %s, %s", args.guest,
 		 (unsigned long long)(args.mem >> 20), args.tap, args.cmdline);
-	ret = vm_run(&the_vm);
-	if (ret == -EFAULT) {
-		ret = RRVM_EXIT_GUEST_FAULT;
-	} else if (ret < 0) {
-		ret = RRVM_EXIT_ERROR;
-	} else if (the_vm.stop_requested) {
-		log_info("stopped by signal");
-		ret = RRVM_EXIT_OK;
-	} else {
-		log_info("guest exited with status %d", ret);
-		ret &= 0xff;
-	}
-out:
-	control_stop(control);
-	vm_destroy(&the_vm);
-	return ret;
+	return vm_session_run(args.control, &info);
 }

@@ -11,6 +11,7 @@ struct rrvm_command {
 
 int cmd_run(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 
 /* Exit codes shared by the subcommands (documented in `rrvm --help`). */
 enum rrvm_exit {

@@ -7,7 +7,10 @@
 
 static const struct rrvm_command commands[] = {
 	{ "run", "boot a guest image on a TAP device (unprotected)", cmd_run },
-	{ "ctl", "query a running rrvm through its control socket", cmd_ctl },
+	{ "restore", "resume a saved VM (rrvm ctl SOCKET save) on a TAP",
+	  cmd_restore },
+	{ "ctl", "query or save a running VM through its control socket",
+	  cmd_ctl },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

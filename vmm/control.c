@@ -17,8 +17,10 @@
 
 #include "common/log.h"
 #include "vmm/vm.h"
+#include "vmm/ckpt_probe.h"
+#include "vmm/vm_snapshot.h"
 
-#define CONTROL_REQUEST_MAX 256
+#define CONTROL_REQUEST_MAX 4200
 #define CONTROL_REPLY_MAX 4096
 
 struct control_server {
@@ -105,10 +107,69 @@ static int render_stats(struct control_server *s, bool json, char *buf,
 
 #undef S
 
+struct save_request {
+	const char *path;
+	bool stop;
+	int result;
+	struct ckpt_encode_stats stats;
+	uint64_t pause_ns;
+};
+
+/*
+ * Runs on the vCPU thread with the vCPU stopped. The whole save happens
+ * while stopped: the snapshot is consistent, and with --stop the guest never
+ * runs past the state that was written (nor stops if the write failed).
+ */
+static int save_while_paused(struct vm *vm, void *arg)
+{
+	struct save_request *r = arg;
+
+	r->result = vm_snapshot_save_file(vm, r->path, &r->stats, &r->pause_ns);
+	if (r->result == 0 && r->stop)
+		vm->stop_requested = 1;
+	return r->result;
+}
+
+static int render_save(struct control_server *s, const char *path, bool stop,
+		       bool json, char *buf, size_t size)
+{
+	struct save_request r = { .path = path, .stop = stop };
+	int ret;
+
+	if (path[0] != '/')
+		return snprintf(buf, size,
+				"error: save needs an absolute path "
+				"(got '%s')\n",
+				path);
+	ret = vm_call_paused(s->vm, save_while_paused, &r);
+	if (ret)
+		return snprintf(buf, size, "error: save to '%s' failed: %s\n",
+				path, strerror(-ret));
+	if (stop)
+		vm_kick(s->vm);
+	if (json)
+		return snprintf(buf, size,
+				"{\"saved\":\"%s\",\"pages\":%llu,"
+				"\"raw_bytes\":%llu,\"encoded_bytes\":%llu,"
+				"\"pause_us\":%.1f,\"stopped\":%s}\n",
+				path, (unsigned long long)r.stats.pages,
+				(unsigned long long)r.stats.raw_bytes,
+				(unsigned long long)r.stats.encoded_bytes,
+				r.pause_ns / 1e3, stop ? "true" : "false");
+	return snprintf(buf, size,
+			"saved %s: %llu pages, %.1f MiB raw -> %.1f MiB "
+			"encoded, vCPU paused %.1f ms to collect%s\n",
+			path, (unsigned long long)r.stats.pages,
+			r.stats.raw_bytes / 1048576.0,
+			r.stats.encoded_bytes / 1048576.0, r.pause_ns / 1e6,
+			stop ? "; VM stopped" : "");
+}
+
 static void control_serve(struct control_server *s, int fd)
 {
 	char req[CONTROL_REQUEST_MAX], reply[CONTROL_REPLY_MAX];
-	char command[32] = "", flag[32] = "";
+	char command[32] = "", flag[32] = "", arg[CONTROL_REQUEST_MAX] = "";
+	char flag2[32] = "";
 	size_t got = 0;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	bool json;
@@ -128,14 +189,40 @@ static void control_serve(struct control_server *s, int fd)
 	req[got] = '\0';
 	sscanf(req, "%31s %31s", command, flag);
 	json = strcmp(flag, "--json") == 0;
-	if (strcmp(command, "status") == 0)
+	if (strcmp(command, "save") == 0) {
+		/* save PATH [--stop] [--json]; PATH has no spaces. */
+		sscanf(req, "%*s %4095s %31s %31s", arg, flag, flag2);
+		json = strcmp(flag, "--json") == 0 ||
+		       strcmp(flag2, "--json") == 0;
+		n = render_save(s, arg,
+				strcmp(flag, "--stop") == 0 ||
+					strcmp(flag2, "--stop") == 0,
+				json, reply, sizeof(reply));
+	} else if (strcmp(command, "checkpoint-probe") == 0) {
+		/* checkpoint-probe EPOCHS INTERVAL_MS [--json] */
+		struct ckpt_probe_result r;
+		unsigned epochs = 0, interval = 0;
+		int ret;
+
+		sscanf(req, "%*s %u %u %31s", &epochs, &interval, flag);
+		json = strcmp(flag, "--json") == 0;
+		ret = ckpt_probe_run(s->vm, epochs, interval, &r);
+		if (ret) {
+			n = snprintf(reply, sizeof(reply),
+				     "error: checkpoint-probe %u %u: %s\n",
+				     epochs, interval, strerror(-ret));
+		} else {
+			n = ckpt_probe_render(&r, json, reply, sizeof(reply));
+			ckpt_probe_free(&r);
+		}
+	} else if (strcmp(command, "status") == 0)
 		n = render_status(s, json, reply, sizeof(reply));
 	else if (strcmp(command, "stats") == 0)
 		n = render_stats(s, json, reply, sizeof(reply));
 	else
 		n = snprintf(reply, sizeof(reply),
 			     "error: unknown command '%s' (known: status, "
-			     "stats)\n",
+			     "stats, save, checkpoint-probe)\n",
 			     command);
 	if (n > (int)sizeof(reply) - 1)
 		n = (int)sizeof(reply) - 1;

@@ -70,7 +70,7 @@ static enum hypercall_result hc_console(struct vm *vm, uint32_t arg,
 /* Sleep until the backend has a frame or the guest deadline passes. */
 static void wait_for_input(struct vm *vm, uint64_t deadline_ns)
 {
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	struct timespec timeout;
 	uint64_t now = vm_clock_guest_now(vm);
 	uint64_t delta;
@@ -83,11 +83,15 @@ static void wait_for_input(struct vm *vm, uint64_t deadline_ns)
 		delta = 1000000000u;
 	timeout.tv_sec = (time_t)(delta / 1000000000u);
 	timeout.tv_nsec = (long)(delta % 1000000000u);
-	pfd.fd = vm->vnic.backend->ops->poll_fd(vm->vnic.backend);
-	pfd.events = POLLIN;
-	pfd.revents = 0;
+	pfd[0].fd = vm->vnic.backend->ops->poll_fd(vm->vnic.backend);
+	pfd[0].events = POLLIN;
+	pfd[0].revents = 0;
+	/* A pause request ends the sleep; the guest just sees an early return. */
+	pfd[1].fd = vm->request_fd;
+	pfd[1].events = POLLIN;
+	pfd[1].revents = 0;
 	stat_inc(vm->stats.wait_blocked);
-	ppoll(&pfd, 1, &timeout, NULL);
+	ppoll(pfd, 2, &timeout, NULL);
 }
 
 static enum hypercall_result hc_wait(struct vm *vm, uint32_t arg)

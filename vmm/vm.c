@@ -168,20 +168,30 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int vm_create(struct vm *vm, const struct vm_config *config)
+int vm_create_empty(struct vm *vm, uint64_t mem_size)
 {
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
-	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->request_fd = -1;
 	stat_set(vm->stats.start_ns, now_ns());
+	ret = vm_pause_init(vm);
+	if (ret)
+		return ret;
 	ret = kvm_open_vm(vm);
 	if (ret)
-		goto out;
-	ret = vm_setup_memory(vm, config->mem_size);
+		return ret;
+	ret = vm_setup_memory(vm, mem_size);
 	if (ret)
-		goto out;
-	ret = vm_create_vcpu(vm);
+		return ret;
+	return vm_create_vcpu(vm);
+}
+
+int vm_create(struct vm *vm, const struct vm_config *config)
+{
+	int ret;
+
+	ret = vm_create_empty(vm, config->mem_size);
 	if (ret)
 		goto out;
 	ret = vm_load_guest(vm, config);
@@ -194,7 +204,8 @@ int vm_create(struct vm *vm, const struct vm_config *config)
 	if (ret)
 		goto out;
 	ret = vnic_init(vm, config->backend, vm->boot_info->rx_ring_gpa,
-			vm->boot_info->tx_ring_gpa, vm->boot_info->ring_bytes);
+			vm->boot_info->tx_ring_gpa, vm->boot_info->ring_bytes,
+			true);
 	if (ret)
 		goto out;
 	return 0;
@@ -220,6 +231,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->mem)
 		munmap(vm->mem, vm->mem_size);
 	free(vm->monitor_dirty);
+	vm_pause_destroy(vm);
 	vm->run = NULL;
 	vm->mem = NULL;
 	vm->monitor_dirty = NULL;

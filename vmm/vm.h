@@ -7,6 +7,7 @@
 #ifndef RRVM_VM_H
 #define RRVM_VM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,17 @@
 #include "vmm/vnic.h"
 
 struct kvm_run;
+struct vm;
+
+/* A function the vCPU thread runs for another thread while stopped. */
+typedef int (*vm_paused_fn)(struct vm *vm, void *arg);
+
+struct vm_request {
+	vm_paused_fn fn;
+	void *arg;
+	int result;
+	bool done;
+};
 
 struct vm_config {
 	const char *guest_path;
@@ -51,6 +63,15 @@ struct vm {
 
 	volatile int stop_requested; /* set from a signal handler */
 	int exit_status; /* guest's status once it exited */
+
+	/* Requests from other threads (vm_call_paused), see vm_pause.c. */
+	pthread_t vcpu_thread;
+	bool vcpu_thread_running;
+	int request_fd; /* eventfd: wakes a WAIT hypercall's sleep */
+	pthread_mutex_t request_lock;
+	pthread_cond_t request_cond;
+	pthread_mutex_t caller_lock; /* one request at a time */
+	struct vm_request *request;
 };
 
 /* Create the VM, load the guest and prepare the vCPU. 0 or -errno. */
@@ -70,6 +91,31 @@ void vm_mark_dirty(struct vm *vm, uint64_t gpa, uint64_t len);
 
 /* vm_cpu.c: build page tables, GDT/IDT/TSS in guest memory; set vCPU regs. */
 int vm_cpu_setup(struct vm *vm, uint64_t stack_top);
+/* vm_cpu.c: give the vCPU KVM's supported CPUID (also needed on restore). */
+int vm_cpu_setup_cpuid(struct vm *vm);
+
+/* vm.c: KVM VM + memory + vCPU, nothing loaded (used by create and restore). */
+int vm_create_empty(struct vm *vm, uint64_t mem_size);
+
+/*
+ * vm_pause.c: run fn(vm, arg) on the vCPU thread while the vCPU is stopped
+ * and no I/O is half-done; blocks until it ran. If the VM is not running
+ * (no vCPU thread), fn runs on the caller's thread. Returns fn's result, or
+ * -ESHUTDOWN if the VM stopped first.
+ */
+int vm_call_paused(struct vm *vm, vm_paused_fn fn, void *arg);
+/* vm_pause.c: vCPU-thread side; called between KVM_RUN calls. */
+void vm_serve_requests(struct vm *vm);
+/* vm_pause.c: make the vCPU thread leave KVM_RUN / a WAIT sleep soon. */
+void vm_kick(struct vm *vm);
+int vm_pause_init(struct vm *vm);
+void vm_pause_destroy(struct vm *vm);
+
+/* vm_dirty.c: pages written since the last collect (guest via KVM's dirty
+ * log, and the monitor's own writes), as a bitmap of mem_size/4096 bits;
+ * both sources are cleared. 0 or -errno. */
+int vm_dirty_collect(struct vm *vm, uint64_t *bitmap);
+size_t vm_dirty_bitmap_words(const struct vm *vm);
 /* vm_cpu.c: print a fault report (exit reason, RIP, registers) to stderr. */
 void vm_cpu_report_fault(struct vm *vm, const char *reason);
 

@@ -126,10 +126,13 @@ static void build_gdt_tss(struct vm *vm)
 			    ((tss_base >> 24 & 0xff) << 56);
 	gdt[(GDT_TSS >> 3) + 1] = tss_base >> 32;
 
+	uint64_t rsp0 = RRVM_GPA_FAULT_STACK + 4096;
+	uint16_t iomap = TSS_IOMAP_OFFSET;
+
 	memset(tss, 0, 3 * 4096);
-	/* RSP0: exceptions from CPL3 switch to the fault stack. */
-	*(uint64_t *)(tss + 4) = RRVM_GPA_FAULT_STACK + 4096;
-	*(uint16_t *)(tss + 0x66) = TSS_IOMAP_OFFSET;
+	/* RSP0 (at +4, misaligned by the architecture): the fault stack. */
+	memcpy(tss + 4, &rsp0, sizeof(rsp0));
+	memcpy(tss + 0x66, &iomap, sizeof(iomap));
 	/* Deny every port except the hypercall range; 0xff terminates. */
 	memset(tss + TSS_IOMAP_OFFSET, 0xff, 8192 + 1);
 	for (unsigned p = RRVM_HC_PORT; p < RRVM_HC_PORT + RRVM_HC_COUNT; p++)
@@ -194,7 +197,7 @@ static void set_segment(struct kvm_segment *seg, uint16_t selector,
 	seg->db = code ? 0 : 1;
 }
 
-static int setup_cpuid(struct vm *vm)
+int vm_cpu_setup_cpuid(struct vm *vm)
 {
 	struct kvm_cpuid2 *cpuid;
 	int nent = 256, ret = 0;
@@ -226,7 +229,7 @@ int vm_cpu_setup(struct vm *vm, uint64_t stack_top)
 	build_page_tables(vm);
 	build_gdt_tss(vm);
 	build_idt(vm);
-	ret = setup_cpuid(vm);
+	ret = vm_cpu_setup_cpuid(vm);
 	if (ret)
 		return ret;
 

@@ -92,12 +92,15 @@ static int vm_handle_io(struct vm *vm)
 	return vm_fault(vm, what);
 }
 
-int vm_run(struct vm *vm)
+static int vm_run_loop(struct vm *vm)
 {
 	int ret;
 
 	stat_set(vm->stats.state, VM_STATE_RUNNING);
 	while (!vm->stop_requested) {
+		vm_serve_requests(vm);
+		if (vm->stop_requested)
+			break;
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				stat_inc(vm->stats.exits_interrupted);
@@ -127,4 +130,21 @@ int vm_run(struct vm *vm)
 	}
 	hypercall_console_flush(vm);
 	return 0;
+}
+
+int vm_run(struct vm *vm)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->request_lock);
+	vm->vcpu_thread = pthread_self();
+	vm->vcpu_thread_running = true;
+	pthread_mutex_unlock(&vm->request_lock);
+	ret = vm_run_loop(vm);
+	/* Callers waiting on a request must not wait forever. */
+	pthread_mutex_lock(&vm->request_lock);
+	vm->vcpu_thread_running = false;
+	pthread_cond_broadcast(&vm->request_cond);
+	pthread_mutex_unlock(&vm->request_lock);
+	return ret;
 }

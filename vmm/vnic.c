@@ -11,7 +11,7 @@
 #include "vmm/vnic.h"
 
 int vnic_init(struct vm *vm, struct vnic_backend *backend, uint64_t rx_gpa,
-	      uint64_t tx_gpa, uint64_t ring_bytes)
+	      uint64_t tx_gpa, uint64_t ring_bytes, bool init_rings)
 {
 	struct vnic *nic = &vm->vnic;
 
@@ -23,6 +23,8 @@ int vnic_init(struct vm *vm, struct vnic_backend *backend, uint64_t rx_gpa,
 	nic->tx_gpa = tx_gpa;
 	nic->ring_bytes = ring_bytes;
 	nic->backend = backend;
+	if (!init_rings)
+		return 0;
 	vnic_ring_init(nic->rx, RRVM_VNIC_SLOTS, RRVM_VNIC_SLOT_SIZE,
 		       RRVM_VNIC_RING_DATA_OFFSET);
 	vnic_ring_init(nic->tx, RRVM_VNIC_SLOTS, RRVM_VNIC_SLOT_SIZE,

@@ -8,6 +8,7 @@
 #ifndef RRVM_VNIC_H
 #define RRVM_VNIC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -41,9 +42,13 @@ struct vnic {
 	uint64_t ring_bytes;
 };
 
-/* Lay out both rings in guest memory and take ownership of the backend. */
+/*
+ * Attach the rings in guest memory and take ownership of the backend.
+ * init_rings: lay the rings out fresh (boot) or keep them as they are in
+ * guest memory (restore: indexes and queued frames are part of the state).
+ */
 int vnic_init(struct vm *vm, struct vnic_backend *backend, uint64_t rx_gpa,
-	      uint64_t tx_gpa, uint64_t ring_bytes);
+	      uint64_t tx_gpa, uint64_t ring_bytes, bool init_rings);
 void vnic_destroy(struct vm *vm);
 
 /* Send every frame the guest queued on TX. Returns frames sent or -errno. */

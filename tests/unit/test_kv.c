@@ -897,6 +897,81 @@ static void test_disconnect_mid_request(void **state)
 	fake_disconnect(c);
 }
 
+static uint32_t rng_state = 12345;
+
+static uint32_t rng(void)
+{
+	rng_state = rng_state * 1103515245u + 12345u;
+	return rng_state >> 8;
+}
+
+/*
+ * Garbage mixed with valid requests, in random pieces: whatever happens on
+ * that connection (replies, a protocol error), the sanitizers must stay
+ * quiet and other connections must not notice.
+ */
+static void test_fuzz_does_not_disturb_others(void **state)
+{
+	static const char *pieces[] = {
+		"*2\r\n$3\r\nGET\r\n$1\r\na\r\n", "SET a b\r\n", "INCR n\r\n",
+		"LPUSH l x y z\r\n", "LRANGE l 0 -1\r\n", "RPOP l 2\r\n",
+		"APPEND a zz\r\n", "MGET a n l\r\n", "DEL a\r\n", "\r\n",
+		"*0\r\n", "*1\r\n", "*3\r\n", "$3\r\n", "$0\r\n", "SET \"a",
+		"'", "\"\\x4", "\r", "\n", "*", "$", "PING\r\n", "QUIT\r\n",
+	};
+	static const long long nums[] = { -5, -1, 0, 1, 3, 10, 1000, 70000,
+					  67108865, 99999999999LL };
+	struct svc_conn *good = conn_open();
+	char *buf = malloc(8192);
+
+	assert_non_null(buf);
+	EXPECT(good, "+OK\r\n", "SET", "good", "1");
+	for (int iter = 0; iter < 2000; iter++) {
+		struct svc_conn *c = conn_open();
+		size_t len = 0, off = 0;
+		int n = 1 + rng() % 30;
+
+		for (int i = 0; i < n && len < 7000; i++) {
+			uint32_t kind = rng() % 4;
+
+			if (kind == 0) {
+				const char *p = pieces[rng() % (sizeof(pieces) /
+								sizeof(pieces[0]))];
+
+				len += sprintf(buf + len, "%s", p);
+			} else if (kind == 1) {
+				len += sprintf(buf + len, "%c%lld\r\n",
+					       rng() % 2 ? '*' : '$',
+					       nums[rng() % 10]);
+			} else if (kind == 2) {
+				for (int j = rng() % 16; j > 0; j--)
+					buf[len++] = (char)rng();
+			} else {
+				len += sprintf(buf + len, "$%u\r\n",
+					       rng() % 8);
+				for (int j = rng() % 8; j > 0; j--)
+					buf[len++] = (char)('a' + rng() % 4);
+				len += sprintf(buf + len, "\r\n");
+			}
+		}
+		while (off < len) {
+			size_t chunk = 1 + rng() % 64;
+
+			if (chunk > len - off)
+				chunk = len - off;
+			fake_receive(c, buf + off, chunk);
+			off += chunk;
+		}
+		fake_disconnect(c);
+		if (iter % 100 == 0) {
+			EXPECT(good, "$1\r\n1\r\n", "GET", "good");
+			assert_false(good->close_requested);
+		}
+	}
+	free(buf);
+	fake_disconnect(good);
+}
+
 /* --------------------------------------------------- store and helpers */
 
 static void test_store_rehash(void **state)
@@ -1024,6 +1099,7 @@ int main(void)
 		T(test_malformed_closes_only_that_conn),
 		T(test_many_connections),
 		T(test_disconnect_mid_request),
+		T(test_fuzz_does_not_disturb_others),
 		cmocka_unit_test(test_store_rehash),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_command_table_sorted),

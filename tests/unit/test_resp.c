@@ -319,10 +319,10 @@ static void test_parse_ll(void **state)
 	assert_true(resp_parse_ll((const uint8_t *)"-12", 3, &v));
 	assert_int_equal(v, -12);
 	assert_true(resp_parse_ll((const uint8_t *)"9223372036854775807", 19, &v));
-	assert_true(v == KV_LLONG_MAX);
+	assert_true(v == LLONG_MAX);
 	assert_true(resp_parse_ll((const uint8_t *)"-9223372036854775808", 20,
 				  &v));
-	assert_true(v == KV_LLONG_MIN);
+	assert_true(v == LLONG_MIN);
 	assert_false(resp_parse_ll((const uint8_t *)"9223372036854775808", 19, &v));
 	assert_false(resp_parse_ll((const uint8_t *)"-9223372036854775809", 20,
 				   &v));
@@ -345,9 +345,9 @@ static void test_format_ll(void **state)
 	assert_string_equal(buf, "0");
 	resp_format_ll(buf, -42);
 	assert_string_equal(buf, "-42");
-	assert_int_equal(resp_format_ll(buf, KV_LLONG_MIN), 20);
+	assert_int_equal(resp_format_ll(buf, LLONG_MIN), 20);
 	assert_string_equal(buf, "-9223372036854775808");
-	resp_format_ll(buf, KV_LLONG_MAX);
+	resp_format_ll(buf, LLONG_MAX);
 	assert_string_equal(buf, "9223372036854775807");
 }
 
@@ -371,7 +371,7 @@ static void test_reply_builders(void **state)
 	resp_add_error(&out, "ERR a\r\nb\nc");
 	expect_out(&out, "-ERR a  b c\r\n");
 	resp_add_integer(&out, -9);
-	resp_add_integer(&out, KV_LLONG_MIN);
+	resp_add_integer(&out, LLONG_MIN);
 	expect_out(&out, ":-9\r\n:-9223372036854775808\r\n");
 	resp_add_bulk(&out, "a\r\nb", 4);
 	resp_add_bulk(&out, "", 0);

@@ -35,10 +35,14 @@ UNIT_TESTS += test_cli_parse
 test_cli_parse_SOURCES := cli/cli_parse.c
 
 UNIT_TESTS += test_resp
-test_resp_SOURCES := guest/services/kv/resp.c
+test_resp_SOURCES := guest/services/kv/resp.c guest/services/kv/resp_reply.c
 UNIT_TESTS += test_kv
-test_kv_SOURCES := guest/services/kv/resp.c guest/services/kv/kv_store.c \
-	guest/services/kv/kv_commands.c guest/services/kv/kv_keys.c \
-	guest/services/kv/kv_strings.c guest/services/kv/kv_lists.c \
-	guest/services/kv/kv_service.c guest/services/common/option_parse.c \
-	tests/unit/fake_service.c
+test_kv_SOURCES := guest/services/kv/resp.c guest/services/kv/resp_reply.c \
+	guest/services/kv/kv_store.c guest/services/kv/kv_commands.c \
+	guest/services/kv/kv_keys.c guest/services/kv/kv_strings.c \
+	guest/services/kv/kv_lists.c guest/services/kv/kv_service.c \
+	guest/services/common/option_parse.c tests/unit/fake_service.c
+
+# Needs /dev/kvm and build/guest/echo.elf (skips otherwise).
+UNIT_TESTS += test_dirty_tracking
+test_dirty_tracking_SOURCES := $(filter-out vmm/control.c,$(wildcard vmm/*.c)) common/log.c

@@ -213,8 +213,8 @@ static void expire_generic(struct kv_client *c, const struct resp_arg *argv,
 		kv_reply_err(c, KV_ERR_NOT_INT);
 		return;
 	}
-	if (when > KV_LLONG_MAX / unit || when < KV_LLONG_MIN / unit ||
-	    when * unit > KV_LLONG_MAX - now) {
+	if (when > LLONG_MAX / unit || when < LLONG_MIN / unit ||
+	    when * unit > LLONG_MAX - now) {
 		resp_add_error(c->out, "ERR invalid expire time in '%s' command",
 			       name);
 		return;

@@ -25,8 +25,8 @@ static bool expire_arg(struct kv_client *c, const struct resp_arg *a,
 		kv_reply_err(c, KV_ERR_NOT_INT);
 		return false;
 	}
-	if (v <= 0 || v > KV_LLONG_MAX / unit ||
-	    (!absolute && v * unit > KV_LLONG_MAX - now)) {
+	if (v <= 0 || v > LLONG_MAX / unit ||
+	    (!absolute && v * unit > LLONG_MAX - now)) {
 		resp_add_error(c->out, "ERR invalid expire time in '%s' command",
 			       name);
 		return false;
@@ -53,7 +53,7 @@ static int set_generic(struct kv_client *c, const struct resp_arg *key,
 		kv_reply_err(c, KV_ERR_WRONGTYPE);
 		return -1;
 	}
-	if ((flags & SET_NX && e) || (flags & SET_XX && !e)) {
+	if (((flags & SET_NX) && e) || ((flags & SET_XX) && !e)) {
 		if (!(flags & SET_GET))
 			return 0;
 		if (e)
@@ -233,8 +233,8 @@ static void incr_generic(struct kv_client *c, const struct resp_arg *key,
 		kv_reply_err(c, KV_ERR_NOT_INT);
 		return;
 	}
-	if ((delta < 0 && v < 0 && delta < KV_LLONG_MIN - v) ||
-	    (delta > 0 && v > 0 && delta > KV_LLONG_MAX - v)) {
+	if ((delta < 0 && v < 0 && delta < LLONG_MIN - v) ||
+	    (delta > 0 && v > 0 && delta > LLONG_MAX - v)) {
 		kv_reply_err(c, "ERR increment or decrement would overflow");
 		return;
 	}
@@ -285,7 +285,7 @@ void cmd_decrby(struct kv_client *c, const struct resp_arg *argv,
 
 	if (!kv_arg_ll(&argv[2], &d))
 		kv_reply_err(c, KV_ERR_NOT_INT);
-	else if (d == KV_LLONG_MIN)
+	else if (d == LLONG_MIN)
 		kv_reply_err(c, "ERR decrement would overflow");
 	else
 		incr_generic(c, &argv[1], -d);

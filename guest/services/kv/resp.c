@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * RESP2 request parser and reply builders; see resp.h.
+ * RESP2 request parser; see resp.h. Reply builders are in resp_reply.c.
  *
  * Error messages copy Redis 7.0's wording so clients and scripts that match
  * on them behave the same against us as against redis-server.
@@ -9,7 +9,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +18,6 @@
 /* Buffers above these sizes are released once idle rather than kept. */
 #define RESP_ARGV_KEEP 1024
 #define RESP_SCRATCH_KEEP 4096
-/* Replies: send once this much is buffered; large bulks bypass the buffer. */
-#define RESP_OUT_CHUNK (64 * 1024)
-#define RESP_OUT_DIRECT (16 * 1024)
 
 void resp_request_init(struct resp_request *req)
 {
@@ -87,17 +83,17 @@ bool resp_parse_ll(const uint8_t *s, size_t len, long long *out)
 		if (s[i] < '0' || s[i] > '9')
 			return false;
 		d = s[i] - '0';
-		if (v > (~0ull - d) / 10)
+		if (v > (ULLONG_MAX - d) / 10)
 			return false;
 		v = v * 10 + d;
 	}
 	if (neg) {
-		if (v > (unsigned long long)KV_LLONG_MAX + 1)
+		if (v > (unsigned long long)LLONG_MAX + 1)
 			return false;
-		*out = v == (unsigned long long)KV_LLONG_MAX + 1 ? KV_LLONG_MIN
+		*out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN
 							       : -(long long)v;
 	} else {
-		if (v > (unsigned long long)KV_LLONG_MAX)
+		if (v > (unsigned long long)LLONG_MAX)
 			return false;
 		*out = (long long)v;
 	}
@@ -110,7 +106,7 @@ size_t resp_format_ll(char *buf, long long v)
 	unsigned long long u;
 	size_t n = 0, len = 0;
 
-	/* Negate in unsigned arithmetic so KV_LLONG_MIN does not overflow. */
+	/* Negate in unsigned arithmetic so LLONG_MIN does not overflow. */
 	u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
 	do {
 		tmp[n++] = '0' + u % 10;
@@ -259,87 +255,93 @@ static int parse_multibulk(struct resp_request *req, const uint8_t *buf,
 	return RESP_DONE;
 }
 
+static int hex_value(uint8_t c)
+{
+	return isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
+}
+
+/* The escape at p (a backslash) inside double quotes; returns its length. */
+static size_t dq_escape(const uint8_t *p, const uint8_t *end, uint8_t *out)
+{
+	if (end - p >= 4 && p[1] == 'x' && isxdigit(p[2]) && isxdigit(p[3])) {
+		*out = (uint8_t)(hex_value(p[2]) * 16 + hex_value(p[3]));
+		return 4;
+	}
+	switch (p[1]) {
+	case 'n': *out = '\n'; break;
+	case 'r': *out = '\r'; break;
+	case 't': *out = '\t'; break;
+	case 'b': *out = '\b'; break;
+	case 'a': *out = '\a'; break;
+	default: *out = p[1]; break;
+	}
+	return 2;
+}
+
 /*
- * Split an inline command line like Redis' sdssplitargs: whitespace
- * separates arguments; "double quotes" take \n \r \t \b \a \xHH and \c
- * escapes, 'single quotes' only \'. A closing quote must end the argument.
+ * One inline argument from *pp (not at whitespace) unquoted into out, as
+ * Redis' sdssplitargs reads it: quoted sections may follow unquoted text,
+ * "double quotes" take \n \r \t \b \a \xHH and \c escapes, 'single
+ * quotes' only \', and a closing quote must end the argument. Returns the
+ * argument's length, or -EINVAL.
  */
+static long inline_arg(const uint8_t **pp, const uint8_t *end, uint8_t *out)
+{
+	const uint8_t *p = *pp;
+	uint8_t *o = out, quote = 0;
+
+	for (;;) {
+		if (!quote) {
+			if (p == end || isspace(*p))
+				break;
+			if (*p == '"' || *p == '\'')
+				quote = *p++;
+			else
+				*o++ = *p++;
+			continue;
+		}
+		if (p == end)
+			return -EINVAL;
+		if (*p == quote) {
+			if (end - p > 1 && !isspace(p[1]))
+				return -EINVAL;
+			p++;
+			break;
+		}
+		if (*p == '\\' && end - p >= 2 && quote == '"') {
+			p += dq_escape(p, end, o++);
+		} else if (*p == '\\' && end - p >= 2 && p[1] == '\'') {
+			*o++ = '\'';
+			p += 2;
+		} else {
+			*o++ = *p++;
+		}
+	}
+	*pp = p;
+	return o - out;
+}
+
+/* Split a line into req->scratch, which is at least as long as the line. */
 static int split_inline(struct resp_request *req, const uint8_t *p,
 			size_t len)
 {
 	const uint8_t *end = p + len;
-	uint8_t *out = req->scratch;
+	size_t used = 0;
 
-	while (p < end) {
-		bool dq = false, sq = false, done = false;
-		uint8_t *start;
+	for (;;) {
+		long n;
 
 		while (p < end && isspace(*p))
 			p++;
 		if (p == end)
-			break;
-		start = out;
-		while (!done) {
-			if (dq) {
-				if (p == end)
-					return -EINVAL;
-				if (*p == '\\' && end - p >= 4 && p[1] == 'x' &&
-				    isxdigit(p[2]) && isxdigit(p[3])) {
-					int hi = isdigit(p[2]) ? p[2] - '0'
-							       : tolower(p[2]) - 'a' + 10;
-					int lo = isdigit(p[3]) ? p[3] - '0'
-							       : tolower(p[3]) - 'a' + 10;
-
-					*out++ = (uint8_t)(hi * 16 + lo);
-					p += 4;
-				} else if (*p == '\\' && end - p >= 2) {
-					switch (p[1]) {
-					case 'n': *out++ = '\n'; break;
-					case 'r': *out++ = '\r'; break;
-					case 't': *out++ = '\t'; break;
-					case 'b': *out++ = '\b'; break;
-					case 'a': *out++ = '\a'; break;
-					default: *out++ = p[1]; break;
-					}
-					p += 2;
-				} else if (*p == '"') {
-					if (end - p > 1 && !isspace(p[1]))
-						return -EINVAL;
-					done = true;
-					p++;
-				} else {
-					*out++ = *p++;
-				}
-			} else if (sq) {
-				if (p == end)
-					return -EINVAL;
-				if (*p == '\\' && end - p >= 2 && p[1] == '\'') {
-					*out++ = '\'';
-					p += 2;
-				} else if (*p == '\'') {
-					if (end - p > 1 && !isspace(p[1]))
-						return -EINVAL;
-					done = true;
-					p++;
-				} else {
-					*out++ = *p++;
-				}
-			} else if (p == end || isspace(*p)) {
-				done = true;
-			} else if (*p == '"') {
-				dq = true;
-				p++;
-			} else if (*p == '\'') {
-				sq = true;
-				p++;
-			} else {
-				*out++ = *p++;
-			}
-		}
-		if (push_arg(req, start - req->scratch, out - start) < 0)
+			return 0;
+		n = inline_arg(&p, end, req->scratch + used);
+		if (n < 0)
+			return n;
+		if (push_arg(req, used, n) < 0)
 			return -ENOMEM;
+		used += n;
 	}
-	return 0;
 }
 
 static int parse_inline(struct resp_request *req, const uint8_t *buf,
@@ -415,195 +417,4 @@ size_t resp_request_need(const struct resp_request *req)
 	if (req->is_inline || req->nargs < 0 || req->bulk < 0)
 		return 0;
 	return req->pos + (size_t)req->bulk + 2;
-}
-
-/* ------------------------------------------------------------- replies */
-
-void resp_out_init(struct resp_out *out, resp_flush_fn flush, void *ctx)
-{
-	memset(out, 0, sizeof(*out));
-	out->flush = flush;
-	out->ctx = ctx;
-}
-
-void resp_out_free(struct resp_out *out)
-{
-	free(out->buf);
-	out->buf = NULL;
-	out->len = 0;
-	out->cap = 0;
-}
-
-int resp_out_flush(struct resp_out *out)
-{
-	int r;
-
-	if (out->err || !out->flush || out->len == 0)
-		return out->err;
-	r = out->flush(out->ctx, out->buf, out->len);
-	out->len = 0;
-	if (r < 0)
-		out->err = r;
-	return out->err;
-}
-
-void resp_out_trim(struct resp_out *out)
-{
-	if (out->len == 0 && out->cap > 2 * RESP_OUT_CHUNK)
-		resp_out_free(out);
-}
-
-/* Room for n more bytes, or NULL with out->err set. */
-static uint8_t *reserve(struct resp_out *out, size_t n)
-{
-	size_t cap;
-	uint8_t *buf;
-
-	if (out->err)
-		return NULL;
-	if (out->cap - out->len >= n)
-		return out->buf + out->len;
-	if (out->flush && out->len && resp_out_flush(out) < 0)
-		return NULL;
-	if (out->cap - out->len >= n)
-		return out->buf + out->len;
-	cap = out->cap ? out->cap : 512;
-	while (cap - out->len < n) {
-		if (cap > SIZE_MAX / 2) {
-			out->err = -ENOMEM;
-			return NULL;
-		}
-		cap *= 2;
-	}
-	buf = realloc(out->buf, cap);
-	if (!buf) {
-		out->err = -ENOMEM;
-		return NULL;
-	}
-	out->buf = buf;
-	out->cap = cap;
-	return buf + out->len;
-}
-
-static void commit(struct resp_out *out, size_t n)
-{
-	out->len += n;
-	if (out->flush && out->len >= RESP_OUT_CHUNK)
-		resp_out_flush(out);
-}
-
-void resp_add_raw(struct resp_out *out, const void *data, size_t len)
-{
-	uint8_t *p = reserve(out, len);
-
-	if (!p)
-		return;
-	memcpy(p, data, len);
-	commit(out, len);
-}
-
-void resp_add_simple(struct resp_out *out, const char *s)
-{
-	size_t n = strlen(s);
-	uint8_t *p = reserve(out, n + 3);
-
-	if (!p)
-		return;
-	p[0] = '+';
-	memcpy(p + 1, s, n);
-	p[n + 1] = '\r';
-	p[n + 2] = '\n';
-	commit(out, n + 3);
-}
-
-void resp_add_error(struct resp_out *out, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof(msg))
-		n = sizeof(msg) - 1;
-	/* A CR or LF inside would end the reply early and desync the client. */
-	for (int i = 0; i < n; i++)
-		if (msg[i] == '\r' || msg[i] == '\n')
-			msg[i] = ' ';
-	resp_add_raw(out, "-", 1);
-	resp_add_raw(out, msg, n);
-	resp_add_raw(out, "\r\n", 2);
-}
-
-static void add_prefixed_ll(struct resp_out *out, char prefix, long long v)
-{
-	uint8_t *p = reserve(out, 24);
-	size_t n;
-
-	if (!p)
-		return;
-	p[0] = prefix;
-	n = resp_format_ll((char *)p + 1, v);
-	p[n + 1] = '\r';
-	p[n + 2] = '\n';
-	commit(out, n + 3);
-}
-
-void resp_add_integer(struct resp_out *out, long long v)
-{
-	add_prefixed_ll(out, ':', v);
-}
-
-void resp_add_array(struct resp_out *out, size_t n)
-{
-	add_prefixed_ll(out, '*', (long long)n);
-}
-
-void resp_add_bulk(struct resp_out *out, const void *data, size_t len)
-{
-	uint8_t *p;
-
-	if (out->flush && len >= RESP_OUT_DIRECT) {
-		/* Send big values straight from the store: no extra copy. */
-		add_prefixed_ll(out, '$', (long long)len);
-		if (resp_out_flush(out) < 0)
-			return;
-		int r = out->flush(out->ctx, data, len);
-
-		if (r < 0) {
-			out->err = r;
-			return;
-		}
-		resp_add_raw(out, "\r\n", 2);
-		return;
-	}
-	p = reserve(out, len + 24);
-	if (!p)
-		return;
-	p[0] = '$';
-	p += 1 + resp_format_ll((char *)p + 1, (long long)len);
-	*p++ = '\r';
-	*p++ = '\n';
-	memcpy(p, data, len);
-	p[len] = '\r';
-	p[len + 1] = '\n';
-	commit(out, (size_t)(p - (out->buf + out->len)) + len + 2);
-}
-
-void resp_add_bulk_str(struct resp_out *out, const char *s)
-{
-	resp_add_bulk(out, s, strlen(s));
-}
-
-void resp_add_null(struct resp_out *out)
-{
-	resp_add_raw(out, "$-1\r\n", 5);
-}
-
-void resp_add_null_array(struct resp_out *out)
-{
-	resp_add_raw(out, "*-1\r\n", 5);
 }

@@ -1,23 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * RESP2 (Redis serialization protocol) for the kv service: an incremental
- * request parser and reply builders. No I/O here: the parser reads a caller's
- * buffer, the builders write into a growable buffer that hands full chunks to
- * a flush callback. Both run unchanged in the guest and in host unit tests.
+ * request parser (resp.c) and reply builders (resp_reply.c). No I/O here:
+ * the parser reads a caller's buffer, the builders write into a growable
+ * buffer that hands full chunks to a flush callback. Both run unchanged in
+ * the guest and in host unit tests.
  */
 #ifndef KV_RESP_H
 #define KV_RESP_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/*
- * Not <limits.h>: the guest's copy redefines SIZE_MAX when included after
- * <stdint.h>, which -Werror turns into a build failure.
- */
-#define KV_LLONG_MAX __LONG_LONG_MAX__
-#define KV_LLONG_MIN (-KV_LLONG_MAX - 1)
 
 /* Redis' own caps: 1M arguments per command, 512 MiB per bulk string. */
 #define RESP_MAX_ARGS (1024 * 1024)

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stopping the vCPU for another thread (the control socket, the epoch loop).
+ *
+ * The caller posts a request, sets kvm_run.immediate_exit and signals the
+ * vCPU thread: KVM_RUN then returns EINTR whether the signal arrived before
+ * or during the ioctl, and a WAIT hypercall asleep in ppoll wakes on the
+ * request eventfd. The vCPU thread serves the request between KVM_RUN calls.
+ * Before running it, one more KVM_RUN with immediate_exit completes any
+ * half-done I/O exit so the captured state is consistent on any host (see
+ * environment.md: on kvm-pvm RIP is already past the `out`, on VMX it may
+ * not be).
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "vmm/vm.h"
+
+#define KICK_SIGNAL SIGUSR1
+
+static void on_kick(int sig)
+{
+	(void)sig; /* only there to interrupt KVM_RUN */
+}
+
+int vm_pause_init(struct vm *vm)
+{
+	struct sigaction sa;
+
+	vm->request_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (vm->request_fd < 0)
+		return -errno;
+	pthread_mutex_init(&vm->request_lock, NULL);
+	pthread_mutex_init(&vm->caller_lock, NULL);
+	pthread_cond_init(&vm->request_cond, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_kick;
+	/* No SA_RESTART: the point is to make KVM_RUN return. */
+	if (sigaction(KICK_SIGNAL, &sa, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+void vm_pause_destroy(struct vm *vm)
+{
+	if (vm->request_fd >= 0)
+		close(vm->request_fd);
+	vm->request_fd = -1;
+}
+
+void vm_kick(struct vm *vm)
+{
+	uint64_t one = 1;
+
+	if (vm->run)
+		__atomic_store_n(&vm->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (write(vm->request_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("vm_kick: eventfd: %s", strerror(errno));
+	if (vm->vcpu_thread_running)
+		pthread_kill(vm->vcpu_thread, KICK_SIGNAL);
+}
+
+/* Complete a half-done I/O exit without running guest code. */
+static void vm_settle_io(struct vm *vm)
+{
+	vm->run->immediate_exit = 1;
+	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) == 0)
+		log_warn("KVM_RUN with immediate_exit ran the guest");
+	vm->run->immediate_exit = 0;
+}
+
+void vm_serve_requests(struct vm *vm)
+{
+	struct vm_request *req;
+	uint64_t count;
+
+	/*
+	 * Clear the kick state before looking: a kick after this point is
+	 * never lost (at worst it causes one spurious early return).
+	 */
+	__atomic_store_n(&vm->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	if (read(vm->request_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_debug("vm_serve_requests: eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&vm->request_lock);
+	req = vm->request;
+	pthread_mutex_unlock(&vm->request_lock);
+	if (!req)
+		return;
+	vm_settle_io(vm);
+	req->result = req->fn(vm, req->arg);
+	pthread_mutex_lock(&vm->request_lock);
+	req->done = true;
+	vm->request = NULL;
+	pthread_cond_broadcast(&vm->request_cond);
+	pthread_mutex_unlock(&vm->request_lock);
+}
+
+int vm_call_paused(struct vm *vm, vm_paused_fn fn, void *arg)
+{
+	struct vm_request req = { .fn = fn, .arg = arg };
+	int ret;
+
+	pthread_mutex_lock(&vm->caller_lock);
+	pthread_mutex_lock(&vm->request_lock);
+	if (!vm->vcpu_thread_running) {
+		pthread_mutex_unlock(&vm->request_lock);
+		ret = fn(vm, arg);
+		goto out;
+	}
+	vm->request = &req;
+	pthread_mutex_unlock(&vm->request_lock);
+	vm_kick(vm);
+	pthread_mutex_lock(&vm->request_lock);
+	while (!req.done && vm->vcpu_thread_running)
+		pthread_cond_wait(&vm->request_cond, &vm->request_lock);
+	if (!req.done)
+		vm->request = NULL;
+	pthread_mutex_unlock(&vm->request_lock);
+	ret = req.done ? req.result : -ESHUTDOWN;
+out:
+	pthread_mutex_unlock(&vm->caller_lock);
+	return ret;
+}
