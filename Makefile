@@ -11,7 +11,7 @@ Q := $(if $(filter 1,$(V)),,@)
 
 HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow \
 	-Wno-unused-parameter -D_GNU_SOURCE -Iinclude -I.
-HOST_LDLIBS := -lpthread -llz4
+HOST_LDLIBS := -lpthread -llz4 -lnet
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
@@ -37,7 +37,8 @@ deps:
 COMMON_SRCS := $(wildcard common/*.c)
 VMM_SRCS := $(wildcard vmm/*.c)
 CLI_SRCS := $(wildcard cli/*.c)
-RRVM_SRCS := $(CLI_SRCS) $(VMM_SRCS) $(COMMON_SRCS)
+DAEMON_SRCS := $(wildcard primary/*.c backup/*.c arp/*.c netstate/*.c)
+RRVM_SRCS := $(CLI_SRCS) $(VMM_SRCS) $(COMMON_SRCS) $(DAEMON_SRCS)
 RRVM_OBJS := $(RRVM_SRCS:%.c=$(BUILD)/host/%.o)
 
 $(BUILD)/host/%.o: %.c

@@ -1,20 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* rrvm run: boot one guest on a TAP, unprotected, until it exits. */
-#include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 
-#include "cli/cli_parse.h"
 #include "cli/commands.h"
-#include "common/log.h"
+#include "cli/run_args.h"
 #include "cli/vm_session.h"
+#include "common/log.h"
 #include "vmm/control.h"
 #include "vmm/vm.h"
-
-#define DEFAULT_MEM (64ull << 20)
 
 static void run_usage(FILE *out)
 {
@@ -50,124 +44,6 @@ static void run_usage(FILE *out)
 		"1 setup error; 2 usage; 3 guest fault (report on stderr).\n");
 }
 
-struct run_args {
-	const char *guest, *tap, *ip, *mac, *gw, *control;
-	uint64_t mem;
-	uint8_t mac_bytes[6];
-	char cmdline[RRVM_CMDLINE_MAX];
-};
-
-static int build_cmdline(struct run_args *a, int nopts, char **opts)
-{
-	char err[256];
-	size_t len;
-	int n;
-
-	n = snprintf(a->cmdline, sizeof(a->cmdline), "ip=%s mac=%s", a->ip,
-		     a->mac);
-	if (a->gw)
-		n += snprintf(a->cmdline + n, sizeof(a->cmdline) - (size_t)n,
-			      " gw=%s", a->gw);
-	for (int i = 0; i < nopts; i++) {
-		if (check_guest_option(opts[i], err, sizeof(err))) {
-			log_error("%s", err);
-			return -EINVAL;
-		}
-		len = strlen(a->cmdline);
-		if (len + 1 + strlen(opts[i]) + 1 > sizeof(a->cmdline)) {
-			log_error("guest options too long (limit %d bytes)",
-				  RRVM_CMDLINE_MAX - 1);
-			return -E2BIG;
-		}
-		snprintf(a->cmdline + len, sizeof(a->cmdline) - len, " %s",
-			 opts[i]);
-	}
-	return 0;
-}
-
-static int parse_run_args(int argc, char **argv, struct run_args *a)
-{
-	static const struct option longopts[] = {
-		{ "guest", required_argument, NULL, 'g' },
-		{ "tap", required_argument, NULL, 't' },
-		{ "ip", required_argument, NULL, 'i' },
-		{ "mac", required_argument, NULL, 'm' },
-		{ "gw", required_argument, NULL, 'w' },
-		{ "mem", required_argument, NULL, 'M' },
-		{ "control", required_argument, NULL, 'c' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char err[256];
-	uint32_t addr;
-	int prefix, c;
-	enum log_level level;
-
-	memset(a, 0, sizeof(*a));
-	a->mem = DEFAULT_MEM;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'g':
-			a->guest = optarg;
-			break;
-		case 't':
-			a->tap = optarg;
-			break;
-		case 'i':
-			a->ip = optarg;
-			break;
-		case 'm':
-			a->mac = optarg;
-			break;
-		case 'w':
-			a->gw = optarg;
-			break;
-		case 'c':
-			a->control = optarg;
-			break;
-		case 'M':
-			if (parse_mem_size(optarg, &a->mem, err, sizeof(err)))
-				goto bad;
-			break;
-		case 'l':
-			if (log_parse_level(optarg, &level)) {
-				snprintf(err, sizeof(err),
-					 "--log-level '%s': use error, warn, "
-					 "info or debug",
-					 optarg);
-				goto bad;
-			}
-			log_set_level(level);
-			break;
-		case 'h':
-			run_usage(stdout);
-			return 1;
-		default:
-			fprintf(stderr, "see 'rrvm run --help'\n");
-			return -EINVAL;
-		}
-	}
-	if (!a->guest || !a->tap || !a->ip || !a->mac) {
-		snprintf(err, sizeof(err),
-			 "--guest, --tap, --ip and --mac are required "
-			 "(see 'rrvm run --help')");
-		goto bad;
-	}
-	if (parse_ipv4_prefix(a->ip, &addr, &prefix, 0, err, sizeof(err)))
-		goto bad;
-	if (a->gw && parse_ipv4_prefix(a->gw, &addr, NULL, 1, err, sizeof(err)))
-		goto bad;
-	if (parse_mac(a->mac, a->mac_bytes, err, sizeof(err)))
-		goto bad;
-	if (build_cmdline(a, argc - optind, argv + optind))
-		return -EINVAL;
-	return 0;
-bad:
-	log_error("%s", err);
-	return -EINVAL;
-}
-
 int cmd_run(int argc, char **argv)
 {
 	struct vnic_backend *backend;
@@ -177,7 +53,7 @@ int cmd_run(int argc, char **argv)
 	int ret;
 
 	log_set_component("rrvm run");
-	ret = parse_run_args(argc, argv, &args);
+	ret = run_args_parse(argc, argv, &args, false, run_usage);
 	if (ret)
 		return ret > 0 ? RRVM_EXIT_OK : RRVM_EXIT_USAGE;
 	if (tap_backend_open(args.tap, &backend))

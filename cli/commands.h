@@ -12,6 +12,8 @@ struct rrvm_command {
 int cmd_run(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_primary(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
 
 /* Exit codes shared by the subcommands (documented in `rrvm --help`). */
 enum rrvm_exit {

@@ -7,6 +7,10 @@
 
 static const struct rrvm_command commands[] = {
 	{ "run", "boot a guest image on a TAP device (unprotected)", cmd_run },
+	{ "primary", "run a VM and replicate it to a backup (buffered/none)",
+	  cmd_primary },
+	{ "backup", "receive a primary's checkpoints; take over when it dies",
+	  cmd_backup },
 	{ "restore", "resume a saved VM (rrvm ctl SOCKET save) on a TAP",
 	  cmd_restore },
 	{ "ctl", "query or save a running VM through its control socket",

@@ -32,6 +32,13 @@ static int install_signals(void)
 
 int vm_session_run(const char *control_path, const struct control_info *info)
 {
+	return vm_session_run_hooked(control_path, info, NULL, NULL);
+}
+
+int vm_session_run_hooked(const char *control_path,
+			  const struct control_info *info,
+			  void (*on_stop)(void *ctx), void *ctx)
+{
 	struct control_server *control = NULL;
 	int ret;
 
@@ -57,6 +64,8 @@ int vm_session_run(const char *control_path, const struct control_info *info)
 		ret &= 0xff;
 	}
 out:
+	if (on_stop)
+		on_stop(ctx);
 	control_stop(control);
 	vm_destroy(&session_vm);
 	return ret;

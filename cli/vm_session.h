@@ -16,5 +16,10 @@ extern struct vm session_vm;
  * process exit status (see `rrvm --help`).
  */
 int vm_session_run(const char *control_path, const struct control_info *info);
+/* Same, calling on_stop(ctx) after the VM stopped and before it is freed
+ * (to join threads that use it). */
+int vm_session_run_hooked(const char *control_path,
+			  const struct control_info *info,
+			  void (*on_stop)(void *ctx), void *ctx);
 
 #endif

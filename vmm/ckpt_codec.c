@@ -332,7 +332,8 @@ static const char *type_name(unsigned int t)
 }
 
 /* Everything that can be judged from the 24 header bytes alone, so garbage
- * is rejected before waiting for (up to 8 MiB of) payload. Changes nothing. */
+ * is rejected before waiting for (up to 8 MiB of) payload. Returns ERROR,
+ * or NEED_MORE for "acceptable so far". Changes no state. */
 static enum ckpt_decode_status check_header(struct ckpt_decoder *d,
 					    const struct ckpt_msg_header *h)
 {

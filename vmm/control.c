@@ -165,6 +165,32 @@ static int render_save(struct control_server *s, const char *path, bool stop,
 			stop ? "; VM stopped" : "");
 }
 
+static int render_stats_all(struct control_server *s, bool json, char *buf,
+			    size_t size)
+{
+	int n = render_stats(s, json, buf, size);
+	int m;
+
+	if (!s->info.extra_stats || n < 2 || (size_t)n >= size)
+		return n;
+	if (json) {
+		/* Splice `,"name":{...}` in before the closing brace. */
+		n -= 2;
+		m = snprintf(buf + n, size - (size_t)n, ",\"%s\":",
+			     s->info.extra_name);
+		n += m;
+		m = s->info.extra_stats(s->info.extra_ctx, 1, buf + n,
+					size - (size_t)n);
+		n += m;
+		m = snprintf(buf + n, size - (size_t)n, "}\n");
+		return n + m;
+	}
+	m = snprintf(buf + n, size - (size_t)n, "%s:\n", s->info.extra_name);
+	n += m;
+	m = s->info.extra_stats(s->info.extra_ctx, 0, buf + n, size - (size_t)n);
+	return n + m;
+}
+
 static void control_serve(struct control_server *s, int fd)
 {
 	char req[CONTROL_REQUEST_MAX], reply[CONTROL_REPLY_MAX];
@@ -218,7 +244,7 @@ static void control_serve(struct control_server *s, int fd)
 	} else if (strcmp(command, "status") == 0)
 		n = render_status(s, json, reply, sizeof(reply));
 	else if (strcmp(command, "stats") == 0)
-		n = render_stats(s, json, reply, sizeof(reply));
+		n = render_stats_all(s, json, reply, sizeof(reply));
 	else
 		n = snprintf(reply, sizeof(reply),
 			     "error: unknown command '%s' (known: status, "

@@ -7,6 +7,7 @@
 #ifndef RRVM_CONTROL_H
 #define RRVM_CONTROL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
@@ -18,6 +19,13 @@ struct control_info {
 	const char *ip;
 	const char *mac;
 	uint64_t mem_size;
+	/*
+	 * Optional: more stats from the VM's owner (e.g. replication), as a
+	 * JSON object (json) or text lines. Appended to `stats` under `name`.
+	 */
+	const char *extra_name;
+	int (*extra_stats)(void *ctx, int json, char *buf, size_t size);
+	void *extra_ctx;
 };
 
 int control_start(const char *path, struct vm *vm,

@@ -65,13 +65,15 @@ static int kvm_open_vm(struct vm *vm)
 	return 0;
 }
 
-static int vm_setup_memory(struct vm *vm, uint64_t mem_size)
+static int vm_setup_memory(struct vm *vm, uint64_t mem_size, uint8_t *adopt)
 {
 	struct kvm_userspace_memory_region region;
 	uint64_t pages = mem_size >> PAGE_SHIFT;
 
-	vm->mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	vm->mem = adopt ? adopt :
+			  mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			       -1, 0);
 	if (vm->mem == MAP_FAILED) {
 		vm->mem = NULL;
 		log_error("cannot map %llu MiB of guest memory: %s",
@@ -170,6 +172,11 @@ static uint64_t now_ns(void)
 
 int vm_create_empty(struct vm *vm, uint64_t mem_size)
 {
+	return vm_create_empty_adopt(vm, mem_size, NULL);
+}
+
+int vm_create_empty_adopt(struct vm *vm, uint64_t mem_size, uint8_t *image)
+{
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
@@ -181,7 +188,7 @@ int vm_create_empty(struct vm *vm, uint64_t mem_size)
 	ret = kvm_open_vm(vm);
 	if (ret)
 		return ret;
-	ret = vm_setup_memory(vm, mem_size);
+	ret = vm_setup_memory(vm, mem_size, image);
 	if (ret)
 		return ret;
 	return vm_create_vcpu(vm);

@@ -96,6 +96,9 @@ int vm_cpu_setup_cpuid(struct vm *vm);
 
 /* vm.c: KVM VM + memory + vCPU, nothing loaded (used by create and restore). */
 int vm_create_empty(struct vm *vm, uint64_t mem_size);
+/* Same, but guest memory is `image` (an anonymous mapping of mem_size
+ * bytes that the VM now owns and will munmap), e.g. a backup's replica. */
+int vm_create_empty_adopt(struct vm *vm, uint64_t mem_size, uint8_t *image);
 
 /*
  * vm_pause.c: run fn(vm, arg) on the vCPU thread while the vCPU is stopped

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common/log.h"
 #include "vmm/boot_info.h"
@@ -208,4 +209,29 @@ int vm_restore_attach(struct vm *vm, struct vnic_backend *backend)
 
 	return vnic_init(vm, backend, bi->rx_ring_gpa, bi->tx_ring_gpa,
 			 bi->ring_bytes, false);
+}
+
+int vm_restore_from_image(struct vm *vm, uint8_t *image, uint64_t mem_size,
+			  const struct vm_vcpu_state *vcpu,
+			  const struct vm_device_state *device, char *err,
+			  size_t err_size)
+{
+	struct restore_ctx c = { .vm = vm, .err = err, .err_size = err_size };
+	int ret;
+
+	ret = vm_create_empty_adopt(vm, mem_size, image);
+	if (ret) {
+		if (!vm->mem) /* not adopted yet */
+			munmap(image, mem_size);
+		vm_destroy(vm);
+		return restore_fail(&c, ret, "cannot create the VM: %s",
+				    strerror(-ret));
+	}
+	c.vcpu = *vcpu;
+	c.device = *device;
+	c.have_vcpu = c.have_device = true;
+	ret = restore_finish(&c);
+	if (ret)
+		vm_destroy(vm);
+	return ret;
 }

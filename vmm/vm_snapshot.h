@@ -71,4 +71,14 @@ int vm_restore_load(struct vm *vm, const uint8_t *data, size_t len,
 struct vnic_backend;
 int vm_restore_attach(struct vm *vm, struct vnic_backend *backend);
 
+/*
+ * Build a runnable VM around a committed memory image and state (the
+ * backup's failover: the image is already in memory, nothing is copied).
+ * The VM owns `image` from this call on, even on failure.
+ */
+int vm_restore_from_image(struct vm *vm, uint8_t *image, uint64_t mem_size,
+			  const struct vm_vcpu_state *vcpu,
+			  const struct vm_device_state *device, char *err,
+			  size_t err_size);
+
 #endif

@@ -137,3 +137,33 @@ git_describe() {
 	fi
 	echo "$c"
 }
+
+# ------------------------------------------------------------ checkpoints
+# json_get JSON PATH: one value of a JSON document (jq path, e.g. .pages.median),
+# raw; empty if it is missing, null or the JSON is invalid.
+json_get() {
+	jq -r "($2) | if . == null then empty else . end" <<<"$1" 2>/dev/null
+}
+
+# rrvm_checkpoint_probe CTL EPOCHS INTERVAL_MS: `rrvm ctl CTL checkpoint-probe
+# EPOCHS INTERVAL_MS --json` (one JSON object on stdout) under a timeout sized
+# to the run (each epoch gets its interval plus 0.5 s for collect and encode).
+rrvm_checkpoint_probe() {
+	local t=$(($2 * ($3 + 500) / 1000 + 30))
+	timeout "$t" "$RRVM" ctl "$1" checkpoint-probe "$2" "$3" --json
+}
+
+# rrvm_save CTL FILE [--stop]: `rrvm ctl CTL save FILE [--stop] --json`
+# (JSON on stdout), under a 120 s timeout.
+rrvm_save() {
+	local ctl=$1 file=$2
+	shift 2
+	timeout 120 "$RRVM" ctl "$ctl" save "$file" "$@" --json
+}
+
+# rrvm_restore_bg NS TAP FILE CTL LOG: start `rrvm restore` in NS in the
+# background (PID in RRVM_LAST_PID, cleaned up like rrvm_boot's).
+rrvm_restore_bg() {
+	ns_bg "$1" "$5" "$RRVM" restore "$3" --tap "$2" --control "$4" \
+		--log-level "${RRVM_LOG_LEVEL:-info}"
+}

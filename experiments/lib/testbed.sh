@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # TB_* are for the scripts that source this
 # The rrvm network testbed: four network namespaces standing for a client, a
 # switch, a primary host and a backup host on one LAN, plus a direct
 # primary<->backup replication link. docs/testbed.md has the diagram.
@@ -166,6 +166,14 @@ tb_pids() {
 		done
 	done
 }
+# Do all of the testbed's namespaces exist?
+tb_all_exist() {
+	local r
+	for r in $TB_ROLES; do
+		tb_ns_exists "$(tb_ns "$r")" || return 1
+	done
+	return 0
+}
 # Does any of the testbed's namespaces exist?
 tb_any_exists() {
 	local r
@@ -231,7 +239,7 @@ _tb_plug() {
 	ns=$(tb_ns "$role")
 	port=$(tb_sw_port "$role")
 	[ "$role" = c ] && mac=$TB_CLIENT_MAC
-	_tb_ensure_veth "$TB_NS_SW" "$port" "$ns" "$TB_UPLINK" $mac || return 1
+	_tb_ensure_veth "$TB_NS_SW" "$port" "$ns" "$TB_UPLINK" ${mac:+"$mac"} || return 1
 	_tb_run ip -n "$TB_NS_SW" link set "$port" master "$TB_SW_BR" || return 1
 	if [ "$(tb_link_alias "$TB_NS_SW" "$port")" = fenced ]; then
 		echo "testbed: $(tb_role_name "$role") is fenced; leaving $port down ('unfence $role' reconnects it)" >&2
@@ -309,6 +317,11 @@ tb_up() {
 		return 2
 		;;
 	esac
+	# Reserved wirings are refused before anything is looked at or changed.
+	case "$topo" in
+	inline) tb_up_inline || return ;;
+	mirror) tb_up_mirror || return ;;
+	esac
 	have=$(tb_topology)
 	if [ -n "$have" ] && [ "$have" != "$topo" ]; then
 		echo "testbed: $TB_PREFIX is up with topology '$have'; run 'down' first to change it to '$topo'" >&2
@@ -316,8 +329,6 @@ tb_up() {
 	fi
 	case "$topo" in
 	basic) tb_up_basic ;;
-	inline) tb_up_inline ;;
-	mirror) tb_up_mirror ;;
 	esac
 }
 
@@ -333,9 +344,9 @@ tb_down() {
 			sed 's/^/  /' <<<"$procs" >&2
 			return 1
 		fi
-		for p in $(awk '{ print $2 }' <<<"$procs"); do
+		while read -r _ p _; do
 			kill -TERM "$p" 2>/dev/null
-		done
+		done <<<"$procs"
 		for ((i = 0; i < 30; i++)); do
 			[ -z "$(tb_pids)" ] && break
 			sleep 0.1
@@ -409,22 +420,25 @@ bak $TB_HOST_BR bridge - $TB_BAK_LAN_IP/$TB_LAN_PREFIX
 bak $TB_UPLINK veth $TB_HOST_BR -
 bak $TB_TAP tap $TB_HOST_BR -
 bak $TB_REP_DEV veth - $TB_BAK_REP_IP/$TB_REP_PREFIX"
+	# One JSON object of everything `ip` says, then a single jq pass (jq
+	# startups dominate the cost). Names are validated by tb_set_prefix and
+	# `ip -j` prints valid JSON, so plain printf is safe here.
+	raw='{'
 	for r in $TB_ROLES; do
 		ns=$(tb_ns "$r")
-		exists=false pids= links='[]' addrs='[]'
+		exists=false pids='' links='[]' addrs='[]'
 		if tb_ns_exists "$ns"; then
 			exists=true
-			pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+			pids=$(ip netns pids "$ns" 2>/dev/null | paste -sd,)
 			links=$(ip -j -s -d -n "$ns" link show 2>/dev/null) || links='[]'
 			addrs=$(ip -j -n "$ns" addr show 2>/dev/null) || addrs='[]'
 		fi
-		raw=$(printf '%s' "$raw" | jq -c --arg r "$r" --arg ns "$ns" \
-			--arg role "$(tb_role_name "$r")" --argjson e "$exists" --arg p "$pids" \
-			--argjson l "${links:-[]}" --argjson a "${addrs:-[]}" \
-			'. + {($r): {name: $ns, role: $role, exists: $e,
-			   pids: ($p | split(" ") | map(select(. != "") | tonumber)),
-			   links: $l, addrs: $a}}')
+		[ "$raw" = '{' ] || raw+=','
+		raw+=$(printf '"%s":{"name":"%s","role":"%s","exists":%s,"pids":[%s],"links":%s,"addrs":%s}' \
+			"$r" "$ns" "$(tb_role_name "$r")" "$exists" \
+			"$pids" "${links:-[]}" "${addrs:-[]}")
 	done
+	raw+='}'
 	printf '%s' "$raw" | jq -c --arg prefix "$TB_PREFIX" --arg topo "$(tb_topology)" \
 		--arg spec "$spec" \
 		--arg cip "$TB_CLIENT_IP/$TB_LAN_PREFIX" --arg cmac "$TB_CLIENT_MAC" \

@@ -247,3 +247,108 @@ standin_start() {
 	esac
 	G_PID=$RRVM_LAST_PID
 }
+
+# ------------------------------------------- the four-host testbed (tests)
+# Tests that need a client, a switch, a primary and a backup host build a
+# private testbed (experiments/testbed, docs/testbed.md) under a prefix of
+# their own, rrvm-t-<pid>-tb, so they never touch a user's testbed.
+#
+# t_init_testbed [tool...]: as t_init, but instead of a single namespace
+# with a TAP, brings up a private testbed. Sets TB_* (experiments/lib/
+# testbed.sh), TB_CLI (the script) and T_NS (= the client namespace, so
+# guest_wait_ready / c_exec / probe_* run from the client). Its namespaces
+# are removed on exit even if `testbed down` is never reached.
+TB_CLI=$ROOT/experiments/testbed
+t_init_testbed() {
+	local why t r out
+	is_root || t_skip "needs root (network namespaces, TAP devices)"
+	[ "$NATIVE" = 1 ] && t_skip "needs the real monitor (RRVM_IT_NATIVE=1)"
+	why=$(kvm_usable) || t_skip "no usable /dev/kvm: $why"
+	[ -x "$RRVM" ] || t_skip "$RRVM is missing (run make)"
+	for t in ip jq "$@"; do
+		command -v "$t" >/dev/null 2>&1 || t_fail "required tool '$t' is not installed (make deps)"
+	done
+	# shellcheck source=SCRIPTDIR/../../experiments/lib/testbed.sh
+	. "$ROOT/experiments/lib/testbed.sh"
+	tb_set_prefix "$RRVM_NS_PREFIX-tb" || t_fail "bad testbed prefix"
+	rrvm_trap_cleanup
+	tmpdir_create T_TMP
+	# Record the names before creating anything: cleanup (and
+	# run-integration.sh, if this test is killed) removes them.
+	for r in $TB_ROLES; do
+		RRVM_NS_LIST+=("$(tb_ns "$r")")
+		[ -n "${RRVM_NS_REGISTRY:-}" ] && tb_ns "$r" >>"$RRVM_NS_REGISTRY"
+	done
+	out=$("$TB_CLI" --prefix "$TB_PREFIX" up 2>&1) || t_fail "testbed up failed: $out"
+	t_info "$out"
+	T_NS=$TB_NS_C
+}
+
+# tb_t_guest_start ROLE SERVICE [guest-option...]: `rrvm run` of a guest
+# image on ROLE's (pri|bak) tap0 with the testbed's guest address (no wait).
+# Sets G_PID, G_LOG, G_CTL like guest_start.
+tb_t_guest_start() {
+	local role=$1 svc=$2 img name
+	shift 2
+	img=$(guest_image "$svc")
+	[ -f "$img" ] || t_fail "guest image $img is missing (run make)"
+	name=$(basename "$img" .elf)
+	G_BOOTS=$((G_BOOTS + 1))
+	G_LOG=$T_TMP/$name.$G_BOOTS.$role.console.log
+	G_CTL=$T_TMP/$name.$G_BOOTS.$role.ctl
+	local cmd=("$RRVM" run --guest "$img" --tap "$TB_TAP"
+		--ip "$TB_GUEST_IP/$TB_LAN_PREFIX" --mac "$TB_GUEST_MAC" --gw "$TB_GUEST_GW"
+		--mem 64M --control "$G_CTL" --log-level "${RRVM_LOG_LEVEL:-info}")
+	[ $# -gt 0 ] && cmd+=(-- "$@")
+	t_info "boot in $role: ${cmd[*]#"$ROOT/"}"
+	ns_bg "$(tb_ns "$role")" "$G_LOG" "${cmd[@]}"
+	G_PID=$RRVM_LAST_PID
+}
+
+# tb_t_guest_boot ROLE SERVICE [guest-option...]: start and wait until the
+# guest answers the client (ping, and TCP on the service's port).
+tb_t_guest_boot() {
+	local port=
+	case "$2" in kv) port=6379 ;; http) port=80 ;; echo) port=7 ;; esac
+	tb_t_guest_start "$@"
+	guest_wait_ready "$port"
+}
+
+# tb_t_restore ROLE FILE: `rrvm restore FILE` on ROLE's tap0 in the
+# background (no wait). Sets G_PID, G_LOG, G_CTL.
+tb_t_restore() {
+	local role=$1 file=$2
+	G_BOOTS=$((G_BOOTS + 1))
+	G_LOG=$T_TMP/restore.$G_BOOTS.$role.console.log
+	G_CTL=$T_TMP/restore.$G_BOOTS.$role.ctl
+	t_info "restore in $role: rrvm restore $file --tap $TB_TAP --control $G_CTL"
+	ns_bg "$(tb_ns "$role")" "$G_LOG" "$RRVM" restore "$file" --tap "$TB_TAP" \
+		--control "$G_CTL" --log-level "${RRVM_LOG_LEVEL:-info}"
+	G_PID=$RRVM_LAST_PID
+}
+
+# tb_t_down: stop our monitors and bring the private testbed down; checks
+# that none of its namespaces is left.
+tb_t_down() {
+	local pid out r left=
+	for pid in "${RRVM_PID_LIST[@]}"; do
+		pid_stop "$pid" 5
+	done
+	out=$("$TB_CLI" --prefix "$TB_PREFIX" down 2>&1)
+	t_eq "testbed down: exit status (${out//$'\n'/; })" 0 "$?"
+	for r in $TB_ROLES; do
+		tb_ns_exists "$(tb_ns "$r")" && left="$left $(tb_ns "$r")"
+	done
+	t_eq "no testbed namespace left" "" "$left"
+}
+
+# tap_counters ROLE: "RX_PACKETS TX_PACKETS" of ROLE's tap0 (host side: RX
+# = frames the monitor wrote, i.e. the guest sent; TX = frames the host
+# handed to the monitor).
+tap_counters() {
+	ip -j -s -n "$(tb_ns "$1")" link show dev "$TB_TAP" |
+		jq -r '.[0].stats64 | "\(.rx.packets) \(.tx.packets)"'
+}
+
+# quiet CMD...: run CMD with its output discarded (for t_check).
+quiet() { "$@" >/dev/null 2>&1; }

@@ -46,3 +46,17 @@ test_kv_SOURCES := guest/services/kv/resp.c guest/services/kv/resp_reply.c \
 # Needs /dev/kvm and build/guest/echo.elf (skips otherwise).
 UNIT_TESTS += test_dirty_tracking
 test_dirty_tracking_SOURCES := $(filter-out vmm/control.c,$(wildcard vmm/*.c)) common/log.c
+
+# Checkpoint codec; links liblz4 (-llz4).
+UNIT_TESTS += test_ckpt_codec
+test_ckpt_codec_SOURCES := vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
+
+# The consistency client's checker and RESP reply parser (experiments/consistency).
+UNIT_TESTS += test_consistency_checker
+test_consistency_checker_SOURCES := experiments/consistency/checker.c \
+	experiments/consistency/resp_reply.c
+
+# Gratuitous ARP (arp/garp.c); links libnet (-lnet). The frame-building
+# cases skip without CAP_NET_RAW (libnet opens a packet socket on "lo").
+UNIT_TESTS += test_garp
+test_garp_SOURCES := arp/garp.c common/log.c

@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rrvm backup: receive the primary's epochs, commit each one only when it
+ * arrived whole, acknowledge it, and take over when the primary falls
+ * silent. A corrupt stream is rejected (the last committed state stays) and
+ * the link is dropped so the primary reconnects and resynchronises.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backup/failover.h"
+#include "backup/replica.h"
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/repl_protocol.h"
+#include "common/transport.h"
+
+#define RECV_CHUNK (256 * 1024)
+
+struct backup {
+	const char *listen_addr;
+	unsigned detect_timeout_ms;
+	struct failover_config failover;
+	int listen_fd;
+	struct transport *link;
+	struct ckpt_decoder dec;
+	struct replica replica;
+	uint64_t last_rx_ns;
+	uint64_t session;
+	enum repl_mode mode;
+	uint64_t bytes_rx;
+	uint64_t max_silence_ns; /* longest gap between receives: the margin
+				    a detect timeout must exceed */
+	int control_fd;
+	const char *control_path;
+	uint8_t *rx_buf;
+};
+
+static volatile int stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void backup_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: rrvm backup --listen ADDR:PORT --tap NAME "
+		"[--detect-timeout MS]\n"
+		"                   [--fence-cmd CMD] [--announce-dev DEV] "
+		"[--report FILE]\n"
+		"                   [--control SOCKET] [--log-level LEVEL]\n"
+		"\n"
+		"Receive checkpoints from 'rrvm primary --backup ADDR:PORT'. "
+		"Each epoch\n"
+		"is applied only when it arrived complete and intact, then "
+		"acknowledged.\n"
+		"When the primary has been silent for --detect-timeout ms "
+		"(default 500),\n"
+		"fail over: run --fence-cmd (must exit 0, e.g. cut the old "
+		"primary off\n"
+		"the LAN), build the VM from the last committed checkpoint, "
+		"attach it to\n"
+		"--tap, announce its IP/MAC by gratuitous ARP on --announce-dev "
+		"(default:\n"
+		"the bridge the TAP is in), and run it. Each phase is timed; "
+		"--report\n"
+		"writes the report as JSON. After failover this process is the "
+		"VM's\n"
+		"monitor ('rrvm ctl SOCKET stats' works as for 'rrvm run').\n"
+		"\n"
+		"'rrvm ctl SOCKET status [--json]' before failover shows the "
+		"replica:\n"
+		"committed epoch, epochs committed/rejected, time since the "
+		"primary was\n"
+		"last heard.\n");
+}
+
+static void drop_link(struct backup *b, const char *why)
+{
+	if (!b->link)
+		return;
+	log_warn("replication link from %s dropped: %s", b->link->peer, why);
+	b->link->ops->close(b->link);
+	b->link = NULL;
+	replica_abort_epoch(&b->replica);
+	ckpt_decoder_reset(&b->dec);
+}
+
+static void send_ack(struct backup *b, uint64_t epoch)
+{
+	struct ckpt_buf buf;
+
+	ckpt_buf_init(&buf);
+	if (repl_encode_ack(&buf, epoch) == 0 &&
+	    b->link->ops->send(b->link, buf.data, buf.len) != 0)
+		drop_link(b, "cannot send ack");
+	ckpt_buf_free(&buf);
+}
+
+static void handle_message(struct backup *b, const struct ckpt_msg *msg)
+{
+	struct repl_hello hello;
+	int ret;
+
+	switch (msg->header.type) {
+	case REPL_MSG_HELLO:
+		if (repl_decode_hello(msg, &hello)) {
+			drop_link(b, "bad hello");
+			return;
+		}
+		if (b->session && hello.session != b->session)
+			log_warn("a new primary run (session %llx) replaces "
+				 "%llx; waiting for its full checkpoint",
+				 (unsigned long long)hello.session,
+				 (unsigned long long)b->session);
+		b->session = hello.session;
+		b->mode = (enum repl_mode)hello.mode;
+		log_info("primary %s: %s mode, %llu MiB, epoch %u ms",
+			 b->link->peer, repl_mode_name(b->mode),
+			 (unsigned long long)(hello.mem_size >> 20),
+			 hello.epoch_ms);
+		return;
+	case REPL_MSG_HEARTBEAT:
+		return;
+	}
+	if (msg->header.type > CKPT_MSG_TYPE_MAX)
+		return; /* unknown protocol message: ignore */
+	ret = replica_message(&b->replica, msg);
+	if (ret < 0) {
+		log_error("rejected epoch %llu: %s; keeping committed epoch "
+			  "%llu",
+			  (unsigned long long)msg->header.epoch, b->replica.err,
+			  (unsigned long long)b->replica.committed_epoch);
+		drop_link(b, "corrupt epoch");
+		return;
+	}
+	if (ret == 1) {
+		if (b->replica.epochs_committed == 1 ||
+		    msg->header.epoch == 1)
+			log_info("committed full checkpoint (epoch %llu); "
+				 "ready to take over",
+				 (unsigned long long)msg->header.epoch);
+		send_ack(b, msg->header.epoch);
+	}
+}
+
+static void receive(struct backup *b)
+{
+	ssize_t n = b->link->ops->recv(b->link, b->rx_buf, RECV_CHUNK);
+	size_t off = 0;
+
+	if (n <= 0) {
+		drop_link(b, n == 0 ? "primary closed it" : strerror((int)-n));
+		return;
+	}
+	{
+		uint64_t now = mono_ns();
+
+		if (b->replica.committed && now - b->last_rx_ns > b->max_silence_ns)
+			b->max_silence_ns = now - b->last_rx_ns;
+		b->last_rx_ns = now;
+	}
+	b->bytes_rx += (uint64_t)n;
+	while (off < (size_t)n && b->link) {
+		struct ckpt_msg msg;
+		size_t used = 0;
+		enum ckpt_decode_status st = ckpt_decoder_feed(
+			&b->dec, b->rx_buf + off, (size_t)n - off, &used, &msg);
+
+		off += used;
+		if (st == CKPT_DECODE_ERROR) {
+			log_error("rejected replication stream: %s; keeping "
+				  "committed epoch %llu",
+				  b->dec.err,
+				  (unsigned long long)
+					  b->replica.committed_epoch);
+			b->replica.epochs_rejected++;
+			drop_link(b, "corrupt stream");
+			return;
+		}
+		if (st == CKPT_DECODE_NEED_MORE)
+			break;
+		handle_message(b, &msg);
+	}
+}
+
+static void serve_control(struct backup *b)
+{
+	char req[128] = "", reply[1024];
+	int fd = accept4(b->control_fd, NULL, NULL, SOCK_CLOEXEC);
+	bool json;
+	double age;
+	int n;
+
+	if (fd < 0)
+		return;
+	n = (int)read(fd, req, sizeof(req) - 1);
+	req[n > 0 ? n : 0] = '\0';
+	json = strstr(req, "--json") != NULL;
+	age = b->last_rx_ns ? (double)(mono_ns() - b->last_rx_ns) / 1e6 : -1;
+	if (json)
+		n = snprintf(reply, sizeof(reply),
+			     "{\"state\":\"%s\",\"primary\":\"%s\","
+			     "\"mode\":\"%s\",\"committed_epoch\":%llu,"
+			     "\"epochs_committed\":%llu,"
+			     "\"epochs_rejected\":%llu,"
+			     "\"pages_committed\":%llu,\"bytes_rx\":%llu,"
+			     "\"last_heard_ms\":%.1f,"
+			     "\"max_silence_ms\":%.1f}\n",
+			     b->replica.committed ? "replicating" : "waiting",
+			     b->link ? b->link->peer : "",
+			     repl_mode_name(b->mode),
+			     (unsigned long long)b->replica.committed_epoch,
+			     (unsigned long long)b->replica.epochs_committed,
+			     (unsigned long long)b->replica.epochs_rejected,
+			     (unsigned long long)b->replica.pages_committed,
+			     (unsigned long long)b->bytes_rx, age,
+			     (double)b->max_silence_ns / 1e6);
+	else
+		n = snprintf(reply, sizeof(reply),
+			     "state:            %s\nprimary:          %s\n"
+			     "mode:             %s\ncommitted epoch:  %llu\n"
+			     "epochs:           %llu committed, %llu rejected\n"
+			     "received:         %llu bytes\n"
+			     "last heard:       %.1f ms ago\n"
+			     "longest silence:  %.1f ms\n",
+			     b->replica.committed ? "replicating" : "waiting",
+			     b->link ? b->link->peer : "(none)",
+			     repl_mode_name(b->mode),
+			     (unsigned long long)b->replica.committed_epoch,
+			     (unsigned long long)b->replica.epochs_committed,
+			     (unsigned long long)b->replica.epochs_rejected,
+			     (unsigned long long)b->bytes_rx, age,
+			     (double)b->max_silence_ns / 1e6);
+	if (write(fd, reply, (size_t)n) < 0)
+		log_debug("control reply: %s", strerror(errno));
+	close(fd);
+}
+
+static int open_control(struct backup *b)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	b->control_fd = -1;
+	if (!b->control_path)
+		return 0;
+	if (strlen(b->control_path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(addr.sun_path, b->control_path, strlen(b->control_path));
+	unlink(b->control_path);
+	b->control_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (b->control_fd < 0 ||
+	    bind(b->control_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    listen(b->control_fd, 4) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The receive loop; returns when it is time to fail over (1) or stop (0). */
+static int backup_loop(struct backup *b)
+{
+	uint64_t timeout_ns = (uint64_t)b->detect_timeout_ms * 1000000u;
+
+	while (!stop_requested) {
+		struct pollfd pfd[3];
+		int nfds = 0, wait_ms = -1, link_i = -1, ctl_i = -1;
+
+		pfd[nfds++] = (struct pollfd){ .fd = b->listen_fd,
+					       .events = POLLIN };
+		if (b->link) {
+			link_i = nfds;
+			pfd[nfds++] = (struct pollfd){
+				.fd = b->link->ops->fd(b->link),
+				.events = POLLIN
+			};
+		}
+		if (b->control_fd >= 0) {
+			ctl_i = nfds;
+			pfd[nfds++] = (struct pollfd){ .fd = b->control_fd,
+						       .events = POLLIN };
+		}
+		/* Only a backup holding a checkpoint can fail over. */
+		if (b->replica.committed) {
+			uint64_t now = mono_ns();
+			uint64_t deadline = b->last_rx_ns + timeout_ns;
+
+			if (now >= deadline)
+				return 1;
+			wait_ms = (int)((deadline - now + 999999) / 1000000);
+		}
+		if (poll(pfd, (nfds_t)nfds, wait_ms) < 0 && errno != EINTR)
+			return -errno;
+		if (pfd[0].revents & POLLIN) {
+			struct transport *t;
+
+			if (transport_tcp_accept(b->listen_fd, &t) == 0) {
+				if (b->link)
+					drop_link(b, "a new connection "
+						     "replaces it");
+				b->link = t;
+				b->last_rx_ns = mono_ns();
+				log_info("primary connected from %s", t->peer);
+			}
+		}
+		if (link_i >= 0 && b->link && pfd[link_i].revents)
+			receive(b);
+		if (ctl_i >= 0 && pfd[ctl_i].revents & POLLIN)
+			serve_control(b);
+	}
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct backup *b)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'L' },
+		{ "tap", required_argument, NULL, 't' },
+		{ "detect-timeout", required_argument, NULL, 'd' },
+		{ "fence-cmd", required_argument, NULL, 'f' },
+		{ "announce-dev", required_argument, NULL, 'a' },
+		{ "report", required_argument, NULL, 'r' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum log_level level;
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'L':
+			b->listen_addr = optarg;
+			break;
+		case 't':
+			b->failover.tap = optarg;
+			break;
+		case 'd':
+			b->detect_timeout_ms = (unsigned)strtoul(optarg, &end,
+								 10);
+			if (*end || b->detect_timeout_ms < 1 ||
+			    b->detect_timeout_ms > 60000) {
+				log_error("--detect-timeout '%s': "
+					  "milliseconds, 1..60000",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'f':
+			b->failover.fence_cmd = optarg;
+			break;
+		case 'a':
+			b->failover.announce_dev = optarg;
+			break;
+		case 'r':
+			b->failover.report_path = optarg;
+			break;
+		case 'c':
+			b->control_path = optarg;
+			break;
+		case 'l':
+			if (log_parse_level(optarg, &level)) {
+				log_error("--log-level '%s': use error, warn, "
+					  "info or debug",
+					  optarg);
+				return -EINVAL;
+			}
+			log_set_level(level);
+			break;
+		case 'h':
+			backup_usage(stdout);
+			return 1;
+		default:
+			fprintf(stderr, "see 'rrvm backup --help'\n");
+			return -EINVAL;
+		}
+	}
+	if (!b->listen_addr || !b->failover.tap || optind != argc) {
+		log_error("--listen and --tap are required (see 'rrvm backup "
+			  "--help')");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cmd_backup(int argc, char **argv)
+{
+	static struct backup b;
+	struct sigaction sa;
+	int ret;
+
+	log_set_component("rrvm backup");
+	memset(&b, 0, sizeof(b));
+	b.detect_timeout_ms = 500;
+	b.failover.garp_count = 3;
+	b.failover.garp_interval_ms = 20;
+	ret = parse_args(argc, argv, &b);
+	if (ret)
+		return ret > 0 ? RRVM_EXIT_OK : RRVM_EXIT_USAGE;
+	b.failover.detect_timeout_ms = b.detect_timeout_ms;
+	b.failover.control = b.control_path;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	b.rx_buf = malloc(RECV_CHUNK);
+	b.listen_fd = transport_tcp_listen(b.listen_addr);
+	if (!b.rx_buf || b.listen_fd < 0) {
+		log_error("cannot listen on %s: %s", b.listen_addr,
+			  b.listen_fd < 0 ? strerror(-b.listen_fd) :
+					    "out of memory");
+		return RRVM_EXIT_ERROR;
+	}
+	if (open_control(&b)) {
+		log_error("control socket '%s': %s", b.control_path,
+			  strerror(errno));
+		return RRVM_EXIT_ERROR;
+	}
+	ckpt_decoder_init(&b.dec);
+	replica_init(&b.replica);
+	log_info("waiting for a primary on %s (detect timeout %u ms)",
+		 b.listen_addr, b.detect_timeout_ms);
+	ret = backup_loop(&b);
+	if (b.link)
+		b.link->ops->close(b.link);
+	close(b.listen_fd);
+	if (b.control_fd >= 0) {
+		close(b.control_fd);
+		unlink(b.control_path);
+	}
+	ckpt_decoder_free(&b.dec);
+	free(b.rx_buf);
+	if (ret == 1)
+		ret = failover_run(&b.replica, &b.failover, b.last_rx_ns);
+	else
+		ret = ret < 0 ? RRVM_EXIT_ERROR : RRVM_EXIT_OK;
+	replica_free(&b.replica);
+	return ret;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backup's copy of the protected VM: the last committed checkpoint
+ * (guest memory image + vCPU and device state) and the epoch being received.
+ * An epoch is staged as it arrives and applied only when its END arrives
+ * intact: a corrupt or truncated epoch is discarded and the committed image
+ * is untouched. No KVM here, so it is unit-tested on its own.
+ */
+#ifndef RRVM_REPLICA_H
+#define RRVM_REPLICA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/ckpt_codec.h"
+#include "vmm/vm_state.h"
+
+struct replica {
+	uint64_t mem_size;
+	uint8_t *image; /* committed guest memory (mmap) */
+	bool committed; /* image/vcpu/device hold a full checkpoint */
+	uint64_t committed_epoch;
+	struct vm_vcpu_state vcpu;
+	struct vm_device_state device;
+
+	/* The epoch in flight. */
+	bool staging;
+	bool staging_full;
+	uint64_t staging_epoch;
+	uint8_t *full_image; /* a full epoch decodes into a fresh image */
+	uint64_t *staged_pfns;
+	uint8_t *staged_pages;
+	size_t staged_count, staged_cap;
+	uint64_t *staged_bitmap; /* duplicate pfn detection */
+	struct vm_vcpu_state staged_vcpu;
+	struct vm_device_state staged_device;
+	bool staged_have_vcpu, staged_have_device;
+
+	/* Counters. */
+	uint64_t epochs_committed;
+	uint64_t epochs_rejected;
+	uint64_t pages_committed;
+	char err[200]; /* why the last epoch was rejected */
+};
+
+void replica_init(struct replica *r);
+void replica_free(struct replica *r);
+
+/*
+ * Feed one decoded checkpoint message (types 1-5). Returns 1 when an epoch
+ * was committed (END), 0 to go on, or -errno when the epoch is rejected
+ * (err says why; staging is discarded; the committed image is unchanged).
+ */
+int replica_message(struct replica *r, const struct ckpt_msg *msg);
+
+/* Drop a partially received epoch (link lost mid-epoch). */
+void replica_abort_epoch(struct replica *r);
+
+/*
+ * Hand the committed image over (to become the restored VM's memory).
+ * The replica no longer owns it afterwards.
+ */
+uint8_t *replica_take_image(struct replica *r);
+
+#endif

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#include "common/repl_protocol.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const char *const mode_names[] = { "none", "buffered", "reverse",
+					  "naive" };
+
+const char *repl_mode_name(enum repl_mode mode)
+{
+	return (unsigned)mode < 4 ? mode_names[mode] : "unknown";
+}
+
+int repl_mode_parse(const char *s, enum repl_mode *mode)
+{
+	for (unsigned i = 0; i < 4; i++) {
+		if (strcmp(s, mode_names[i]) == 0) {
+			*mode = (enum repl_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4); /* x86-64 only, like the rest of the wire format */
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+int repl_encode_hello(struct ckpt_buf *out, const struct repl_hello *h)
+{
+	uint8_t p[32];
+
+	put_u32(p, h->version);
+	put_u32(p + 4, h->mode);
+	put_u64(p + 8, h->session);
+	put_u64(p + 16, h->mem_size);
+	put_u32(p + 24, h->epoch_ms);
+	put_u32(p + 28, 0);
+	return ckpt_encode_blob(out, (enum ckpt_msg_type)REPL_MSG_HELLO, 0, p,
+				sizeof(p));
+}
+
+int repl_encode_ack(struct ckpt_buf *out, uint64_t epoch)
+{
+	return ckpt_encode_blob(out, (enum ckpt_msg_type)REPL_MSG_ACK, epoch,
+				NULL, 0);
+}
+
+int repl_encode_heartbeat(struct ckpt_buf *out, uint64_t last_epoch)
+{
+	return ckpt_encode_blob(out, (enum ckpt_msg_type)REPL_MSG_HEARTBEAT,
+				last_epoch, NULL, 0);
+}
+
+int repl_decode_hello(const struct ckpt_msg *msg, struct repl_hello *h)
+{
+	const uint8_t *p = msg->payload;
+
+	if (msg->header.type != REPL_MSG_HELLO || msg->header.length != 32)
+		return -EINVAL;
+	memcpy(&h->version, p, 4);
+	memcpy(&h->mode, p + 4, 4);
+	memcpy(&h->session, p + 8, 8);
+	memcpy(&h->mem_size, p + 16, 8);
+	memcpy(&h->epoch_ms, p + 24, 4);
+	h->reserved = 0;
+	if (h->version != REPL_VERSION || h->mode > REPL_MODE_NAIVE ||
+	    h->mem_size == 0 || h->mem_size % 4096)
+		return -EINVAL;
+	return 0;
+}

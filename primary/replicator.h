@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The primary's replication engine: every epoch, pause the vCPU just long
+ * enough to collect dirty pages and state, resume it, then encode the epoch
+ * against the backup's copy and stream it; acks come back on the same link
+ * and release held output. Losing the backup never stops the VM: it runs
+ * unprotected (loudly) until a backup is back and fully resynchronised.
+ */
+#ifndef RRVM_REPLICATOR_H
+#define RRVM_REPLICATOR_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/repl_protocol.h"
+#include "primary/output_policy.h"
+#include "vmm/vm_snapshot.h"
+
+struct vm;
+struct transport;
+
+struct replicator_stats {
+	uint64_t epochs; /* sent */
+	uint64_t full_epochs;
+	uint64_t acked_epoch;
+	uint64_t bytes_sent;
+	uint64_t raw_bytes; /* pages * 4096 */
+	uint64_t pages;
+	uint64_t pause_ns_total, pause_ns_max, pause_ns_last;
+	uint64_t interval_ns_total; /* achieved epoch intervals */
+	uint64_t late_epochs; /* started later than a whole interval */
+	uint64_t connects, disconnects;
+	uint64_t heartbeats;
+	int protected_now;
+};
+
+struct replicator {
+	struct vm *vm;
+	struct output_policy *policy;
+	enum repl_mode mode;
+	unsigned epoch_ms;
+	unsigned heartbeat_ms;
+	const char *backup_addr;
+	uint64_t session;
+
+	pthread_t epoch_thread;
+	pthread_t ack_thread;
+	pthread_t heartbeat_thread;
+	bool heartbeat_running;
+	bool ack_thread_running;
+	volatile int stop;
+
+	pthread_mutex_t send_lock; /* one message at a time on the link */
+	struct transport *link; /* NULL while unprotected */
+	volatile int link_broken; /* set by either thread on error */
+	uint64_t last_send_ns;
+
+	uint64_t epoch; /* last collected */
+	bool need_full;
+	uint8_t *base; /* the backup's copy of guest memory, for deltas */
+	struct vm_snapshot snap;
+	struct replicator_stats stats;
+};
+
+int replicator_start(struct replicator *r);
+void replicator_stop(struct replicator *r);
+
+#endif
