@@ -57,11 +57,19 @@ ARTIFACTS=$OUT/artifacts/$TARGET
 LOG=$OUT/$TARGET.log
 mkdir -p "$CORPUS" "$SEEDS" "$ARTIFACTS"
 
+if ! command -v "$CLANG" >/dev/null 2>&1; then
+	echo "run.sh: $CLANG not found (Debian: clang libclang-rt-14-dev)" >&2
+	exit 1
+fi
 # shellcheck disable=SC2086 # word splitting of the flag lists is intended
-$CLANG $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-fno-omit-frame-pointer \
+if ! $CLANG $CFLAGS -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer \
 	-fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt \
-	-o "$BIN" "tests/fuzz/fuzz_$TARGET.c" $SRCS $LIBS
+	-o "$BIN" "tests/fuzz/fuzz_$TARGET.c" $SRCS $LIBS; then
+	echo "run.sh: building $BIN failed (libFuzzer and the sanitizer" \
+		"runtimes are in Debian's libclang-rt-14-dev)" >&2
+	exit 1
+fi
 # shellcheck disable=SC2086
 $CLANG $CFLAGS -o "$OUT/gen_$TARGET" "$SEEDGEN" $SRCS $LIBS
 "$OUT/gen_$TARGET" "$SEEDS"

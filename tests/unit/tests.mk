@@ -60,3 +60,6 @@ test_consistency_checker_SOURCES := experiments/consistency/checker.c \
 # cases skip without CAP_NET_RAW (libnet opens a packet socket on "lo").
 UNIT_TESTS += test_garp
 test_garp_SOURCES := arp/garp.c common/log.c
+
+UNIT_TESTS += test_replica
+test_replica_SOURCES := backup/replica.c vmm/vm_snapshot.c vmm/vm_state.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c vmm/vm_dirty.c vmm/vm.c vmm/vm_cpu.c vmm/vm_clock.c vmm/vm_pause.c vmm/vnic.c vmm/elf_loader.c vmm/boot_info.c common/log.c

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backup's replica: epochs commit only whole and intact; a corrupt,
+ * truncated or out-of-order epoch leaves the committed image untouched.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backup/replica.h"
+#include "vmm/vm_snapshot.h"
+
+#define MEM (8ull << 20)
+#define PAGES (MEM / 4096)
+
+static uint8_t *guest; /* the "primary's" memory */
+static uint8_t *base; /* what the primary believes the backup holds */
+
+static void fill_vcpu_device(struct vm_snapshot *s, uint64_t epoch)
+{
+	memset(&s->vcpu, 0, sizeof(s->vcpu));
+	s->vcpu.regs.rip = 0x400000 + epoch;
+	memset(&s->device, 0, sizeof(s->device));
+	s->device.mem_size = MEM;
+	s->device.guest_ns = epoch * 1000;
+}
+
+/* Encode an epoch of the listed pages (full = every nonzero page). */
+static void make_epoch(struct ckpt_buf *out, uint64_t epoch, bool full,
+		       const uint64_t *pfns, size_t n)
+{
+	struct vm_snapshot s;
+
+	vm_snapshot_init(&s);
+	s.epoch = epoch;
+	s.full = full;
+	s.pfns = malloc((n ? n : 1) * sizeof(uint64_t));
+	s.pages = malloc((n ? n : 1) * 4096);
+	for (size_t i = 0; i < n; i++) {
+		s.pfns[i] = pfns[i];
+		memcpy(s.pages + i * 4096, guest + pfns[i] * 4096, 4096);
+	}
+	s.npages = n;
+	fill_vcpu_device(&s, epoch);
+	ckpt_buf_reset(out);
+	assert_int_equal(vm_snapshot_encode(&s, MEM, full ? NULL : base,
+					    CKPT_COMPRESS_AUTO, out, NULL),
+			 0);
+	for (size_t i = 0; i < n; i++)
+		memcpy(base + pfns[i] * 4096, guest + pfns[i] * 4096, 4096);
+	free(s.pfns);
+	free(s.pages);
+}
+
+/* Feed a byte stream; returns the number of commits or -1 on reject. */
+static int feed(struct replica *r, struct ckpt_decoder *d, const uint8_t *p,
+		size_t len)
+{
+	int commits = 0;
+	size_t off = 0;
+
+	while (off < len) {
+		struct ckpt_msg msg;
+		size_t used = 0;
+		enum ckpt_decode_status st =
+			ckpt_decoder_feed(d, p + off, len - off, &used, &msg);
+		int ret;
+
+		off += used;
+		if (st == CKPT_DECODE_ERROR)
+			return -1;
+		if (st == CKPT_DECODE_NEED_MORE)
+			break;
+		ret = replica_message(r, &msg);
+		if (ret < 0)
+			return -1;
+		commits += ret;
+	}
+	return commits;
+}
+
+static void scribble(uint64_t pfn, uint32_t seed)
+{
+	for (int i = 0; i < 4096; i += 64)
+		guest[pfn * 4096 + (size_t)i] = (uint8_t)(seed + (uint32_t)i);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	guest = calloc(1, MEM);
+	base = calloc(1, MEM);
+	return guest && base ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	free(guest);
+	free(base);
+	return 0;
+}
+
+static void start(struct replica *r, struct ckpt_decoder *d,
+		  struct ckpt_buf *b)
+{
+	uint64_t pfns[64];
+
+	memset(guest, 0, MEM);
+	memset(base, 0, MEM);
+	replica_init(r);
+	ckpt_decoder_init(d);
+	ckpt_buf_init(b);
+	for (int i = 0; i < 64; i++) {
+		pfns[i] = (uint64_t)i * 7 + 3;
+		scribble(pfns[i], (uint32_t)i);
+	}
+	make_epoch(b, 1, true, pfns, 64);
+	assert_int_equal(feed(r, d, b->data, b->len), 1);
+	assert_true(r->committed);
+	assert_int_equal(r->committed_epoch, 1);
+	assert_memory_equal(r->image, guest, MEM);
+}
+
+static void finish(struct replica *r, struct ckpt_decoder *d,
+		   struct ckpt_buf *b)
+{
+	replica_free(r);
+	ckpt_decoder_free(d);
+	ckpt_buf_free(b);
+}
+
+static void test_full_then_incremental(void **state)
+{
+	struct replica r;
+	struct ckpt_decoder d;
+	struct ckpt_buf b;
+	uint64_t pfns[3] = { 3, 10, PAGES - 1 };
+
+	(void)state;
+	start(&r, &d, &b);
+	for (uint64_t e = 2; e < 20; e++) {
+		for (int i = 0; i < 3; i++)
+			scribble(pfns[i], (uint32_t)(e * 31 + (uint64_t)i));
+		make_epoch(&b, e, false, pfns, 3);
+		assert_int_equal(feed(&r, &d, b.data, b.len), 1);
+		assert_int_equal(r.committed_epoch, e);
+		assert_int_equal(r.vcpu.regs.rip, 0x400000 + e);
+		assert_memory_equal(r.image, guest, MEM);
+	}
+	/* A page that became zero again must be sent and applied. */
+	memset(guest + 10 * 4096, 0, 4096);
+	make_epoch(&b, 20, false, &pfns[1], 1);
+	assert_int_equal(feed(&r, &d, b.data, b.len), 1);
+	assert_memory_equal(r.image, guest, MEM);
+	finish(&r, &d, &b);
+}
+
+/* Every truncation point: the epoch never commits, the image is kept. */
+static void test_truncated_epoch_keeps_committed(void **state)
+{
+	struct replica r;
+	struct ckpt_decoder d;
+	struct ckpt_buf b;
+	uint64_t pfns[2] = { 3, 17 };
+	uint8_t *before = malloc(MEM);
+
+	(void)state;
+	start(&r, &d, &b);
+	memcpy(before, r.image, MEM);
+	scribble(3, 999);
+	scribble(17, 998);
+	make_epoch(&b, 2, false, pfns, 2);
+	for (size_t cut = 0; cut < b.len; cut += 1 + cut / 16) {
+		ckpt_decoder_reset(&d);
+		replica_abort_epoch(&r);
+		assert_true(feed(&r, &d, b.data, cut) <= 0);
+		assert_int_equal(r.committed_epoch, 1);
+		assert_memory_equal(r.image, before, MEM);
+	}
+	/* After the link drops, the whole epoch still applies cleanly. */
+	ckpt_decoder_reset(&d);
+	replica_abort_epoch(&r);
+	assert_int_equal(feed(&r, &d, b.data, b.len), 1);
+	assert_memory_equal(r.image, guest, MEM);
+	free(before);
+	finish(&r, &d, &b);
+}
+
+/* Flipped bits anywhere: rejected or (if only in padding) harmless. */
+static void test_corrupt_epoch_rejected(void **state)
+{
+	struct replica r;
+	struct ckpt_decoder d;
+	struct ckpt_buf b;
+	uint64_t pfns[2] = { 3, 17 };
+	uint8_t *before = malloc(MEM);
+	uint8_t *copy;
+
+	(void)state;
+	start(&r, &d, &b);
+	memcpy(before, r.image, MEM);
+	scribble(3, 777);
+	scribble(17, 776);
+	make_epoch(&b, 2, false, pfns, 2);
+	copy = malloc(b.len);
+	srand(42);
+	for (int trial = 0; trial < 400; trial++) {
+		size_t pos = (size_t)rand() % b.len;
+
+		memcpy(copy, b.data, b.len);
+		copy[pos] ^= (uint8_t)(1u << (rand() % 8));
+		ckpt_decoder_reset(&d);
+		replica_abort_epoch(&r);
+		/* CRCs cover every byte: any flip must be rejected. */
+		assert_int_equal(feed(&r, &d, copy, b.len), -1);
+		assert_int_equal(r.committed_epoch, 1);
+		assert_memory_equal(r.image, before, MEM);
+	}
+	/* The decoder (CRC) rejects these before the replica sees them. */
+	assert_int_equal(r.epochs_committed, 1);
+	free(copy);
+	free(before);
+	finish(&r, &d, &b);
+}
+
+static void test_incremental_before_full_rejected(void **state)
+{
+	struct replica r;
+	struct ckpt_decoder d;
+	struct ckpt_buf b;
+	uint64_t pfn = 5;
+
+	(void)state;
+	memset(guest, 0, MEM);
+	memset(base, 0, MEM);
+	replica_init(&r);
+	ckpt_decoder_init(&d);
+	ckpt_buf_init(&b);
+	scribble(pfn, 1);
+	make_epoch(&b, 1, true, &pfn, 1);
+	/* Pretend the full one was lost: send only an incremental. */
+	scribble(pfn, 2);
+	make_epoch(&b, 2, false, &pfn, 1);
+	assert_int_equal(feed(&r, &d, b.data, b.len), -1);
+	assert_false(r.committed);
+	assert_non_null(strstr(r.err, "before any full"));
+	finish(&r, &d, &b);
+}
+
+/* A new full checkpoint (a resync) replaces everything. */
+static void test_full_resync_replaces_image(void **state)
+{
+	struct replica r;
+	struct ckpt_decoder d;
+	struct ckpt_buf b;
+	uint64_t pfn = 9;
+
+	(void)state;
+	start(&r, &d, &b);
+	memset(guest, 0, MEM);
+	memset(base, 0, MEM);
+	scribble(pfn, 5);
+	make_epoch(&b, 1, true, &pfn, 1);
+	ckpt_decoder_reset(&d);
+	assert_int_equal(feed(&r, &d, b.data, b.len), 1);
+	assert_memory_equal(r.image, guest, MEM); /* old pages gone */
+	finish(&r, &d, &b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_then_incremental),
+		cmocka_unit_test(test_truncated_epoch_keeps_committed),
+		cmocka_unit_test(test_corrupt_epoch_rejected),
+		cmocka_unit_test(test_incremental_before_full_rejected),
+		cmocka_unit_test(test_full_resync_replaces_image),
+	};
+
+	return cmocka_run_group_tests_name("replica", tests, setup, teardown);
+}
