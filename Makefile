@@ -16,9 +16,9 @@ HOST_LDLIBS := -lpthread -llz4 -lnet
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 
-.PHONY: all deps test unit-test integration-test demo bench figures clean help lwip
+.PHONY: all deps test unit-test fuzz-test integration-test demo bench figures clean help lwip
 
-all: $(BUILD)/rrvm guest
+all: $(BUILD)/rrvm guest $(BUILD)/consistency-client
 
 help:
 	@echo "make            build build/rrvm and the guest images (build/guest/*.elf)"
@@ -51,6 +51,13 @@ $(BUILD)/rrvm: $(RRVM_OBJS)
 	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
 -include $(RRVM_OBJS:.o=.d)
+
+# The scripted consistency client (experiments/consistency/README.md).
+CONSISTENCY_SRCS := $(wildcard experiments/consistency/*.c)
+$(BUILD)/consistency-client: $(CONSISTENCY_SRCS) $(wildcard experiments/consistency/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $(CONSISTENCY_SRCS)
 
 # --------------------------------------------------------------- guest side
 LWIP_DIR := $(BUILD)/lwip
@@ -144,18 +151,31 @@ unit-test: $(UNIT_TEST_BINS)
 integration-test: all
 	$(Q)./tests/run-integration.sh
 
+# Short fuzz runs of the decoders that face the network (longer in bench).
+FUZZ_SECONDS ?= 20
+fuzz-test:
+	$(Q)./tests/fuzz/run.sh ckpt_decoder $(FUZZ_SECONDS)
+
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit-test
+	$(Q)$(MAKE) --no-print-directory fuzz-test
 	$(Q)$(MAKE) --no-print-directory integration-test
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)./experiments/demo.sh
 
+$(BUILD)/bench/bench_ckpt_codec: tests/bench/bench_ckpt_codec.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $^ -llz4 -lpthread
+
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_ckpt_codec
 	$(Q)./experiments/bench.sh
+	$(Q)./experiments/bench-checkpoint.sh
+	$(Q)mkdir -p results/bench && $(BUILD)/bench/bench_ckpt_codec | tee results/bench/codec-latest.csv
+	$(Q)./tests/fuzz/run.sh ckpt_decoder 300
 
 figures: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -760,13 +760,14 @@ print_table() {
 		awk -F, '
 			NR == 1 { next }
 			!h++ {
-				printf "%6s | %10s | %12s | %12s | %12s | %7s | %7s | %9s | %10s | %s\n", "-d", "pages/ep", "raw B", "encoded B",
-					"no-compr B", "raw/enc", "enc MB/s", "pause us", "load SET/s", "errors"
+				printf "%6s | %10s | %12s | %12s | %12s | %7s | %9s | %7s | %9s | %10s | %s\n", "-d", "pages/ep", "raw B", "encoded B",
+					"no-compr B", "raw/enc", "unchanged", "enc MB/s", "pause us", "load SET/s", "errors"
 				printf "%s\n", "---------------------------------------------------------------------------------------------------------------------"
 			}
-			{ printf "%6s | %4s/%5s | %12s | %12s | %12s | %6.2fx | %8.0f | %9.0f | %10.0f | %s\n",
-				$1, $6, $7, $9, $10, $11, $12, $15, $16, $19, $21 }' "$f"
+			{ printf "%6s | %4s/%5s | %12s | %12s | %12s | %6.2fx | %8.1f%% | %8.0f | %9.0f | %10.0f | %s\n",
+				$1, $6, $7, $9, $10, $11, $12, ($9 > 0 ? $14 * 4096 * 100 / $9 : 0), $15, $16, $19, $21 }' "$f"
 		echo "   raw = dirty pages x 4 KiB; encoded = XOR delta + RLE/LZ4 with raw fallback; no-compr = same framing, pages raw (zero pages elided)."
+		echo "   unchanged = dirty pages identical to the receiver's copy (rewritten with the same bytes). pages/ep = median/p90."
 		echo "   redis-benchmark values are repeated 'x' bytes: the ratio is on compressible data."
 	fi
 	f=$OUT/save-restore-summary.csv

@@ -176,7 +176,8 @@ static int tend(struct run *r, struct mode *m, uint64_t now)
 	if (c->state == CONN_DOWN && now >= c->deadline_ns &&
 	    !(r->stopping && m->ops->done(r))) {
 		err = conn_start(c, (struct sockaddr *)&r->addr, r->addrlen,
-				 now, r->opt->connect_timeout_ms * NSEC_PER_MSEC);
+				 now,
+				 r->opt->connect_timeout_ms * NSEC_PER_MSEC);
 		if (err) {
 			c->deadline_ns = now + RETRY_NS;
 		} else if (c->state == CONN_UP) {

@@ -44,7 +44,7 @@ static long find_line(const struct cursor *c)
 	return cr - start;
 }
 
-/* Strict decimal: optional '-', then 1..19 digits, no overflow, nothing else. */
+/* Strict decimal: optional '-', 1..19 digits, no overflow, nothing more. */
 static int parse_ll(const char *s, size_t n, long long *out)
 {
 	bool neg = false;
@@ -168,7 +168,8 @@ static int parse_value(struct cursor *c, struct reply *r, int depth)
 			return -EPROTO;
 		if (c->len - c->pos < (size_t)n + 2)
 			return -EAGAIN;
-		if (c->buf[c->pos + n] != '\r' || c->buf[c->pos + n + 1] != '\n')
+		if (c->buf[c->pos + n] != '\r' ||
+		    c->buf[c->pos + n + 1] != '\n')
 			return -EPROTO;
 		err = copy_str(r, c->buf + c->pos, (size_t)n);
 		if (err)

@@ -15,7 +15,8 @@
 #    removes everything: no namespace left, status "down" (exit 3), a second
 #    `down` is a no-op;
 #  - a second testbed (another prefix, same addresses) works alongside and
-#    is untouched by all of the above.
+#    is untouched by all of the above; `down --kill` stops a process left
+#    in it and removes it.
 # Needs root, ip and jq (no KVM: no guest is booted).
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -179,7 +180,15 @@ t_check "second down says 'already down'" grep -q "already down" <<<"$OUT"
 t_eq "the second testbed is untouched: state up" up "$("${TB2[@]}" status --json | jq -r .state)"
 t_check "the second testbed still works (client pings its backup host)" \
 	ns_ping "$TB2_PREFIX-c" "$TB_BAK_LAN_IP"
-run "down of the second testbed" 0 "${TB2[@]}" down
+ns_bg "$TB2_PREFIX-bak" "$T_TMP/sleep2.log" sleep 60
+sleeper=$RRVM_LAST_PID
+run "down --kill of the second testbed (a process of ours runs in its bak)" 0 "${TB2[@]}" down --kill
+if pid_wait "$sleeper" 5; then
+	t_check "down --kill stopped the process ($sleeper)" true
+else
+	t_check "down --kill stopped the process ($sleeper)" false
+	pid_stop "$sleeper" 1
+fi
 left=$(ip netns list | awk '{ print $1 }' | grep "^$RRVM_NS_PREFIX-" | tr '\n' ' ')
 t_eq "no namespace of this test left" "" "$left"
 t_finish
