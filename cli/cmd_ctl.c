@@ -66,8 +66,8 @@ int cmd_ctl(int argc, char **argv)
 	char request[PATH_MAX + 64], reply[4096];
 	const char *path, *command;
 	int json = 0, fd, ret = RRVM_EXIT_ERROR;
-	ssize_t n;
-	size_t len;
+	ssize_t n = 0;
+	size_t len, got;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
@@ -173,12 +173,22 @@ int cmd_ctl(int argc, char **argv)
 		fprintf(stderr, "rrvm ctl: write: %s\n", strerror(errno));
 		goto out;
 	}
-	while ((n = read(fd, reply, sizeof(reply))) > 0)
-		fwrite(reply, 1, (size_t)n, stdout);
+	/* Replies are small; an error reply makes the exit status 1. */
+	got = 0;
+	while (got < sizeof(reply) - 1 &&
+	       (n = read(fd, reply + got, sizeof(reply) - 1 - got)) > 0)
+		got += (size_t)n;
 	if (n < 0) {
 		fprintf(stderr, "rrvm ctl: read: %s\n", strerror(errno));
 		goto out;
 	}
+	reply[got] = '\0';
+	if (strncmp(reply, "error:", 6) == 0 ||
+	    strncmp(reply, "{\"error\"", 9) == 0) {
+		fputs(reply, json ? stdout : stderr);
+		goto out;
+	}
+	fputs(reply, stdout);
 	ret = RRVM_EXIT_OK;
 out:
 	close(fd);

@@ -65,9 +65,13 @@ static int map_file(const char *path, const uint8_t **data, size_t *len)
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return -EINVAL;
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		return -ENODATA;
 	}
 	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
@@ -130,8 +134,9 @@ int cmd_restore(int argc, char **argv)
 	ret = map_file(path, &data, &len);
 	if (ret) {
 		log_error("snapshot '%s': %s", path,
-			  ret == -EINVAL ? "not a non-empty regular file" :
-					   strerror(-ret));
+			  ret == -EINVAL	? "not a regular file" :
+			  ret == -ENODATA ? "empty file" :
+					    strerror(-ret));
 		return RRVM_EXIT_ERROR;
 	}
 	ret = vm_restore_load(&session_vm, data, len, err, sizeof(err));

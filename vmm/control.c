@@ -136,14 +136,21 @@ static int render_save(struct control_server *s, const char *path, bool stop,
 	struct save_request r = { .path = path, .stop = stop };
 	int ret;
 
+	/* Errors start with "error:" (text) or {"error": (JSON): the
+	 * client turns them into a non-zero exit status. */
 	if (path[0] != '/')
 		return snprintf(buf, size,
-				"error: save needs an absolute path "
-				"(got '%s')\n",
+				json ? "{\"error\":\"save needs an absolute "
+				       "path (got '%s')\"}\n" :
+				       "error: save needs an absolute path "
+				       "(got '%s')\n",
 				path);
 	ret = vm_call_paused(s->vm, save_while_paused, &r);
 	if (ret)
-		return snprintf(buf, size, "error: save to '%s' failed: %s\n",
+		return snprintf(buf, size,
+				json ? "{\"error\":\"save to '%s' failed: "
+				       "%s\"}\n" :
+				       "error: save to '%s' failed: %s\n",
 				path, strerror(-ret));
 	if (stop)
 		vm_kick(s->vm);
@@ -235,7 +242,10 @@ static void control_serve(struct control_server *s, int fd)
 		ret = ckpt_probe_run(s->vm, epochs, interval, &r);
 		if (ret) {
 			n = snprintf(reply, sizeof(reply),
-				     "error: checkpoint-probe %u %u: %s\n",
+				     json ? "{\"error\":\"checkpoint-probe %u "
+					    "%u: %s\"}\n" :
+					    "error: checkpoint-probe %u %u: "
+					    "%s\n",
 				     epochs, interval, strerror(-ret));
 		} else {
 			n = ckpt_probe_render(&r, json, reply, sizeof(reply));

@@ -172,11 +172,14 @@ int vm_restore_load(struct vm *vm, const uint8_t *data, size_t len,
 		size_t used = 0;
 		enum ckpt_decode_status st;
 
+		size_t msg_start = off;
+
 		st = ckpt_decoder_feed(&dec, data + off, len - off, &used, &msg);
 		off += used;
 		if (st == CKPT_DECODE_ERROR) {
-			ret = restore_fail(&c, -EINVAL, "corrupt at byte %zu: %s",
-					   off, dec.err);
+			ret = restore_fail(&c, -EINVAL,
+					   "corrupt message at byte %zu: %s",
+					   msg_start, dec.err);
 			break;
 		}
 		if (st == CKPT_DECODE_NEED_MORE)
@@ -192,8 +195,8 @@ int vm_restore_load(struct vm *vm, const uint8_t *data, size_t len,
 	if (!ret && !c.have_end)
 		ret = restore_fail(&c, -EINVAL,
 				   "truncated: the checkpoint ends after %zu "
-				   "bytes without its end marker",
-				   len);
+				   "byte%s without its end marker",
+				   len, len == 1 ? "" : "s");
 	if (!ret)
 		ret = restore_finish(&c);
 	ckpt_decoder_free(&dec);
