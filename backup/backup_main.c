@@ -63,36 +63,37 @@ static uint64_t mono_ns(void)
 
 static void backup_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: rrvm backup --listen ADDR:PORT --tap NAME "
-		"[--detect-timeout MS]\n"
-		"                   [--fence-cmd CMD] [--announce-dev DEV] "
-		"[--report FILE]\n"
-		"                   [--control SOCKET] [--log-level LEVEL]\n"
-		"\n"
-		"Receive checkpoints from 'rrvm primary --backup ADDR:PORT'. "
-		"Each epoch\n"
-		"is applied only when it arrived complete and intact, then "
-		"acknowledged.\n"
-		"When the primary has been silent for --detect-timeout ms "
-		"(default 500),\n"
-		"fail over: run --fence-cmd (must exit 0, e.g. cut the old "
-		"primary off\n"
-		"the LAN), build the VM from the last committed checkpoint, "
-		"attach it to\n"
-		"--tap, announce its IP/MAC by gratuitous ARP on --announce-dev "
-		"(default:\n"
-		"the bridge the TAP is in), and run it. Each phase is timed; "
-		"--report\n"
-		"writes the report as JSON. After failover this process is the "
-		"VM's\n"
-		"monitor ('rrvm ctl SOCKET stats' works as for 'rrvm run').\n"
-		"\n"
-		"'rrvm ctl SOCKET status [--json]' before failover shows the "
-		"replica:\n"
-		"committed epoch, epochs committed/rejected, time since the "
-		"primary was\n"
-		"last heard.\n");
+	fprintf(
+	    out,
+	    "usage: rrvm backup --listen ADDR:PORT --tap NAME "
+	    "[--detect-timeout MS]\n"
+	    "                   [--fence-cmd CMD] [--announce-dev DEV] "
+	    "[--report FILE]\n"
+	    "                   [--control SOCKET] [--log-level LEVEL]\n"
+	    "\n"
+	    "Receive checkpoints from 'rrvm primary --backup ADDR:PORT'. "
+	    "Each epoch\n"
+	    "is applied only when it arrived complete and intact, then "
+	    "acknowledged.\n"
+	    "When the primary has been silent for --detect-timeout ms "
+	    "(default 500),\n"
+	    "fail over: run --fence-cmd (must exit 0, e.g. cut the old "
+	    "primary off\n"
+	    "the LAN), build the VM from the last committed checkpoint, "
+	    "attach it to\n"
+	    "--tap, announce its IP/MAC by gratuitous ARP on --announce-dev "
+	    "(default:\n"
+	    "the bridge the TAP is in), and run it. Each phase is timed; "
+	    "--report\n"
+	    "writes the report as JSON. After failover this process is the "
+	    "VM's\n"
+	    "monitor ('rrvm ctl SOCKET stats' works as for 'rrvm run').\n"
+	    "\n"
+	    "'rrvm ctl SOCKET status [--json]' before failover shows the "
+	    "replica:\n"
+	    "committed epoch, epochs committed/rejected, time since the "
+	    "primary was\n"
+	    "last heard.\n");
 }
 
 static void drop_link(struct backup *b, const char *why)
@@ -155,8 +156,7 @@ static void handle_message(struct backup *b, const struct ckpt_msg *msg)
 		return;
 	}
 	if (ret == 1) {
-		if (b->replica.epochs_committed == 1 ||
-		    msg->header.epoch == 1)
+		if (b->replica.epochs_committed == 1 || msg->header.epoch == 1)
 			log_info("committed full checkpoint (epoch %llu); "
 				 "ready to take over",
 				 (unsigned long long)msg->header.epoch);
@@ -176,7 +176,8 @@ static void receive(struct backup *b)
 	{
 		uint64_t now = mono_ns();
 
-		if (b->replica.committed && now - b->last_rx_ns > b->max_silence_ns)
+		if (b->replica.committed &&
+		    now - b->last_rx_ns > b->max_silence_ns)
 			b->max_silence_ns = now - b->last_rx_ns;
 		b->last_rx_ns = now;
 	}
@@ -185,15 +186,15 @@ static void receive(struct backup *b)
 		struct ckpt_msg msg;
 		size_t used = 0;
 		enum ckpt_decode_status st = ckpt_decoder_feed(
-			&b->dec, b->rx_buf + off, (size_t)n - off, &used, &msg);
+		    &b->dec, b->rx_buf + off, (size_t)n - off, &used, &msg);
 
 		off += used;
 		if (st == CKPT_DECODE_ERROR) {
-			log_error("rejected replication stream: %s; keeping "
-				  "committed epoch %llu",
-				  b->dec.err,
-				  (unsigned long long)
-					  b->replica.committed_epoch);
+			log_error(
+			    "rejected replication stream: %s; keeping "
+			    "committed epoch %llu",
+			    b->dec.err,
+			    (unsigned long long)b->replica.committed_epoch);
 			b->replica.epochs_rejected++;
 			drop_link(b, "corrupt stream");
 			return;
@@ -259,7 +260,7 @@ static void serve_control(struct backup *b)
 
 static int open_control(struct backup *b)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 
 	b->control_fd = -1;
 	if (!b->control_path)
@@ -285,19 +286,17 @@ static int backup_loop(struct backup *b)
 		struct pollfd pfd[3];
 		int nfds = 0, wait_ms = -1, link_i = -1, ctl_i = -1;
 
-		pfd[nfds++] = (struct pollfd){ .fd = b->listen_fd,
-					       .events = POLLIN };
+		pfd[nfds++] =
+		    (struct pollfd){.fd = b->listen_fd, .events = POLLIN};
 		if (b->link) {
 			link_i = nfds;
 			pfd[nfds++] = (struct pollfd){
-				.fd = b->link->ops->fd(b->link),
-				.events = POLLIN
-			};
+			    .fd = b->link->ops->fd(b->link), .events = POLLIN};
 		}
 		if (b->control_fd >= 0) {
 			ctl_i = nfds;
-			pfd[nfds++] = (struct pollfd){ .fd = b->control_fd,
-						       .events = POLLIN };
+			pfd[nfds++] = (struct pollfd){.fd = b->control_fd,
+						      .events = POLLIN};
 		}
 		/* Only a backup holding a checkpoint can fail over. */
 		if (b->replica.committed) {
@@ -333,16 +332,16 @@ static int backup_loop(struct backup *b)
 static int parse_args(int argc, char **argv, struct backup *b)
 {
 	static const struct option longopts[] = {
-		{ "listen", required_argument, NULL, 'L' },
-		{ "tap", required_argument, NULL, 't' },
-		{ "detect-timeout", required_argument, NULL, 'd' },
-		{ "fence-cmd", required_argument, NULL, 'f' },
-		{ "announce-dev", required_argument, NULL, 'a' },
-		{ "report", required_argument, NULL, 'r' },
-		{ "control", required_argument, NULL, 'c' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"listen", required_argument, NULL, 'L'},
+	    {"tap", required_argument, NULL, 't'},
+	    {"detect-timeout", required_argument, NULL, 'd'},
+	    {"fence-cmd", required_argument, NULL, 'f'},
+	    {"announce-dev", required_argument, NULL, 'a'},
+	    {"report", required_argument, NULL, 'r'},
+	    {"control", required_argument, NULL, 'c'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	enum log_level level;
 	char *end;
@@ -357,8 +356,8 @@ static int parse_args(int argc, char **argv, struct backup *b)
 			b->failover.tap = optarg;
 			break;
 		case 'd':
-			b->detect_timeout_ms = (unsigned)strtoul(optarg, &end,
-								 10);
+			b->detect_timeout_ms =
+			    (unsigned)strtoul(optarg, &end, 10);
 			if (*end || b->detect_timeout_ms < 1 ||
 			    b->detect_timeout_ms > 60000) {
 				log_error("--detect-timeout '%s': "
@@ -429,8 +428,8 @@ int cmd_backup(int argc, char **argv)
 	b.listen_fd = transport_tcp_listen(b.listen_addr);
 	if (!b.rx_buf || b.listen_fd < 0) {
 		log_error("cannot listen on %s: %s", b.listen_addr,
-			  b.listen_fd < 0 ? strerror(-b.listen_fd) :
-					    "out of memory");
+			  b.listen_fd < 0 ? strerror(-b.listen_fd)
+					  : "out of memory");
 		return RRVM_EXIT_ERROR;
 	}
 	if (open_control(&b)) {

@@ -20,10 +20,11 @@
 #include "cli/commands.h"
 #include "cli/vm_session.h"
 #include "common/log.h"
+#include "vmm/boot_info.h"
 #include "vmm/vm.h"
 #include "vmm/vm_snapshot.h"
 
-#define FENCE_TIMEOUT_S 10
+#define FENCE_TIMEOUT_S	    10
 #define FIRST_FRAME_WAIT_MS 5000
 
 extern char **environ;
@@ -59,7 +60,7 @@ static double ms(uint64_t a, uint64_t b)
 /* The fence must finish before the VM goes live (no split brain). */
 static int run_fence(const char *cmd)
 {
-	char *argv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
+	char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
 	pid_t pid;
 	int status = 0;
 
@@ -75,26 +76,6 @@ static int run_fence(const char *cmd)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	return -1;
-}
-
-static const char *cmdline_value(const char *cmdline, const char *key,
-				 char *buf, size_t size)
-{
-	size_t klen = strlen(key);
-
-	for (const char *p = cmdline; p && *p;) {
-		const char *end = strchr(p, ' ');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-
-		if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-			snprintf(buf, size, "%.*s", (int)(len - klen - 1),
-				 p + klen + 1);
-			return buf;
-		}
-		p = end ? end + 1 : NULL;
-	}
-	buf[0] = '\0';
-	return NULL;
 }
 
 /* The bridge the TAP is enslaved to: where announcements must go out. */
@@ -119,7 +100,7 @@ static int announce(const struct rrvm_boot_info *bi)
 	struct in_addr ip;
 	char *slash;
 
-	cmdline_value(bi->cmdline, "ip", ipbuf, sizeof(ipbuf));
+	boot_info_cmdline_value(bi->cmdline, "ip", ipbuf, sizeof(ipbuf));
 	snprintf(report.ip, sizeof(report.ip), "%s", ipbuf);
 	slash = strchr(ipbuf, '/');
 	if (slash)
@@ -134,8 +115,8 @@ static int announce(const struct rrvm_boot_info *bi)
 		return -EINVAL;
 	}
 	if (config.announce_dev)
-		snprintf(report.announce_dev, sizeof(report.announce_dev),
-			 "%s", config.announce_dev);
+		snprintf(report.announce_dev, sizeof(report.announce_dev), "%s",
+			 config.announce_dev);
 	else if (tap_master(config.tap, report.announce_dev,
 			    sizeof(report.announce_dev))) {
 		log_warn("failover: TAP %s is not in a bridge and no "
@@ -172,27 +153,25 @@ static void write_report_json(void)
 			  config.report_path, strerror(errno));
 		return;
 	}
-	fprintf(f,
-		"{\"committed_epoch\":%llu,\"guest_ip\":\"%s\","
-		"\"guest_mac\":\"%s\",\"detect_timeout_ms\":%u,"
-		"\"phases_ms\":{\"detect\":%.3f,\"fence\":%.3f,"
-		"\"restore\":%.3f,\"announce\":%.3f,\"first_frame_out\":%.3f},"
-		"\"total_ms\":%.3f,\"fence_status\":%d,"
-		"\"announce_dev\":\"%s\",\"announce_status\":%d,"
-		"\"first_frame_seen\":%s}\n",
-		(unsigned long long)report.committed_epoch, report.ip,
-		report.mac, config.detect_timeout_ms,
-		ms(report.last_rx_ns, report.detected_ns),
-		ms(report.detected_ns, report.fenced_ns),
-		ms(report.fenced_ns, report.restored_ns),
-		ms(report.restored_ns, report.announced_ns),
-		ms(report.live_ns, report.first_frame_ns),
-		ms(report.last_rx_ns, report.first_frame_ns ?
-					      report.first_frame_ns :
-					      report.live_ns),
-		report.fence_status, report.announce_dev,
-		report.announce_status,
-		report.first_frame_ns ? "true" : "false");
+	fprintf(
+	    f,
+	    "{\"committed_epoch\":%llu,\"guest_ip\":\"%s\","
+	    "\"guest_mac\":\"%s\",\"detect_timeout_ms\":%u,"
+	    "\"phases_ms\":{\"detect\":%.3f,\"fence\":%.3f,"
+	    "\"restore\":%.3f,\"announce\":%.3f,\"first_frame_out\":%.3f},"
+	    "\"total_ms\":%.3f,\"fence_status\":%d,"
+	    "\"announce_dev\":\"%s\",\"announce_status\":%d,"
+	    "\"first_frame_seen\":%s}\n",
+	    (unsigned long long)report.committed_epoch, report.ip, report.mac,
+	    config.detect_timeout_ms, ms(report.last_rx_ns, report.detected_ns),
+	    ms(report.detected_ns, report.fenced_ns),
+	    ms(report.fenced_ns, report.restored_ns),
+	    ms(report.restored_ns, report.announced_ns),
+	    ms(report.live_ns, report.first_frame_ns),
+	    ms(report.last_rx_ns,
+	       report.first_frame_ns ? report.first_frame_ns : report.live_ns),
+	    report.fence_status, report.announce_dev, report.announce_status,
+	    report.first_frame_ns ? "true" : "false");
 	fclose(f);
 }
 
@@ -219,7 +198,8 @@ static void *reporter_main(void *arg)
 	log_info("  fence    %8.2f ms  (%s)",
 		 ms(report.detected_ns, report.fenced_ns),
 		 config.fence_cmd ? config.fence_cmd : "no fence command");
-	log_info("  restore  %8.2f ms", ms(report.fenced_ns, report.restored_ns));
+	log_info("  restore  %8.2f ms",
+		 ms(report.fenced_ns, report.restored_ns));
 	log_info("  announce %8.2f ms  (gratuitous ARP on %s: %s)",
 		 ms(report.restored_ns, report.announced_ns),
 		 report.announce_dev[0] ? report.announce_dev : "-",
@@ -278,18 +258,18 @@ int failover_run(struct replica *replica, const struct failover_config *c,
 	report.announce_status = announce(session_vm.boot_info);
 	report.announced_ns = mono_ns();
 	report.live_ns = report.announced_ns;
+	if (!boot_info_cmdline_value(session_vm.boot_info->cmdline, "ip", ip,
+				     sizeof(ip)))
+		snprintf(ip, sizeof(ip), "?");
+	if (!boot_info_cmdline_value(session_vm.boot_info->cmdline, "mac", mac,
+				     sizeof(mac)))
+		snprintf(mac, sizeof(mac), "?");
 	info = (struct control_info){
-		.guest_path = "(failover)",
-		.tap = c->tap,
-		.ip = cmdline_value(session_vm.boot_info->cmdline, "ip", ip,
-				    sizeof(ip)) ?
-			      ip :
-			      "?",
-		.mac = cmdline_value(session_vm.boot_info->cmdline, "mac", mac,
-				     sizeof(mac)) ?
-			       mac :
-			       "?",
-		.mem_size = session_vm.mem_size,
+	    .guest_path = "(failover)",
+	    .tap = c->tap,
+	    .ip = ip,
+	    .mac = mac,
+	    .mem_size = session_vm.mem_size,
 	};
 	if (pthread_create(&reporter, NULL, reporter_main, NULL) == 0)
 		pthread_detach(reporter);

@@ -197,8 +197,8 @@ static int commit_epoch(struct replica *r)
 		if (r->full_image)
 			madvise(r->full_image, r->mem_size, MADV_DONTNEED);
 		for (size_t w = 0; w < (r->mem_size / PAGE + 63) / 64; w++) {
-			pages += (uint64_t)__builtin_popcountll(
-				r->staged_bitmap[w]);
+			pages +=
+			    (uint64_t)__builtin_popcountll(r->staged_bitmap[w]);
 			r->staged_bitmap[w] = 0;
 		}
 	} else {
@@ -253,8 +253,7 @@ int replica_message(struct replica *r, const struct ckpt_msg *msg)
 		return 0;
 	case CKPT_MSG_DEVICE:
 		if (vm_state_decode_device(msg->payload, msg->header.length,
-					   &r->staged_device, why,
-					   sizeof(why)))
+					   &r->staged_device, why, sizeof(why)))
 			return reject(r, -EPROTO, "%s", why);
 		if (r->staged_device.mem_size != r->mem_size)
 			return reject(r, -EPROTO,

@@ -77,10 +77,11 @@ int parse_mac(const char *s, uint8_t mac[6], char *err, size_t err_size)
 					  "(xx:xx:xx:xx:xx:xx, hex)",
 					  s);
 	if (v[0] & 1)
-		return parse_fail(err, err_size,
-				  "'%s' is a multicast MAC; the first byte must "
-				  "be even (e.g. 52:54:00:...)",
-				  s);
+		return parse_fail(
+		    err, err_size,
+		    "'%s' is a multicast MAC; the first byte must "
+		    "be even (e.g. 52:54:00:...)",
+		    s);
 	if ((v[0] | v[1] | v[2] | v[3] | v[4] | v[5]) == 0)
 		return parse_fail(err, err_size, "'%s' is the all-zero MAC", s);
 	for (int i = 0; i < 6; i++)
@@ -126,9 +127,9 @@ int parse_mem_size(const char *s, uint64_t *bytes, char *err, size_t err_size)
 		goto bad;
 	n *= mult;
 	if (n % (2ull << 20))
-		return parse_fail(err, err_size,
-				  "memory size '%s' must be a multiple of 2 MiB",
-				  s);
+		return parse_fail(
+		    err, err_size,
+		    "memory size '%s' must be a multiple of 2 MiB", s);
 	*bytes = n;
 	return 0;
 bad:

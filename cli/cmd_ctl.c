@@ -13,34 +13,35 @@
 
 static void ctl_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: rrvm ctl SOCKET COMMAND [ARGS] [--json]\n"
-		"\n"
-		"Ask a running 'rrvm run|restore --control SOCKET' about its "
-		"VM.\n"
-		"\n"
-		"commands:\n"
-		"  status             state, uptime, guest image, TAP, IP, MAC,"
-		" memory\n"
-		"  stats              exits by kind, wait calls, frames and "
-		"bytes in/out,\n"
-		"                     drops\n"
-		"  save FILE [--stop] write a full snapshot (memory, vCPU, "
-		"devices) to FILE;\n"
-		"                     --stop ends the VM right after, so the "
-		"guest never\n"
-		"                     runs past the saved state. Resume it with "
-		"'rrvm restore'.\n"
-		"  checkpoint-probe EPOCHS INTERVAL_MS\n"
-		"                     collect EPOCHS incremental checkpoints "
-		"every\n"
-		"                     INTERVAL_MS (as a primary would) and "
-		"report pause\n"
-		"                     times, dirty pages and bytes with and "
-		"without\n"
-		"                     delta compression; the VM keeps running\n"
-		"\n"
-		"--json prints one JSON object instead of text.\n");
+	fprintf(
+	    out,
+	    "usage: rrvm ctl SOCKET COMMAND [ARGS] [--json]\n"
+	    "\n"
+	    "Ask a running 'rrvm run|restore --control SOCKET' about its "
+	    "VM.\n"
+	    "\n"
+	    "commands:\n"
+	    "  status             state, uptime, guest image, TAP, IP, MAC,"
+	    " memory\n"
+	    "  stats              exits by kind, wait calls, frames and "
+	    "bytes in/out,\n"
+	    "                     drops\n"
+	    "  save FILE [--stop] write a full snapshot (memory, vCPU, "
+	    "devices) to FILE;\n"
+	    "                     --stop ends the VM right after, so the "
+	    "guest never\n"
+	    "                     runs past the saved state. Resume it with "
+	    "'rrvm restore'.\n"
+	    "  checkpoint-probe EPOCHS INTERVAL_MS\n"
+	    "                     collect EPOCHS incremental checkpoints "
+	    "every\n"
+	    "                     INTERVAL_MS (as a primary would) and "
+	    "report pause\n"
+	    "                     times, dirty pages and bytes with and "
+	    "without\n"
+	    "                     delta compression; the VM keeps running\n"
+	    "\n"
+	    "--json prints one JSON object instead of text.\n");
 }
 
 static int absolute_path(const char *in, char *out, size_t size)
@@ -110,7 +111,8 @@ int cmd_ctl(int argc, char **argv)
 				return RRVM_EXIT_USAGE;
 			}
 		}
-		/* The monitor may run in another directory: send a full path. */
+		/* The monitor may run in another directory: send a full path.
+		 */
 		if (absolute_path(argv[3], file, sizeof(file))) {
 			fprintf(stderr,
 				"rrvm ctl: save: bad path '%s' (no spaces, "
@@ -118,9 +120,9 @@ int cmd_ctl(int argc, char **argv)
 				argv[3], PATH_MAX);
 			return RRVM_EXIT_USAGE;
 		}
-		len = (size_t)snprintf(request, sizeof(request), "save %s%s%s\n",
-				       file, stop ? " --stop" : "",
-				       json ? " --json" : "");
+		len = (size_t)snprintf(
+		    request, sizeof(request), "save %s%s%s\n", file,
+		    stop ? " --stop" : "", json ? " --json" : "");
 	} else if (strcmp(command, "checkpoint-probe") == 0) {
 		char *end1, *end2;
 		unsigned long epochs, interval;

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/vm_session.h"
 #include "common/log.h"
+#include "vmm/boot_info.h"
 #include "vmm/vm.h"
 #include "vmm/vm_snapshot.h"
 
@@ -38,25 +39,6 @@ static void restore_usage(FILE *out)
 }
 
 /* "key=value" from the guest's command line, into buf. */
-static const char *cmdline_value(const char *cmdline, const char *key,
-				 char *buf, size_t size)
-{
-	size_t klen = strlen(key);
-
-	for (const char *p = cmdline; p && *p;) {
-		const char *end = strchr(p, ' ');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-
-		if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-			snprintf(buf, size, "%.*s", (int)(len - klen - 1),
-				 p + klen + 1);
-			return buf;
-		}
-		p = end ? end + 1 : NULL;
-	}
-	return "?";
-}
-
 static int map_file(const char *path, const uint8_t **data, size_t *len)
 {
 	struct stat st;
@@ -85,11 +67,11 @@ static int map_file(const char *path, const uint8_t **data, size_t *len)
 int cmd_restore(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "tap", required_argument, NULL, 't' },
-		{ "control", required_argument, NULL, 'c' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"tap", required_argument, NULL, 't'},
+	    {"control", required_argument, NULL, 'c'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *tap = NULL, *control = NULL, *path;
 	char err[256], ip[64], mac[32];
@@ -134,9 +116,9 @@ int cmd_restore(int argc, char **argv)
 	ret = map_file(path, &data, &len);
 	if (ret) {
 		log_error("snapshot '%s': %s", path,
-			  ret == -EINVAL	? "not a regular file" :
-			  ret == -ENODATA ? "empty file" :
-					    strerror(-ret));
+			  ret == -EINVAL    ? "not a regular file"
+			  : ret == -ENODATA ? "empty file"
+					    : strerror(-ret));
 		return RRVM_EXIT_ERROR;
 	}
 	ret = vm_restore_load(&session_vm, data, len, err, sizeof(err));
@@ -156,14 +138,19 @@ int cmd_restore(int argc, char **argv)
 		log_error("cannot attach the NIC: %s", strerror(-ret));
 		return RRVM_EXIT_ERROR;
 	}
+	/* Identity comes from the saved guest's own command line. */
+	if (!boot_info_cmdline_value(session_vm.boot_info->cmdline, "ip", ip,
+				     sizeof(ip)))
+		snprintf(ip, sizeof(ip), "?");
+	if (!boot_info_cmdline_value(session_vm.boot_info->cmdline, "mac", mac,
+				     sizeof(mac)))
+		snprintf(mac, sizeof(mac), "?");
 	info = (struct control_info){
-		.guest_path = path,
-		.tap = tap,
-		.ip = cmdline_value(session_vm.boot_info->cmdline, "ip", ip,
-				    sizeof(ip)),
-		.mac = cmdline_value(session_vm.boot_info->cmdline, "mac", mac,
-				     sizeof(mac)),
-		.mem_size = session_vm.mem_size,
+	    .guest_path = path,
+	    .tap = tap,
+	    .ip = ip,
+	    .mac = mac,
+	    .mem_size = session_vm.mem_size,
 	};
 	log_info("restored %s: %llu MiB, tap %s, %s", path,
 		 (unsigned long long)(session_vm.mem_size >> 20), tap,

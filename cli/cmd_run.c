@@ -12,36 +12,37 @@
 
 static void run_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: rrvm run --guest IMAGE.elf --tap NAME --ip A.B.C.D/N "
-		"--mac MAC\n"
-		"                [--gw A.B.C.D] [--mem SIZE] [--control SOCKET]\n"
-		"                [--log-level LEVEL] [-- GUEST-OPTION ...]\n"
-		"\n"
-		"Boot a guest image (build/guest/{kv,http,echo}.elf) on an "
-		"existing TAP\n"
-		"device in the current network namespace. Runs until the guest "
-		"exits,\n"
-		"faults, or rrvm gets SIGINT/SIGTERM.\n"
-		"\n"
-		"  --guest IMAGE     static ELF guest image\n"
-		"  --tap NAME        TAP interface (create: ip tuntap add dev "
-		"NAME mode tap)\n"
-		"  --ip A.B.C.D/N    guest address and prefix length\n"
-		"  --mac MAC         guest MAC, e.g. 52:54:00:12:34:56\n"
-		"  --gw A.B.C.D      default gateway (optional)\n"
-		"  --mem SIZE        guest RAM, multiple of 2M (default 64M)\n"
-		"  --control SOCKET  serve 'rrvm ctl' on this Unix socket\n"
-		"  --log-level L     error|warn|info|debug (default info)\n"
-		"\n"
-		"Guest options (key=value, after --): port=N, dirty=PAGES_PER_S,"
-		"\n"
-		"dirty_mb=N, crash=null|ud|gp|div with crash_after_ms=N "
-		"(tests).\n"
-		"\n"
-		"exit status: the guest's exit status; 0 when stopped by a "
-		"signal;\n"
-		"1 setup error; 2 usage; 3 guest fault (report on stderr).\n");
+	fprintf(
+	    out,
+	    "usage: rrvm run --guest IMAGE.elf --tap NAME --ip A.B.C.D/N "
+	    "--mac MAC\n"
+	    "                [--gw A.B.C.D] [--mem SIZE] [--control SOCKET]\n"
+	    "                [--log-level LEVEL] [-- GUEST-OPTION ...]\n"
+	    "\n"
+	    "Boot a guest image (build/guest/{kv,http,echo}.elf) on an "
+	    "existing TAP\n"
+	    "device in the current network namespace. Runs until the guest "
+	    "exits,\n"
+	    "faults, or rrvm gets SIGINT/SIGTERM.\n"
+	    "\n"
+	    "  --guest IMAGE     static ELF guest image\n"
+	    "  --tap NAME        TAP interface (create: ip tuntap add dev "
+	    "NAME mode tap)\n"
+	    "  --ip A.B.C.D/N    guest address and prefix length\n"
+	    "  --mac MAC         guest MAC, e.g. 52:54:00:12:34:56\n"
+	    "  --gw A.B.C.D      default gateway (optional)\n"
+	    "  --mem SIZE        guest RAM, multiple of 2M (default 64M)\n"
+	    "  --control SOCKET  serve 'rrvm ctl' on this Unix socket\n"
+	    "  --log-level L     error|warn|info|debug (default info)\n"
+	    "\n"
+	    "Guest options (key=value, after --): port=N, dirty=PAGES_PER_S,"
+	    "\n"
+	    "dirty_mb=N, crash=null|ud|gp|div with crash_after_ms=N "
+	    "(tests).\n"
+	    "\n"
+	    "exit status: the guest's exit status; 0 when stopped by a "
+	    "signal;\n"
+	    "1 setup error; 2 usage; 3 guest fault (report on stderr).\n");
 }
 
 int cmd_run(int argc, char **argv)
@@ -58,18 +59,10 @@ int cmd_run(int argc, char **argv)
 		return ret > 0 ? RRVM_EXIT_OK : RRVM_EXIT_USAGE;
 	if (tap_backend_open(args.tap, &backend))
 		return RRVM_EXIT_ERROR;
-	memset(&config, 0, sizeof(config));
-	config.guest_path = args.guest;
-	config.mem_size = args.mem;
-	config.cmdline = args.cmdline;
-	memcpy(config.mac, args.mac_bytes, 6);
-	config.backend = backend;
+	run_args_vm_config(&args, backend, &config);
 	if (vm_create(&session_vm, &config))
 		return RRVM_EXIT_ERROR;
-	info = (struct control_info){
-		.guest_path = args.guest, .tap = args.tap, .ip = args.ip,
-		.mac = args.mac, .mem_size = args.mem,
-	};
+	run_args_control_info(&args, &info);
 	log_info("booting %s: %llu MiB, tap %s, %s", args.guest,
 		 (unsigned long long)(args.mem >> 20), args.tap, args.cmdline);
 	return vm_session_run(args.control, &info);

@@ -6,15 +6,14 @@
 #include "cli/commands.h"
 
 static const struct rrvm_command commands[] = {
-	{ "run", "boot a guest image on a TAP device (unprotected)", cmd_run },
-	{ "primary", "run a VM and replicate it to a backup (buffered/none)",
-	  cmd_primary },
-	{ "backup", "receive a primary's checkpoints; take over when it dies",
-	  cmd_backup },
-	{ "restore", "resume a saved VM (rrvm ctl SOCKET save) on a TAP",
-	  cmd_restore },
-	{ "ctl", "query or save a running VM through its control socket",
-	  cmd_ctl },
+    {"run", "boot a guest image on a TAP device (unprotected)", cmd_run},
+    {"primary", "run a VM and replicate it to a backup (buffered/none)",
+     cmd_primary},
+    {"backup", "receive a primary's checkpoints; take over when it dies",
+     cmd_backup},
+    {"restore", "resume a saved VM (rrvm ctl SOCKET save) on a TAP",
+     cmd_restore},
+    {"ctl", "query or save a running VM through its control socket", cmd_ctl},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -33,11 +32,10 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name,
 			commands[i].summary);
-	fprintf(out,
-		"\n"
-		"'rrvm <command> --help' explains each command.\n"
-		"exit status: 0 ok, 1 error, 2 usage, 3 guest fault.\n"
-		"docs: docs/design.md, docs/hypercall-abi.md\n");
+	fprintf(out, "\n"
+		     "'rrvm <command> --help' explains each command.\n"
+		     "exit status: 0 ok, 1 error, 2 usage, 3 guest fault.\n"
+		     "docs: docs/design.md, docs/hypercall-abi.md\n");
 }
 
 int main(int argc, char **argv)

@@ -8,6 +8,8 @@
 
 #include "cli/cli_parse.h"
 #include "common/log.h"
+#include "vmm/control.h"
+#include "vmm/vm.h"
 
 #define DEFAULT_MEM (64ull << 20)
 
@@ -39,9 +41,8 @@ static int build_cmdline(struct run_args *a, int nopts, char **opts)
 	return 0;
 }
 
-static int parse_replication_option(int c, const char *arg,
-				    struct run_args *a, char *err,
-				    size_t err_size)
+static int parse_replication_option(int c, const char *arg, struct run_args *a,
+				    char *err, size_t err_size)
 {
 	char *end;
 	unsigned long v;
@@ -83,20 +84,20 @@ int run_args_parse(int argc, char **argv, struct run_args *a, bool primary,
 		   void (*usage)(FILE *out))
 {
 	static const struct option longopts[] = {
-		{ "guest", required_argument, NULL, 'g' },
-		{ "tap", required_argument, NULL, 't' },
-		{ "ip", required_argument, NULL, 'i' },
-		{ "mac", required_argument, NULL, 'm' },
-		{ "gw", required_argument, NULL, 'w' },
-		{ "mem", required_argument, NULL, 'M' },
-		{ "control", required_argument, NULL, 'c' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "backup", required_argument, NULL, 'b' },
-		{ "mode", required_argument, NULL, 'o' },
-		{ "epoch", required_argument, NULL, 'e' },
-		{ "heartbeat", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"guest", required_argument, NULL, 'g'},
+	    {"tap", required_argument, NULL, 't'},
+	    {"ip", required_argument, NULL, 'i'},
+	    {"mac", required_argument, NULL, 'm'},
+	    {"gw", required_argument, NULL, 'w'},
+	    {"mem", required_argument, NULL, 'M'},
+	    {"control", required_argument, NULL, 'c'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"backup", required_argument, NULL, 'b'},
+	    {"mode", required_argument, NULL, 'o'},
+	    {"epoch", required_argument, NULL, 'e'},
+	    {"heartbeat", required_argument, NULL, 'H'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	char err[256];
 	uint32_t addr;
@@ -147,9 +148,10 @@ int run_args_parse(int argc, char **argv, struct run_args *a, bool primary,
 		case 'e':
 		case 'H':
 			if (!primary) {
-				snprintf(err, sizeof(err),
-					 "--backup, --mode, --epoch and "
-					 "--heartbeat belong to 'rrvm primary'");
+				snprintf(
+				    err, sizeof(err),
+				    "--backup, --mode, --epoch and "
+				    "--heartbeat belong to 'rrvm primary'");
 				goto bad;
 			}
 			if (parse_replication_option(c, optarg, a, err,
@@ -190,3 +192,23 @@ bad:
 	return -EINVAL;
 }
 
+void run_args_vm_config(const struct run_args *a, struct vnic_backend *backend,
+			struct vm_config *config)
+{
+	memset(config, 0, sizeof(*config));
+	config->guest_path = a->guest;
+	config->mem_size = a->mem;
+	config->cmdline = a->cmdline;
+	memcpy(config->mac, a->mac_bytes, 6);
+	config->backend = backend;
+}
+
+void run_args_control_info(const struct run_args *a, struct control_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->guest_path = a->guest;
+	info->tap = a->tap;
+	info->ip = a->ip;
+	info->mac = a->mac;
+	info->mem_size = a->mem;
+}

@@ -34,4 +34,13 @@ struct run_args {
 int run_args_parse(int argc, char **argv, struct run_args *a, bool primary,
 		   void (*usage)(FILE *out));
 
+struct vm_config;
+struct vnic_backend;
+struct control_info;
+
+/* The VM configuration and control-socket description these args imply. */
+void run_args_vm_config(const struct run_args *a, struct vnic_backend *backend,
+			struct vm_config *config);
+void run_args_control_info(const struct run_args *a, struct control_info *info);
+
 #endif

@@ -26,7 +26,7 @@ void log_set_component(const char *name)
 
 int log_parse_level(const char *s, enum log_level *out)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
+	static const char *const names[] = {"error", "warn", "info", "debug"};
 
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcmp(s, names[i]) == 0) {
@@ -39,7 +39,7 @@ int log_parse_level(const char *s, enum log_level *out)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const char *const tags[] = { "error", "warn", "info", "debug" };
+	static const char *const tags[] = {"error", "warn", "info", "debug"};
 	struct timespec ts;
 	char line[2048];
 	va_list ap;

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
-static const char *const mode_names[] = { "none", "buffered", "reverse",
-					  "naive" };
+static const char *const mode_names[] = {"none", "buffered", "reverse",
+					 "naive"};
 
 const char *repl_mode_name(enum repl_mode mode)
 {

@@ -63,12 +63,12 @@ static void tcp_close(struct transport *t)
 }
 
 static const struct transport_ops tcp_ops = {
-	.name = "tcp",
-	.send = tcp_send,
-	.recv = tcp_recv,
-	.fd = tcp_fd,
-	.shutdown = tcp_shutdown,
-	.close = tcp_close,
+    .name = "tcp",
+    .send = tcp_send,
+    .recv = tcp_recv,
+    .fd = tcp_fd,
+    .shutdown = tcp_shutdown,
+    .close = tcp_close,
 };
 
 static int parse_addr(const char *addr, struct sockaddr_in *sa)
@@ -188,8 +188,8 @@ int transport_tcp_accept(int listen_fd, struct transport **out)
 {
 	struct sockaddr_in peer;
 	socklen_t len = sizeof(peer);
-	int fd = accept4(listen_fd, (struct sockaddr *)&peer, &len,
-			 SOCK_CLOEXEC);
+	int fd =
+	    accept4(listen_fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;

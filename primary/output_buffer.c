@@ -16,7 +16,6 @@
 #include "primary/output_policy.h"
 #include "vmm/vm_stats.h"
 
-
 struct held_frame {
 	struct held_frame *next;
 	uint64_t epoch;
@@ -67,8 +66,7 @@ static void release_upto(struct output_buffer *b, uint64_t up_to)
 	stat_set(p->stats.held_bytes_now, b->held_bytes);
 }
 
-static int buffer_frame(struct output_policy *p, const void *frame,
-			size_t len)
+static int buffer_frame(struct output_policy *p, const void *frame, size_t len)
 {
 	struct output_buffer *b = (struct output_buffer *)p;
 	struct held_frame *f;
@@ -155,16 +153,15 @@ static void buffer_destroy(struct output_policy *p)
 }
 
 static const struct output_policy_ops buffer_ops = {
-	.name = "buffer",
-	.frame = buffer_frame,
-	.collected = buffer_collected,
-	.acked = buffer_acked,
-	.protection = buffer_protection,
-	.destroy = buffer_destroy,
+    .name = "buffer",
+    .frame = buffer_frame,
+    .collected = buffer_collected,
+    .acked = buffer_acked,
+    .protection = buffer_protection,
+    .destroy = buffer_destroy,
 };
 
-int output_buffer_create(struct vnic_backend *inner,
-			 struct output_policy **out)
+int output_buffer_create(struct vnic_backend *inner, struct output_policy **out)
 {
 	struct output_buffer *b = calloc(1, sizeof(*b));
 

@@ -6,8 +6,7 @@
 #include "primary/output_policy.h"
 #include "vmm/vm_stats.h"
 
-static int release_frame(struct output_policy *p, const void *frame,
-			 size_t len)
+static int release_frame(struct output_policy *p, const void *frame, size_t len)
 {
 	int ret = p->inner->ops->send(p->inner, frame, len);
 
@@ -41,12 +40,12 @@ static void release_destroy(struct output_policy *p)
 }
 
 static const struct output_policy_ops release_ops = {
-	.name = "release",
-	.frame = release_frame,
-	.collected = release_collected,
-	.acked = release_acked,
-	.protection = release_protection,
-	.destroy = release_destroy,
+    .name = "release",
+    .frame = release_frame,
+    .collected = release_collected,
+    .acked = release_acked,
+    .protection = release_protection,
+    .destroy = release_destroy,
 };
 
 /* The vnic_backend face shared by every policy. */
@@ -79,11 +78,11 @@ static void policy_destroy(struct vnic_backend *b)
 }
 
 const struct vnic_backend_ops output_policy_backend_ops = {
-	.name = "output-policy",
-	.send = policy_send,
-	.receive = policy_receive,
-	.poll_fd = policy_poll_fd,
-	.destroy = policy_destroy,
+    .name = "output-policy",
+    .send = policy_send,
+    .receive = policy_receive,
+    .poll_fd = policy_poll_fd,
+    .destroy = policy_destroy,
 };
 
 int output_release_create(struct vnic_backend *inner,

@@ -15,43 +15,44 @@ static struct replicator replicator;
 
 static void primary_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: rrvm primary --guest IMAGE.elf --tap NAME --ip "
-		"A.B.C.D/N --mac MAC\n"
-		"                    --backup ADDR:PORT [--mode buffered|none] "
-		"[--epoch MS]\n"
-		"                    [--heartbeat MS] [--gw A.B.C.D] [--mem "
-		"SIZE]\n"
-		"                    [--control SOCKET] [--log-level LEVEL] "
-		"[-- GUEST-OPTION ...]\n"
-		"\n"
-		"Run a guest like 'rrvm run' and protect it: every --epoch ms "
-		"(default 20)\n"
-		"the vCPU is paused just long enough to collect the pages it "
-		"dirtied and\n"
-		"its state, then resumed while the epoch streams to the backup "
-		"('rrvm\n"
-		"backup') over TCP; the first epoch is a full copy.\n"
-		"\n"
-		"  --backup ADDR:PORT  the backup's replication address\n"
-		"  --mode MODE         buffered (default): Remus - every frame "
-		"the guest\n"
-		"                      sends in epoch N is held until the "
-		"backup acks N;\n"
-		"                      none: no replication (baseline)\n"
-		"  --epoch MS          checkpoint interval, 1..10000 (default "
-		"20)\n"
-		"  --heartbeat MS      heartbeat when no epoch was sent for MS "
-		"(default 5;\n"
-		"                      0 = epochs only)\n"
-		"\n"
-		"If the backup goes away the VM keeps running, releases what "
-		"it held, logs\n"
-		"loudly, and reconnects every 200 ms; a returning backup gets a "
-		"full resync.\n"
-		"'rrvm ctl SOCKET stats' adds replication figures. Other "
-		"options and exit\n"
-		"status as for 'rrvm run'.\n");
+	fprintf(
+	    out,
+	    "usage: rrvm primary --guest IMAGE.elf --tap NAME --ip "
+	    "A.B.C.D/N --mac MAC\n"
+	    "                    --backup ADDR:PORT [--mode buffered|none] "
+	    "[--epoch MS]\n"
+	    "                    [--heartbeat MS] [--gw A.B.C.D] [--mem "
+	    "SIZE]\n"
+	    "                    [--control SOCKET] [--log-level LEVEL] "
+	    "[-- GUEST-OPTION ...]\n"
+	    "\n"
+	    "Run a guest like 'rrvm run' and protect it: every --epoch ms "
+	    "(default 20)\n"
+	    "the vCPU is paused just long enough to collect the pages it "
+	    "dirtied and\n"
+	    "its state, then resumed while the epoch streams to the backup "
+	    "('rrvm\n"
+	    "backup') over TCP; the first epoch is a full copy.\n"
+	    "\n"
+	    "  --backup ADDR:PORT  the backup's replication address\n"
+	    "  --mode MODE         buffered (default): Remus - every frame "
+	    "the guest\n"
+	    "                      sends in epoch N is held until the "
+	    "backup acks N;\n"
+	    "                      none: no replication (baseline)\n"
+	    "  --epoch MS          checkpoint interval, 1..10000 (default "
+	    "20)\n"
+	    "  --heartbeat MS      heartbeat when no epoch was sent for MS "
+	    "(default 5;\n"
+	    "                      0 = epochs only)\n"
+	    "\n"
+	    "If the backup goes away the VM keeps running, releases what "
+	    "it held, logs\n"
+	    "loudly, and reconnects every 200 ms; a returning backup gets a "
+	    "full resync.\n"
+	    "'rrvm ctl SOCKET stats' adds replication figures. Other "
+	    "options and exit\n"
+	    "status as for 'rrvm run'.\n");
 }
 
 static int replication_stats(void *ctx, int json, char *buf, size_t size)
@@ -60,76 +61,73 @@ static int replication_stats(void *ctx, int json, char *buf, size_t size)
 	const struct replicator_stats *st = &r->stats;
 	struct output_policy_stats *ps = &r->policy->stats;
 	uint64_t epochs = stat_read(st->epochs);
-	double avg_pause = epochs ? stat_read(st->pause_ns_total) / 1e3 /
-					    (double)epochs :
-				    0;
-	double avg_interval =
-		epochs > 1 ? stat_read(st->interval_ns_total) / 1e6 /
-				     (double)(epochs - 1) :
-			     0;
+	double avg_pause =
+	    epochs ? stat_read(st->pause_ns_total) / 1e3 / (double)epochs : 0;
+	double avg_interval = epochs > 1 ? stat_read(st->interval_ns_total) /
+					       1e6 / (double)(epochs - 1)
+					 : 0;
 	uint64_t held = stat_read(ps->held_total);
-	double avg_hold = held ? stat_read(ps->total_hold_ns) / 1e6 /
-					 (double)held :
-				 0;
+	double avg_hold =
+	    held ? stat_read(ps->total_hold_ns) / 1e6 / (double)held : 0;
 
 	if (json)
 		return snprintf(
-			buf, size,
-			"{\"mode\":\"%s\",\"protected\":%s,"
-			"\"epoch_ms\":%u,\"epochs\":%llu,"
-			"\"full_epochs\":%llu,\"acked_epoch\":%llu,"
-			"\"achieved_interval_ms\":%.2f,\"late_epochs\":%llu,"
-			"\"pause_us_avg\":%.1f,\"pause_us_max\":%.1f,"
-			"\"pages\":%llu,\"raw_bytes\":%llu,"
-			"\"bytes_sent\":%llu,\"heartbeats\":%llu,"
-			"\"connects\":%llu,\"disconnects\":%llu,"
-			"\"output\":{\"released\":%llu,\"held_now_bytes\":%llu,"
-			"\"dropped\":%llu,\"hold_ms_avg\":%.2f,"
-			"\"hold_ms_max\":%.2f}}",
-			repl_mode_name(r->mode),
-			stat_read(st->protected_now) ? "true" : "false",
-			r->epoch_ms, (unsigned long long)epochs,
-			(unsigned long long)stat_read(st->full_epochs),
-			(unsigned long long)stat_read(st->acked_epoch),
-			avg_interval,
-			(unsigned long long)stat_read(st->late_epochs),
-			avg_pause, stat_read(st->pause_ns_max) / 1e3,
-			(unsigned long long)stat_read(st->pages),
-			(unsigned long long)stat_read(st->raw_bytes),
-			(unsigned long long)stat_read(st->bytes_sent),
-			(unsigned long long)stat_read(st->heartbeats),
-			(unsigned long long)stat_read(st->connects),
-			(unsigned long long)stat_read(st->disconnects),
-			(unsigned long long)stat_read(ps->released),
-			(unsigned long long)stat_read(ps->held_bytes_now),
-			(unsigned long long)stat_read(ps->dropped), avg_hold,
-			stat_read(ps->max_hold_ns) / 1e6);
+		    buf, size,
+		    "{\"mode\":\"%s\",\"protected\":%s,"
+		    "\"epoch_ms\":%u,\"epochs\":%llu,"
+		    "\"full_epochs\":%llu,\"acked_epoch\":%llu,"
+		    "\"achieved_interval_ms\":%.2f,\"late_epochs\":%llu,"
+		    "\"pause_us_avg\":%.1f,\"pause_us_max\":%.1f,"
+		    "\"pages\":%llu,\"raw_bytes\":%llu,"
+		    "\"bytes_sent\":%llu,\"heartbeats\":%llu,"
+		    "\"connects\":%llu,\"disconnects\":%llu,"
+		    "\"output\":{\"released\":%llu,\"held_now_bytes\":%llu,"
+		    "\"dropped\":%llu,\"hold_ms_avg\":%.2f,"
+		    "\"hold_ms_max\":%.2f}}",
+		    repl_mode_name(r->mode),
+		    stat_read(st->protected_now) ? "true" : "false",
+		    r->epoch_ms, (unsigned long long)epochs,
+		    (unsigned long long)stat_read(st->full_epochs),
+		    (unsigned long long)stat_read(st->acked_epoch),
+		    avg_interval,
+		    (unsigned long long)stat_read(st->late_epochs), avg_pause,
+		    stat_read(st->pause_ns_max) / 1e3,
+		    (unsigned long long)stat_read(st->pages),
+		    (unsigned long long)stat_read(st->raw_bytes),
+		    (unsigned long long)stat_read(st->bytes_sent),
+		    (unsigned long long)stat_read(st->heartbeats),
+		    (unsigned long long)stat_read(st->connects),
+		    (unsigned long long)stat_read(st->disconnects),
+		    (unsigned long long)stat_read(ps->released),
+		    (unsigned long long)stat_read(ps->held_bytes_now),
+		    (unsigned long long)stat_read(ps->dropped), avg_hold,
+		    stat_read(ps->max_hold_ns) / 1e6);
 	return snprintf(
-		buf, size,
-		"  mode %s, %s; epoch %u ms requested, %.2f ms achieved "
-		"(%llu late)\n"
-		"  epochs %llu (%llu full), acked %llu; pause avg %.1f us, max "
-		"%.1f us\n"
-		"  sent %llu bytes for %llu raw; %llu heartbeats; %llu "
-		"connects, %llu disconnects\n"
-		"  output: %llu released, %llu dropped, held avg %.2f ms, max "
-		"%.2f ms\n",
-		repl_mode_name(r->mode),
-		stat_read(st->protected_now) ? "PROTECTED" : "UNPROTECTED",
-		r->epoch_ms, avg_interval,
-		(unsigned long long)stat_read(st->late_epochs),
-		(unsigned long long)epochs,
-		(unsigned long long)stat_read(st->full_epochs),
-		(unsigned long long)stat_read(st->acked_epoch), avg_pause,
-		stat_read(st->pause_ns_max) / 1e3,
-		(unsigned long long)stat_read(st->bytes_sent),
-		(unsigned long long)stat_read(st->raw_bytes),
-		(unsigned long long)stat_read(st->heartbeats),
-		(unsigned long long)stat_read(st->connects),
-		(unsigned long long)stat_read(st->disconnects),
-		(unsigned long long)stat_read(ps->released),
-		(unsigned long long)stat_read(ps->dropped), avg_hold,
-		stat_read(ps->max_hold_ns) / 1e6);
+	    buf, size,
+	    "  mode %s, %s; epoch %u ms requested, %.2f ms achieved "
+	    "(%llu late)\n"
+	    "  epochs %llu (%llu full), acked %llu; pause avg %.1f us, max "
+	    "%.1f us\n"
+	    "  sent %llu bytes for %llu raw; %llu heartbeats; %llu "
+	    "connects, %llu disconnects\n"
+	    "  output: %llu released, %llu dropped, held avg %.2f ms, max "
+	    "%.2f ms\n",
+	    repl_mode_name(r->mode),
+	    stat_read(st->protected_now) ? "PROTECTED" : "UNPROTECTED",
+	    r->epoch_ms, avg_interval,
+	    (unsigned long long)stat_read(st->late_epochs),
+	    (unsigned long long)epochs,
+	    (unsigned long long)stat_read(st->full_epochs),
+	    (unsigned long long)stat_read(st->acked_epoch), avg_pause,
+	    stat_read(st->pause_ns_max) / 1e3,
+	    (unsigned long long)stat_read(st->bytes_sent),
+	    (unsigned long long)stat_read(st->raw_bytes),
+	    (unsigned long long)stat_read(st->heartbeats),
+	    (unsigned long long)stat_read(st->connects),
+	    (unsigned long long)stat_read(st->disconnects),
+	    (unsigned long long)stat_read(ps->released),
+	    (unsigned long long)stat_read(ps->dropped), avg_hold,
+	    stat_read(ps->max_hold_ns) / 1e6);
 }
 
 static void stop_replicator(void *ctx)
@@ -152,19 +150,14 @@ int cmd_primary(int argc, char **argv)
 		return ret > 0 ? RRVM_EXIT_OK : RRVM_EXIT_USAGE;
 	if (tap_backend_open(args.tap, &tap))
 		return RRVM_EXIT_ERROR;
-	ret = args.mode == REPL_MODE_BUFFERED ?
-		      output_buffer_create(tap, &policy) :
-		      output_release_create(tap, &policy);
+	ret = args.mode == REPL_MODE_BUFFERED
+		  ? output_buffer_create(tap, &policy)
+		  : output_release_create(tap, &policy);
 	if (ret) {
 		tap->ops->destroy(tap);
 		return RRVM_EXIT_ERROR;
 	}
-	memset(&config, 0, sizeof(config));
-	config.guest_path = args.guest;
-	config.mem_size = args.mem;
-	config.cmdline = args.cmdline;
-	memcpy(config.mac, args.mac_bytes, 6);
-	config.backend = &policy->backend;
+	run_args_vm_config(&args, &policy->backend, &config);
 	if (vm_create(&session_vm, &config))
 		return RRVM_EXIT_ERROR;
 	memset(&replicator, 0, sizeof(replicator));
@@ -174,14 +167,12 @@ int cmd_primary(int argc, char **argv)
 	replicator.epoch_ms = args.epoch_ms;
 	replicator.heartbeat_ms = args.heartbeat_ms;
 	replicator.backup_addr = args.backup;
-	info = (struct control_info){
-		.guest_path = args.guest, .tap = args.tap, .ip = args.ip,
-		.mac = args.mac, .mem_size = args.mem,
-		.extra_name = "replication",
-		.extra_stats = replication_stats, .extra_ctx = &replicator,
-	};
-	log_info("booting %s (%s mode, epoch %u ms, backup %s): %s",
-		 args.guest, repl_mode_name(args.mode), args.epoch_ms,
+	run_args_control_info(&args, &info);
+	info.extra_name = "replication";
+	info.extra_stats = replication_stats;
+	info.extra_ctx = &replicator;
+	log_info("booting %s (%s mode, epoch %u ms, backup %s): %s", args.guest,
+		 repl_mode_name(args.mode), args.epoch_ms,
 		 args.backup ? args.backup : "-", args.cmdline);
 	if (args.mode == REPL_MODE_NONE)
 		return vm_session_run(args.control, &info);

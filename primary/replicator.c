@@ -13,7 +13,7 @@
 #include "common/transport.h"
 #include "vmm/vm.h"
 
-#define RECONNECT_MS 200
+#define RECONNECT_MS	   200
 #define CONNECT_TIMEOUT_MS 200
 
 static uint64_t mono_ns(void)
@@ -26,8 +26,8 @@ static uint64_t mono_ns(void)
 
 static void sleep_until(uint64_t deadline_ns)
 {
-	struct timespec ts = { (time_t)(deadline_ns / 1000000000u),
-			       (long)(deadline_ns % 1000000000u) };
+	struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
+			      (long)(deadline_ns % 1000000000u)};
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
 	       EINTR)
@@ -40,8 +40,8 @@ static int link_send(struct replicator *r, const struct ckpt_buf *buf)
 	int ret;
 
 	pthread_mutex_lock(&r->send_lock);
-	ret = r->link ? r->link->ops->send(r->link, buf->data, buf->len) :
-			-ENOTCONN;
+	ret = r->link ? r->link->ops->send(r->link, buf->data, buf->len)
+		      : -ENOTCONN;
 	if (!ret) {
 		r->last_send_ns = mono_ns();
 		stat_add(r->stats.bytes_sent, buf->len);
@@ -74,7 +74,7 @@ static void *ack_thread_main(void *arg)
 			struct ckpt_msg msg;
 			size_t used = 0;
 			enum ckpt_decode_status st = ckpt_decoder_feed(
-				&dec, buf + off, (size_t)n - off, &used, &msg);
+			    &dec, buf + off, (size_t)n - off, &used, &msg);
 
 			off += used;
 			if (st == CKPT_DECODE_ERROR) {
@@ -124,11 +124,11 @@ static void link_drop(struct replicator *r)
 static int link_connect(struct replicator *r)
 {
 	struct repl_hello hello = {
-		.version = REPL_VERSION,
-		.mode = r->mode,
-		.session = r->session,
-		.mem_size = r->vm->mem_size,
-		.epoch_ms = r->epoch_ms,
+	    .version = REPL_VERSION,
+	    .mode = r->mode,
+	    .session = r->session,
+	    .mem_size = r->vm->mem_size,
+	    .epoch_ms = r->epoch_ms,
 	};
 	struct ckpt_buf buf;
 	struct transport *t;
@@ -285,7 +285,8 @@ static void *epoch_thread_main(void *arg)
 					next = now; /* resync at once */
 			}
 			if (!r->link) {
-				sleep_until(now + RECONNECT_MS * 1000000ull / 4);
+				sleep_until(now +
+					    RECONNECT_MS * 1000000ull / 4);
 				continue;
 			}
 		}
@@ -298,7 +299,8 @@ static void *epoch_thread_main(void *arg)
 				stat_inc(r->stats.late_epochs);
 		}
 		last_start = now;
-		next = (now - next > interval) ? now + interval : next + interval;
+		next =
+		    (now - next > interval) ? now + interval : next + interval;
 		ret = vm_call_paused(r->vm, collect_while_paused, r);
 		if (ret == -ESHUTDOWN)
 			break;
@@ -335,9 +337,8 @@ int replicator_start(struct replicator *r)
 		r->base = NULL;
 		return -EAGAIN;
 	}
-	if (r->heartbeat_ms &&
-	    pthread_create(&r->heartbeat_thread, NULL, heartbeat_thread_main,
-			   r) == 0)
+	if (r->heartbeat_ms && pthread_create(&r->heartbeat_thread, NULL,
+					      heartbeat_thread_main, r) == 0)
 		r->heartbeat_running = true;
 	return 0;
 }

@@ -8,7 +8,7 @@
 
 #include "rrvm/vnic_ring.h"
 
-#define PAGE_SIZE 4096ull
+#define PAGE_SIZE      4096ull
 #define ALIGN_UP(x, a) (((x) + (a)-1) & ~((a)-1))
 
 static int boot_fail(char *err, size_t err_size, const char *fmt, ...)
@@ -21,8 +21,8 @@ static int boot_fail(char *err, size_t err_size, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static void add_region(struct rrvm_boot_info *bi, uint64_t start,
-		       uint64_t end, uint32_t type)
+static void add_region(struct rrvm_boot_info *bi, uint64_t start, uint64_t end,
+		       uint32_t type)
 {
 	struct rrvm_mem_region *r = &bi->memmap[bi->memmap_count++];
 
@@ -125,4 +125,26 @@ const struct rrvm_mem_region *boot_info_region(const struct rrvm_boot_info *bi,
 		if (bi->memmap[i].type == type)
 			return &bi->memmap[i];
 	return NULL;
+}
+
+const char *boot_info_cmdline_value(const char *cmdline, const char *key,
+				    char *buf, size_t size)
+{
+	size_t klen = strlen(key);
+	const char *found = NULL;
+
+	buf[0] = '\0';
+	for (const char *p = cmdline; p && *p;) {
+		const char *end = strchr(p, ' ');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len > klen && strncmp(p, key, klen) == 0 &&
+		    p[klen] == '=') {
+			snprintf(buf, size, "%.*s", (int)(len - klen - 1),
+				 p + klen + 1);
+			found = buf;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return found;
 }

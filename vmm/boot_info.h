@@ -30,4 +30,11 @@ int boot_info_validate(const struct rrvm_boot_info *bi, char *err,
 const struct rrvm_mem_region *boot_info_region(const struct rrvm_boot_info *bi,
 					       uint32_t type);
 
+/*
+ * The value of `key=value` on a guest command line, copied into buf; NULL
+ * (and buf = "") if absent. Later words win, as in the guest.
+ */
+const char *boot_info_cmdline_value(const char *cmdline, const char *key,
+				    char *buf, size_t size);
+
 #endif

@@ -32,7 +32,7 @@ static int collect_full(struct vm *vm, void *arg)
 
 static void sleep_ms(unsigned ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -157,7 +157,7 @@ struct summary {
 
 static struct summary summarize(const uint64_t *v, unsigned n)
 {
-	struct summary s = { 0, 0, 0 };
+	struct summary s = {0, 0, 0};
 	uint64_t *sorted = malloc(n * sizeof(*v));
 
 	if (!sorted || n == 0) {
@@ -182,58 +182,57 @@ int ckpt_probe_render(const struct ckpt_probe_result *r, int json, char *buf,
 	struct summary dlog = summarize(r->dirty_log_ns, r->epochs);
 	struct summary copy = summarize(r->copy_ns, r->epochs);
 	struct summary state = summarize(r->state_ns, r->epochs);
-	double ratio = r->encoded_bytes ?
-			       (double)r->raw_bytes / (double)r->encoded_bytes :
-			       0;
-	double enc_mbps = r->encode_ns ? (double)r->raw_bytes * 1e3 /
-						 (double)r->encode_ns :
-					 0;
+	double ratio = r->encoded_bytes
+			   ? (double)r->raw_bytes / (double)r->encoded_bytes
+			   : 0;
+	double enc_mbps =
+	    r->encode_ns ? (double)r->raw_bytes * 1e3 / (double)r->encode_ns
+			 : 0;
 
 	if (json)
 		return snprintf(
-			buf, size,
-			"{\"epochs\":%u,\"interval_ms\":%u,"
-			"\"pages\":{\"median\":%llu,\"p90\":%llu,"
-			"\"max\":%llu},"
-			"\"pause_us\":{\"median\":%.1f,\"p90\":%.1f,"
-			"\"max\":%.1f},"
-			"\"pause_breakdown_us\":{\"dirty_log\":%.1f,"
-			"\"copy\":%.1f,\"vcpu_state\":%.1f},"
-			"\"stopped_us\":{\"median\":%.1f,\"p90\":%.1f,"
-			"\"max\":%.1f},"
-			"\"raw_bytes\":%llu,\"encoded_bytes\":%llu,"
-			"\"uncompressed_bytes\":%llu,\"ratio\":%.2f,"
-			"\"unchanged_pages\":%llu,\"encode_MBps\":%.1f}\n",
-			r->epochs, r->interval_ms,
-			(unsigned long long)pages.median,
-			(unsigned long long)pages.p90,
-			(unsigned long long)pages.max, pause.median / 1e3,
-			pause.p90 / 1e3, pause.max / 1e3, dlog.median / 1e3,
-			copy.median / 1e3, state.median / 1e3,
-			stopped.median / 1e3, stopped.p90 / 1e3,
-			stopped.max / 1e3, (unsigned long long)r->raw_bytes,
-			(unsigned long long)r->encoded_bytes,
-			(unsigned long long)r->uncompressed_bytes, ratio,
-			(unsigned long long)r->unchanged_pages, enc_mbps);
+		    buf, size,
+		    "{\"epochs\":%u,\"interval_ms\":%u,"
+		    "\"pages\":{\"median\":%llu,\"p90\":%llu,"
+		    "\"max\":%llu},"
+		    "\"pause_us\":{\"median\":%.1f,\"p90\":%.1f,"
+		    "\"max\":%.1f},"
+		    "\"pause_breakdown_us\":{\"dirty_log\":%.1f,"
+		    "\"copy\":%.1f,\"vcpu_state\":%.1f},"
+		    "\"stopped_us\":{\"median\":%.1f,\"p90\":%.1f,"
+		    "\"max\":%.1f},"
+		    "\"raw_bytes\":%llu,\"encoded_bytes\":%llu,"
+		    "\"uncompressed_bytes\":%llu,\"ratio\":%.2f,"
+		    "\"unchanged_pages\":%llu,\"encode_MBps\":%.1f}\n",
+		    r->epochs, r->interval_ms, (unsigned long long)pages.median,
+		    (unsigned long long)pages.p90,
+		    (unsigned long long)pages.max, pause.median / 1e3,
+		    pause.p90 / 1e3, pause.max / 1e3, dlog.median / 1e3,
+		    copy.median / 1e3, state.median / 1e3, stopped.median / 1e3,
+		    stopped.p90 / 1e3, stopped.max / 1e3,
+		    (unsigned long long)r->raw_bytes,
+		    (unsigned long long)r->encoded_bytes,
+		    (unsigned long long)r->uncompressed_bytes, ratio,
+		    (unsigned long long)r->unchanged_pages, enc_mbps);
 	return snprintf(
-		buf, size,
-		"%u epochs every %u ms\n"
-		"dirty pages/epoch: median %llu, p90 %llu, max %llu\n"
-		"pause (collect):   median %.1f us, p90 %.1f us, max %.1f us\n"
-		"  median split:    dirty log %.1f us, copy %.1f us, vCPU "
-		"state %.1f us\n"
-		"stopped (w/ kick): median %.1f us, p90 %.1f us, max %.1f us\n"
-		"bytes: raw %llu, encoded %llu (%.2fx smaller), without "
-		"compression %llu\n"
-		"reported dirty but unchanged: %llu pages\n"
-		"encode speed: %.0f MB/s\n",
-		r->epochs, r->interval_ms, (unsigned long long)pages.median,
-		(unsigned long long)pages.p90, (unsigned long long)pages.max,
-		pause.median / 1e3, pause.p90 / 1e3, pause.max / 1e3,
-		dlog.median / 1e3, copy.median / 1e3, state.median / 1e3,
-		stopped.median / 1e3, stopped.p90 / 1e3, stopped.max / 1e3,
-		(unsigned long long)r->raw_bytes,
-		(unsigned long long)r->encoded_bytes, ratio,
-		(unsigned long long)r->uncompressed_bytes,
-		(unsigned long long)r->unchanged_pages, enc_mbps);
+	    buf, size,
+	    "%u epochs every %u ms\n"
+	    "dirty pages/epoch: median %llu, p90 %llu, max %llu\n"
+	    "pause (collect):   median %.1f us, p90 %.1f us, max %.1f us\n"
+	    "  median split:    dirty log %.1f us, copy %.1f us, vCPU "
+	    "state %.1f us\n"
+	    "stopped (w/ kick): median %.1f us, p90 %.1f us, max %.1f us\n"
+	    "bytes: raw %llu, encoded %llu (%.2fx smaller), without "
+	    "compression %llu\n"
+	    "reported dirty but unchanged: %llu pages\n"
+	    "encode speed: %.0f MB/s\n",
+	    r->epochs, r->interval_ms, (unsigned long long)pages.median,
+	    (unsigned long long)pages.p90, (unsigned long long)pages.max,
+	    pause.median / 1e3, pause.p90 / 1e3, pause.max / 1e3,
+	    dlog.median / 1e3, copy.median / 1e3, state.median / 1e3,
+	    stopped.median / 1e3, stopped.p90 / 1e3, stopped.max / 1e3,
+	    (unsigned long long)r->raw_bytes,
+	    (unsigned long long)r->encoded_bytes, ratio,
+	    (unsigned long long)r->uncompressed_bytes,
+	    (unsigned long long)r->unchanged_pages, enc_mbps);
 }

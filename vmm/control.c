@@ -21,7 +21,7 @@
 #include "vmm/vm_snapshot.h"
 
 #define CONTROL_REQUEST_MAX 4200
-#define CONTROL_REPLY_MAX 4096
+#define CONTROL_REPLY_MAX   4096
 
 struct control_server {
 	int listen_fd;
@@ -76,33 +76,33 @@ static int render_stats(struct control_server *s, bool json, char *buf,
 
 	if (json)
 		return snprintf(
-			buf, size,
-			"{\"state\":\"%s\",\"uptime_s\":%.3f,"
-			"\"exits\":{\"total\":%llu,\"io\":%llu,\"wait\":%llu,"
-			"\"console\":%llu,\"other\":%llu,"
-			"\"interrupted\":%llu},"
-			"\"net\":{\"rx_frames\":%llu,\"rx_bytes\":%llu,"
-			"\"tx_frames\":%llu,\"tx_bytes\":%llu,"
-			"\"rx_dropped\":%llu,\"tx_dropped\":%llu},"
-			"\"wait_calls\":%llu,\"wait_blocked\":%llu}\n",
-			state, uptime_seconds(vm), S(exits_total), S(exits_io),
-			S(exits_wait), S(exits_console), S(exits_other),
-			S(exits_interrupted), S(rx_frames), S(rx_bytes),
-			S(tx_frames), S(tx_bytes), S(rx_dropped),
-			S(tx_dropped), S(exits_wait), S(wait_blocked));
+		    buf, size,
+		    "{\"state\":\"%s\",\"uptime_s\":%.3f,"
+		    "\"exits\":{\"total\":%llu,\"io\":%llu,\"wait\":%llu,"
+		    "\"console\":%llu,\"other\":%llu,"
+		    "\"interrupted\":%llu},"
+		    "\"net\":{\"rx_frames\":%llu,\"rx_bytes\":%llu,"
+		    "\"tx_frames\":%llu,\"tx_bytes\":%llu,"
+		    "\"rx_dropped\":%llu,\"tx_dropped\":%llu},"
+		    "\"wait_calls\":%llu,\"wait_blocked\":%llu}\n",
+		    state, uptime_seconds(vm), S(exits_total), S(exits_io),
+		    S(exits_wait), S(exits_console), S(exits_other),
+		    S(exits_interrupted), S(rx_frames), S(rx_bytes),
+		    S(tx_frames), S(tx_bytes), S(rx_dropped), S(tx_dropped),
+		    S(exits_wait), S(wait_blocked));
 	return snprintf(
-		buf, size,
-		"state:        %s\nuptime:       %.3f s\n"
-		"exits:        %llu total (%llu port I/O: %llu wait, %llu "
-		"console; %llu other; %llu interrupted)\n"
-		"wait calls:   %llu (%llu slept)\n"
-		"rx:           %llu frames, %llu bytes, %llu dropped\n"
-		"tx:           %llu frames, %llu bytes, %llu dropped\n",
-		state, uptime_seconds(vm), S(exits_total), S(exits_io),
-		S(exits_wait), S(exits_console), S(exits_other),
-		S(exits_interrupted), S(exits_wait), S(wait_blocked),
-		S(rx_frames), S(rx_bytes), S(rx_dropped), S(tx_frames),
-		S(tx_bytes), S(tx_dropped));
+	    buf, size,
+	    "state:        %s\nuptime:       %.3f s\n"
+	    "exits:        %llu total (%llu port I/O: %llu wait, %llu "
+	    "console; %llu other; %llu interrupted)\n"
+	    "wait calls:   %llu (%llu slept)\n"
+	    "rx:           %llu frames, %llu bytes, %llu dropped\n"
+	    "tx:           %llu frames, %llu bytes, %llu dropped\n",
+	    state, uptime_seconds(vm), S(exits_total), S(exits_io),
+	    S(exits_wait), S(exits_console), S(exits_other),
+	    S(exits_interrupted), S(exits_wait), S(wait_blocked), S(rx_frames),
+	    S(rx_bytes), S(rx_dropped), S(tx_frames), S(tx_bytes),
+	    S(tx_dropped));
 }
 
 #undef S
@@ -133,7 +133,7 @@ static int save_while_paused(struct vm *vm, void *arg)
 static int render_save(struct control_server *s, const char *path, bool stop,
 		       bool json, char *buf, size_t size)
 {
-	struct save_request r = { .path = path, .stop = stop };
+	struct save_request r = {.path = path, .stop = stop};
 	int ret;
 
 	/* Errors start with "error:" (text) or {"error": (JSON): the
@@ -141,16 +141,16 @@ static int render_save(struct control_server *s, const char *path, bool stop,
 	if (path[0] != '/')
 		return snprintf(buf, size,
 				json ? "{\"error\":\"save needs an absolute "
-				       "path (got '%s')\"}\n" :
-				       "error: save needs an absolute path "
+				       "path (got '%s')\"}\n"
+				     : "error: save needs an absolute path "
 				       "(got '%s')\n",
 				path);
 	ret = vm_call_paused(s->vm, save_while_paused, &r);
 	if (ret)
 		return snprintf(buf, size,
 				json ? "{\"error\":\"save to '%s' failed: "
-				       "%s\"}\n" :
-				       "error: save to '%s' failed: %s\n",
+				       "%s\"}\n"
+				     : "error: save to '%s' failed: %s\n",
 				path, strerror(-ret));
 	if (stop)
 		vm_kick(s->vm);
@@ -183,8 +183,8 @@ static int render_stats_all(struct control_server *s, bool json, char *buf,
 	if (json) {
 		/* Splice `,"name":{...}` in before the closing brace. */
 		n -= 2;
-		m = snprintf(buf + n, size - (size_t)n, ",\"%s\":",
-			     s->info.extra_name);
+		m = snprintf(buf + n, size - (size_t)n,
+			     ",\"%s\":", s->info.extra_name);
 		n += m;
 		m = s->info.extra_stats(s->info.extra_ctx, 1, buf + n,
 					size - (size_t)n);
@@ -194,7 +194,8 @@ static int render_stats_all(struct control_server *s, bool json, char *buf,
 	}
 	m = snprintf(buf + n, size - (size_t)n, "%s:\n", s->info.extra_name);
 	n += m;
-	m = s->info.extra_stats(s->info.extra_ctx, 0, buf + n, size - (size_t)n);
+	m = s->info.extra_stats(s->info.extra_ctx, 0, buf + n,
+				size - (size_t)n);
 	return n + m;
 }
 
@@ -204,7 +205,7 @@ static void control_serve(struct control_server *s, int fd)
 	char command[32] = "", flag[32] = "", arg[CONTROL_REQUEST_MAX] = "";
 	char flag2[32] = "";
 	size_t got = 0;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	bool json;
 	int n;
 
@@ -225,11 +226,11 @@ static void control_serve(struct control_server *s, int fd)
 	if (strcmp(command, "save") == 0) {
 		/* save PATH [--stop] [--json]; PATH has no spaces. */
 		sscanf(req, "%*s %4095s %31s %31s", arg, flag, flag2);
-		json = strcmp(flag, "--json") == 0 ||
-		       strcmp(flag2, "--json") == 0;
+		json =
+		    strcmp(flag, "--json") == 0 || strcmp(flag2, "--json") == 0;
 		n = render_save(s, arg,
 				strcmp(flag, "--stop") == 0 ||
-					strcmp(flag2, "--stop") == 0,
+				    strcmp(flag2, "--stop") == 0,
 				json, reply, sizeof(reply));
 	} else if (strcmp(command, "checkpoint-probe") == 0) {
 		/* checkpoint-probe EPOCHS INTERVAL_MS [--json] */
@@ -243,8 +244,8 @@ static void control_serve(struct control_server *s, int fd)
 		if (ret) {
 			n = snprintf(reply, sizeof(reply),
 				     json ? "{\"error\":\"checkpoint-probe %u "
-					    "%u: %s\"}\n" :
-					    "error: checkpoint-probe %u %u: "
+					    "%u: %s\"}\n"
+					  : "error: checkpoint-probe %u %u: "
 					    "%s\n",
 				     epochs, interval, strerror(-ret));
 		} else {
@@ -270,8 +271,8 @@ static void *control_thread(void *arg)
 {
 	struct control_server *s = arg;
 	struct pollfd pfds[2] = {
-		{ .fd = s->listen_fd, .events = POLLIN },
-		{ .fd = s->wake_pipe[0], .events = POLLIN },
+	    {.fd = s->listen_fd, .events = POLLIN},
+	    {.fd = s->wake_pipe[0], .events = POLLIN},
 	};
 
 	for (;;) {
@@ -332,7 +333,8 @@ int control_start(const char *path, struct vm *vm,
 		ret = -errno;
 		goto out;
 	}
-	/* Signals (SIGINT, SIGTERM) must reach the vCPU thread, not this one. */
+	/* Signals (SIGINT, SIGTERM) must reach the vCPU thread, not this one.
+	 */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	ret = -pthread_create(&s->thread, NULL, control_thread, s);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #define ELF_MAX_SEGMENTS 64
-#define ELF_MAX_FILE (256u << 20)
+#define ELF_MAX_FILE	 (256u << 20)
 
 static int elf_fail(char *err, size_t err_size, int ret, const char *fmt, ...)
 {
@@ -73,13 +73,13 @@ static int elf_check_segment(const Elf64_Phdr *ph, size_t file_size,
 				"segment at 0x%llx: file size > memory size",
 				(unsigned long long)ph->p_vaddr);
 	if (ph->p_offset > file_size || ph->p_filesz > file_size - ph->p_offset)
-		return elf_fail(err, err_size, -ENOEXEC,
-				"truncated: segment at 0x%llx needs file bytes "
-				"up to %llu, file has %zu",
-				(unsigned long long)ph->p_vaddr,
-				(unsigned long long)(ph->p_offset +
-						     ph->p_filesz),
-				file_size);
+		return elf_fail(
+		    err, err_size, -ENOEXEC,
+		    "truncated: segment at 0x%llx needs file bytes "
+		    "up to %llu, file has %zu",
+		    (unsigned long long)ph->p_vaddr,
+		    (unsigned long long)(ph->p_offset + ph->p_filesz),
+		    file_size);
 	if (ph->p_vaddr != ph->p_paddr)
 		return elf_fail(err, err_size, -ENOEXEC,
 				"segment virtual 0x%llx != physical 0x%llx "
@@ -88,13 +88,12 @@ static int elf_check_segment(const Elf64_Phdr *ph, size_t file_size,
 				(unsigned long long)ph->p_paddr);
 	end = ph->p_vaddr + ph->p_memsz;
 	if (ph->p_vaddr < min_addr || end < ph->p_vaddr || end > max_addr)
-		return elf_fail(err, err_size, -ENOEXEC,
-				"segment 0x%llx-0x%llx outside the guest image "
-				"area 0x%llx-0x%llx",
-				(unsigned long long)ph->p_vaddr,
-				(unsigned long long)end,
-				(unsigned long long)min_addr,
-				(unsigned long long)max_addr);
+		return elf_fail(
+		    err, err_size, -ENOEXEC,
+		    "segment 0x%llx-0x%llx outside the guest image "
+		    "area 0x%llx-0x%llx",
+		    (unsigned long long)ph->p_vaddr, (unsigned long long)end,
+		    (unsigned long long)min_addr, (unsigned long long)max_addr);
 	return 0;
 }
 
@@ -148,9 +147,9 @@ int elf_load(const uint8_t *file, size_t file_size, uint8_t *mem,
 				continue;
 			if (ph->p_vaddr < other->p_vaddr + other->p_memsz &&
 			    other->p_vaddr < ph->p_vaddr + ph->p_memsz)
-				return elf_fail(
-					err, err_size, -ENOEXEC,
-					"segments %u and %u overlap", j, i);
+				return elf_fail(err, err_size, -ENOEXEC,
+						"segments %u and %u overlap", j,
+						i);
 		}
 		if ((ph->p_flags & PF_X) && eh->e_entry >= ph->p_vaddr &&
 		    eh->e_entry < ph->p_vaddr + ph->p_memsz)

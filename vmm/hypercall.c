@@ -44,8 +44,7 @@ static void console_append(struct vm *vm, const char *text, uint32_t len)
 	}
 }
 
-static enum hypercall_result hc_console(struct vm *vm, uint32_t arg,
-					bool panic)
+static enum hypercall_result hc_console(struct vm *vm, uint32_t arg, bool panic)
 {
 	struct rrvm_hc_console *c = vm_gpa_to_host(vm, arg, sizeof(*c));
 	const char *text;
@@ -86,7 +85,8 @@ static void wait_for_input(struct vm *vm, uint64_t deadline_ns)
 	pfd[0].fd = vm->vnic.backend->ops->poll_fd(vm->vnic.backend);
 	pfd[0].events = POLLIN;
 	pfd[0].revents = 0;
-	/* A pause request ends the sleep; the guest just sees an early return. */
+	/* A pause request ends the sleep; the guest just sees an early return.
+	 */
 	pfd[1].fd = vm->request_fd;
 	pfd[1].events = POLLIN;
 	pfd[1].revents = 0;

@@ -59,11 +59,11 @@ static void tap_destroy(struct vnic_backend *backend)
 }
 
 static const struct vnic_backend_ops tap_ops = {
-	.name = "tap",
-	.send = tap_send,
-	.receive = tap_receive,
-	.poll_fd = tap_poll_fd,
-	.destroy = tap_destroy,
+    .name = "tap",
+    .send = tap_send,
+    .receive = tap_receive,
+    .poll_fd = tap_poll_fd,
+    .destroy = tap_destroy,
 };
 
 int tap_backend_open(const char *ifname, struct vnic_backend **out)

@@ -70,10 +70,10 @@ static int vm_setup_memory(struct vm *vm, uint64_t mem_size, uint8_t *adopt)
 	struct kvm_userspace_memory_region region;
 	uint64_t pages = mem_size >> PAGE_SHIFT;
 
-	vm->mem = adopt ? adopt :
-			  mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			       -1, 0);
+	vm->mem =
+	    adopt ? adopt
+		  : mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (vm->mem == MAP_FAILED) {
 		vm->mem = NULL;
 		log_error("cannot map %llu MiB of guest memory: %s",
@@ -137,9 +137,9 @@ static int vm_load_guest(struct vm *vm, const struct vm_config *config)
 			  strerror(-ret));
 		return ret;
 	}
-	ret = elf_load(file, file_size, vm->mem, vm->mem_size,
-		       RRVM_GPA_IMAGE_MIN, vm->mem_size - BOOT_STACK_SIZE, &img,
-		       err, sizeof(err));
+	ret =
+	    elf_load(file, file_size, vm->mem, vm->mem_size, RRVM_GPA_IMAGE_MIN,
+		     vm->mem_size - BOOT_STACK_SIZE, &img, err, sizeof(err));
 	if (ret) {
 		log_error("guest image '%s': %s", config->guest_path, err);
 		goto out;

@@ -52,7 +52,7 @@ static uint64_t measure_tsc_hz(struct vm *vm)
 {
 	int khz = ioctl(vm->vcpu_fd, KVM_GET_TSC_KHZ);
 	uint64_t t0, c0, t1, c1;
-	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	struct timespec pause = {0, 20 * 1000 * 1000};
 
 	if (khz > 0)
 		return (uint64_t)khz * 1000u;
@@ -108,7 +108,8 @@ void vm_clock_publish(struct vm *vm)
 	struct rrvm_clock *dst = &vm->boot_info->clock;
 	const struct rrvm_clock *src = &vm->clock.params;
 
-	/* Only written while the vCPU is stopped; the sequence is for restore. */
+	/* Only written while the vCPU is stopped; the sequence is for restore.
+	 */
 	dst->sequence = dst->sequence | 1;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	dst->shift = src->shift;

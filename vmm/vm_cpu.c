@@ -21,43 +21,44 @@
 #include "rrvm/hypercall.h"
 #include "vmm/vm.h"
 
-#define PTE_P 0x001ull
+#define PTE_P  0x001ull
 #define PTE_RW 0x002ull
 #define PTE_US 0x004ull
-#define PTE_A 0x020ull
-#define PTE_D 0x040ull
+#define PTE_A  0x020ull
+#define PTE_D  0x040ull
 #define PTE_PS 0x080ull
-/* Pre-set accessed/dirty so the CPU never writes the tables (no dirty noise). */
-#define PTE_TABLE (PTE_P | PTE_RW | PTE_US | PTE_A)
+/* Pre-set accessed/dirty so the CPU never writes the tables (no dirty noise).
+ */
+#define PTE_TABLE  (PTE_P | PTE_RW | PTE_US | PTE_A)
 #define PTE_KERNEL (PTE_P | PTE_RW | PTE_A | PTE_D)
-#define PTE_USER (PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D)
+#define PTE_USER   (PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D)
 
 #define GDT_KERNEL_CS 0x08
 #define GDT_KERNEL_DS 0x10
-#define GDT_USER_CS (0x18 | 3)
-#define GDT_USER_DS (0x20 | 3)
-#define GDT_TSS 0x28
-#define GDT_ENTRIES 7
+#define GDT_USER_CS   (0x18 | 3)
+#define GDT_USER_DS   (0x20 | 3)
+#define GDT_TSS	      0x28
+#define GDT_ENTRIES   7
 
-#define GPA_IDT (RRVM_GPA_GDT + 0x1000)
-#define GPA_FAULT_STUBS (RRVM_GPA_GDT + 0x800)
-#define FAULT_STUB_SIZE 8
+#define GPA_IDT		 (RRVM_GPA_GDT + 0x1000)
+#define GPA_FAULT_STUBS	 (RRVM_GPA_GDT + 0x800)
+#define FAULT_STUB_SIZE	 8
 #define TSS_IOMAP_OFFSET 104
-#define TSS_LIMIT (TSS_IOMAP_OFFSET + 8192) /* bitmap + 0xff terminator */
+#define TSS_LIMIT	 (TSS_IOMAP_OFFSET + 8192) /* bitmap + 0xff terminator */
 
-#define CR0_PE 0x1ull
-#define CR0_MP 0x2ull
-#define CR0_ET 0x10ull
-#define CR0_NE 0x20ull
-#define CR0_WP 0x10000ull
-#define CR0_PG 0x80000000ull
-#define CR4_PAE 0x20ull
-#define CR4_OSFXSR 0x200ull
-#define CR4_OSXMMEXCPT 0x400ull
-#define EFER_LME 0x100ull
-#define EFER_LMA 0x400ull
+#define CR0_PE		0x1ull
+#define CR0_MP		0x2ull
+#define CR0_ET		0x10ull
+#define CR0_NE		0x20ull
+#define CR0_WP		0x10000ull
+#define CR0_PG		0x80000000ull
+#define CR4_PAE		0x20ull
+#define CR4_OSFXSR	0x200ull
+#define CR4_OSXMMEXCPT	0x400ull
+#define EFER_LME	0x100ull
+#define EFER_LMA	0x400ull
 #define RFLAGS_RESERVED 0x2ull
-#define RFLAGS_IOPL3 0x3000ull
+#define RFLAGS_IOPL3	0x3000ull
 
 static uint64_t *pt_page(struct vm *vm, unsigned index)
 {
@@ -95,8 +96,7 @@ static void build_page_tables(struct vm *vm)
 	pt_page(vm, 3)[0] = (base + 2 * 4096) | PTE_TABLE;
 	for (uint64_t i = 1; i < 512; i++) {
 		uint64_t addr = i << 12;
-		bool user = addr == RRVM_GPA_BOOT_INFO ||
-			    addr >= RRVM_GPA_VNIC;
+		bool user = addr == RRVM_GPA_BOOT_INFO || addr >= RRVM_GPA_VNIC;
 
 		pt[i] = addr | (user ? PTE_USER : PTE_KERNEL);
 	}
@@ -136,7 +136,7 @@ static void build_gdt_tss(struct vm *vm)
 	/* Deny every port except the hypercall range; 0xff terminates. */
 	memset(tss + TSS_IOMAP_OFFSET, 0xff, 8192 + 1);
 	for (unsigned p = RRVM_HC_PORT; p < RRVM_HC_PORT + RRVM_HC_COUNT; p++)
-		tss[TSS_IOMAP_OFFSET + p / 8] &= (uint8_t)~(1u << (p % 8));
+		tss[TSS_IOMAP_OFFSET + p / 8] &= (uint8_t) ~(1u << (p % 8));
 	vm_mark_dirty(vm, RRVM_GPA_GDT, 2 * 4096);
 	vm_mark_dirty(vm, RRVM_GPA_TSS, 3 * 4096);
 }
@@ -280,15 +280,26 @@ int vm_cpu_setup(struct vm *vm, uint64_t stack_top)
 static const char *exception_name(uint64_t v)
 {
 	static const char *const names[] = {
-		"divide error (#DE)", "debug (#DB)", "NMI",
-		"breakpoint (#BP)", "overflow (#OF)", "bound range (#BR)",
-		"invalid opcode (#UD)", "device not available (#NM)",
-		"double fault (#DF)", "coprocessor overrun",
-		"invalid TSS (#TS)", "segment not present (#NP)",
-		"stack fault (#SS)", "general protection (#GP)",
-		"page fault (#PF)", "reserved", "x87 FP error (#MF)",
-		"alignment check (#AC)", "machine check (#MC)",
-		"SIMD FP error (#XM)",
+	    "divide error (#DE)",
+	    "debug (#DB)",
+	    "NMI",
+	    "breakpoint (#BP)",
+	    "overflow (#OF)",
+	    "bound range (#BR)",
+	    "invalid opcode (#UD)",
+	    "device not available (#NM)",
+	    "double fault (#DF)",
+	    "coprocessor overrun",
+	    "invalid TSS (#TS)",
+	    "segment not present (#NP)",
+	    "stack fault (#SS)",
+	    "general protection (#GP)",
+	    "page fault (#PF)",
+	    "reserved",
+	    "x87 FP error (#MF)",
+	    "alignment check (#AC)",
+	    "machine check (#MC)",
+	    "SIMD FP error (#XM)",
 	};
 
 	return v < sizeof(names) / sizeof(names[0]) ? names[v] : "exception";
@@ -311,9 +322,9 @@ void vm_cpu_report_fault(struct vm *vm, const char *reason)
 	 * A HLT exit at CPL0 means an exception stub ran: the frame it built
 	 * on the fault stack has the guest's own RIP/RSP.
 	 */
-	frame = have_sregs && (sregs.cs.selector & 3) == 0 ?
-			vm_gpa_to_host(vm, regs.rsp, 7 * sizeof(uint64_t)) :
-			NULL;
+	frame = have_sregs && (sregs.cs.selector & 3) == 0
+		    ? vm_gpa_to_host(vm, regs.rsp, 7 * sizeof(uint64_t))
+		    : NULL;
 	if (frame && frame[0] < 32) {
 		log_error("guest fault: %s: %s at RIP=0x%llx RSP=0x%llx "
 			  "error=0x%llx",
@@ -329,21 +340,22 @@ void vm_cpu_report_fault(struct vm *vm, const char *reason)
 			  (unsigned long long)regs.rip,
 			  (unsigned long long)regs.rsp);
 	}
-	log_error("  RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx",
-		  regs.rax, regs.rbx, regs.rcx, regs.rdx);
-	log_error("  RSI=%016llx RDI=%016llx RBP=%016llx R8 =%016llx",
-		  regs.rsi, regs.rdi, regs.rbp, regs.r8);
-	log_error("  R9 =%016llx R10=%016llx R11=%016llx R12=%016llx",
-		  regs.r9, regs.r10, regs.r11, regs.r12);
-	/* With an exception frame, RFLAGS and CS are the guest's, not the stub's. */
-	log_error("  R13=%016llx R14=%016llx R15=%016llx RFLAGS=%llx",
-		  regs.r13, regs.r14, regs.r15,
+	log_error("  RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx", regs.rax,
+		  regs.rbx, regs.rcx, regs.rdx);
+	log_error("  RSI=%016llx RDI=%016llx RBP=%016llx R8 =%016llx", regs.rsi,
+		  regs.rdi, regs.rbp, regs.r8);
+	log_error("  R9 =%016llx R10=%016llx R11=%016llx R12=%016llx", regs.r9,
+		  regs.r10, regs.r11, regs.r12);
+	/* With an exception frame, RFLAGS and CS are the guest's, not the
+	 * stub's. */
+	log_error("  R13=%016llx R14=%016llx R15=%016llx RFLAGS=%llx", regs.r13,
+		  regs.r14, regs.r15,
 		  frame ? (unsigned long long)frame[4] : regs.rflags);
 	if (have_sregs)
 		log_error("  CS=%04llx CR0=%llx CR2=%llx CR3=%llx CR4=%llx "
 			  "EFER=%llx",
-			  frame ? (unsigned long long)frame[3] :
-				  (unsigned long long)sregs.cs.selector,
+			  frame ? (unsigned long long)frame[3]
+				: (unsigned long long)sregs.cs.selector,
 			  sregs.cr0, sregs.cr2, sregs.cr3, sregs.cr4,
 			  sregs.efer);
 }

@@ -103,7 +103,7 @@ void vm_serve_requests(struct vm *vm)
 
 int vm_call_paused(struct vm *vm, vm_paused_fn fn, void *arg)
 {
-	struct vm_request req = { .fn = fn, .arg = arg };
+	struct vm_request req = {.fn = fn, .arg = arg};
 	int ret;
 
 	pthread_mutex_lock(&vm->caller_lock);

@@ -132,8 +132,7 @@ static int restore_finish(struct restore_ctx *c)
 	int ret;
 
 	if (!c->have_vcpu || !c->have_device)
-		return restore_fail(c, -EINVAL,
-				    "checkpoint lacks %s state",
+		return restore_fail(c, -EINVAL, "checkpoint lacks %s state",
 				    c->have_vcpu ? "device" : "vCPU");
 	if (c->device.mem_size != vm->mem_size)
 		return restore_fail(c, -EINVAL,
@@ -143,8 +142,8 @@ static int restore_finish(struct restore_ctx *c)
 				    (unsigned long long)vm->mem_size);
 	vm->boot_info = (struct rrvm_boot_info *)(vm->mem + RRVM_GPA_BOOT_INFO);
 	if (boot_info_validate(vm->boot_info, why, sizeof(why)))
-		return restore_fail(c, -EINVAL, "boot info in the checkpoint: %s",
-				    why);
+		return restore_fail(c, -EINVAL,
+				    "boot info in the checkpoint: %s", why);
 	ret = vm_cpu_setup_cpuid(vm);
 	if (!ret)
 		ret = vm_state_apply_vcpu(vm, &c->vcpu);
@@ -156,10 +155,10 @@ static int restore_finish(struct restore_ctx *c)
 	return 0;
 }
 
-int vm_restore_load(struct vm *vm, const uint8_t *data, size_t len,
-		    char *err, size_t err_size)
+int vm_restore_load(struct vm *vm, const uint8_t *data, size_t len, char *err,
+		    size_t err_size)
 {
-	struct restore_ctx c = { .vm = vm, .err = err, .err_size = err_size };
+	struct restore_ctx c = {.vm = vm, .err = err, .err_size = err_size};
 	struct ckpt_decoder dec;
 	size_t off = 0;
 	int ret = 0;
@@ -174,7 +173,8 @@ int vm_restore_load(struct vm *vm, const uint8_t *data, size_t len,
 
 		size_t msg_start = off;
 
-		st = ckpt_decoder_feed(&dec, data + off, len - off, &used, &msg);
+		st =
+		    ckpt_decoder_feed(&dec, data + off, len - off, &used, &msg);
 		off += used;
 		if (st == CKPT_DECODE_ERROR) {
 			ret = restore_fail(&c, -EINVAL,
@@ -219,7 +219,7 @@ int vm_restore_from_image(struct vm *vm, uint8_t *image, uint64_t mem_size,
 			  const struct vm_device_state *device, char *err,
 			  size_t err_size)
 {
-	struct restore_ctx c = { .vm = vm, .err = err, .err_size = err_size };
+	struct restore_ctx c = {.vm = vm, .err = err, .err_size = err_size};
 	int ret;
 
 	ret = vm_create_empty_adopt(vm, mem_size, image);

@@ -48,8 +48,8 @@ static int vm_fault(struct vm *vm, const char *what)
 	else if (vm->run->exit_reason == KVM_EXIT_FAIL_ENTRY)
 		snprintf(reason, sizeof(reason), "%s (hardware reason 0x%llx)",
 			 what,
-			 (unsigned long long)vm->run->fail_entry
-				 .hardware_entry_failure_reason);
+			 (unsigned long long)
+			     vm->run->fail_entry.hardware_entry_failure_reason);
 	else
 		snprintf(reason, sizeof(reason), "%s", what);
 	vm_cpu_report_fault(vm, reason);
@@ -119,7 +119,8 @@ static int vm_run_loop(struct vm *vm)
 				return vm->exit_status;
 			break;
 		case KVM_EXIT_HLT:
-			/* The guest cannot hlt at CPL3: this is a fault stub. */
+			/* The guest cannot hlt at CPL3: this is a fault stub.
+			 */
 			stat_inc(vm->stats.exits_other);
 			return vm_fault(vm, "exception");
 		default:

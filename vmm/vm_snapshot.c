@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "vmm/vm.h"
 
-#define PAGE_SIZE 4096u
+#define PAGE_SIZE	4096u
 #define PAGEMAP_PRESENT (1ull << 63)
 #define PAGEMAP_SWAPPED (1ull << 62)
 
@@ -142,7 +142,8 @@ int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full)
 			if (full && page_is_zero(src))
 				continue;
 			s->pfns[n] = pfn;
-			memcpy(s->pages + n * (size_t)PAGE_SIZE, src, PAGE_SIZE);
+			memcpy(s->pages + n * (size_t)PAGE_SIZE, src,
+			       PAGE_SIZE);
 			n++;
 		}
 	}
@@ -166,13 +167,13 @@ int vm_snapshot_encode(const struct vm_snapshot *s, uint64_t mem_size,
 {
 	struct ckpt_page_ref refs[CKPT_MAX_PAGES_PER_MSG];
 	struct ckpt_begin begin = {
-		.version = CKPT_VERSION,
-		.flags = s->full ? CKPT_BEGIN_FULL : 0,
-		.mem_size = mem_size,
-		.epoch = s->epoch,
-		.guest_ns = s->device.guest_ns,
+	    .version = CKPT_VERSION,
+	    .flags = s->full ? CKPT_BEGIN_FULL : 0,
+	    .mem_size = mem_size,
+	    .epoch = s->epoch,
+	    .guest_ns = s->device.guest_ns,
 	};
-	struct ckpt_end end = { 0 };
+	struct ckpt_end end = {0};
 	uint8_t *blob = NULL;
 	size_t blob_size;
 	int ret;
@@ -189,9 +190,9 @@ int vm_snapshot_encode(const struct vm_snapshot *s, uint64_t mem_size,
 		for (size_t k = 0; k < n; k++) {
 			refs[k].pfn = s->pfns[i + k];
 			refs[k].data = s->pages + (i + k) * (size_t)PAGE_SIZE;
-			refs[k].base = base && !s->full ?
-					       base + refs[k].pfn * PAGE_SIZE :
-					       NULL;
+			refs[k].base = base && !s->full
+					   ? base + refs[k].pfn * PAGE_SIZE
+					   : NULL;
 		}
 		ret = ckpt_encode_pages(out, s->epoch, refs, n, mode, stats);
 		if (ret)

@@ -11,7 +11,7 @@
 #include "common/log.h"
 #include "vmm/vm.h"
 
-#define VM_STATE_VCPU_VERSION 1u
+#define VM_STATE_VCPU_VERSION	1u
 #define VM_STATE_DEVICE_VERSION 1u
 
 /*
@@ -21,13 +21,13 @@
  * restored: the clock parameters are re-based instead (vm_state_apply_device).
  */
 static const uint32_t saved_msrs[] = {
-	0x00000277, /* IA32_PAT */
-	0xc0000081, /* STAR */
-	0xc0000082, /* LSTAR */
-	0xc0000083, /* CSTAR */
-	0xc0000084, /* SFMASK */
-	0xc0000102, /* KERNEL_GS_BASE */
-	0xc0000103, /* TSC_AUX */
+    0x00000277, /* IA32_PAT */
+    0xc0000081, /* STAR */
+    0xc0000082, /* LSTAR */
+    0xc0000083, /* CSTAR */
+    0xc0000084, /* SFMASK */
+    0xc0000102, /* KERNEL_GS_BASE */
+    0xc0000103, /* TSC_AUX */
 };
 
 #define N_SAVED_MSRS (sizeof(saved_msrs) / sizeof(saved_msrs[0]))
@@ -65,11 +65,11 @@ int vm_state_capture_vcpu(struct vm *vm, struct vm_vcpu_state *out)
 	memset(out, 0, sizeof(*out));
 	ret = vcpu_ioctl(vm, KVM_GET_REGS, &out->regs, "KVM_GET_REGS");
 	if (!ret)
-		ret = vcpu_ioctl(vm, KVM_GET_SREGS, &out->sregs,
-				 "KVM_GET_SREGS");
+		ret =
+		    vcpu_ioctl(vm, KVM_GET_SREGS, &out->sregs, "KVM_GET_SREGS");
 	if (!ret)
-		ret = vcpu_ioctl(vm, KVM_GET_XSAVE, &out->xsave,
-				 "KVM_GET_XSAVE");
+		ret =
+		    vcpu_ioctl(vm, KVM_GET_XSAVE, &out->xsave, "KVM_GET_XSAVE");
 	if (!ret)
 		ret = vcpu_ioctl(vm, KVM_GET_XCRS, &out->xcrs, "KVM_GET_XCRS");
 	if (!ret)
@@ -152,9 +152,9 @@ int vm_state_apply_device(struct vm *vm, const struct vm_device_state *in)
 {
 	uint64_t now = realtime_ns();
 	uint64_t elapsed = now > in->realtime_ns ? now - in->realtime_ns : 0;
-	size_t len = in->console_len < sizeof(vm->console_line) ?
-			     in->console_len :
-			     sizeof(vm->console_line);
+	size_t len = in->console_len < sizeof(vm->console_line)
+			 ? in->console_len
+			 : sizeof(vm->console_line);
 	int ret;
 
 	if (in->mem_size != vm->mem_size)
@@ -225,8 +225,8 @@ void vm_state_encode_device(const struct vm_device_state *s, uint8_t *out)
 	encode_blob(VM_STATE_DEVICE_VERSION, s, sizeof(*s), out);
 }
 
-int vm_state_decode_vcpu(const uint8_t *in, size_t len,
-			 struct vm_vcpu_state *s, char *err, size_t err_size)
+int vm_state_decode_vcpu(const uint8_t *in, size_t len, struct vm_vcpu_state *s,
+			 char *err, size_t err_size)
 {
 	int ret = decode_blob(in, len, VM_STATE_VCPU_VERSION, s, sizeof(*s),
 			      "vCPU", err, err_size);

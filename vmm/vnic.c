@@ -53,7 +53,8 @@ static int vnic_check_ring(struct vnic *nic, struct rrvm_vnic_ring *ring,
 	if (!vnic_ring_valid(ring, nic->ring_bytes)) {
 		log_error("vnic: %s ring header corrupted by the guest "
 			  "(slots=%u slot_size=%u data_offset=%u)",
-			  which, ring->slots, ring->slot_size, ring->data_offset);
+			  which, ring->slots, ring->slot_size,
+			  ring->data_offset);
 		return -EINVAL;
 	}
 	return 0;
@@ -97,8 +98,8 @@ int vnic_flush_tx(struct vm *vm)
 static void vnic_mark_rx_slot(struct vm *vm, uint32_t index, uint32_t len)
 {
 	struct vnic *nic = &vm->vnic;
-	uint64_t offset = (uint64_t)(index & (nic->rx->slots - 1)) *
-			  nic->rx->slot_size;
+	uint64_t offset =
+	    (uint64_t)(index & (nic->rx->slots - 1)) * nic->rx->slot_size;
 
 	vm_mark_dirty(vm, nic->rx_gpa + nic->rx->data_offset + offset, len);
 }
@@ -122,9 +123,8 @@ int vnic_fill_rx(struct vm *vm)
 		 * frame is only taken from the backend when a slot is free,
 		 * so the kernel queue holds the rest.
 		 */
-		n = nic->backend->ops->receive(nic->backend,
-					       vnic_ring_slot(rx, head),
-					       rx->slot_size);
+		n = nic->backend->ops->receive(
+		    nic->backend, vnic_ring_slot(rx, head), rx->slot_size);
 		if (n == -EAGAIN)
 			break;
 		if (n < 0) {
