@@ -30,11 +30,14 @@ static int collect_full(struct vm *vm, void *arg)
 	return vm_snapshot_collect(vm, arg, true);
 }
 
-static void sleep_ms(unsigned ms)
+/* Absolute deadlines: the period must not grow by the encode time. */
+static void sleep_until(uint64_t deadline_ns)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+	struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
+			      (long)(deadline_ns % 1000000000u)};
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+	       EINTR)
 		;
 }
 
@@ -62,6 +65,7 @@ int ckpt_probe_run(struct vm *vm, unsigned epochs, unsigned interval_ms,
 	struct ckpt_buf buf;
 	struct ckpt_encode_stats st;
 	uint8_t *base = NULL;
+	uint64_t next, last_start = 0;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -89,11 +93,18 @@ int ckpt_probe_run(struct vm *vm, unsigned epochs, unsigned interval_ms,
 	if (ret)
 		goto out;
 	apply_to_base(&snap, base);
+	next = mono_ns();
 	for (unsigned e = 0; e < epochs; e++) {
 		uint64_t t0, t1;
 
-		sleep_ms(interval_ms);
+		next += (uint64_t)interval_ms * 1000000u;
+		if (next < mono_ns()) /* late: do not try to catch up */
+			next = mono_ns();
+		sleep_until(next);
 		t0 = mono_ns();
+		if (e > 0)
+			r->period_ns_total += t0 - last_start;
+		last_start = t0;
 		ret = vm_call_paused(vm, collect_incremental, &snap);
 		if (ret)
 			goto out;

@@ -28,6 +28,7 @@ struct ckpt_probe_result {
 	uint64_t uncompressed_bytes; /* NONE (raw/zero pages + framing) */
 	uint64_t unchanged_pages; /* reported dirty, content identical */
 	uint64_t encode_ns; /* AUTO encoding time, all epochs */
+	uint64_t period_ns_total; /* achieved collect-to-collect periods */
 };
 
 int ckpt_probe_run(struct vm *vm, unsigned epochs, unsigned interval_ms,

@@ -112,21 +112,37 @@ struct save_request {
 	bool stop;
 	int result;
 	struct ckpt_encode_stats stats;
-	uint64_t pause_ns;
+	struct vm_snapshot snap;
+	uint64_t stopped_ns; /* how long the guest did not run */
 };
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /*
- * Runs on the vCPU thread with the vCPU stopped. The whole save happens
- * while stopped: the snapshot is consistent, and with --stop the guest never
- * runs past the state that was written (nor stops if the write failed).
+ * Runs on the vCPU thread with the vCPU stopped. With --stop the whole save
+ * happens while stopped: the guest never runs past the state that was
+ * written, and does not stop if the write failed. Without --stop only the
+ * collect does; encoding and writing follow with the guest running.
  */
 static int save_while_paused(struct vm *vm, void *arg)
 {
 	struct save_request *r = arg;
+	uint64_t t0 = mono_ns();
 
-	r->result = vm_snapshot_save_file(vm, r->path, &r->stats, &r->pause_ns);
-	if (r->result == 0 && r->stop)
-		vm->stop_requested = 1;
+	r->result = vm_snapshot_collect(vm, &r->snap, true);
+	if (r->result == 0 && r->stop) {
+		r->result = vm_snapshot_write_file(&r->snap, vm->mem_size,
+						   r->path, &r->stats);
+		if (r->result == 0)
+			vm->stop_requested = 1;
+	}
+	r->stopped_ns = mono_ns() - t0;
 	return r->result;
 }
 
@@ -134,7 +150,10 @@ static int render_save(struct control_server *s, const char *path, bool stop,
 		       bool json, char *buf, size_t size)
 {
 	struct save_request r = {.path = path, .stop = stop};
+	uint64_t pause_ns;
 	int ret;
+
+	vm_snapshot_init(&r.snap);
 
 	/* Errors start with "error:" (text) or {"error": (JSON): the
 	 * client turns them into a non-zero exit status. */
@@ -146,6 +165,11 @@ static int render_save(struct control_server *s, const char *path, bool stop,
 				       "(got '%s')\n",
 				path);
 	ret = vm_call_paused(s->vm, save_while_paused, &r);
+	if (!ret && !stop)
+		ret = vm_snapshot_write_file(&r.snap, s->vm->mem_size, path,
+					     &r.stats);
+	pause_ns = r.snap.pause_ns;
+	vm_snapshot_free(&r.snap);
 	if (ret)
 		return snprintf(buf, size,
 				json ? "{\"error\":\"save to '%s' failed: "
@@ -158,17 +182,19 @@ static int render_save(struct control_server *s, const char *path, bool stop,
 		return snprintf(buf, size,
 				"{\"saved\":\"%s\",\"pages\":%llu,"
 				"\"raw_bytes\":%llu,\"encoded_bytes\":%llu,"
-				"\"pause_us\":%.1f,\"stopped\":%s}\n",
+				"\"pause_us\":%.1f,\"stopped_us\":%.1f,"
+				"\"stopped\":%s}\n",
 				path, (unsigned long long)r.stats.pages,
 				(unsigned long long)r.stats.raw_bytes,
 				(unsigned long long)r.stats.encoded_bytes,
-				r.pause_ns / 1e3, stop ? "true" : "false");
+				pause_ns / 1e3, r.stopped_ns / 1e3,
+				stop ? "true" : "false");
 	return snprintf(buf, size,
 			"saved %s: %llu pages, %.1f MiB raw -> %.1f MiB "
 			"encoded, vCPU paused %.1f ms to collect%s\n",
 			path, (unsigned long long)r.stats.pages,
 			r.stats.raw_bytes / 1048576.0,
-			r.stats.encoded_bytes / 1048576.0, r.pause_ns / 1e6,
+			r.stats.encoded_bytes / 1048576.0, pause_ns / 1e6,
 			stop ? "; VM stopped" : "");
 }
 

@@ -241,28 +241,21 @@ static int write_all(int fd, const uint8_t *data, size_t len)
 	return 0;
 }
 
-int vm_snapshot_save_file(struct vm *vm, const char *path,
-			  struct ckpt_encode_stats *stats, uint64_t *pause_ns)
+int vm_snapshot_write_file(const struct vm_snapshot *snap, uint64_t mem_size,
+			   const char *path, struct ckpt_encode_stats *stats)
 {
-	struct vm_snapshot snap;
 	struct ckpt_buf buf;
 	char tmp[4096];
 	int fd = -1, ret;
 
-	vm_snapshot_init(&snap);
 	ckpt_buf_init(&buf);
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid()) >=
 	    (int)sizeof(tmp)) {
 		ret = -ENAMETOOLONG;
 		goto out;
 	}
-	ret = vm_snapshot_collect(vm, &snap, true);
-	if (ret)
-		goto out;
-	if (pause_ns)
-		*pause_ns = snap.pause_ns;
-	ret = vm_snapshot_encode(&snap, vm->mem_size, NULL, CKPT_COMPRESS_AUTO,
-				 &buf, stats);
+	ret = vm_snapshot_encode(snap, mem_size, NULL, CKPT_COMPRESS_AUTO, &buf,
+				 stats);
 	if (ret)
 		goto out;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -284,6 +277,22 @@ out:
 	if (ret)
 		unlink(tmp);
 	ckpt_buf_free(&buf);
+	return ret;
+}
+
+int vm_snapshot_save_file(struct vm *vm, const char *path,
+			  struct ckpt_encode_stats *stats, uint64_t *pause_ns)
+{
+	struct vm_snapshot snap;
+	int ret;
+
+	vm_snapshot_init(&snap);
+	ret = vm_snapshot_collect(vm, &snap, true);
+	if (!ret) {
+		if (pause_ns)
+			*pause_ns = snap.pause_ns;
+		ret = vm_snapshot_write_file(&snap, vm->mem_size, path, stats);
+	}
 	vm_snapshot_free(&snap);
 	return ret;
 }
