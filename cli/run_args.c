@@ -52,13 +52,10 @@ static int parse_replication_option(int c, const char *arg, struct run_args *a,
 		a->backup = arg;
 		return 0;
 	case 'o':
-		if (repl_mode_parse(arg, &a->mode) == 0 &&
-		    (a->mode == REPL_MODE_NONE ||
-		     a->mode == REPL_MODE_BUFFERED))
+		if (repl_mode_parse(arg, &a->mode) == 0)
 			return 0;
 		snprintf(err, err_size,
-			 "--mode '%s': use buffered or none (reverse and "
-			 "naive are not implemented yet)",
+			 "--mode '%s': use reverse, buffered, naive or none",
 			 arg);
 		return -EINVAL;
 	case 'e':

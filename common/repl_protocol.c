@@ -2,6 +2,7 @@
 #include "common/repl_protocol.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const mode_names[] = {"none", "buffered", "reverse",
@@ -75,4 +76,49 @@ int repl_decode_hello(const struct ckpt_msg *msg, struct repl_hello *h)
 	    h->mem_size == 0 || h->mem_size % 4096)
 		return -EINVAL;
 	return 0;
+}
+
+int repl_encode_digests(struct ckpt_buf *out, uint64_t epoch,
+			const uint64_t *digests, uint32_t count, uint32_t flags)
+{
+	size_t len = 8 + (size_t)count * 8;
+	uint8_t *p;
+	int ret;
+
+	if (count > REPL_DIGESTS_MAX)
+		return -EINVAL;
+	p = malloc(len);
+	if (!p)
+		return -ENOMEM;
+	put_u32(p, count);
+	put_u32(p + 4, flags);
+	if (count)
+		memcpy(p + 8, digests, (size_t)count * 8);
+	ret = ckpt_encode_blob(out, (enum ckpt_msg_type)REPL_MSG_RX_DIGESTS,
+			       epoch, p, len);
+	free(p);
+	return ret;
+}
+
+int repl_decode_digests(const struct ckpt_msg *msg, uint32_t *count,
+			uint32_t *flags)
+{
+	uint32_t n;
+
+	if (msg->header.type != REPL_MSG_RX_DIGESTS || msg->header.length < 8)
+		return -EINVAL;
+	memcpy(&n, msg->payload, 4);
+	memcpy(flags, msg->payload + 4, 4);
+	if (n > REPL_DIGESTS_MAX || msg->header.length != 8 + (uint64_t)n * 8)
+		return -EINVAL;
+	*count = n;
+	return 0;
+}
+
+uint64_t repl_digest_at(const struct ckpt_msg *msg, uint32_t i)
+{
+	uint64_t d;
+
+	memcpy(&d, msg->payload + 8 + (size_t)i * 8, 8);
+	return d;
 }

@@ -39,6 +39,15 @@ static void primary_usage(FILE *out)
 	    "the guest\n"
 	    "                      sends in epoch N is held until the "
 	    "backup acks N;\n"
+	    "                      reverse: every frame is released at "
+	    "once; each\n"
+	    "                      epoch carries the digests of the frames "
+	    "the guest\n"
+	    "                      was given, so the backup can trim its "
+	    "replay log;\n"
+	    "                      naive: reverse without a replay log "
+	    "(shows the\n"
+	    "                      last-gasp inconsistency);\n"
 	    "                      none: no replication (baseline)\n"
 	    "  --epoch MS          checkpoint interval, 1..10000 (default "
 	    "20)\n"
@@ -176,6 +185,10 @@ int cmd_primary(int argc, char **argv)
 		 args.backup ? args.backup : "-", args.cmdline);
 	if (args.mode == REPL_MODE_NONE)
 		return vm_session_run(args.control, &info);
+	if (args.mode == REPL_MODE_REVERSE || args.mode == REPL_MODE_NAIVE) {
+		session_vm.vnic.rx_observer = replicator_rx_observer;
+		session_vm.vnic.rx_observer_ctx = &replicator;
+	}
 	if (replicator_start(&replicator)) {
 		log_error("cannot start replication");
 		vm_destroy(&session_vm);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/frame_digest.h"
 #include "common/log.h"
 #include "common/transport.h"
 #include "vmm/vm.h"
@@ -161,6 +162,44 @@ static int link_connect(struct replicator *r)
 	return 0;
 }
 
+/* Digests kept between two collects; more means the backup must resync. */
+#define RX_DIGESTS_CAP (1u << 20)
+
+void replicator_rx_observer(void *ctx, const uint8_t *frame, uint32_t len)
+{
+	struct replicator *r = ctx;
+
+	if (r->rx_count == r->rx_cap) {
+		size_t cap = r->rx_cap ? r->rx_cap * 2 : 4096;
+		uint64_t *p;
+
+		if (cap > RX_DIGESTS_CAP ||
+		    !(p = realloc(r->rx_digests, cap * sizeof(*p)))) {
+			r->rx_incomplete = true;
+			return;
+		}
+		r->rx_digests = p;
+		r->rx_cap = cap;
+	}
+	r->rx_digests[r->rx_count++] = frame_digest(frame, len);
+}
+
+/* At the collect: the frames given so far belong to this epoch. */
+static void cut_digests(struct replicator *r)
+{
+	uint64_t *p = r->epoch_digests;
+	size_t cap = r->epoch_cap;
+
+	r->epoch_digests = r->rx_digests;
+	r->epoch_cap = r->rx_cap;
+	r->epoch_count = r->rx_count;
+	r->epoch_incomplete = r->rx_incomplete;
+	r->rx_digests = p;
+	r->rx_cap = cap;
+	r->rx_count = 0;
+	r->rx_incomplete = false;
+}
+
 /* Runs on the vCPU thread, vCPU stopped: the only part that pauses it. */
 static int collect_while_paused(struct vm *vm, void *arg)
 {
@@ -171,6 +210,7 @@ static int collect_while_paused(struct vm *vm, void *arg)
 		return ret;
 	r->epoch++;
 	r->snap.epoch = r->epoch;
+	cut_digests(r);
 	/* Frames from now on belong to the next epoch. */
 	r->policy->ops->collected(r->policy, r->epoch);
 	if (r->need_full)
@@ -189,14 +229,25 @@ static void base_apply(struct replicator *r)
 		       4096u);
 }
 
-static int send_epoch(struct replicator *r, struct ckpt_buf *buf)
+static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
+		      struct ckpt_buf *extra)
 {
 	const struct vm_snapshot *s = &r->snap;
 	int ret;
 
 	ckpt_buf_reset(buf);
-	ret = vm_snapshot_encode(s, r->vm->mem_size, s->full ? NULL : r->base,
-				 CKPT_COMPRESS_AUTO, buf, NULL);
+	ckpt_buf_reset(extra);
+	if (r->mode == REPL_MODE_REVERSE || r->mode == REPL_MODE_NAIVE) {
+		ret = repl_encode_digests(
+			extra, s->epoch, r->epoch_digests,
+			(uint32_t)r->epoch_count,
+			r->epoch_incomplete ? REPL_DIGESTS_INCOMPLETE : 0);
+		if (ret)
+			return ret;
+	}
+	ret = vm_snapshot_encode_with(s, r->vm->mem_size,
+				      s->full ? NULL : r->base,
+				      CKPT_COMPRESS_AUTO, extra, buf, NULL);
 	if (ret) {
 		log_error("replication: cannot encode epoch %llu: %s",
 			  (unsigned long long)s->epoch, strerror(-ret));
@@ -269,9 +320,10 @@ static void *epoch_thread_main(void *arg)
 	struct replicator *r = arg;
 	uint64_t interval = (uint64_t)r->epoch_ms * 1000000u;
 	uint64_t next = mono_ns() + interval, last_start = 0, last_try = 0;
-	struct ckpt_buf buf;
+	struct ckpt_buf buf, extra;
 
 	ckpt_buf_init(&buf);
+	ckpt_buf_init(&extra);
 	while (!r->stop) {
 		uint64_t now = mono_ns();
 		int ret;
@@ -309,10 +361,11 @@ static void *epoch_thread_main(void *arg)
 				  strerror(-ret));
 			continue;
 		}
-		if (send_epoch(r, &buf))
+		if (send_epoch(r, &buf, &extra))
 			r->link_broken = 1;
 	}
 	ckpt_buf_free(&buf);
+	ckpt_buf_free(&extra);
 	return NULL;
 }
 
@@ -357,6 +410,9 @@ void replicator_stop(struct replicator *r)
 		r->link = NULL;
 	}
 	vm_snapshot_free(&r->snap);
+	free(r->rx_digests);
+	free(r->epoch_digests);
+	r->rx_digests = r->epoch_digests = NULL;
 	if (r->base)
 		munmap(r->base, r->vm->mem_size);
 	r->base = NULL;

@@ -61,7 +61,19 @@ struct replicator {
 	uint8_t *base; /* the backup's copy of guest memory, for deltas */
 	struct vm_snapshot snap;
 	struct replicator_stats stats;
+
+	/*
+	 * Reverse/naive modes: digests of the frames given to the guest since
+	 * the last collect (vCPU thread only), and those of the epoch being
+	 * sent (cut at the collect, also on the vCPU thread).
+	 */
+	uint64_t *rx_digests, *epoch_digests;
+	size_t rx_count, rx_cap, epoch_count, epoch_cap;
+	bool rx_incomplete, epoch_incomplete;
 };
+
+/* Install as the VM's vnic rx_observer (reverse and naive modes). */
+void replicator_rx_observer(void *ctx, const uint8_t *frame, uint32_t len);
 
 int replicator_start(struct replicator *r);
 void replicator_stop(struct replicator *r);

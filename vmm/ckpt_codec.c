@@ -151,6 +151,17 @@ static int buf_reserve(struct ckpt_buf *b, size_t extra)
 	return 0;
 }
 
+int ckpt_buf_append(struct ckpt_buf *b, const void *data, size_t len)
+{
+	int rc = buf_reserve(b, len);
+
+	if (rc)
+		return rc;
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- encoder */
 
 /* Fill in the header of the message at `m` (payload follows it) and seal it

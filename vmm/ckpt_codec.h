@@ -82,6 +82,8 @@ struct ckpt_buf {
 void ckpt_buf_init(struct ckpt_buf *b);
 void ckpt_buf_free(struct ckpt_buf *b);
 void ckpt_buf_reset(struct ckpt_buf *b); /* len = 0, keeps memory */
+/* Append raw bytes (e.g. already-encoded messages). 0 or -ENOMEM. */
+int ckpt_buf_append(struct ckpt_buf *b, const void *data, size_t len);
 
 /* One page to encode: `data` is the new content; `base` is what the
  * receiver holds for that pfn (NULL = zeros, e.g. a full checkpoint). */

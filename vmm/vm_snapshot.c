@@ -161,9 +161,9 @@ int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full)
 	return 0;
 }
 
-int vm_snapshot_encode(const struct vm_snapshot *s, uint64_t mem_size,
+int vm_snapshot_encode_with(const struct vm_snapshot *s, uint64_t mem_size,
 		       const uint8_t *base, enum ckpt_compression mode,
-		       struct ckpt_buf *out, struct ckpt_encode_stats *stats)
+		       const struct ckpt_buf *extra, struct ckpt_buf *out, struct ckpt_encode_stats *stats)
 {
 	struct ckpt_page_ref refs[CKPT_MAX_PAGES_PER_MSG];
 	struct ckpt_begin begin = {
@@ -219,11 +219,26 @@ int vm_snapshot_encode(const struct vm_snapshot *s, uint64_t mem_size,
 			       vm_state_device_size());
 	if (ret)
 		goto out;
+	/* Protocol messages (types >= 64) ride inside the epoch, before END,
+	 * so they commit or vanish with it; END does not count them. */
+	if (extra && extra->len) {
+		ret = ckpt_buf_append(out, extra->data, extra->len);
+		if (ret)
+			goto out;
+	}
 	end.message_count += 3; /* VCPU, DEVICE, END */
 	ret = ckpt_encode_end(out, s->epoch, &end);
 out:
 	free(blob);
 	return ret;
+}
+
+int vm_snapshot_encode(const struct vm_snapshot *s, uint64_t mem_size,
+		       const uint8_t *base, enum ckpt_compression mode,
+		       struct ckpt_buf *out, struct ckpt_encode_stats *stats)
+{
+	return vm_snapshot_encode_with(s, mem_size, base, mode, NULL, out,
+				       stats);
 }
 
 static int write_all(int fd, const uint8_t *data, size_t len)

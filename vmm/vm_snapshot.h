@@ -60,6 +60,13 @@ int vm_snapshot_encode(const struct vm_snapshot *s, uint64_t mem_size,
  * the VM may be running (the snapshot is a copy). */
 int vm_snapshot_write_file(const struct vm_snapshot *snap, uint64_t mem_size,
 			   const char *path, struct ckpt_encode_stats *stats);
+/* vm_snapshot_encode with extra whole messages (types >= 64) placed before
+ * END, so they commit or vanish with the epoch. */
+int vm_snapshot_encode_with(const struct vm_snapshot *s, uint64_t mem_size,
+			    const uint8_t *base, enum ckpt_compression mode,
+			    const struct ckpt_buf *extra, struct ckpt_buf *out,
+			    struct ckpt_encode_stats *stats);
+
 /* Collect + write a full snapshot of a stopped VM. */
 int vm_snapshot_save_file(struct vm *vm, const char *path,
 			  struct ckpt_encode_stats *stats, uint64_t *pause_ns);

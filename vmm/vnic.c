@@ -139,6 +139,9 @@ int vnic_fill_rx(struct vm *vm)
 		vnic_ring_desc(rx, head)->flags = 0;
 		vnic_barrier();
 		rx->head = head + 1;
+		if (nic->rx_observer)
+			nic->rx_observer(nic->rx_observer_ctx,
+					 vnic_ring_slot(rx, head), (uint32_t)n);
 		vnic_mark_rx_slot(vm, head, (uint32_t)n);
 		stat_inc(vm->stats.rx_frames);
 		stat_add(vm->stats.rx_bytes, (uint64_t)n);

@@ -40,6 +40,13 @@ struct vnic {
 	struct rrvm_vnic_ring *tx;
 	uint64_t rx_gpa, tx_gpa;
 	uint64_t ring_bytes;
+	/*
+	 * Optional: told about every frame as it enters the guest's RX ring
+	 * (vCPU thread). The primary digests them: in reverse mode each
+	 * checkpoint says which client frames the guest had been given.
+	 */
+	void (*rx_observer)(void *ctx, const uint8_t *frame, uint32_t len);
+	void *rx_observer_ctx;
 };
 
 /*

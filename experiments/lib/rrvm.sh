@@ -167,3 +167,184 @@ rrvm_restore_bg() {
 	ns_bg "$1" "$5" "$RRVM" restore "$3" --tap "$2" --control "$4" \
 		--log-level "${RRVM_LOG_LEVEL:-info}"
 }
+
+# ------------------------------------------------------------ replication
+# Primary/backup pairs (`rrvm primary` + `rrvm backup`, docs/replication-
+# protocol.md). The guest address comes from RRVM_GUEST_IPN / _MAC / _GW,
+# by default the testbed's (docs/testbed.md).
+RRVM_GUEST_IPN=${RRVM_GUEST_IPN:-10.77.0.2/24}
+RRVM_GUEST_MAC=${RRVM_GUEST_MAC:-52:54:00:77:00:02}
+RRVM_GUEST_GW=${RRVM_GUEST_GW:-10.77.0.1}
+RRVM_CC=${RRVM_CC:-$RRVM_ROOT/build/consistency-client}
+RRVM_PROXY=${RRVM_PROXY:-$RRVM_ROOT/experiments/lib/corrupt_proxy.py}
+
+# rrvm_primary_bg NS LOG CTL IMAGE BACKUP MODE EPOCH_MS [rrvm-option...]
+#   [-- guest-option...]: `rrvm primary` on tap0 of NS in the background
+#   (PID in RRVM_LAST_PID).
+rrvm_primary_bg() {
+	local ns=$1 logf=$2 ctl=$3 img=$4 backup=$5 mode=$6 epoch=$7
+	shift 7
+	ns_bg "$ns" "$logf" "$RRVM" primary --guest "$img" --tap tap0 \
+		--ip "$RRVM_GUEST_IPN" --mac "$RRVM_GUEST_MAC" --gw "$RRVM_GUEST_GW" \
+		--backup "$backup" --mode "$mode" --epoch "$epoch" --control "$ctl" \
+		--log-level "${RRVM_LOG_LEVEL:-info}" "$@"
+}
+
+# rrvm_backup_bg NS LOG CTL LISTEN REPORT [rrvm-option...]: `rrvm backup`
+#   on tap0 of NS in the background (PID in RRVM_LAST_PID). Options e.g.
+#   --fence-cmd CMD, --detect-timeout MS.
+rrvm_backup_bg() {
+	local ns=$1 logf=$2 ctl=$3 listen=$4 report=$5
+	shift 5
+	ns_bg "$ns" "$logf" "$RRVM" backup --listen "$listen" --tap tap0 \
+		--report "$report" --control "$ctl" \
+		--log-level "${RRVM_LOG_LEVEL:-info}" "$@"
+}
+
+# rrvm_tb_fence_cmd ROLE: a fence command for `rrvm backup --fence-cmd` that
+#   does what `experiments/testbed fence ROLE` does (switch port down, alias
+#   "fenced" so `status` shows it and `unfence` undoes it) with one `ip`
+#   call instead of a shell script (about 10 ms instead of 200). Needs
+#   experiments/lib/testbed.sh (TB_NS_SW).
+rrvm_tb_fence_cmd() {
+	echo "ip -n $TB_NS_SW link set dev port-$1 alias fenced down"
+}
+
+# rrvm_backup_status CTL: the backup's `status --json` (one line). Before a
+#   failover: state waiting|replicating, committed_epoch, epochs_committed,
+#   epochs_rejected, max_silence_ms...; after it, the VM's status.
+rrvm_backup_status() {
+	timeout 10 "$RRVM" ctl "$1" status --json
+}
+
+# rrvm_repl_stats CTL: the primary's `stats --json` .replication object.
+rrvm_repl_stats() {
+	local s
+	s=$(rrvm_stats "$1") || return 1
+	jq -c '.replication // empty' <<<"$s"
+}
+
+# rrvm_wait_protected CTL PID TIMEOUT_S [MIN_FULL_EPOCHS]: wait until the
+#   primary says protected, has sent at least MIN_FULL_EPOCHS (default 1)
+#   full checkpoints, and the backup acknowledged an epoch at least as new
+#   as the last one sent when protection began (so it holds the full
+#   checkpoint). 0 ok, 1 timeout, 2 PID exited. Last stats in RRVM_REPL.
+RRVM_REPL=
+rrvm_wait_protected() {
+	local ctl=$1 pid=$2 deadline=$(( $(now_ms) + $3 * 1000 )) min=${4:-1} e=
+	RRVM_REPL=
+	while :; do
+		pid_alive "$pid" || return 2
+		RRVM_REPL=$(rrvm_repl_stats "$ctl" 2>/dev/null)
+		if [ -n "$RRVM_REPL" ]; then
+			if [ -z "$e" ]; then
+				e=$(jq -r --argjson m "$min" \
+					'select(.protected and .full_epochs >= $m) | .epochs' <<<"$RRVM_REPL")
+			fi
+			if [ -n "$e" ] && jq -e --argjson e "$e" '.protected and .acked_epoch >= $e' \
+				<<<"$RRVM_REPL" >/dev/null; then
+				return 0
+			fi
+		fi
+		[ "$(now_ms)" -ge "$deadline" ] && return 1
+		sleep 0.05
+	done
+}
+
+# rrvm_wait_file FILE PID TIMEOUT_MS: wait until FILE exists and is not
+#   empty. 0 ok, 1 timeout, 2 PID exited without writing it.
+rrvm_wait_file() {
+	local f=$1 pid=$2 deadline=$(( $(now_ms) + $3 ))
+	while [ ! -s "$f" ]; do
+		if ! pid_alive "$pid"; then
+			[ -s "$f" ] && return 0
+			return 2
+		fi
+		[ "$(now_ms)" -ge "$deadline" ] && return 1
+		sleep 0.02
+	done
+	return 0
+}
+
+# rrvm_kill9 PID: kill -9 one of our background processes and reap it
+#   quietly (no "Killed" job message). Returns 1 if it was already gone.
+rrvm_kill9() {
+	local pid=$1 was=0
+	pid_alive "$pid" || was=1
+	kill -KILL "$pid" 2>/dev/null
+	{ wait "$pid"; } 2>/dev/null
+	_pid_forget "$pid"
+	return $was
+}
+
+# rrvm_cc_bg NS LOG OUT_JSON DURATION_S [option...]: the consistency client
+#   (incr,keys against the guest's kv) in the background; DURATION 0 = until
+#   SIGTERM (then it drains and reports). PID in RRVM_LAST_PID.
+rrvm_cc_bg() {
+	local ns=$1 logf=$2 out=$3 dur=$4 ip=${RRVM_GUEST_IPN%/*}
+	shift 4
+	ns_bg "$ns" "$logf" "$RRVM_CC" --host "$ip" --mode incr,keys \
+		--duration "$dur" --out "$out" "$@"
+}
+
+# rrvm_load_bg NS LOG [redis-benchmark option...]: a redis-benchmark SET
+#   load on the guest that runs until stopped (-n huge, under a 1 h
+#   timeout; default -t set -r 100000 -c 10 -q). PID in RRVM_LAST_PID.
+rrvm_load_bg() {
+	local ns=$1 logf=$2 ip=${RRVM_GUEST_IPN%/*}
+	shift 2
+	[ $# -gt 0 ] || set -- -t set -r 100000 -c 10
+	ns_bg "$ns" "$logf" timeout 3600 redis-benchmark -h "$ip" -p 6379 \
+		-n 2000000000 -q "$@"
+}
+
+# rb_errors LOG: lines of a redis-benchmark log that report an error.
+rb_errors() {
+	tr '\r' '\n' <"$1" | grep -i -E 'error|reset|refused|closed' | head -n 3
+}
+
+# rrvm_python: the python3 interpreter itself (not a version-manager shim:
+#   a shim costs tens of ms per start and may not resolve in `ip netns exec`).
+rrvm_python() {
+	python3 -c 'import sys; print(sys.executable)'
+}
+
+# mono_ms_py PY: CLOCK_MONOTONIC in ms (the clock of rrvm's logs and the
+#   consistency client's CSV), via python (~20 ms).
+mono_ms_py() {
+	"$1" -c 'import time; print(time.monotonic_ns() // 1000000)'
+}
+
+# cc_max_gap CSV FROM_MS TO_MS: the longest wait between consecutive replies
+#   (per mode) in a consistency-client CSV (t_ns,mode,value,latency_ns)
+#   over replies in [FROM_MS, TO_MS] of CLOCK_MONOTONIC, in ms ("NA" if
+#   fewer than two). Also counts: prints "GAP_MS REPLIES".
+cc_max_gap() {
+	awk -F, -v a="$2" -v b="$3" '
+		NR == 1 && $1 !~ /^[0-9]+$/ { next }
+		{ t = $1 / 1e6; m = $2 }
+		t < a - 0 || t > b { if (t < a) last[m] = t; next }
+		{
+			n++
+			if (m in last) { g = t - last[m]; if (g > max) max = g }
+			last[m] = t
+		}
+		END { if (n < 2) print "NA", n + 0; else printf "%.1f %d\n", max, n }' "$1"
+}
+
+# json_num VALUE: VALUE if it is a number, else null (for jq --argjson).
+json_num() { [[ ${1:-} =~ ^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$ ]] && echo "$1" || echo null; }
+
+# cc_phase_stats CSV FROM_MS TO_MS: replies of a consistency-client CSV with
+#   FROM < t <= TO (CLOCK_MONOTONIC ms): "REPLIES PER_S P50_US P99_US" (NA
+#   when there are none). Both connections (incr and set) together.
+cc_phase_stats() {
+	awk -F, -v a="$2" -v b="$3" '$1 ~ /^[0-9]+$/ { t = $1 / 1e6; if (t > a && t <= b) printf "%.3f %.1f\n", t, $4 / 1000 }' "$1" |
+		sort -k2,2g | awk '
+		{ n++; v[n] = $2; if (mn == "" || $1 < mn) mn = $1; if ($1 > mx) mx = $1 }
+		END {
+			if (!n) { print "0 NA NA NA"; exit }
+			i99 = int(n * 0.99 + 0.5); if (i99 < 1) i99 = 1
+			printf "%d %.0f %.1f %.1f\n", n, (mx > mn) ? n * 1000 / (mx - mn) : 0, v[int((n + 1) / 2)], v[i99]
+		}'
+}

@@ -60,11 +60,19 @@ t_fail() {
 
 # Show the tail of the monitor's console (for failures).
 t_dump_log() {
+	local f
 	if [ -n "$G_LOG" ] && [ -s "$G_LOG" ]; then
 		echo "  --- last lines of $( [ "$NATIVE" = 1 ] && echo stand-in || echo rrvm ) output ($G_LOG) ---"
 		tail -n 30 "$G_LOG" | sed 's/^/  | /'
 	fi
+	# Other logs a test asked to see on failure (T_EXTRA_LOGS, file names).
+	for f in "${T_EXTRA_LOGS[@]}"; do
+		[ "$f" != "$G_LOG" ] && [ -s "$f" ] || continue
+		echo "  --- last lines of $f ---"
+		tail -n 20 "$f" | sed 's/^/  | /'
+	done
 }
+T_EXTRA_LOGS=()
 
 t_info() { echo "  $*"; }
 
@@ -352,3 +360,224 @@ tap_counters() {
 
 # quiet CMD...: run CMD with its output discarded (for t_check).
 quiet() { "$@" >/dev/null 2>&1; }
+
+# ------------------------------ replication pairs on the testbed (tests)
+# A primary (`rrvm primary` in pri) replicating to a backup (`rrvm backup`
+# in bak) over the replication link; the backup's fence takes pri off the
+# switch (rrvm_tb_fence_cmd, experiments/lib/rrvm.sh). Fresh file names for
+# every pair. Call after t_init_testbed.
+#   P_PID P_LOG P_CTL                 the primary
+#   B_PID B_LOG B_CTL B_REPORT        the backup (after a failover: the VM)
+#   CC_PID CC_OUT CC_LOG CC_CSV       the consistency client
+#   RB_PID RB_LOG                     the redis-benchmark load
+REP_LISTEN= # ADDR:PORT the backup listens on (tb_t_rep_init)
+P_PID= P_LOG= P_CTL= B_PID= B_LOG= B_CTL= B_REPORT=
+CC_PID= CC_OUT= CC_LOG= CC_CSV= RB_PID= RB_LOG=
+T_PAIR=0
+T_PY=
+
+tb_t_rep_init() {
+	REP_LISTEN=$TB_BAK_REP_IP:7777
+	command -v "$RRVM_CC" >/dev/null 2>&1 || [ -x "$RRVM_CC" ] ||
+		t_skip "$RRVM_CC is missing (run make)"
+	T_PY=$(rrvm_python) || t_fail "python3 does not run"
+}
+
+# tb_t_backup_start [rrvm-option...]: the backup, listening on REP_LISTEN.
+tb_t_backup_start() {
+	T_PAIR=$((T_PAIR + 1))
+	B_LOG=$T_TMP/backup.$T_PAIR.log
+	B_CTL=$T_TMP/backup.$T_PAIR.ctl
+	B_REPORT=$T_TMP/failover.$T_PAIR.json
+	rm -f "$B_REPORT"
+	rrvm_backup_bg "$TB_NS_BAK" "$B_LOG" "$B_CTL" "$REP_LISTEN" "$B_REPORT" \
+		--fence-cmd "$(rrvm_tb_fence_cmd pri)" "$@"
+	B_PID=$RRVM_LAST_PID
+	T_EXTRA_LOGS+=("$B_LOG")
+	wait_for 10 --pid "$B_PID" test -S "$B_CTL" ||
+		t_fail "rrvm backup did not open its control socket: $(tail -n 5 "$B_LOG")"
+}
+
+# tb_t_primary_start MODE EPOCH_MS [rrvm-option...] [-- guest-option...]:
+# the kv guest under `rrvm primary --backup ${P_BACKUP:-REP_LISTEN}`.
+tb_t_primary_start() {
+	local mode=$1 epoch=$2
+	shift 2
+	P_LOG=$T_TMP/primary.$T_PAIR.log
+	P_CTL=$T_TMP/primary.$T_PAIR.ctl
+	rrvm_primary_bg "$TB_NS_PRI" "$P_LOG" "$P_CTL" "$(guest_image kv)" \
+		"${P_BACKUP:-$REP_LISTEN}" "$mode" "$epoch" --mem 64M "$@"
+	P_PID=$RRVM_LAST_PID
+	T_EXTRA_LOGS+=("$P_LOG")
+	G_PID=$P_PID
+	G_LOG=$P_LOG
+}
+
+# tb_t_pair_up MODE EPOCH_MS [primary option...]: backup, then primary;
+# waits until the guest answers the client (ping + TCP 6379) and the
+# backup holds the full checkpoint. Fails the test otherwise.
+tb_t_pair_up() {
+	local t0 rc
+	t0=$(now_ms)
+	tb_t_backup_start
+	tb_t_primary_start "$@"
+	guest_wait_ready 6379
+	rrvm_wait_protected "$P_CTL" "$P_PID" 20
+	rc=$?
+	[ $rc = 2 ] && t_fail "rrvm primary exited before the backup held a checkpoint"
+	[ $rc = 1 ] && t_fail "the backup did not acknowledge a full checkpoint within 20 s: $RRVM_REPL"
+	t_info "pair $T_PAIR up ($1, epoch $2 ms) in $(( $(now_ms) - t0 )) ms: primary pid $P_PID, backup pid $B_PID"
+}
+
+# tb_t_cc_start [option...]: the consistency client (incr,keys, until
+# SIGTERM) from the client namespace, with a CSV of every reply.
+tb_t_cc_start() {
+	CC_OUT=$T_TMP/cc.$T_PAIR.json
+	CC_LOG=$T_TMP/cc.$T_PAIR.log
+	CC_CSV=$T_TMP/cc.$T_PAIR.csv
+	rrvm_cc_bg "$TB_NS_C" "$CC_LOG" "$CC_OUT" 0 --csv "$CC_CSV" "$@"
+	CC_PID=$RRVM_LAST_PID
+	T_EXTRA_LOGS+=("$CC_LOG")
+}
+
+# tb_t_cc_stop: SIGTERM the client, wait for its report (drain included).
+# Sets CC_RC (0 no violation, 1 violations, 2 setup error) and CC_JSON.
+tb_t_cc_stop() {
+	CC_RC=
+	CC_JSON=
+	if pid_alive "$CC_PID"; then
+		kill -TERM "$CC_PID" 2>/dev/null
+	fi
+	if pid_wait "$CC_PID" 30; then
+		CC_RC=$RRVM_WAIT_RC
+	else
+		pid_stop "$CC_PID" 1
+		CC_RC=timeout
+	fi
+	CC_JSON=$(jq -c . "$CC_OUT" 2>/dev/null)
+	[ -n "$CC_JSON" ] || CC_JSON=null
+}
+
+# tb_t_load_start [redis-benchmark option...]: the redis-benchmark load
+# (default -t set -r 100000 -c 10) from the client namespace.
+tb_t_load_start() {
+	RB_LOG=$T_TMP/rb.$T_PAIR.log
+	rrvm_load_bg "$TB_NS_C" "$RB_LOG" "$@"
+	RB_PID=$RRVM_LAST_PID
+}
+
+# tb_t_failover [TIMEOUT_S]: kill -9 the primary, wait for the backup's
+# report (default 10 s). Sets FO_JSON (null if none) and FO_WALL_MS (kill
+# -> report file seen). Returns 1 if there was no report.
+tb_t_failover() {
+	local t0 rc
+	t0=$(now_ms)
+	rrvm_kill9 "$P_PID" || t_info "the primary had already exited"
+	rrvm_wait_file "$B_REPORT" "$B_PID" $(( ${1:-10} * 1000 ))
+	rc=$?
+	FO_WALL_MS=$(( $(now_ms) - t0 ))
+	FO_JSON=$(jq -c . "$B_REPORT" 2>/dev/null)
+	[ -n "$FO_JSON" ] || FO_JSON=null
+	G_PID=$B_PID
+	G_LOG=$B_LOG
+	G_CTL=$B_CTL
+	return $((rc != 0))
+}
+
+# tb_t_pair_down: stop the client, the load, the backup (or the VM it
+# became) and the primary (ours, by PID), then put the testbed back as it
+# was: pri unfenced and the switch's memory of the guest on port-bak
+# forgotten (port down/up), so the next pair's guest is found on pri.
+tb_t_pair_down() {
+	local p
+	for p in "$CC_PID" "$RB_PID" "$B_PID" "$P_PID"; do
+		[ -n "$p" ] && pid_stop "$p" 5
+	done
+	CC_PID= RB_PID= B_PID= P_PID=
+	if tb_is_fenced pri; then
+		"$TB_CLI" --prefix "$TB_PREFIX" unfence pri >/dev/null 2>&1 ||
+			t_fail "testbed unfence pri failed"
+	fi
+	ip -n "$TB_NS_SW" link set dev port-bak down &&
+		ip -n "$TB_NS_SW" link set dev port-bak up ||
+		t_fail "cannot reset port-bak"
+}
+
+# b_status_get JQ: one field of the backup's status --json (empty if none).
+b_status_get() {
+	jq -r "($1) // empty" <<<"$(rrvm_backup_status "$B_CTL" 2>/dev/null)" 2>/dev/null
+}
+
+# tb_rcli ARGS...: redis-cli against the guest from the client (10 s limit).
+tb_rcli() {
+	ip netns exec "$TB_NS_C" timeout 10 redis-cli -h "$TB_GUEST_IP" -p 6379 "$@" 2>&1
+}
+
+# tb_t_check_failover LABEL [SETTLE_S]: the failover part of the issue 4
+# acceptance, with the consistency client (tb_t_cc_start) and usually a
+# load (tb_t_load_start) running on the pair:
+#  before the kill: the backup is still replicating (no false failover
+#    yet), DBSIZE acknowledged by the guest;
+#  kill -9 of the primary; the backup's report arrives within 10 s, with
+#    fence_status 0, announce_status 0, first_frame_seen, a committed
+#    epoch > 0;
+#  SETTLE_S (default 1.5) s of traffic on the backup's VM, then: the client
+#    and the load are still running (the load with no error), the client
+#    reports no violation of any kind, no reconnect (the same connections
+#    survived), every acknowledged key read back, replies after the kill;
+#    redis-cli on a new connection: PING, the counter equals the client's
+#    last INCR reply, DBSIZE >= the acknowledged DBSIZE before the kill;
+#    `rrvm ctl status` of the backup's VM says running.
+# Sets FO_JSON, CC_JSON, FO_STALL_MS, FO_SUMMARY (one line).
+tb_t_check_failover() {
+	local label=$1 settle=${2:-1.5} st db0 db1 ctr kill_mono after errs sil pstats
+	st=$(rrvm_backup_status "$B_CTL" 2>/dev/null)
+	sil=$(jq -r '.max_silence_ms // "?"' <<<"$st" 2>/dev/null)
+	if ! t_check "$label: backup still replicating before the kill (longest silence so far ${sil} ms)" \
+		json_true "$st" '.state == "replicating"'; then
+		t_info "backup status: $st"
+		[ -s "$B_REPORT" ] && t_info "FALSE FAILOVER before the kill: $(cat "$B_REPORT")"
+	fi
+	pstats=$(rrvm_repl_stats "$P_CTL" 2>/dev/null)
+	db0=$(tb_rcli DBSIZE)
+	kill_mono=$(mono_ms_py "$T_PY")
+	tb_t_failover 10
+	t_check "$label: failover report written within 10 s of kill -9 (${FO_WALL_MS} ms)" \
+		test "$FO_JSON" != null
+	t_info "$label: primary before the kill: $pstats"
+	t_info "$label: report: $FO_JSON"
+	t_check "$label: report: committed epoch > 0, fence and announce status 0, first frame seen" \
+		json_true "$FO_JSON" '.committed_epoch > 0 and .fence_status == 0 and .announce_status == 0 and .first_frame_seen == true'
+	sleep "$settle"
+	t_check "$label: the backup's VM is running" pid_alive "$B_PID"
+	t_check "$label: the consistency client is still running" pid_alive "$CC_PID"
+	if [ -n "$RB_PID" ]; then
+		t_check "$label: redis-benchmark still running after the failover" pid_alive "$RB_PID"
+		errs=$(rb_errors "$RB_LOG")
+		t_eq "$label: redis-benchmark reported no error" "" "$errs"
+	fi
+	tb_t_cc_stop
+	t_eq "$label: consistency client exit status (0 = no violation)" 0 "$CC_RC"
+	t_check "$label: no violation of any kind" json_true "$CC_JSON" \
+		'.ok == true and ([.violations[]] | add) == 0'
+	t_eq "$label: reconnects (0 = the same connections survived)" 0 "$(jq -r .reconnects <<<"$CC_JSON")"
+	t_check "$label: every acknowledged key read back, none lost" json_true "$CC_JSON" \
+		'.keys_lost == 0 and .final_verify_complete == true and .keys_acked > 0 and .keys_verified >= .keys_acked'
+	after=$(awk -F, -v k="$kill_mono" '$1 ~ /^[0-9]+$/ && $1 / 1e6 > k { n++ } END { print n + 0 }' "$CC_CSV")
+	t_check "$label: the client got replies after the kill ($after)" test "$after" -gt 0
+	if [ "$CC_JSON" != null ]; then
+		t_info "$label: client: $(jq -c '{replies, first_value, last_value, lost_increments, keys_acked, keys_lost, longest_stall_ms, reconnects, violations, latency_us}' <<<"$CC_JSON")"
+	fi
+	t_eq "$label: PING on a new connection to the backup's VM" PONG "$(tb_rcli PING)"
+	ctr=$(tb_rcli GET consistency:ctr)
+	t_eq "$label: the counter equals the client's last acknowledged INCR" \
+		"$(jq -r '.last_value // "none"' <<<"$CC_JSON")" "$ctr"
+	db1=$(tb_rcli DBSIZE)
+	t_check "$label: DBSIZE $db1 >= $db0 acknowledged before the kill" \
+		test "${db1//[^0-9]/}0" -ge "${db0//[^0-9]/}0"
+	st=$(ctl "$B_CTL" status --json 2>&1)
+	t_check "$label: rrvm ctl status on the backup's VM: running" json_true "$st" '.state == "running"'
+	FO_STALL_MS=$(jq -r '.longest_stall_ms // "NA"' <<<"$CC_JSON")
+	FO_SUMMARY="committed epoch $(jq -r .committed_epoch <<<"$FO_JSON"), detect $(jq -r .phases_ms.detect <<<"$FO_JSON") ms, fence $(jq -r .phases_ms.fence <<<"$FO_JSON"), restore $(jq -r .phases_ms.restore <<<"$FO_JSON"), announce $(jq -r .phases_ms.announce <<<"$FO_JSON"), first frame $(jq -r .phases_ms.first_frame_out <<<"$FO_JSON") ms; client stall $FO_STALL_MS ms, $(jq -r .replies <<<"$CC_JSON") replies, reconnects $(jq -r .reconnects <<<"$CC_JSON"); backup's longest silence before the kill $sil ms"
+	t_info "$label: $FO_SUMMARY"
+}

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Capture of the client->guest frame stream on the backup, behind one small
+ * ops table with two backends (docs/capture.md):
+ *
+ *   "xdp"   AF_XDP through libxdp with our own XDP program
+ *           (backup/bpf/capture_xdp.bpf.c): matching frames are redirected
+ *           to the socket - the kernel never sees them (they are STOLEN).
+ *   "pcap"  libpcap, immediate mode, in-kernel filter: matching frames are
+ *           COPIED; the kernel delivers them as usual.
+ *   "auto"  (capture_open only) xdp if it opens, else pcap.
+ *
+ * Matching frames: destination MAC == the guest's, plus broadcasts (all of
+ * them, or with guest_ip4 set only ARP whose target is the guest's IPv4).
+ * Only received frames are captured, never ones this host sends.
+ *
+ * A handle is used by one thread at a time: poll, inject and stats share
+ * rings and counters without locks. inject may be called from inside the
+ * poll callback (the inline topology forwards each frame once it is logged).
+ */
+#ifndef RRVM_CAPTURE_H
+#define RRVM_CAPTURE_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/log.h"
+
+/* Defaults (capture_config_init). */
+#define CAPTURE_SNAPLEN_DEFAULT     2048u
+#define CAPTURE_RING_DEFAULT        4096u /* xdp: rx and fill ring frames */
+#define CAPTURE_TX_RING_DEFAULT     512u  /* xdp: tx and completion ring */
+#define CAPTURE_PCAP_BUFFER_DEFAULT (32u << 20)
+
+enum capture_xdp_mode {
+	CAPTURE_XDP_AUTO = 0, /* native (driver) mode, else SKB (generic) */
+	CAPTURE_XDP_SKB,
+	CAPTURE_XDP_NATIVE,
+};
+
+struct capture_config {
+	/*
+	 * Longest frame delivered, in bytes. A longer frame is not delivered
+	 * (a truncated frame can be neither logged faithfully nor forwarded):
+	 * it is counted in drops_user (pcap) or drops_kernel (xdp: the kernel
+	 * drops what does not fit a UMEM frame, frame size minus 256 bytes of
+	 * XDP headroom; snaplen 2048 gives 1792 on the wire, enough for
+	 * a 1500-byte MTU).
+	 */
+	uint32_t snaplen;
+	uint32_t ring_frames;  /* xdp: rx/fill ring size, power of two */
+	uint32_t tx_frames;    /* xdp: tx/completion ring size, power of 2 */
+	uint32_t buffer_bytes; /* pcap: kernel capture buffer */
+	bool promisc;          /* frames for the guest MAC are not ours */
+	bool immediate;        /* pcap: deliver each frame at once */
+	/*
+	 * The inline topology needs matching frames kept from the kernel
+	 * (the backup forwards them itself once logged). xdp always steals;
+	 * with steal set, a frame it cannot hand to a socket is dropped
+	 * rather than passed. pcap cannot steal: with steal set, pcap
+	 * refuses a bridge or bridge port (-EOPNOTSUPP), where the kernel
+	 * would forward the frame unlogged.
+	 */
+	bool steal;
+	enum capture_xdp_mode xdp_mode;
+	uint32_t guest_ip4; /* network order; 0: capture every broadcast */
+	/* xdp: receive queues to bind, 0 = all of the device's */
+	uint32_t queues;
+	/*
+	 * xdp: the BPF object. NULL: $RRVM_XDP_OBJ, else bpf/ then ../bpf/
+	 * next to the executable (build/rrvm -> build/bpf/capture_xdp.bpf.o).
+	 */
+	const char *xdp_obj;
+	/*
+	 * Where inject sends: NULL = out of the capture interface (xdp: the
+	 * XSK TX ring; pcap: pcap_inject); else a packet socket on this one.
+	 */
+	const char *inject_ifname;
+};
+
+/* One received frame; data is valid only during the callback. */
+struct capture_frame {
+	const uint8_t *data;
+	size_t len;
+	uint64_t ts_ns; /* CLOCK_REALTIME; xdp: when poll read the batch */
+};
+
+/*
+ * Cumulative since open. After the rings are drained, for both backends:
+ *   matched == frames + drops_kernel + drops_user
+ * (pcap: matched is ps_recv, which libpcap counts as it likes; see
+ * docs/capture.md).
+ */
+struct capture_stats {
+	uint64_t frames;       /* delivered to the callback */
+	uint64_t bytes;        /* their lengths */
+	uint64_t matched;      /* accepted by the in-kernel filter */
+	uint64_t drops_kernel; /* matched, lost before user space */
+	uint64_t drops_user;   /* received, not delivered (too long) */
+	uint64_t drops_iface;  /* pcap: ps_ifdrop (whole interface); xdp: 0 */
+	uint64_t filtered;     /* seen, not for the guest (xdp; pcap: 0) */
+	uint64_t injected;     /* frames inject handed to the kernel */
+};
+
+struct capture;
+
+typedef void (*capture_cb)(void *arg, const struct capture_frame *f);
+
+struct capture_ops {
+	const char *name; /* "xdp" | "pcap" */
+	/* 0 or -errno (logged with the reason). cfg NULL: defaults. */
+	int (*open)(struct capture **out, const char *ifname,
+		    const uint8_t guest_mac[6],
+		    const struct capture_config *cfg);
+	/* Readable when frames wait. Owned by the handle: do not close. */
+	int (*fd)(struct capture *c);
+	/*
+	 * Deliver up to max (> 0) frames to cb without blocking. Returns
+	 * the number delivered, 0 if none, or -errno.
+	 */
+	int (*poll)(struct capture *c, int max, capture_cb cb, void *arg);
+	/*
+	 * Send one whole Ethernet frame (no FCS): 0 once the kernel has it,
+	 * -EAGAIN when its queue is full (try again after a poll), -EMSGSIZE,
+	 * or another -errno.
+	 */
+	int (*inject)(struct capture *c, const void *frame, size_t len);
+	void (*stats)(struct capture *c, struct capture_stats *out);
+	/* Detaches the XDP program too. NULL is fine. */
+	void (*close)(struct capture *c);
+};
+
+/* Every backend's handle starts with this. */
+struct capture {
+	const struct capture_ops *ops;
+};
+
+extern const struct capture_ops capture_xdp_ops;
+extern const struct capture_ops capture_pcap_ops;
+
+/*
+ * For the backends: a send-only packet socket on ifname (cfg->inject_ifname).
+ * Defined in capture_pcap.c (pcap is the backend that always builds).
+ */
+int capture_psock_open(const char *ifname);
+int capture_psock_send(int fd, const void *frame, size_t len);
+/* 1 if ifname is a bridge or a bridge port, 0 if not, -errno. */
+int capture_if_bridged(const char *ifname);
+
+static inline void capture_config_init(struct capture_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->snaplen = CAPTURE_SNAPLEN_DEFAULT;
+	cfg->ring_frames = CAPTURE_RING_DEFAULT;
+	cfg->tx_frames = CAPTURE_TX_RING_DEFAULT;
+	cfg->buffer_bytes = CAPTURE_PCAP_BUFFER_DEFAULT;
+	cfg->promisc = true;
+	cfg->immediate = true;
+}
+
+/* "xdp" or "pcap"; NULL for anything else ("auto" has no table). */
+static inline const struct capture_ops *capture_backend(const char *name)
+{
+	if (strcmp(name, "xdp") == 0)
+		return &capture_xdp_ops;
+	if (strcmp(name, "pcap") == 0)
+		return &capture_pcap_ops;
+	return NULL;
+}
+
+/*
+ * Open with backend "xdp", "pcap" or "auto" (xdp, and pcap if xdp does
+ * not open: the reason is logged). -EINVAL for an unknown name.
+ */
+static inline int capture_open(struct capture **out, const char *backend,
+			       const char *ifname, const uint8_t guest_mac[6],
+			       const struct capture_config *cfg)
+{
+	const struct capture_ops *ops;
+	int err;
+
+	*out = NULL;
+	if (strcmp(backend, "auto") == 0) {
+		err = capture_xdp_ops.open(out, ifname, guest_mac, cfg);
+		if (err == 0)
+			return 0;
+		log_warn("capture: %s: xdp backend unavailable (%s); using pcap",
+			 ifname, strerror(-err));
+		return capture_pcap_ops.open(out, ifname, guest_mac, cfg);
+	}
+	ops = capture_backend(backend);
+	if (!ops) {
+		log_error("capture: unknown backend '%s' (xdp, pcap, auto)",
+			  backend);
+		return -EINVAL;
+	}
+	return ops->open(out, ifname, guest_mac, cfg);
+}
+
+static inline const char *capture_name(const struct capture *c)
+{
+	return c->ops->name;
+}
+
+static inline int capture_fd(struct capture *c)
+{
+	return c->ops->fd(c);
+}
+
+static inline int capture_poll(struct capture *c, int max, capture_cb cb,
+			       void *arg)
+{
+	return c->ops->poll(c, max, cb, arg);
+}
+
+static inline int capture_inject(struct capture *c, const void *frame,
+				 size_t len)
+{
+	return c->ops->inject(c, frame, len);
+}
+
+static inline void capture_stats(struct capture *c, struct capture_stats *out)
+{
+	c->ops->stats(c, out);
+}
+
+static inline void capture_close(struct capture *c)
+{
+	if (c)
+		c->ops->close(c);
+}
+
+#endif

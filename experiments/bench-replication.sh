@@ -1,0 +1,518 @@
+#!/usr/bin/env bash
+# rrvm replication benchmark (issue 4, "Measure"): what buffered (Remus)
+# replication costs the kv guest's clients, what the checkpoints cost, how
+# long a failover keeps a client waiting, and how low the failure detector's
+# timeout can go on this host. Reports; asserts no timing. All in one run,
+# side by side, on a private four-host testbed (docs/testbed.md).
+#
+#   client ── switch ── primary host: rrvm primary (kv guest)
+#                    └─ backup host:  rrvm backup  ── replication link ──┘
+#
+# Parts (BENCH_REPL_PARTS, default all three, in this order):
+#  perf      for `none` (rrvm primary --mode none: same monitor, no
+#            replication) and `buffered` at each epoch of BENCH_REPL_EPOCHS
+#            (10 25 50 100 ms), a fresh pair each:
+#             - latency: redis-benchmark -t get,set -c 1 -P 1 --csv (one
+#               request in flight): p50, p99, requests/s;
+#             - throughput: redis-benchmark -t get,set -c 50 --csv: req/s
+#               (and p50/p99 under load);
+#             - over both, from the primary's stats: checkpoints per second
+#               achieved (epochs / wall time), mean achieved interval, late
+#               epochs, pause per epoch (mean of the window; max since
+#               boot), dirty pages and bytes sent per epoch, output hold.
+#            Buffered requests wait for their epoch's acknowledgement (one
+#            request per epoch per connection), so request counts are sized
+#            to a time budget: n = BUDGET_S x clients x 1000 / epoch for
+#            buffered, fixed counts for none.
+#  failover  BENCH_REPL_KILLS (20; --quick 3) failovers, each a fresh
+#            buffered pair (epoch BENCH_REPL_FO_EPOCH, 20 ms; default 500 ms
+#            detect timeout; fence = pri's switch port down) with the
+#            consistency client and redis-benchmark -t set -r 100000 -c 10
+#            running, kill -9 of the primary at a random moment 1-3 s in:
+#            the client's longest stall (the outage it saw), violations and
+#            reconnects, and the backup report's phases. Median and max.
+#  detect    how low the detect timeout can go before load causes a false
+#            failover: for each of BENCH_REPL_DETECT (500 200 100 50 30 ms)
+#            a buffered pair (epoch 20 ms) under redis-benchmark -t set
+#            -r 100000 -c 50 for BENCH_REPL_DETECT_S (20; --quick 5) s,
+#            without a kill. Recorded: whether (and when) the backup failed
+#            over anyway, and its longest silence from the primary
+#            (max_silence_ms: any timeout below it would have fired).
+#
+# Output: results/bench-replication/TIMESTAMP/
+#   perf.csv, failover.csv (one row per kill), failover-summary.csv,
+#   detect.csv, meta.json, raw/ (stats, reports, client JSON, redis-benchmark
+#   CSV), logs/ (rrvm, clients). A readable table on stdout, progress on
+#   stderr.
+#
+# Environment (defaults; --quick changes the ones marked *):
+#   BENCH_REPL_PARTS="perf failover detect"
+#   BENCH_REPL_EPOCHS="10 25 50 100"
+#   BENCH_REPL_BUDGET_S=4 *(1.5)     seconds per buffered redis-benchmark test
+#   BENCH_REPL_LAT_N=10000 *(3000)   -c 1 requests per test, mode none
+#   BENCH_REPL_TPUT_N=100000 *(30000) -c 50 requests per test, mode none
+#   BENCH_REPL_KILLS=20 *(3)
+#   BENCH_REPL_FO_EPOCH=20
+#   BENCH_REPL_DETECT="500 200 100 50 30"
+#   BENCH_REPL_DETECT_S=20 *(5)
+#   BENCH_REPL_OUT=DIR
+# Options: --quick (about two minutes), --help.
+# Needs root (network namespaces), /dev/kvm, build/rrvm,
+# build/consistency-client, jq, python3, redis-benchmark, redis-cli.
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=SCRIPTDIR/lib/netns.sh
+. "$ROOT/experiments/lib/netns.sh"
+# shellcheck source=SCRIPTDIR/lib/rrvm.sh
+. "$ROOT/experiments/lib/rrvm.sh"
+# shellcheck source=SCRIPTDIR/lib/testbed.sh
+. "$ROOT/experiments/lib/testbed.sh"
+
+QUICK=0
+for arg in "$@"; do
+	case "$arg" in
+	--quick) QUICK=1 ;;
+	-h | --help)
+		sed -n '2,/^set -u/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+		exit 0
+		;;
+	*)
+		echo "usage: $0 [--quick]" >&2
+		exit 2
+		;;
+	esac
+done
+q() { [ $QUICK = 1 ] && echo "$2" || echo "$1"; } # q FULL QUICK
+
+PARTS=${BENCH_REPL_PARTS:-perf failover detect}
+EPOCHS=${BENCH_REPL_EPOCHS:-10 25 50 100}
+BUDGET_S=${BENCH_REPL_BUDGET_S:-$(q 4 1.5)}
+LAT_N=${BENCH_REPL_LAT_N:-$(q 10000 3000)}
+TPUT_N=${BENCH_REPL_TPUT_N:-$(q 100000 30000)}
+TPUT_C=50
+KILLS=${BENCH_REPL_KILLS:-$(q 20 3)}
+FO_EPOCH=${BENCH_REPL_FO_EPOCH:-20}
+DETECTS=${BENCH_REPL_DETECT:-500 200 100 50 30}
+DETECT_S=${BENCH_REPL_DETECT_S:-$(q 20 5)}
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${BENCH_REPL_OUT:-$ROOT/results/bench-replication/$STAMP}
+GUEST_IMG=$RRVM_GUEST_DIR/kv.elf
+TB_CLI=$ROOT/experiments/testbed
+PREFIX=rrvm-bench-$$
+REP_ADDR=
+
+TMP=
+PY=
+P_PID= P_CTL= P_LOG=
+B_PID= B_CTL= B_LOG= B_REPORT=
+RUN=0
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+LOADAVG_END=
+FAILURES=0
+declare -a NOTES=()
+
+fail() {
+	say "bench-replication failed: $*"
+	exit 1
+}
+note() { # a problem worth reporting, not fatal
+	say "NOTE: $*"
+	NOTES+=("$*")
+	FAILURES=$((FAILURES + 1))
+}
+# cpu_ticks: "STEAL TOTAL" jiffies of all CPUs (/proc/stat).
+cpu_ticks() {
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat
+}
+declare -A STEAL_PCT=()
+run_part() {
+	local a b
+	a=$(cpu_ticks)
+	"$2"
+	b=$(cpu_ticks)
+	STEAL_PCT[$1]=$(awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
+		if (y[2] - x[2] > 0) printf "%.1f", (y[1] - x[1]) * 100 / (y[2] - x[2]); else print "NA" }')
+	say "part $1: CPU steal ${STEAL_PCT[$1]}%, load average $(cut -d' ' -f1 /proc/loadavg)"
+}
+has_part() { [[ " $PARTS " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- setup
+check_env() {
+	local t v
+	is_root || fail "needs root (network namespaces)"
+	why=$(rrvm_unavailable) || fail "cannot run rrvm here: $why"
+	[ -f "$GUEST_IMG" ] || fail "$GUEST_IMG is missing (run make)"
+	[ -x "$RRVM_CC" ] || fail "$RRVM_CC is missing (run make)"
+	for t in ip ping jq python3 redis-benchmark redis-cli timeout awk; do
+		command -v "$t" >/dev/null || fail "'$t' is not installed (make deps)"
+	done
+	for v in LAT_N TPUT_N KILLS FO_EPOCH DETECT_S; do
+		[[ ${!v} =~ ^[1-9][0-9]*$ ]] || fail "$v must be a positive integer (got '${!v}')"
+	done
+	[[ $BUDGET_S =~ ^[0-9]+(\.[0-9]+)?$ ]] || fail "BENCH_REPL_BUDGET_S must be a number"
+	for v in $EPOCHS $DETECTS; do
+		[[ $v =~ ^[1-9][0-9]*$ ]] || fail "bad epoch / detect timeout '$v'"
+	done
+	for v in $PARTS; do
+		case "$v" in perf | failover | detect) ;; *) fail "unknown part '$v'" ;; esac
+	done
+	PY=$(rrvm_python) || fail "python3 does not run"
+}
+
+testbed_up() {
+	local r out
+	rrvm_trap_cleanup
+	tmpdir_create TMP
+	tb_set_prefix "$PREFIX" || fail "bad testbed prefix"
+	for r in $TB_ROLES; do
+		RRVM_NS_LIST+=("$(tb_ns "$r")")
+	done
+	mkdir -p "$OUT/logs" "$OUT/raw" || fail "cannot create $OUT"
+	out=$("$TB_CLI" --prefix "$PREFIX" up 2>&1) || fail "testbed up: $out"
+	REP_ADDR=$TB_BAK_REP_IP:7777
+	say "testbed $PREFIX up; results in $OUT"
+}
+
+# pair_up NAME MODE EPOCH [backup option...]: a fresh primary (kv guest),
+# and a backup unless MODE is none; waits until the guest answers and (with
+# a backup) the full checkpoint is acknowledged. Returns 1 (noted) if not.
+pair_up() {
+	local name=$1 mode=$2 epoch=$3 rc
+	shift 3
+	RUN=$((RUN + 1))
+	P_CTL=$TMP/p.$RUN.ctl P_LOG=$OUT/logs/$name.primary.log
+	B_CTL=$TMP/b.$RUN.ctl B_LOG=$OUT/logs/$name.backup.log B_REPORT=$OUT/raw/$name.failover.json
+	B_PID=
+	if [ "$mode" != none ]; then
+		rrvm_backup_bg "$TB_NS_BAK" "$B_LOG" "$B_CTL" "$REP_ADDR" "$B_REPORT" \
+			--fence-cmd "$(rrvm_tb_fence_cmd pri)" "$@"
+		B_PID=$RRVM_LAST_PID
+		wait_for 10 --pid "$B_PID" test -S "$B_CTL" || { note "$name: rrvm backup did not start"; return 1; }
+	fi
+	rrvm_primary_bg "$TB_NS_PRI" "$P_LOG" "$P_CTL" "$GUEST_IMG" "$REP_ADDR" "$mode" "$epoch" --mem 64M
+	P_PID=$RRVM_LAST_PID
+	rrvm_wait_ready "$TB_NS_C" "$TB_GUEST_IP" 6379 "$P_PID" 30
+	rc=$?
+	[ $rc = 0 ] || { note "$name: the guest did not come up ($([ $rc = 2 ] && echo "rrvm exited" || echo timeout))"; return 1; }
+	if [ "$mode" != none ]; then
+		rrvm_wait_protected "$P_CTL" "$P_PID" 20 ||
+			{ note "$name: the backup did not acknowledge the full checkpoint"; return 1; }
+	fi
+	return 0
+}
+
+# pair_down: stop what runs (by PID), unfence pri, make the switch forget
+# the guest on port-bak.
+pair_down() {
+	local p
+	for p in "$@" "$B_PID" "$P_PID"; do
+		[ -n "$p" ] && pid_stop "$p" 5
+	done
+	B_PID= P_PID=
+	if tb_is_fenced pri; then
+		"$TB_CLI" --prefix "$PREFIX" unfence pri >/dev/null 2>&1 || note "unfence pri failed"
+	fi
+	ip -n "$TB_NS_SW" link set dev port-bak down 2>/dev/null
+	ip -n "$TB_NS_SW" link set dev port-bak up 2>/dev/null
+}
+
+# ------------------------------------------------------------- part: perf
+# rb NAME ARGS...: redis-benchmark --csv against the guest; CSV in raw/.
+rb() {
+	local name=$1
+	shift
+	if ! ns_exec "$TB_NS_C" timeout 300 redis-benchmark -h "$TB_GUEST_IP" -p 6379 "$@" --csv \
+		>"$OUT/raw/$name.csv" 2>"$OUT/logs/$name.err"; then
+		note "$name: redis-benchmark $* failed: $(tail -c 200 "$OUT/logs/$name.err")"
+		return 1
+	fi
+}
+
+# window A B WALL_MS: replication figures from two stats snapshots.
+window() {
+	jq -cn --argjson a "$1" --argjson b "$2" --argjson ms "$3" '
+		($b.epochs - $a.epochs) as $n
+		| def r(x; d): x * pow(10; d) | round / pow(10; d);
+		{epochs: $n,
+		 per_s: r($n * 1000 / $ms; 1),
+		 interval_ms: (if $n > 0 then r((($b.achieved_interval_ms * ($b.epochs - 1)) - ($a.achieved_interval_ms * ([$a.epochs - 1, 0] | max))) / $n; 2) else null end),
+		 late: ($b.late_epochs - $a.late_epochs),
+		 pause_us: (if $n > 0 then r(($b.pause_us_avg * $b.epochs - $a.pause_us_avg * $a.epochs) / $n; 1) else null end),
+		 pause_us_max: $b.pause_us_max,
+		 pages: (if $n > 0 then r(($b.pages - $a.pages) / $n; 1) else null end),
+		 bytes: (if $n > 0 then (($b.bytes_sent - $a.bytes_sent) / $n | round) else null end),
+		 raw_bytes: (if $n > 0 then (($b.raw_bytes - $a.raw_bytes) / $n | round) else null end),
+		 hold_ms_avg: $b.output.hold_ms_avg, dropped: $b.output.dropped,
+		 disconnects: $b.disconnects}'
+}
+
+part_perf() {
+	local csv=$OUT/perf.csv cfg mode ep name nlat ntput s0 s1 w0 w1 w t f row
+	echo "mode,epoch_ms,lat_requests,get_p50_ms,get_p99_ms,get_rps_c1,set_p50_ms,set_p99_ms,set_rps_c1,tput_requests,get_rps_c50,get_p50_ms_c50,get_p99_ms_c50,set_rps_c50,set_p50_ms_c50,set_p99_ms_c50,epochs,checkpoints_per_s,interval_ms,late_epochs,pause_us_mean,pause_us_max,pages_per_epoch,bytes_per_epoch,raw_bytes_per_epoch,hold_ms_avg,output_dropped,disconnects,wall_s" >"$csv"
+	say "part perf: none and buffered at epochs $EPOCHS ms"
+	for cfg in none $(for ep in $EPOCHS; do echo "buffered:$ep"; done); do
+		mode=${cfg%%:*}
+		ep=20
+		[ "$mode" = buffered ] && ep=${cfg#*:}
+		name=perf-$mode$([ "$mode" = buffered ] && echo "-$ep")
+		if [ "$mode" = none ]; then
+			nlat=$LAT_N ntput=$TPUT_N
+		else
+			nlat=$(awk -v b="$BUDGET_S" -v e="$ep" 'BEGIN { n = int(b * 1000 / e); print (n < 50 ? 50 : n) }')
+			ntput=$(awk -v b="$BUDGET_S" -v e="$ep" -v c="$TPUT_C" 'BEGIN { n = int(b * c * 1000 / e); print (n < 500 ? 500 : n) }')
+		fi
+		say "  $name: latency (-c 1, $nlat requests per test), throughput (-c $TPUT_C, $ntput per test)"
+		pair_up "$name" "$mode" "$ep" || { pair_down; continue; }
+		s0=$(rrvm_repl_stats "$P_CTL") || s0=null
+		w0=$(now_ms)
+		rb "$name-lat" -t get,set -n "$nlat" -c 1 -P 1 -r 100000
+		rb "$name-tput" -t get,set -n "$ntput" -c "$TPUT_C" -r 100000
+		w1=$(now_ms)
+		s1=$(rrvm_repl_stats "$P_CTL") || s1=null
+		printf '{"before":%s,"after":%s}\n' "$s0" "$s1" >"$OUT/raw/$name.stats.json"
+		if [ "$mode" = buffered ] && [ "$s0" != null ] && [ "$s1" != null ]; then
+			w=$(window "$s0" "$s1" $((w1 - w0)))
+		else
+			w='{}'
+		fi
+		row="$mode,$([ "$mode" = buffered ] && echo "$ep"),$nlat"
+		for t in GET SET; do
+			for f in p50 p99 rps; do
+				row+=",$(rb_csv_get "$OUT/raw/$name-lat.csv" "$t" "$f" 2>/dev/null)"
+			done
+		done
+		row+=",$ntput"
+		for t in GET SET; do
+			for f in rps p50 p99; do
+				row+=",$(rb_csv_get "$OUT/raw/$name-tput.csv" "$t" "$f" 2>/dev/null)"
+			done
+		done
+		row+=",$(jq -r '[.epochs, .per_s, .interval_ms, .late, .pause_us, .pause_us_max, .pages, .bytes, .raw_bytes, .hold_ms_avg, .dropped, .disconnects] | map(if . == null then "" else tostring end) | join(",")' <<<"$w")"
+		row+=",$(awk -v ms=$((w1 - w0)) 'BEGIN { printf "%.1f", ms / 1000 }')"
+		echo "$row" >>"$csv"
+		say "  $name: GET p50 $(rb_csv_get "$OUT/raw/$name-lat.csv" GET p50) ms p99 $(rb_csv_get "$OUT/raw/$name-lat.csv" GET p99) ms; -c $TPUT_C SET $(rb_csv_get "$OUT/raw/$name-tput.csv" SET rps) req/s; $(jq -r 'if .epochs then "\(.per_s) checkpoints/s, pause \(.pause_us) us, \(.bytes) B/epoch" else "" end' <<<"$w")"
+		[ "$mode" = buffered ] && [ "$(jq -r '.disconnects // 0' <<<"$w")" != 0 ] && note "$name: the primary lost its backup during the run"
+		pair_down
+	done
+}
+
+# ---------------------------------------------------------- part: failover
+part_failover() {
+	local csv=$OUT/failover.csv k name delay cc_pid rb_pid cc_out rc st sil fo ccj wall t0
+	echo "kill,delay_ms,committed_epoch,detect_ms,fence_ms,restore_ms,announce_ms,first_frame_ms,total_ms,kill_to_report_ms,longest_stall_ms,violations,reconnects,lost_increments,keys_lost,replies,client_exit,backup_max_silence_ms,fence_status,announce_status,first_frame_seen" >"$csv"
+	say "part failover: $KILLS kills of the primary (buffered, epoch $FO_EPOCH ms, under load)"
+	for ((k = 1; k <= KILLS; k++)); do
+		name=failover-$k
+		pair_up "$name" buffered "$FO_EPOCH" || { pair_down; continue; }
+		cc_out=$OUT/raw/$name.client.json
+		rrvm_cc_bg "$TB_NS_C" "$OUT/logs/$name.client.log" "$cc_out" 0
+		cc_pid=$RRVM_LAST_PID
+		rrvm_load_bg "$TB_NS_C" "$OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -c 10
+		rb_pid=$RRVM_LAST_PID
+		delay=$((1000 + RANDOM % 2001))
+		sleep "$(awk -v d=$delay 'BEGIN { printf "%.3f", d / 1000 }')"
+		st=$(rrvm_backup_status "$B_CTL" 2>/dev/null)
+		sil=$(json_get "$st" .max_silence_ms)
+		[ "$(json_get "$st" .state)" = replicating ] || note "$name: the backup was not replicating before the kill (false failover?): $st"
+		t0=$(now_ms)
+		rrvm_kill9 "$P_PID"
+		rrvm_wait_file "$B_REPORT" "$B_PID" 15000
+		rc=$?
+		wall=$(( $(now_ms) - t0 ))
+		[ $rc = 0 ] || note "$name: no failover report ($([ $rc = 2 ] && echo "backup exited" || echo "15 s timeout"))"
+		sleep 1
+		kill -TERM "$cc_pid" 2>/dev/null
+		if pid_wait "$cc_pid" 30; then rc=$RRVM_WAIT_RC; else pid_stop "$cc_pid" 1; rc=timeout; fi
+		fo=$(jq -c . "$B_REPORT" 2>/dev/null) || fo=
+		[ -n "$fo" ] || fo='{}'
+		ccj=$(jq -c . "$cc_out" 2>/dev/null) || ccj=
+		[ -n "$ccj" ] || ccj='{}'
+		[ "$rc" = 0 ] || note "$name: consistency client exit status $rc: $(jq -c '.violations // empty' <<<"$ccj")"
+		jq -rn --argjson f "$fo" --argjson c "$ccj" --arg k "$k" --arg d "$delay" --arg w "$wall" \
+			--arg rc "$rc" --arg sil "$sil" '
+			[$k, $d, $f.committed_epoch, $f.phases_ms.detect, $f.phases_ms.fence, $f.phases_ms.restore,
+			 $f.phases_ms.announce, $f.phases_ms.first_frame_out, $f.total_ms, $w,
+			 $c.longest_stall_ms, ([$c.violations[]?] | add), $c.reconnects, $c.lost_increments,
+			 $c.keys_lost, $c.replies, $rc, $sil, $f.fence_status, $f.announce_status, $f.first_frame_seen]
+			| map(if . == null then "" else tostring end) | join(",")' >>"$csv"
+		say "  kill $k/$KILLS at ${delay} ms: stall $(json_get "$ccj" .longest_stall_ms) ms, report total $(json_get "$fo" .total_ms) ms, violations $(jq -r '[.violations[]?] | add' <<<"$ccj"), reconnects $(json_get "$ccj" .reconnects)"
+		pair_down "$rb_pid"
+	done
+	summarize_failover
+}
+
+# col FILE COLUMN: non-empty values of COLUMN (by header name).
+col() {
+	awk -F, -v name="$2" '
+		NR == 1 { for (i = 1; i <= NF; i++) idx[$i] = i; next }
+		$(idx[name]) != "" { print $(idx[name]) }' "$1"
+}
+
+summarize_failover() {
+	local f=$OUT/failover.csv s=$OUT/failover-summary.csv m
+	echo "metric,n,median,min,max" >"$s"
+	for m in longest_stall_ms detect_ms fence_ms restore_ms announce_ms first_frame_ms total_ms kill_to_report_ms backup_max_silence_ms violations reconnects; do
+		read -r med mn mx n <<<"$(col "$f" "$m" | stats_summary)"
+		echo "$m,$n,$med,$mn,$mx" >>"$s"
+	done
+}
+
+# ------------------------------------------------------------ part: detect
+part_detect() {
+	local csv=$OUT/detect.csv d name rb_pid t0 st sil last fo_at state errs
+	echo "detect_timeout_ms,duration_s,false_failover,failover_after_s,max_silence_ms,epochs,late_epochs,load_errors" >"$csv"
+	say "part detect: false failovers under load (redis-benchmark -c 50) for $DETECT_S s at each detect timeout: $DETECTS ms"
+	for d in $DETECTS; do
+		name=detect-$d
+		pair_up "$name" buffered 20 --detect-timeout "$d" || { pair_down; continue; }
+		rrvm_load_bg "$TB_NS_C" "$OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -c 50
+		rb_pid=$RRVM_LAST_PID
+		t0=$(now_ms)
+		sil= fo_at= last=
+		while [ $(( $(now_ms) - t0 )) -lt $((DETECT_S * 1000)) ]; do
+			sleep 0.5
+			if [ -s "$B_REPORT" ]; then
+				fo_at=$(awk -v ms=$(( $(now_ms) - t0 )) 'BEGIN { printf "%.1f", ms / 1000 }')
+				break
+			fi
+			st=$(rrvm_backup_status "$B_CTL" 2>/dev/null) || continue
+			state=$(json_get "$st" .state)
+			[ "$state" = replicating ] || continue
+			sil=$(json_get "$st" .max_silence_ms)
+		done
+		last=$(rrvm_repl_stats "$P_CTL" 2>/dev/null) || last='{}'
+		errs=$(rb_errors "$OUT/logs/$name.redis-benchmark.log" | head -n1)
+		if [ -n "$fo_at" ]; then
+			say "  detect $d ms: FALSE FAILOVER after ${fo_at} s (longest silence seen before: ${sil:-?} ms): $(jq -c '{detect: .phases_ms.detect, committed_epoch}' "$B_REPORT" 2>/dev/null)"
+		else
+			say "  detect $d ms: no failover in $DETECT_S s; longest silence ${sil:-?} ms"
+		fi
+		echo "$d,$DETECT_S,$([ -n "$fo_at" ] && echo yes || echo no),${fo_at},${sil},$(json_get "$last" .epochs),$(json_get "$last" .late_epochs),${errs//,/;}" >>"$csv"
+		pair_down "$rb_pid"
+	done
+}
+
+# ------------------------------------------------------------------ report
+write_meta() {
+	local cpu
+	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+	jq -n \
+		--arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg stamp "$STAMP" \
+		--arg commit "$(git_describe)" --arg kernel "$(uname -r)" \
+		--argjson nproc "$(nproc)" --arg cpu "$cpu" \
+		--argjson hypervisor "$(grep -qw hypervisor /proc/cpuinfo && echo true || echo false)" \
+		--arg rrvm_sha256 "$(sha256sum "$RRVM" | cut -d' ' -f1)" \
+		--arg kv_sha256 "$(sha256sum "$GUEST_IMG" | cut -d' ' -f1)" \
+		--arg redis_benchmark "$(redis-benchmark --version)" \
+		--argjson quick "$([ $QUICK = 1 ] && echo true || echo false)" \
+		--arg parts "$PARTS" --arg epochs "$EPOCHS" --arg budget "$BUDGET_S" \
+		--argjson lat_n "$LAT_N" --argjson tput_n "$TPUT_N" --argjson tput_c "$TPUT_C" \
+		--argjson kills "$KILLS" --argjson fo_epoch "$FO_EPOCH" \
+		--arg detects "$DETECTS" --argjson detect_s "$DETECT_S" \
+		--arg load_start "$LOADAVG_START" --arg load_end "$LOADAVG_END" \
+		--argjson steal "$(for k in "${!STEAL_PCT[@]}"; do printf '%s\n%s\n' "$k" "${STEAL_PCT[$k]}"; done | jq -Rn '[inputs] | [range(0; length; 2) as $i | {(.[$i]): (.[$i + 1] | tonumber? // .)}] | add // {}')" \
+		--argjson failures "$FAILURES" \
+		--args '{
+		  benchmark: "replication", date: $date, stamp: $stamp, commit: $commit, quick: $quick,
+		  host: {kernel: $kernel, nproc: $nproc, cpu: $cpu, hypervisor: $hypervisor,
+		         loadavg_start: $load_start, loadavg_end: $load_end, cpu_steal_pct_by_part: $steal,
+		         note: "other work on the host is not controlled; see the load averages and steal"},
+		  binaries: {rrvm_sha256: $rrvm_sha256, kv_sha256: $kv_sha256},
+		  tools: {redis_benchmark: $redis_benchmark},
+		  testbed: "basic (docs/testbed.md), private prefix; guest kv.elf 64 MiB",
+		  parts: ($parts | split(" ") | map(select(. != ""))),
+		  perf: {modes: "none, buffered", epochs_ms: ($epochs | split(" ") | map(select(. != "") | tonumber)),
+		         latency: "redis-benchmark -t get,set -c 1 -P 1 -r 100000 --csv",
+		         throughput: ("redis-benchmark -t get,set -c " + ($tput_c | tostring) + " -r 100000 --csv"),
+		         requests: {none_latency: $lat_n, none_throughput: $tput_n,
+		                    buffered: ("budget " + $budget + " s per test: n = budget x clients x 1000 / epoch (at least 50 / 500)")},
+		         replication: "from the primary stats before/after both redis-benchmark runs"},
+		  failover: {kills: $kills, epoch_ms: $fo_epoch, detect_timeout_ms: 500,
+		             load: "consistency-client incr,keys + redis-benchmark -t set -r 100000 -c 10",
+		             kill_at: "uniform 1-3 s after the clients start"},
+		  detect: {timeouts_ms: ($detects | split(" ") | map(select(. != "") | tonumber)), seconds_each: $detect_s,
+		           epoch_ms: 20, load: "redis-benchmark -t set -r 100000 -c 50",
+		           note: "max_silence_ms = longest gap between bytes from the primary since the first commit; a detect timeout below it fires"},
+		  failures: $failures, notes: $ARGS.positional
+		}' "${NOTES[@]}" >"$OUT/meta.json"
+}
+
+print_table() {
+	local f
+	echo
+	echo "rrvm replication benchmark ($([ $QUICK = 1 ] && echo quick || echo full)) -- $(nproc) CPUs, kernel $(uname -r), commit $(git_describe | cut -c1-12)$(git_describe | grep -o -- '-dirty$')"
+	echo "load average at start: $LOADAVG_START, at end: $LOADAVG_END; CPU steal by part: $(for k in perf failover detect; do [ -n "${STEAL_PCT[$k]:-}" ] && printf '%s %s%% ' "$k" "${STEAL_PCT[$k]}"; done)"
+	echo "(other work on this host and its hypervisor is not controlled: steal inflates tails and pauses)"
+	f=$OUT/perf.csv
+	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
+		echo
+		echo "1. Request latency and throughput, kv guest (redis-benchmark; latency -c 1 -P 1, throughput -c $TPUT_C)"
+		awk -F, '
+			NR == 1 { next }
+			!h++ {
+				printf "%-8s %5s | %-21s | %-21s | %-17s | %6s %7s %4s | %8s %8s %8s %8s\n", "mode", "epoch",
+					"GET p50/p99 ms (c1)", "SET p50/p99 ms (c1)", "c50 GET/SET req/s", "ckpt/s", "intv ms", "late",
+					"pause us", "max us", "pages/ep", "bytes/ep"
+				printf "%s\n", "----------------------------------------------------------------------------------------------------------------------------------------"
+			}
+			function v(x) { return x == "" ? "-" : x }
+			{ printf "%-8s %5s | %9s/%9s  | %9s/%9s  | %8s/%8s | %6s %7s %4s | %8s %8s %8s %8s\n",
+				$1, ($2 == "" ? "-" : $2 "ms"), v($4), v($5), v($7), v($8), v($11), v($14),
+				v($18), v($19), v($20), v($21), v($22), v($23), v($24) }' "$f"
+		awk -F, 'NR == 1 { next } $1 == "none" { g = $4; s = $7; tg = $11; ts = $14 }
+			$1 == "buffered" && g != "" { printf "   buffered %sms vs none: GET p50 x%.1f, SET p50 x%.1f; c50 throughput GET %.0f%%, SET %.0f%% of none\n", $2, ($4 / g), ($7 / s), (tg > 0 ? $11 * 100 / tg : 0), (ts > 0 ? $14 * 100 / ts : 0) }' "$f"
+		echo "   ckpt/s = checkpoints per second achieved over both runs; intv = mean achieved interval; late = epochs >= 2x the interval;"
+		echo "   pause = vCPU stopped for the collect (mean over the window; max since boot); bytes/ep = bytes sent on the replication link per epoch."
+	fi
+	f=$OUT/failover-summary.csv
+	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
+		echo
+		echo "2. Failover under load: $(($(wc -l <"$OUT/failover.csv") - 1)) kills of the primary (buffered, epoch $FO_EPOCH ms, detect timeout 500 ms)"
+		awk -F, 'NR == 1 { printf "   %-26s %4s %10s %10s %10s\n", "", "n", "median", "min", "max"; next }
+			{ printf "   %-26s %4s %10s %10s %10s\n", $1, $2, $3, $4, $5 }' "$f"
+		awk -F, 'NR == 1 { next } { n++; if ($12 != "0") bad++; if ($13 != "0") rc++ }
+			END { printf "   consistency: %d of %d runs with a violation, %d with a reconnect\n", bad, n, rc }' "$OUT/failover.csv"
+		echo "   longest_stall_ms = the longest wait for a reply the consistency client saw (the outage); the rest from the backup's report."
+	fi
+	f=$OUT/detect.csv
+	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
+		echo
+		echo "3. Detect timeout vs false failover (buffered, epoch 20 ms, redis-benchmark -c 50, $DETECT_S s each)"
+		awk -F, 'NR == 1 { printf "   %10s %16s %18s %16s\n", "timeout ms", "false failover", "after s", "max silence ms"; next }
+			{ printf "   %10s %16s %18s %16s\n", $1, $3, ($4 == "" ? "-" : $4), ($5 == "" ? "?" : $5) }' "$f"
+		echo "   max silence = the longest gap the backup saw between bytes from the primary (heartbeat every 5 ms): a timeout below it fires."
+	fi
+	if [ ${#NOTES[@]} -gt 0 ]; then
+		echo
+		echo "problems (${#NOTES[@]}):"
+		printf '  - %s\n' "${NOTES[@]}"
+	fi
+	echo
+	echo "results: $OUT"
+}
+
+testbed_down() {
+	local out
+	pair_down
+	out=$("$TB_CLI" --prefix "$PREFIX" down 2>&1) || note "testbed down: $out"
+}
+
+main() {
+	check_env
+	testbed_up
+	say "rrvm replication bench$([ $QUICK = 1 ] && echo " (--quick)"): parts: $PARTS"
+	has_part perf && run_part perf part_perf
+	has_part failover && run_part failover part_failover
+	has_part detect && run_part detect part_detect
+	testbed_down
+	LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
+	write_meta
+	print_table
+	if [ "$FAILURES" -gt 0 ]; then
+		say "$FAILURES problem(s); see above"
+		exit 1
+	fi
+}
+
+main "$@"

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Epochs keep to the requested interval under load (issue 4 acceptance), on
+# a private four-host testbed (docs/testbed.md).
+#
+# For each requested interval (RRVM_INTERVAL_EPOCHS, default "20 50" ms), a
+# fresh buffered pair with the kv guest, under a redis-benchmark SET load
+# (-t set -r 100000 -c 50 -d 256): after 1 s of warm-up, the primary's
+# replication stats are read twice, WINDOW_S (4) s apart. From the deltas:
+# the achieved interval (stats keep the running mean: mean x (epochs-1) is
+# the total), epochs per second by the wall clock, late epochs (>= 2x the
+# interval), the mean pause, pages and bytes per epoch. Asserted, generously
+# (the host is noisy): epochs were taken, the achieved interval is at most
+# 2x and at least 0.9x the requested one, the backup acknowledged them, the
+# load ran without error and the backup never failed over. Printed:
+# requested vs achieved and the rest, and the backup's longest silence.
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+INTERVALS=${RRVM_INTERVAL_EPOCHS:-20 50}
+WINDOW_S=4
+t_init_testbed redis-cli redis-benchmark ping
+tb_t_rep_init
+
+declare -a SUMMARY=()
+for ep in $INTERVALS; do
+	[[ $ep =~ ^[1-9][0-9]*$ ]] || t_fail "bad interval '$ep' in RRVM_INTERVAL_EPOCHS"
+	t_info "--- epoch $ep ms"
+	tb_t_pair_up buffered "$ep"
+	tb_t_load_start -t set -r 100000 -c 50 -d 256
+	sleep 1
+	s0=$(rrvm_repl_stats "$P_CTL")
+	w0=$(now_ms)
+	sleep "$WINDOW_S"
+	s1=$(rrvm_repl_stats "$P_CTL")
+	w1=$(now_ms)
+	t_info "stats at the start of the window: $s0"
+	t_info "stats at its end:                 $s1"
+	m=$(jq -cn --argjson a "$s0" --argjson b "$s1" --argjson ms $((w1 - w0)) '
+		($b.epochs - $a.epochs) as $n
+		| {epochs: $n,
+		   achieved_ms: (if $n > 0 then ((($b.achieved_interval_ms * ($b.epochs - 1)) - ($a.achieved_interval_ms * ($a.epochs - 1))) / $n * 100 | round / 100) else null end),
+		   per_s: ($n * 1000 / $ms * 10 | round / 10),
+		   late: ($b.late_epochs - $a.late_epochs),
+		   pause_us: (if $n > 0 then (($b.pause_us_avg * $b.epochs - $a.pause_us_avg * $a.epochs) / $n | round) else null end),
+		   pages: (if $n > 0 then (($b.pages - $a.pages) / $n | round) else null end),
+		   bytes: (if $n > 0 then (($b.bytes_sent - $a.bytes_sent) / $n | round) else null end),
+		   acked_behind: ($b.epochs - $b.acked_epoch),
+		   hold_ms_avg: $b.output.hold_ms_avg,
+		   cumulative_ms: $b.achieved_interval_ms}')
+	t_info "window: $m"
+	ach=$(jq -r .achieved_ms <<<"$m")
+	t_check "epoch $ep: epochs were taken in the window ($(jq -r .epochs <<<"$m"))" json_true "$m" '.epochs > 0'
+	t_check "epoch $ep: achieved interval $ach ms <= 2 x $ep" json_true "$m" ".achieved_ms != null and .achieved_ms <= 2 * $ep"
+	t_check "epoch $ep: achieved interval $ach ms >= 0.9 x $ep (no faster than asked)" json_true "$m" ".achieved_ms != null and .achieved_ms >= 0.9 * $ep"
+	t_check "epoch $ep: the backup keeps up (at most 3 epochs unacknowledged)" json_true "$m" '.acked_behind <= 3'
+	t_check "epoch $ep: protected throughout, one connection" json_true "$s1" '.protected == true and .connects == 1 and .disconnects == 0'
+	t_check "epoch $ep: the load is running" pid_alive "$RB_PID"
+	t_eq "epoch $ep: redis-benchmark reported no error" "" "$(rb_errors "$RB_LOG")"
+	bs=$(rrvm_backup_status "$B_CTL")
+	t_check "epoch $ep: the backup is replicating (no false failover)" json_true "$bs" '.state == "replicating"'
+	sil=$(jq -r '.max_silence_ms // "?"' <<<"$bs")
+	SUMMARY+=("$(printf 'requested %3d ms: achieved %6s ms (%s/s, %s late), pause %s us, %s pages and %s bytes per epoch, output held %s ms on average; backup longest silence %s ms' \
+		"$ep" "$ach" "$(jq -r .per_s <<<"$m")" "$(jq -r .late <<<"$m")" "$(jq -r .pause_us <<<"$m")" \
+		"$(jq -r .pages <<<"$m")" "$(jq -r .bytes <<<"$m")" "$(jq -r .hold_ms_avg <<<"$m")" "$sil")")
+	tb_t_pair_down
+done
+for line in "${SUMMARY[@]}"; do
+	t_info "$line"
+done
+tb_t_down
+t_finish "$(for line in "${SUMMARY[@]}"; do sed -E 's/^requested +([0-9]+) ms: achieved +([0-9.]+) ms.*/\1->\2 ms/' <<<"$line"; done | paste -sd' ')"
