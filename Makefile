@@ -18,7 +18,7 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 .PHONY: all deps test unit-test fuzz-test integration-test demo bench figures clean help lwip
 
-all: $(BUILD)/rrvm guest $(BUILD)/consistency-client
+all: $(BUILD)/rrvm guest $(BUILD)/consistency-client $(BUILD)/bpf/capture_xdp.bpf.o
 
 help:
 	@echo "make            build build/rrvm and the guest images (build/guest/*.elf)"
@@ -51,6 +51,12 @@ $(BUILD)/rrvm: $(RRVM_OBJS)
 	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
 -include $(RRVM_OBJS:.o=.d)
+
+# The backup's XDP capture program, found beside build/rrvm at run time.
+$(BUILD)/bpf/%.bpf.o: backup/bpf/%.bpf.c backup/capture_shared.h
+	@mkdir -p $(dir $@)
+	@echo "  BPF     $<"
+	$(Q)clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu -I. -c $< -o $@
 
 # The scripted consistency client (experiments/consistency/README.md).
 CONSISTENCY_SRCS := $(wildcard experiments/consistency/*.c)

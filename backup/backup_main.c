@@ -19,6 +19,8 @@
 
 #include "backup/failover.h"
 #include "backup/replica.h"
+#include "backup/reverse.h"
+#include "cli/cli_parse.h"
 #include "cli/commands.h"
 #include "common/log.h"
 #include "common/repl_protocol.h"
@@ -43,6 +45,11 @@ struct backup {
 	int control_fd;
 	const char *control_path;
 	uint8_t *rx_buf;
+	/* Reverse replication (--topology). */
+	struct reverse_config rcfg;
+	struct reverse reverse;
+	bool reverse_on;
+	const char *guest_mac_s, *guest_ip_s;
 };
 
 static volatile int stop_requested;
@@ -104,6 +111,8 @@ static void drop_link(struct backup *b, const char *why)
 	b->link->ops->close(b->link);
 	b->link = NULL;
 	replica_abort_epoch(&b->replica);
+	if (b->reverse_on)
+		reverse_aborted(&b->reverse);
 	ckpt_decoder_reset(&b->dec);
 }
 
@@ -143,6 +152,13 @@ static void handle_message(struct backup *b, const struct ckpt_msg *msg)
 		return;
 	case REPL_MSG_HEARTBEAT:
 		return;
+	case REPL_MSG_RX_DIGESTS:
+		if (b->reverse_on && reverse_digests(&b->reverse, msg)) {
+			log_error("malformed frame digests in epoch %llu",
+				  (unsigned long long)msg->header.epoch);
+			drop_link(b, "bad digests");
+		}
+		return;
 	}
 	if (msg->header.type > CKPT_MSG_TYPE_MAX)
 		return; /* unknown protocol message: ignore */
@@ -155,6 +171,8 @@ static void handle_message(struct backup *b, const struct ckpt_msg *msg)
 		drop_link(b, "corrupt epoch");
 		return;
 	}
+	if (ret == 1 && b->reverse_on)
+		reverse_committed(&b->reverse, msg->header.epoch);
 	if (ret == 1) {
 		if (b->replica.epochs_committed == 1 || msg->header.epoch == 1)
 			log_info("committed full checkpoint (epoch %llu); "
@@ -207,7 +225,7 @@ static void receive(struct backup *b)
 
 static void serve_control(struct backup *b)
 {
-	char req[128] = "", reply[1024];
+	char req[128] = "", reply[4096];
 	int fd = accept4(b->control_fd, NULL, NULL, SOCK_CLOEXEC);
 	bool json;
 	double age;
@@ -253,6 +271,22 @@ static void serve_control(struct backup *b)
 			     (unsigned long long)b->replica.epochs_rejected,
 			     (unsigned long long)b->bytes_rx, age,
 			     (double)b->max_silence_ns / 1e6);
+	if (b->reverse_on && n > 2 && (size_t)n < sizeof(reply)) {
+		if (json) {
+			n -= 2; /* splice before the closing brace */
+			n += snprintf(reply + n, sizeof(reply) - (size_t)n,
+				      ",\"reverse\":");
+			n += reverse_render(&b->reverse, 1, reply + n,
+					    sizeof(reply) - (size_t)n);
+			n += snprintf(reply + n, sizeof(reply) - (size_t)n,
+				      "}\n");
+		} else {
+			n += reverse_render(&b->reverse, 0, reply + n,
+					    sizeof(reply) - (size_t)n);
+		}
+		if ((size_t)n >= sizeof(reply))
+			n = (int)sizeof(reply) - 1;
+	}
 	if (write(fd, reply, (size_t)n) < 0)
 		log_debug("control reply: %s", strerror(errno));
 	close(fd);
@@ -329,6 +363,30 @@ static int backup_loop(struct backup *b)
 	return 0;
 }
 
+static int check_reverse_args(struct backup *b)
+{
+	char err[200];
+	uint32_t ip;
+
+	if (!b->rcfg.capture_if || !b->guest_mac_s || !b->guest_ip_s ||
+	    (b->rcfg.topology == TOPOLOGY_INLINE && !b->rcfg.forward_if)) {
+		log_error("--topology %s needs --capture-if, --guest-mac, "
+			  "--guest-ip%s",
+			  reverse_topology_name(b->rcfg.topology),
+			  b->rcfg.topology == TOPOLOGY_INLINE ?
+				  " and --forward-if" :
+				  "");
+		return -EINVAL;
+	}
+	if (parse_mac(b->guest_mac_s, b->rcfg.guest_mac, err, sizeof(err)) ||
+	    parse_ipv4_prefix(b->guest_ip_s, &ip, NULL, 1, err, sizeof(err))) {
+		log_error("%s", err);
+		return -EINVAL;
+	}
+	b->rcfg.guest_ip = ip;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct backup *b)
 {
 	static const struct option longopts[] = {
@@ -387,6 +445,35 @@ static int parse_args(int argc, char **argv, struct backup *b)
 			}
 			log_set_level(level);
 			break;
+		case 'T':
+			if (reverse_topology_parse(optarg, &b->rcfg.topology)) {
+				log_error("--topology '%s': inline or mirror",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'C':
+			b->rcfg.capture_if = optarg;
+			break;
+		case 'F':
+			b->rcfg.forward_if = optarg;
+			break;
+		case 'B':
+			b->rcfg.backend = optarg;
+			break;
+		case 'M':
+			b->guest_mac_s = optarg;
+			break;
+		case 'I':
+			b->guest_ip_s = optarg;
+			break;
+		case 'S':
+			if (parse_byte_size(optarg, &b->rcfg.log_bytes)) {
+				log_error("--log-limit '%s': bytes, e.g. 32M",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'h':
 			backup_usage(stdout);
 			return 1;
@@ -400,6 +487,8 @@ static int parse_args(int argc, char **argv, struct backup *b)
 			  "--help')");
 		return -EINVAL;
 	}
+	if (b->rcfg.topology != TOPOLOGY_NONE)
+		return check_reverse_args(b);
 	return 0;
 }
 
@@ -439,6 +528,19 @@ int cmd_backup(int argc, char **argv)
 	}
 	ckpt_decoder_init(&b.dec);
 	replica_init(&b.replica);
+	if (b.rcfg.topology != TOPOLOGY_NONE) {
+		if (!b.rcfg.backend)
+			b.rcfg.backend = "auto";
+		if (!b.rcfg.log_bytes)
+			b.rcfg.log_bytes = REPLAY_LOG_DEFAULT_BYTES;
+		b.rcfg.log_frames = REPLAY_LOG_DEFAULT_FRAMES;
+		if (reverse_start(&b.reverse, &b.rcfg)) {
+			log_error("cannot start capturing on %s",
+				  b.rcfg.capture_if);
+			return RRVM_EXIT_ERROR;
+		}
+		b.reverse_on = true;
+	}
 	log_info("waiting for a primary on %s (detect timeout %u ms)",
 		 b.listen_addr, b.detect_timeout_ms);
 	ret = backup_loop(&b);
@@ -451,10 +553,21 @@ int cmd_backup(int argc, char **argv)
 	}
 	ckpt_decoder_free(&b.dec);
 	free(b.rx_buf);
-	if (ret == 1)
+	if (ret == 1) {
+		/* Only reverse mode has a log worth replaying. */
+		b.failover.reverse = b.reverse_on && b.mode == REPL_MODE_REVERSE ?
+					     &b.reverse :
+					     NULL;
+		if (b.reverse_on && !b.failover.reverse)
+			log_warn("failover: primary ran in %s mode: the "
+				 "logged frames are NOT replayed",
+				 repl_mode_name(b.mode));
 		ret = failover_run(&b.replica, &b.failover, b.last_rx_ns);
-	else
+	} else {
 		ret = ret < 0 ? RRVM_EXIT_ERROR : RRVM_EXIT_OK;
+	}
+	if (b.reverse_on)
+		reverse_free(&b.reverse);
 	replica_free(&b.replica);
 	return ret;
 }

@@ -14,9 +14,11 @@
  * them, or with guest_ip4 set only ARP whose target is the guest's IPv4).
  * Only received frames are captured, never ones this host sends.
  *
- * A handle is used by one thread at a time: poll, inject and stats share
- * rings and counters without locks. inject may be called from inside the
- * poll callback (the inline topology forwards each frame once it is logged).
+ * Threads: poll and inject belong to one thread (they share rings without
+ * locks); inject may be called from inside the poll callback (the inline
+ * topology forwards each frame once it is logged). stats may be called from
+ * any thread at any time (a control socket). open/close: nothing else may
+ * run on the handle.
  */
 #ifndef RRVM_CAPTURE_H
 #define RRVM_CAPTURE_H
@@ -30,9 +32,9 @@
 #include "common/log.h"
 
 /* Defaults (capture_config_init). */
-#define CAPTURE_SNAPLEN_DEFAULT     2048u
-#define CAPTURE_RING_DEFAULT        4096u /* xdp: rx and fill ring frames */
-#define CAPTURE_TX_RING_DEFAULT     512u  /* xdp: tx and completion ring */
+#define CAPTURE_SNAPLEN_DEFAULT	    2048u
+#define CAPTURE_RING_DEFAULT	    8192u /* xdp: rx and fill ring frames */
+#define CAPTURE_TX_RING_DEFAULT	    512u  /* xdp: tx and completion ring */
 #define CAPTURE_PCAP_BUFFER_DEFAULT (32u << 20)
 
 enum capture_xdp_mode {
@@ -54,8 +56,8 @@ struct capture_config {
 	uint32_t ring_frames;  /* xdp: rx/fill ring size, power of two */
 	uint32_t tx_frames;    /* xdp: tx/completion ring size, power of 2 */
 	uint32_t buffer_bytes; /* pcap: kernel capture buffer */
-	bool promisc;          /* frames for the guest MAC are not ours */
-	bool immediate;        /* pcap: deliver each frame at once */
+	bool promisc;	       /* frames for the guest MAC are not ours */
+	bool immediate;	       /* pcap: deliver each frame at once */
 	/*
 	 * The inline topology needs matching frames kept from the kernel
 	 * (the backup forwards them itself once logged). xdp always steals;
@@ -96,7 +98,7 @@ struct capture_frame {
  */
 struct capture_stats {
 	uint64_t frames;       /* delivered to the callback */
-	uint64_t bytes;        /* their lengths */
+	uint64_t bytes;	       /* their lengths */
 	uint64_t matched;      /* accepted by the in-kernel filter */
 	uint64_t drops_kernel; /* matched, lost before user space */
 	uint64_t drops_user;   /* received, not delivered (too long) */
@@ -142,13 +144,37 @@ extern const struct capture_ops capture_xdp_ops;
 extern const struct capture_ops capture_pcap_ops;
 
 /*
- * For the backends: a send-only packet socket on ifname (cfg->inject_ifname).
- * Defined in capture_pcap.c (pcap is the backend that always builds).
+ * For the backends (defined in capture_pcap.c): a send-only packet socket on
+ * ifname (cfg->inject_ifname), and interface checks.
  */
 int capture_psock_open(const char *ifname);
 int capture_psock_send(int fd, const void *frame, size_t len);
+/*
+ * Promiscuous mode for as long as the returned fd is open (the kernel
+ * counts holders and drops ours when the fd closes, even on a crash).
+ */
+int capture_promisc_hold(const char *ifname);
 /* 1 if ifname is a bridge or a bridge port, 0 if not, -errno. */
 int capture_if_bridged(const char *ifname);
+/* 1 if GRO or LRO is on for ifname, 0 if not, -errno if unknown. */
+int capture_if_coalesces(const char *ifname);
+/* Warn when capture_if_coalesces says 1. */
+void capture_warn_coalescing(const char *backend, const char *ifname);
+
+/*
+ * Counters are written by the thread that polls and read by capture_stats
+ * from any thread: relaxed atomics (plain moves on x86-64) so neither side
+ * tears or caches them.
+ */
+static inline void capture_count(uint64_t *c, uint64_t v)
+{
+	__atomic_store_n(c, *c + v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t capture_count_read(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
 
 static inline void capture_config_init(struct capture_config *cfg)
 {
@@ -187,8 +213,9 @@ static inline int capture_open(struct capture **out, const char *backend,
 		err = capture_xdp_ops.open(out, ifname, guest_mac, cfg);
 		if (err == 0)
 			return 0;
-		log_warn("capture: %s: xdp backend unavailable (%s); using pcap",
-			 ifname, strerror(-err));
+		log_warn(
+		    "capture: %s: xdp backend unavailable (%s); using pcap",
+		    ifname, strerror(-err));
 		return capture_pcap_ops.open(out, ifname, guest_mac, cfg);
 	}
 	ops = capture_backend(backend);

@@ -16,14 +16,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/ethtool.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <pcap/bpf.h>
 #include <pcap/pcap.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,18 +37,25 @@
 struct capture_pcap {
 	struct capture base;
 	pcap_t *p;
-	int fd;        /* pcap_get_selectable_fd */
+	int fd;	       /* pcap_get_selectable_fd */
 	int inject_fd; /* packet socket when cfg->inject_ifname, else -1 */
 	char ifname[IF_NAMESIZE];
 	uint32_t snaplen;
-	bool nano;      /* time stamps in ns (else us) */
+	bool nano; /* time stamps in ns (else us) */
 	/* Delivery state for the pcap_dispatch callback. */
 	capture_cb cb;
 	void *cb_arg;
 	int delivered;
+	/* frames, bytes, drops_user, injected (capture_count) */
 	struct capture_stats st;
-	/* pcap_stats counters are 32 bits: accumulate deltas. */
+	/*
+	 * libpcap is not thread-safe per handle: stats (any thread) and
+	 * dispatch (the polling thread) take turns. Under it: pcap_stats's
+	 * 32-bit counters, accumulated as deltas.
+	 */
+	pthread_mutex_t lock;
 	struct pcap_stat last;
+	uint64_t matched, drops_kernel, drops_iface;
 };
 
 /* ------------------------------------------------------ shared helpers */
@@ -58,7 +69,7 @@ int capture_psock_open(const char *ifname)
 	ifindex = if_nametoindex(ifname);
 	if (!ifindex) {
 		err = -errno;
-		log_error("capture: inject interface %s: %s", ifname,
+		log_error("capture: packet socket on %s: %s", ifname,
 			  strerror(errno));
 		return err;
 	}
@@ -100,6 +111,28 @@ int capture_psock_send(int fd, const void *frame, size_t len)
 	return (size_t)n == len ? 0 : -EIO;
 }
 
+int capture_promisc_hold(const char *ifname)
+{
+	struct packet_mreq mr;
+	int fd, err;
+
+	fd = capture_psock_open(ifname);
+	if (fd < 0)
+		return fd;
+	memset(&mr, 0, sizeof(mr));
+	mr.mr_ifindex = (int)if_nametoindex(ifname);
+	mr.mr_type = PACKET_MR_PROMISC;
+	if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) <
+	    0) {
+		err = -errno;
+		log_error("capture: promiscuous mode on %s: %s", ifname,
+			  strerror(errno));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 int capture_if_bridged(const char *ifname)
 {
 	char path[PATH_MAX];
@@ -115,6 +148,41 @@ int capture_if_bridged(const char *ifname)
 	if (access(path, F_OK) == 0)
 		return 1;
 	return 0;
+}
+
+int capture_if_coalesces(const char *ifname)
+{
+	struct ethtool_value ev;
+	struct ifreq ifr;
+	int fd, on = 0, err = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ev;
+	ev.cmd = ETHTOOL_GGRO;
+	ev.data = 0;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0)
+		on |= ev.data != 0;
+	else
+		err = -errno;
+	ev.cmd = ETHTOOL_GFLAGS;
+	ev.data = 0;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0)
+		on |= (ev.data & ETH_FLAG_LRO) != 0;
+	close(fd);
+	return on ? 1 : err;
+}
+
+void capture_warn_coalescing(const char *backend, const char *ifname)
+{
+	if (capture_if_coalesces(ifname) == 1)
+		log_warn("capture: %s: GRO or LRO is on for %s: coalesced TCP "
+			 "frames are longer than snaplen and will be lost "
+			 "(ethtool -K %s gro off lro off)",
+			 backend, ifname, ifname);
 }
 
 /* ------------------------------------------------------------- backend */
@@ -212,6 +280,7 @@ static int pcap_open_handle(struct capture **out, const char *ifname,
 	if (!cp)
 		return -ENOMEM;
 	cp->base.ops = &capture_pcap_ops;
+	pthread_mutex_init(&cp->lock, NULL);
 	cp->fd = -1;
 	cp->inject_fd = -1;
 	cp->snaplen = cfg.snaplen;
@@ -236,14 +305,18 @@ static int pcap_open_handle(struct capture **out, const char *ifname,
 		err = -EINVAL;
 		goto out_free;
 	}
-	cp->nano = pcap_set_tstamp_precision(cp->p,
-					     PCAP_TSTAMP_PRECISION_NANO) == 0;
+	cp->nano =
+	    pcap_set_tstamp_precision(cp->p, PCAP_TSTAMP_PRECISION_NANO) == 0;
 
 	rc = pcap_activate(cp->p);
 	if (rc < 0) {
 		err = pcap_errno(rc);
-		log_error("capture: pcap: activating %s: %s (%s)", ifname,
-			  pcap_statustostr(rc), pcap_geterr(cp->p));
+		/* PCAP_ERROR has no text of its own; the others may not
+		 * have more than their status. */
+		log_error("capture: pcap: activating %s: %s", ifname,
+			  rc == PCAP_ERROR || *pcap_geterr(cp->p)
+			      ? pcap_geterr(cp->p)
+			      : pcap_statustostr(rc));
 		goto out_free;
 	}
 	if (rc > 0)
@@ -251,7 +324,8 @@ static int pcap_open_handle(struct capture **out, const char *ifname,
 			 pcap_statustostr(rc), pcap_geterr(cp->p));
 	if (pcap_datalink(cp->p) != DLT_EN10MB) {
 		log_error("capture: pcap: %s is not Ethernet (link type %s)",
-			  ifname, pcap_datalink_val_to_name(pcap_datalink(cp->p)));
+			  ifname,
+			  pcap_datalink_val_to_name(pcap_datalink(cp->p)));
 		err = -EPROTONOSUPPORT;
 		goto out_free;
 	}
@@ -267,8 +341,8 @@ static int pcap_open_handle(struct capture **out, const char *ifname,
 		goto out_free;
 	}
 
-	err = pcap_build_filter(filter, sizeof(filter), guest_mac,
-				cfg.guest_ip4);
+	err =
+	    pcap_build_filter(filter, sizeof(filter), guest_mac, cfg.guest_ip4);
 	if (err)
 		goto out_free;
 	if (pcap_compile(cp->p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
@@ -310,6 +384,8 @@ static int pcap_open_handle(struct capture **out, const char *ifname,
 	 */
 	if (pcap_stats(cp->p, &cp->last) != 0)
 		memset(&cp->last, 0, sizeof(cp->last));
+	/* Packet sockets see frames after GRO. */
+	capture_warn_coalescing("pcap", ifname);
 
 	log_info("capture: pcap on %s: filter '%s', buffer %u KiB, snaplen "
 		 "%u, %s time stamps%s",
@@ -339,15 +415,15 @@ static void pcap_handler_cb(u_char *user, const struct pcap_pkthdr *h,
 
 	/* A cut frame can be neither logged nor forwarded faithfully. */
 	if (h->caplen < h->len) {
-		cp->st.drops_user++;
+		capture_count(&cp->st.drops_user, 1);
 		return;
 	}
 	f.data = bytes;
 	f.len = h->caplen;
 	f.ts_ns = (uint64_t)h->ts.tv_sec * 1000000000ull +
 		  (uint64_t)h->ts.tv_usec * (cp->nano ? 1u : 1000u);
-	cp->st.frames++;
-	cp->st.bytes += f.len;
+	capture_count(&cp->st.frames, 1);
+	capture_count(&cp->st.bytes, f.len);
 	cp->delivered++;
 	cp->cb(cp->cb_arg, &f);
 }
@@ -362,7 +438,9 @@ static int pcap_poll(struct capture *c, int max, capture_cb cb, void *arg)
 	cp->cb = cb;
 	cp->cb_arg = arg;
 	cp->delivered = 0;
+	pthread_mutex_lock(&cp->lock);
 	rc = pcap_dispatch(cp->p, max, pcap_handler_cb, (u_char *)(void *)cp);
+	pthread_mutex_unlock(&cp->lock);
 	if (rc == PCAP_ERROR) {
 		log_error("capture: pcap: reading %s: %s", cp->ifname,
 			  pcap_geterr(cp->p));
@@ -372,8 +450,7 @@ static int pcap_poll(struct capture *c, int max, capture_cb cb, void *arg)
 	return cp->delivered;
 }
 
-static int pcap_inject_frame(struct capture *c, const void *frame,
-			     size_t len)
+static int pcap_inject_frame(struct capture *c, const void *frame, size_t len)
 {
 	struct capture_pcap *cp = to_pcap(c);
 	int rc;
@@ -385,7 +462,7 @@ static int pcap_inject_frame(struct capture *c, const void *frame,
 	if (cp->inject_fd >= 0) {
 		rc = capture_psock_send(cp->inject_fd, frame, len);
 		if (rc == 0)
-			cp->st.injected++;
+			capture_count(&cp->st.injected, 1);
 		return rc;
 	}
 	errno = 0;
@@ -402,7 +479,7 @@ static int pcap_inject_frame(struct capture *c, const void *frame,
 	}
 	if ((size_t)rc != len)
 		return -EIO;
-	cp->st.injected++;
+	capture_count(&cp->st.injected, 1);
 	return 0;
 }
 
@@ -411,16 +488,24 @@ static void pcap_stats_get(struct capture *c, struct capture_stats *out)
 	struct capture_pcap *cp = to_pcap(c);
 	struct pcap_stat ps;
 
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&cp->lock);
 	if (pcap_stats(cp->p, &ps) == 0) {
 		/* Unsigned 32-bit differences survive one wrap. */
-		cp->st.matched += (uint32_t)(ps.ps_recv - cp->last.ps_recv);
-		cp->st.drops_kernel +=
-			(uint32_t)(ps.ps_drop - cp->last.ps_drop);
-		cp->st.drops_iface +=
-			(uint32_t)(ps.ps_ifdrop - cp->last.ps_ifdrop);
+		cp->matched += (uint32_t)(ps.ps_recv - cp->last.ps_recv);
+		cp->drops_kernel += (uint32_t)(ps.ps_drop - cp->last.ps_drop);
+		cp->drops_iface +=
+		    (uint32_t)(ps.ps_ifdrop - cp->last.ps_ifdrop);
 		cp->last = ps;
 	}
-	*out = cp->st;
+	out->matched = cp->matched;
+	out->drops_kernel = cp->drops_kernel;
+	out->drops_iface = cp->drops_iface;
+	pthread_mutex_unlock(&cp->lock);
+	out->frames = capture_count_read(&cp->st.frames);
+	out->bytes = capture_count_read(&cp->st.bytes);
+	out->drops_user = capture_count_read(&cp->st.drops_user);
+	out->injected = capture_count_read(&cp->st.injected);
 }
 
 static void pcap_close_handle(struct capture *c)
@@ -433,15 +518,16 @@ static void pcap_close_handle(struct capture *c)
 		close(cp->inject_fd);
 	if (cp->p)
 		pcap_close(cp->p); /* closes cp->fd */
+	pthread_mutex_destroy(&cp->lock);
 	free(cp);
 }
 
 const struct capture_ops capture_pcap_ops = {
-	.name = "pcap",
-	.open = pcap_open_handle,
-	.fd = pcap_fd,
-	.poll = pcap_poll,
-	.inject = pcap_inject_frame,
-	.stats = pcap_stats_get,
-	.close = pcap_close_handle,
+    .name = "pcap",
+    .open = pcap_open_handle,
+    .fd = pcap_fd,
+    .poll = pcap_poll,
+    .inject = pcap_inject_frame,
+    .stats = pcap_stats_get,
+    .close = pcap_close_handle,
 };

@@ -49,15 +49,16 @@ struct capture_xdp_config {
 	 * PID does not pass for the owner.
 	 */
 	__u32 owner_pid;
+	__u32 pad2; /* owner_start is 8-aligned on both sides anyway */
 	__u64 owner_start;
 };
 
 /* Slots of the per-CPU counter array. */
 enum capture_xdp_counter {
 	CAPTURE_XDP_CNT_REDIRECTED = 0, /* matched, handed to the XSK map */
-	CAPTURE_XDP_CNT_MISSED,         /* matched, no socket on the queue */
-	CAPTURE_XDP_CNT_PASSED,         /* not for the guest: XDP_PASS */
-	CAPTURE_XDP_CNT_RUNT,           /* shorter than an Ethernet header */
+	CAPTURE_XDP_CNT_MISSED,		/* matched, no socket on the queue */
+	CAPTURE_XDP_CNT_PASSED,		/* not for the guest: XDP_PASS */
+	CAPTURE_XDP_CNT_RUNT,		/* shorter than an Ethernet header */
 	CAPTURE_XDP_CNT_MAX
 };
 

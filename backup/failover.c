@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "arp/garp.h"
+#include "backup/replay_backend.h"
 #include "backup/replica.h"
+#include "backup/reverse.h"
 #include "cli/commands.h"
 #include "cli/vm_session.h"
 #include "common/log.h"
@@ -40,6 +42,8 @@ struct failover_report {
 };
 
 static struct failover_report report;
+static struct vnic_backend *replay_nic; /* reverse mode only */
+static uint64_t replay_log_frames_at_start;
 static struct failover_config config;
 static uint8_t announce_mac[6];
 static uint32_t announce_ip;
@@ -141,6 +145,68 @@ static void *announcer_main(void *arg)
 	return NULL;
 }
 
+static char replay_json[4096];
+static char replay_audit_text[4096];
+
+/* On the vCPU thread (the gate is its), with the guest stopped. */
+static int audit_while_paused(struct vm *vm, void *arg)
+{
+	struct failover_config *c = arg;
+	struct replay_backend_result res;
+	struct replay_audit audit;
+	char audit_json[3072];
+	int n;
+
+	(void)vm;
+	replay_backend_result(replay_nic, &res);
+	if (replay_gate_audit(&c->reverse->gate, &audit))
+		return -EIO;
+	if (replay_audit_format_json(&audit, audit_json, sizeof(audit_json)) <
+	    0)
+		snprintf(audit_json, sizeof(audit_json), "null");
+	replay_audit_format_text(&audit, replay_audit_text,
+				 sizeof(replay_audit_text));
+	n = snprintf(replay_json, sizeof(replay_json),
+		     "{\"logged_frames\":%llu,\"frames\":%llu,"
+		     "\"bytes\":%llu,\"replay_ms\":%.3f,"
+		     "\"suppressed\":%llu,\"finished\":%s,\"audit\":%s}",
+		     (unsigned long long)replay_log_frames_at_start,
+		     (unsigned long long)res.frames,
+		     (unsigned long long)res.bytes,
+		     res.finished_ns ? ms(res.started_ns, res.finished_ns) : 0.0,
+		     (unsigned long long)res.suppressed,
+		     res.finished_ns ? "true" : "false", audit_json);
+	return n < 0 ? -EIO : 0;
+}
+
+static void report_replay(void)
+{
+	struct replay_backend_result res;
+	uint64_t give_up = mono_ns() + FIRST_FRAME_WAIT_MS * 1000000ull;
+
+	do {
+		replay_backend_result(replay_nic, &res);
+		if (res.finished_ns)
+			break;
+		usleep(500);
+	} while (mono_ns() < give_up);
+	/* Let regenerated output settle before auditing it. */
+	usleep(100000);
+	if (vm_call_paused(&session_vm, audit_while_paused, &config)) {
+		log_warn("  replay audit unavailable");
+		return;
+	}
+	log_info("  replay   %8.2f ms  (%llu of %llu logged frames, %llu "
+		 "regenerated outputs suppressed)",
+		 res.finished_ns ? ms(res.started_ns, res.finished_ns) : -1.0,
+		 (unsigned long long)res.frames,
+		 (unsigned long long)replay_log_frames_at_start,
+		 (unsigned long long)res.suppressed);
+	for (char *line = strtok(replay_audit_text, "\n"); line;
+	     line = strtok(NULL, "\n"))
+		log_info("    %s", line);
+}
+
 static void write_report_json(void)
 {
 	FILE *f;
@@ -161,7 +227,7 @@ static void write_report_json(void)
 	    "\"restore\":%.3f,\"announce\":%.3f,\"first_frame_out\":%.3f},"
 	    "\"total_ms\":%.3f,\"fence_status\":%d,"
 	    "\"announce_dev\":\"%s\",\"announce_status\":%d,"
-	    "\"first_frame_seen\":%s}\n",
+	    "\"first_frame_seen\":%s,\"replay\":%s}\n",
 	    (unsigned long long)report.committed_epoch, report.ip, report.mac,
 	    config.detect_timeout_ms, ms(report.last_rx_ns, report.detected_ns),
 	    ms(report.detected_ns, report.fenced_ns),
@@ -171,7 +237,8 @@ static void write_report_json(void)
 	    ms(report.last_rx_ns,
 	       report.first_frame_ns ? report.first_frame_ns : report.live_ns),
 	    report.fence_status, report.announce_dev, report.announce_status,
-	    report.first_frame_ns ? "true" : "false");
+	    report.first_frame_ns ? "true" : "false",
+	    replay_json[0] ? replay_json : "null");
 	fclose(f);
 }
 
@@ -212,6 +279,8 @@ static void *reporter_main(void *arg)
 	else
 		log_warn("  no frame from the resumed guest within %d ms",
 			 FIRST_FRAME_WAIT_MS);
+	if (replay_nic)
+		report_replay();
 	write_report_json();
 	return NULL;
 }
@@ -226,6 +295,8 @@ int failover_run(struct replica *replica, const struct failover_config *c,
 	int ret;
 
 	config = *c;
+	replay_nic = NULL;
+	replay_json[0] = '\0';
 	memset(&report, 0, sizeof(report));
 	report.last_rx_ns = last_rx_ns;
 	report.detected_ns = mono_ns();
@@ -249,8 +320,28 @@ int failover_run(struct replica *replica, const struct failover_config *c,
 		log_error("failover: cannot build the VM: %s", err);
 		return RRVM_EXIT_ERROR;
 	}
-	if (tap_backend_open(c->tap, &tap) ||
-	    vm_restore_attach(&session_vm, tap)) {
+	if (tap_backend_open(c->tap, &tap)) {
+		vm_destroy(&session_vm);
+		return RRVM_EXIT_ERROR;
+	}
+	if (c->reverse) {
+		/* The primary is fenced: nothing more to capture. */
+		reverse_stop_capture(c->reverse);
+		replay_log_frames_at_start = replay_log_frames(&c->reverse->log);
+		if (replay_backend_create(tap, &c->reverse->log,
+					  &c->reverse->gate, &replay_nic)) {
+			log_error("failover: cannot set up the replay");
+			tap->ops->destroy(tap);
+			vm_destroy(&session_vm);
+			return RRVM_EXIT_ERROR;
+		}
+		log_info("failover: replaying %llu logged frame(s) into the "
+			 "resumed guest",
+			 (unsigned long long)replay_log_frames_at_start);
+		tap = replay_nic;
+	}
+	if (vm_restore_attach(&session_vm, tap)) {
+		tap->ops->destroy(tap);
 		vm_destroy(&session_vm);
 		return RRVM_EXIT_ERROR;
 	}

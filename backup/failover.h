@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct replica;
+struct reverse;
 
 struct failover_config {
 	const char *tap;
@@ -21,6 +22,8 @@ struct failover_config {
 	unsigned garp_count;
 	unsigned garp_interval_ms;
 	unsigned detect_timeout_ms;
+	/* Reverse mode: replay this log into the resumed guest. */
+	struct reverse *reverse;
 };
 
 /*

@@ -89,7 +89,7 @@ int parse_mac(const char *s, uint8_t mac[6], char *err, size_t err_size)
 	return 0;
 }
 
-int parse_mem_size(const char *s, uint64_t *bytes, char *err, size_t err_size)
+int parse_byte_size(const char *s, uint64_t *bytes)
 {
 	char *end;
 	unsigned long long n;
@@ -97,10 +97,10 @@ int parse_mem_size(const char *s, uint64_t *bytes, char *err, size_t err_size)
 
 	errno = 0;
 	if (!isdigit((unsigned char)s[0]))
-		goto bad;
+		return -EINVAL;
 	n = strtoull(s, &end, 10);
 	if (errno)
-		goto bad;
+		return -EINVAL;
 	if (*end) {
 		switch (toupper((unsigned char)*end)) {
 		case 'K':
@@ -113,7 +113,7 @@ int parse_mem_size(const char *s, uint64_t *bytes, char *err, size_t err_size)
 			mult = 1ull << 30;
 			break;
 		default:
-			goto bad;
+			return -EINVAL;
 		}
 		end++;
 		if (*end == 'i' || *end == 'I')
@@ -121,20 +121,28 @@ int parse_mem_size(const char *s, uint64_t *bytes, char *err, size_t err_size)
 		if (*end == 'b' || *end == 'B')
 			end++;
 		if (*end)
-			goto bad;
+			return -EINVAL;
 	}
-	if (n > (UINT64_MAX / mult))
-		goto bad;
-	n *= mult;
+	if (n > UINT64_MAX / mult)
+		return -EINVAL;
+	*bytes = n * mult;
+	return 0;
+}
+
+int parse_mem_size(const char *s, uint64_t *bytes, char *err, size_t err_size)
+{
+	uint64_t n;
+
+	if (parse_byte_size(s, &n))
+		return parse_fail(err, err_size,
+				  "'%s' is not a size (e.g. 64M, 1G, 67108864)",
+				  s);
 	if (n % (2ull << 20))
-		return parse_fail(
-		    err, err_size,
-		    "memory size '%s' must be a multiple of 2 MiB", s);
+		return parse_fail(err, err_size,
+				  "memory size '%s' must be a multiple of 2 MiB",
+				  s);
 	*bytes = n;
 	return 0;
-bad:
-	return parse_fail(err, err_size,
-			  "'%s' is not a size (e.g. 64M, 1G, 67108864)", s);
 }
 
 int check_guest_option(const char *s, char *err, size_t err_size)

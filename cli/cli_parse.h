@@ -12,6 +12,8 @@ int parse_ipv4_prefix(const char *s, uint32_t *addr_be, int *prefix,
 /* "52:54:00:12:34:56"; rejects multicast and all-zero. */
 int parse_mac(const char *s, uint8_t mac[6], char *err, size_t err_size);
 /* "64M", "1G", "65536K", "67108864"; must be a multiple of 2 MiB. */
+/* "32M", "1G", "4096": a byte count with an optional K/M/G suffix. */
+int parse_byte_size(const char *s, uint64_t *bytes);
 int parse_mem_size(const char *s, uint64_t *bytes, char *err, size_t err_size);
 /* A guest option must be key=value with no whitespace. */
 int check_guest_option(const char *s, char *err, size_t err_size);

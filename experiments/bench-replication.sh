@@ -10,7 +10,8 @@
 #
 # Parts (BENCH_REPL_PARTS, default all three, in this order):
 #  perf      for `none` (rrvm primary --mode none: same monitor, no
-#            replication) and `buffered` at each epoch of BENCH_REPL_EPOCHS
+#            replication; run first and again last, to show the host's
+#            drift) and `buffered` at each epoch of BENCH_REPL_EPOCHS
 #            (10 25 50 100 ms), a fresh pair each:
 #             - latency: redis-benchmark -t get,set -c 1 -P 1 --csv (one
 #               request in flight): p50, p99, requests/s;
@@ -100,15 +101,14 @@ OUT=${BENCH_REPL_OUT:-$ROOT/results/bench-replication/$STAMP}
 GUEST_IMG=$RRVM_GUEST_DIR/kv.elf
 TB_CLI=$ROOT/experiments/testbed
 PREFIX=rrvm-bench-$$
-REP_ADDR=
+REP_ADDR=''
 
-TMP=
-PY=
-P_PID= P_CTL= P_LOG=
-B_PID= B_CTL= B_LOG= B_REPORT=
+TMP=''
+P_PID='' P_CTL='' P_LOG=''
+B_PID='' B_CTL='' B_LOG='' B_REPORT=''
 RUN=0
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
-LOADAVG_END=
+LOADAVG_END=''
 FAILURES=0
 declare -a NOTES=()
 
@@ -157,7 +157,6 @@ check_env() {
 	for v in $PARTS; do
 		case "$v" in perf | failover | detect) ;; *) fail "unknown part '$v'" ;; esac
 	done
-	PY=$(rrvm_python) || fail "python3 does not run"
 }
 
 testbed_up() {
@@ -183,7 +182,7 @@ pair_up() {
 	RUN=$((RUN + 1))
 	P_CTL=$TMP/p.$RUN.ctl P_LOG=$OUT/logs/$name.primary.log
 	B_CTL=$TMP/b.$RUN.ctl B_LOG=$OUT/logs/$name.backup.log B_REPORT=$OUT/raw/$name.failover.json
-	B_PID=
+	B_PID=''
 	if [ "$mode" != none ]; then
 		rrvm_backup_bg "$TB_NS_BAK" "$B_LOG" "$B_CTL" "$REP_ADDR" "$B_REPORT" \
 			--fence-cmd "$(rrvm_tb_fence_cmd pri)" "$@"
@@ -209,7 +208,7 @@ pair_down() {
 	for p in "$@" "$B_PID" "$P_PID"; do
 		[ -n "$p" ] && pid_stop "$p" 5
 	done
-	B_PID= P_PID=
+	B_PID='' P_PID=''
 	if tb_is_fenced pri; then
 		"$TB_CLI" --prefix "$PREFIX" unfence pri >/dev/null 2>&1 || note "unfence pri failed"
 	fi
@@ -251,11 +250,12 @@ part_perf() {
 	local csv=$OUT/perf.csv cfg mode ep name nlat ntput s0 s1 w0 w1 w t f row
 	echo "mode,epoch_ms,lat_requests,get_p50_ms,get_p99_ms,get_rps_c1,set_p50_ms,set_p99_ms,set_rps_c1,tput_requests,get_rps_c50,get_p50_ms_c50,get_p99_ms_c50,set_rps_c50,set_p50_ms_c50,set_p99_ms_c50,epochs,checkpoints_per_s,interval_ms,late_epochs,pause_us_mean,pause_us_max,pages_per_epoch,bytes_per_epoch,raw_bytes_per_epoch,hold_ms_avg,output_dropped,disconnects,wall_s" >"$csv"
 	say "part perf: none and buffered at epochs $EPOCHS ms"
-	for cfg in none $(for ep in $EPOCHS; do echo "buffered:$ep"; done); do
+	# none runs first and again last: the host's drift shows in the two.
+	for cfg in none:1 $(for ep in $EPOCHS; do echo "buffered:$ep"; done) none:2; do
 		mode=${cfg%%:*}
 		ep=20
 		[ "$mode" = buffered ] && ep=${cfg#*:}
-		name=perf-$mode$([ "$mode" = buffered ] && echo "-$ep")
+		name=perf-$mode-${cfg#*:}
 		if [ "$mode" = none ]; then
 			nlat=$LAT_N ntput=$TPUT_N
 		else
@@ -277,6 +277,7 @@ part_perf() {
 			w='{}'
 		fi
 		row="$mode,$([ "$mode" = buffered ] && echo "$ep"),$nlat"
+		[ "$mode" = none ] && row="$mode,,$nlat"
 		for t in GET SET; do
 			for f in p50 p99 rps; do
 				row+=",$(rb_csv_get "$OUT/raw/$name-lat.csv" "$t" "$f" 2>/dev/null)"
@@ -369,7 +370,7 @@ part_detect() {
 		rrvm_load_bg "$TB_NS_C" "$OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -c 50
 		rb_pid=$RRVM_LAST_PID
 		t0=$(now_ms)
-		sil= fo_at= last=
+		sil='' fo_at='' last=''
 		while [ $(( $(now_ms) - t0 )) -lt $((DETECT_S * 1000)) ]; do
 			sleep 0.5
 			if [ -s "$B_REPORT" ]; then
@@ -460,8 +461,19 @@ print_table() {
 			{ printf "%-8s %5s | %9s/%9s  | %9s/%9s  | %8s/%8s | %6s %7s %4s | %8s %8s %8s %8s\n",
 				$1, ($2 == "" ? "-" : $2 "ms"), v($4), v($5), v($7), v($8), v($11), v($14),
 				v($18), v($19), v($20), v($21), v($22), v($23), v($24) }' "$f"
-		awk -F, 'NR == 1 { next } $1 == "none" { g = $4; s = $7; tg = $11; ts = $14 }
-			$1 == "buffered" && g != "" { printf "   buffered %sms vs none: GET p50 x%.1f, SET p50 x%.1f; c50 throughput GET %.0f%%, SET %.0f%% of none\n", $2, ($4 / g), ($7 / s), (tg > 0 ? $11 * 100 / tg : 0), (ts > 0 ? $14 * 100 / ts : 0) }' "$f"
+		awk -F, 'NR == 1 { next }
+			$1 == "none" && $4 != "" { n++; g += $4; s += $7; tg += $11; ts += $14; next }
+			$1 == "buffered" { b[++m] = $0 }
+			END {
+				if (!n) exit
+				g /= n; s /= n; tg /= n; ts /= n
+				printf "   against none (mean of its %d runs: GET p50 %.3f ms, c50 GET %.0f SET %.0f req/s):\n", n, g, tg, ts
+				for (i = 1; i <= m; i++) {
+					split(b[i], x, ",")
+					printf "   buffered %4sms: GET p50 x%.0f, SET p50 x%.0f; c50 throughput GET %.0f%%, SET %.0f%% of none\n", x[2], (g > 0 ? x[4] / g : 0), (s > 0 ? x[7] / s : 0), (tg > 0 ? x[11] * 100 / tg : 0), (ts > 0 ? x[14] * 100 / ts : 0)
+				}
+			}' "$f"
+		echo "   none runs first and again last: the difference between its two rows is the host's drift during the part."
 		echo "   ckpt/s = checkpoints per second achieved over both runs; intv = mean achieved interval; late = epochs >= 2x the interval;"
 		echo "   pause = vCPU stopped for the collect (mean over the window; max since boot); bytes/ep = bytes sent on the replication link per epoch."
 	fi

@@ -62,10 +62,10 @@ PREFIX=rrvm-demo-$$
 
 TMP=
 PY=
-P_PID= P_CTL= P_LOG=
-B_PID= B_CTL= B_LOG= B_REPORT=
-CC_PID= CC_OUT= CC_CSV= CC_LOG=
-RB_PID= RB_LOG=
+P_PID='' P_CTL='' P_LOG=''
+B_PID='' B_CTL='' B_LOG='' B_REPORT=''
+CC_PID='' CC_OUT='' CC_CSV='' CC_LOG=''
+RB_PID='' RB_LOG=''
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 declare -A R=()             # measured values, by name
 R[pstats]=null R[bstatus]=null R[report]=null R[client]=null
@@ -237,7 +237,7 @@ verify() {
 json_true_() { jq -e "$2" <<<"$1" >/dev/null 2>&1; }
 
 testbed_down() {
-	local p out left= r
+	local p out r left=
 	say "testbed: down (stopping the backup's VM first)"
 	for p in "$CC_PID" "$RB_PID" "$B_PID" "$P_PID"; do
 		[ -n "$p" ] && pid_stop "$p" 5

@@ -67,7 +67,9 @@ t_dump_log() {
 	fi
 	# Other logs a test asked to see on failure (T_EXTRA_LOGS, file names).
 	for f in "${T_EXTRA_LOGS[@]}"; do
-		[ "$f" != "$G_LOG" ] && [ -s "$f" ] || continue
+		if [ "$f" = "$G_LOG" ] || [ ! -s "$f" ]; then
+			continue
+		fi
 		echo "  --- last lines of $f ---"
 		tail -n 20 "$f" | sed 's/^/  | /'
 	done
@@ -371,8 +373,8 @@ quiet() { "$@" >/dev/null 2>&1; }
 #   CC_PID CC_OUT CC_LOG CC_CSV       the consistency client
 #   RB_PID RB_LOG                     the redis-benchmark load
 REP_LISTEN= # ADDR:PORT the backup listens on (tb_t_rep_init)
-P_PID= P_LOG= P_CTL= B_PID= B_LOG= B_CTL= B_REPORT=
-CC_PID= CC_OUT= CC_LOG= CC_CSV= RB_PID= RB_LOG=
+P_PID='' P_LOG='' P_CTL='' B_PID='' B_LOG='' B_CTL='' B_REPORT=''
+CC_PID='' CC_OUT='' CC_LOG='' CC_CSV='' RB_PID='' RB_LOG=''
 T_PAIR=0
 T_PY=
 
@@ -384,6 +386,7 @@ tb_t_rep_init() {
 }
 
 # tb_t_backup_start [rrvm-option...]: the backup, listening on REP_LISTEN.
+# shellcheck disable=SC2120 # options are for tests that want them
 tb_t_backup_start() {
 	T_PAIR=$((T_PAIR + 1))
 	B_LOG=$T_TMP/backup.$T_PAIR.log
@@ -493,14 +496,15 @@ tb_t_pair_down() {
 	for p in "$CC_PID" "$RB_PID" "$B_PID" "$P_PID"; do
 		[ -n "$p" ] && pid_stop "$p" 5
 	done
-	CC_PID= RB_PID= B_PID= P_PID=
+	CC_PID='' RB_PID='' B_PID='' P_PID=''
 	if tb_is_fenced pri; then
 		"$TB_CLI" --prefix "$TB_PREFIX" unfence pri >/dev/null 2>&1 ||
 			t_fail "testbed unfence pri failed"
 	fi
-	ip -n "$TB_NS_SW" link set dev port-bak down &&
-		ip -n "$TB_NS_SW" link set dev port-bak up ||
+	if ! ip -n "$TB_NS_SW" link set dev port-bak down ||
+		! ip -n "$TB_NS_SW" link set dev port-bak up; then
 		t_fail "cannot reset port-bak"
+	fi
 }
 
 # b_status_get JQ: one field of the backup's status --json (empty if none).

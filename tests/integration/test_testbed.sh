@@ -9,8 +9,10 @@
 #  - `fence pri` takes the primary off the LAN (and `up` leaves it fenced),
 #    `unfence pri` puts it back;
 #  - a missing part makes status "partial" (exit 1) and `up` repairs it;
-#  - --topology inline|mirror and a bad prefix are refused (exit 2) without
-#    touching anything;
+#  - on this basic testbed, --topology inline|mirror (without --force), an
+#    unknown topology and a bad prefix are refused (exit 2) without
+#    touching anything (the inline and mirror wirings themselves:
+#    test_testbed_topologies);
 #  - `down` refuses while a process runs in a testbed namespace, then
 #    removes everything: no namespace left, status "down" (exit 3), a second
 #    `down` is a no-op;
@@ -110,6 +112,10 @@ t_check "client eth0 has the documented MAC $TB_CLIENT_MAC" json_true "$st" \
 	"any(.parts[]; .role == \"c\" and .dev == \"eth0\" and .mac == \"$TB_CLIENT_MAC\")"
 envout=$("${TB[@]}" env)
 t_check "env prints TB_NS_PRI=$TB_NS_PRI" grep -qx "TB_NS_PRI=$TB_NS_PRI" <<<"$envout"
+t_check "env prints TB_TOPOLOGY=basic, no capture interface" \
+	grep -qzE "TB_TOPOLOGY=basic.*TB_BAK_CAPTURE_IF=''" <<<"$envout"
+t_eq "the fence command is the switch port's" \
+	"ip -n $TB_NS_SW link set dev port-pri alias fenced down" "$(tb_fence_cmd pri)"
 
 # ------------------------------------------------------------ traffic
 t_check "client pings the primary host $TB_PRI_LAN_IP across the switch" c_ping "$TB_PRI_LAN_IP"
@@ -153,9 +159,10 @@ t_check "client pings the backup host after repair" c_ping "$TB_BAK_LAN_IP"
 # -------------------------------------------------------------- refusals
 snap2=$(links_snapshot)
 for topo in inline mirror; do
-	run "up --topology $topo (not built yet)" 2 "${TB[@]}" up --topology "$topo"
+	run "up --topology $topo on the basic testbed (refused)" 2 "${TB[@]}" up --topology "$topo"
 	t_eq "up --topology $topo: one line of output" 1 "$(grep -c . <<<"$OUT")"
-	t_check "up --topology $topo: says not implemented" grep -q "not implemented" <<<"$OUT"
+	t_check "up --topology $topo: says to run down first (or --force)" \
+		grep -q "up with topology 'basic'; run 'down' first (or 'up --topology $topo --force')" <<<"$OUT"
 done
 run "up --topology nonsense" 2 "${TB[@]}" up --topology nonsense
 run "bad prefix" 2 "$TB_CLI" --prefix 'bad/prefix' status

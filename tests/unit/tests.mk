@@ -63,3 +63,18 @@ test_garp_SOURCES := arp/garp.c common/log.c
 
 UNIT_TESTS += test_replica
 test_replica_SOURCES := backup/replica.c vmm/vm_snapshot.c vmm/vm_state.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c vmm/vm_dirty.c vmm/vm.c vmm/vm_cpu.c vmm/vm_clock.c vmm/vm_pause.c vmm/vnic.c vmm/elf_loader.c vmm/boot_info.c common/log.c
+
+# The backup's replay log (digests, trim rules, limits) and its pcapng export.
+UNIT_TESTS += test_replay_log
+test_replay_log_SOURCES := backup/replay_log.c common/log.c
+UNIT_TESTS += test_pcapng
+test_pcapng_SOURCES := backup/replay_log.c backup/pcapng.c common/log.c
+
+# netstate/: frame parsing, flow state, replay gating and audit.
+UNIT_TESTS += test_netstate_frame
+test_netstate_frame_SOURCES := netstate/frame.c netstate/frame_build.c
+UNIT_TESTS += test_netstate_flow
+test_netstate_flow_SOURCES := netstate/frame.c netstate/frame_build.c netstate/flow.c
+UNIT_TESTS += test_netstate_gate
+test_netstate_gate_SOURCES := netstate/frame.c netstate/frame_build.c \
+	netstate/flow.c netstate/replay_gate.c netstate/replay_audit.c common/log.c

@@ -1,0 +1,986 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * AF_XDP capture backend (docs/capture.md).
+ *
+ * Our XDP program (backup/bpf/capture_xdp.bpf.c) is attached with libxdp;
+ * here the multi-program dispatcher cannot load (BPF_PROG_TYPE_EXT is
+ * refused), so libxdp falls back to a single program on the interface.
+ * One AF_XDP socket per receive queue, each with its own UMEM, in copy mode
+ * (veth and most drivers have no zero-copy); the sockets are created with
+ * XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD and entered into our program's XSK
+ * map by queue id. The program redirects frames for the guest and passes
+ * the rest, so matching frames never reach the kernel stack.
+ *
+ * UMEM of each queue: ring_frames frames that circulate fill -> rx -> (our
+ * callback) -> stash -> fill, and on queue 0 tx_frames more for inject, which
+ * circulate free list -> tx -> completion -> free list.
+ *
+ * A process that dies leaves its program attached (the sockets go with
+ * it). The program's config map records the owner's PID and start time:
+ * the next open replaces a program whose owner is gone and refuses one
+ * whose owner still runs, or anybody else's program.
+ */
+/* libpcap's bpf.h (via capture.h users) must not meet linux/bpf.h. */
+#define PCAP_DONT_INCLUDE_PCAP_BPF_H
+#include "backup/capture.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/ethtool.h>
+#include <linux/if_ether.h>
+#include <linux/if_xdp.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <xdp/libxdp.h>
+#include <xdp/xsk.h>
+
+#include "backup/capture_shared.h"
+#include "common/log.h"
+
+#define CAPTURE_XDP_OBJ_NAME "capture_xdp.bpf.o"
+
+struct xdp_queue {
+	uint32_t queue_id;
+	struct xsk_umem *umem;
+	struct xsk_socket *xsk;
+	struct xsk_ring_prod fill;
+	struct xsk_ring_cons comp;
+	struct xsk_ring_cons rx;
+	struct xsk_ring_prod tx; /* queue 0 only */
+	uint8_t *area;
+	size_t area_len;
+	int fd;
+	/*
+	 * Frames read and waiting to go back to the fill ring. The kernel
+	 * publishes how far it consumed the fill ring lazily, so the ring
+	 * can look full while we already hold frames taken from it.
+	 */
+	uint64_t *stash;
+	uint32_t nstash;
+	uint64_t frames; /* read from this queue (the close log shows RSS) */
+};
+
+struct capture_xdp {
+	struct capture base;
+	char ifname[IF_NAMESIZE];
+	int ifindex;
+	struct xdp_program *prog;
+	enum xdp_attach_mode mode;
+	bool attached;
+	int cfg_fd, cnt_fd, xsks_fd;
+
+	struct xdp_queue *q;
+	uint32_t nq;
+	uint32_t next_q; /* where poll starts: no queue starves */
+	int epfd;	 /* when nq > 1: one fd for the caller */
+
+	uint32_t frame_size, ring_frames, tx_frames, snaplen;
+
+	/* Inject through queue 0's TX ring: free UMEM frames. */
+	uint64_t *tx_free;
+	uint32_t tx_nfree;
+	bool tx_kick; /* the last kick was refused: frames wait in TX */
+	int inject_fd;
+	int promisc_fd; /* holds promiscuous mode (cfg->promisc) */
+
+	int ncpus;
+	pthread_mutex_t stats_lock; /* cnt_buf: stats may run anywhere */
+	uint64_t *cnt_buf;	    /* one value per possible CPU */
+	struct capture_stats st;
+};
+
+static struct capture_xdp *to_xdp(struct capture *c)
+{
+	return (struct capture_xdp *)c;
+}
+
+/* --------------------------------------------------- library messages */
+
+/*
+ * libxdp is chatty about the dispatcher it cannot load here and then falls
+ * back: its and libbpf's messages go to debug; our own errors say what
+ * failed.
+ */
+static int xdp_lib_print(const char *lib, const char *fmt, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	if (log_get_level() < LOG_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	(void)lib; /* the libraries prefix their lines themselves */
+	log_debug("capture: %s", line);
+	return 0;
+}
+
+static int xdp_libxdp_print(enum libxdp_print_level level, const char *fmt,
+			    va_list ap)
+{
+	return xdp_lib_print("libxdp", fmt, ap);
+}
+
+static int xdp_libbpf_print(enum libbpf_print_level level, const char *fmt,
+			    va_list ap)
+{
+	return xdp_lib_print("libbpf", fmt, ap);
+}
+
+static void xdp_hook_lib_logs(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
+	libxdp_set_print(xdp_libxdp_print);
+	libbpf_set_print(xdp_libbpf_print);
+}
+
+/* -------------------------------------------------------- small helpers */
+
+/* Field 22 of /proc/PID/stat (start time in clock ticks); 0 if unknown. */
+static uint64_t proc_start_time(uint32_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long v;
+	ssize_t n;
+	char *p;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The command name in (...) may hold spaces: count after it. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	p++;
+	/* p is at field 3 (" S ..."): skip to field 22. */
+	for (i = 3; i < 22; i++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return 0;
+	}
+	if (sscanf(p, " %llu", &v) != 1)
+		return 0;
+	return v;
+}
+
+/* Receive queues of ifname (ETHTOOL_GCHANNELS, else sysfs, else 1). */
+static uint32_t if_rx_queues(const char *ifname)
+{
+	struct ethtool_channels ch = {.cmd = ETHTOOL_GCHANNELS};
+	char path[PATH_MAX];
+	struct ifreq ifr;
+	uint32_t n = 0;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+		ifr.ifr_data = (void *)&ch;
+		if (ioctl(fd, SIOCETHTOOL, &ifr) == 0)
+			n = ch.rx_count + ch.combined_count;
+		close(fd);
+	}
+	if (n)
+		return n;
+	for (n = 0; n < CAPTURE_XDP_MAX_QUEUES; n++) {
+		snprintf(path, sizeof(path), "/sys/class/net/%s/queues/rx-%u",
+			 ifname, n);
+		if (access(path, F_OK) != 0)
+			break;
+	}
+	return n ? n : 1;
+}
+
+/* The BPF object: cfg, $RRVM_XDP_OBJ, or beside the executable. */
+static int xdp_find_obj(const char *want, char *buf, size_t size)
+{
+	static const char *const rel[] = {"bpf/", "../bpf/"};
+	char exe[PATH_MAX], *slash;
+	const char *env;
+	ssize_t n;
+	size_t i;
+
+	if (!want) {
+		env = getenv("RRVM_XDP_OBJ");
+		if (env && *env)
+			want = env;
+	}
+	if (want) {
+		snprintf(buf, size, "%s", want);
+		if (access(buf, R_OK) == 0)
+			return 0;
+		log_error("capture: xdp: BPF object %s: %s", buf,
+			  strerror(errno));
+		return -ENOENT;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash)
+			slash[1] = '\0';
+		for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+			int len = snprintf(buf, size, "%s%s%s", exe, rel[i],
+					   CAPTURE_XDP_OBJ_NAME);
+
+			if (len > 0 && (size_t)len < size &&
+			    access(buf, R_OK) == 0)
+				return 0;
+		}
+	}
+	log_error("capture: xdp: %s not found next to the executable (bpf/ "
+		  "or ../bpf/; build it with make, or set RRVM_XDP_OBJ)",
+		  CAPTURE_XDP_OBJ_NAME);
+	return -ENOENT;
+}
+
+static const char *xdp_mode_name(enum xdp_attach_mode m)
+{
+	switch (m) {
+	case XDP_MODE_NATIVE:
+		return "native";
+	case XDP_MODE_SKB:
+		return "skb";
+	case XDP_MODE_HW:
+		return "hw";
+	default:
+		return "unspec";
+	}
+}
+
+/* ----------------------------------------------- an existing program */
+
+/*
+ * The config of an attached program of ours, found through the maps it
+ * uses. 0, or -ENOENT when it has no such map (not ours after all).
+ */
+static int xdp_read_owner(int prog_fd, struct capture_xdp_config *out)
+{
+	struct bpf_prog_info info;
+	struct bpf_map_info minfo;
+	__u32 ids[8], len, i, nids;
+	__u32 key = 0;
+	int fd, err = -ENOENT;
+
+	memset(&info, 0, sizeof(info));
+	info.nr_map_ids = sizeof(ids) / sizeof(ids[0]);
+	info.map_ids = (__u64)(uintptr_t)ids;
+	len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0)
+		return -errno;
+	nids = info.nr_map_ids < sizeof(ids) / sizeof(ids[0])
+		   ? info.nr_map_ids
+		   : sizeof(ids) / sizeof(ids[0]);
+	for (i = 0; i < nids && err == -ENOENT; i++) {
+		fd = bpf_map_get_fd_by_id(ids[i]);
+		if (fd < 0)
+			continue;
+		memset(&minfo, 0, sizeof(minfo));
+		len = sizeof(minfo);
+		if (bpf_obj_get_info_by_fd(fd, &minfo, &len) == 0 &&
+		    strcmp(minfo.name, CAPTURE_XDP_MAP_CFG) == 0 &&
+		    minfo.value_size == sizeof(*out))
+			err = bpf_map_lookup_elem(fd, &key, out) ? -errno : 0;
+		close(fd);
+	}
+	return err;
+}
+
+/*
+ * Before attaching: nothing there (0); our program left by a dead process
+ * (detached, 0); anything else -EBUSY, with the reason logged.
+ */
+static int xdp_clear_stale(struct capture_xdp *cx)
+{
+	struct capture_xdp_config old;
+	struct xdp_multiprog *mp;
+	struct xdp_program *main_prog;
+	const char *name;
+	uint32_t id;
+	long e;
+	int err;
+
+	mp = xdp_multiprog__get_from_ifindex(cx->ifindex);
+	e = libxdp_get_error(mp);
+	if (e == -ENOENT || (!mp && !e))
+		return 0;
+	if (e) {
+		log_error("capture: xdp: %s: cannot query attached XDP "
+			  "programs: %s",
+			  cx->ifname, strerror((int)-e));
+		return (int)e;
+	}
+	main_prog = xdp_multiprog__main_prog(mp);
+	if (!main_prog) {
+		/* Only an offloaded (HW) program: not in our way. */
+		err = 0;
+		goto out;
+	}
+	name = xdp_program__name(main_prog);
+	id = xdp_program__id(main_prog);
+	if (!xdp_multiprog__is_legacy(mp) || !name ||
+	    strcmp(name, CAPTURE_XDP_PROG_NAME) != 0 ||
+	    xdp_read_owner(xdp_program__fd(main_prog), &old) != 0) {
+		log_error("capture: xdp: %s already has an XDP program (%s, "
+			  "id %u, %s mode): not replacing somebody else's "
+			  "program",
+			  cx->ifname, name ? name : "?", id,
+			  xdp_mode_name(xdp_multiprog__attach_mode(mp)));
+		err = -EBUSY;
+		goto out;
+	}
+	if (old.owner_pid && old.owner_start &&
+	    proc_start_time(old.owner_pid) == old.owner_start) {
+		log_error("capture: xdp: %s is already captured by process %u "
+			  "(program id %u)",
+			  cx->ifname, old.owner_pid, id);
+		err = -EBUSY;
+		goto out;
+	}
+	log_warn("capture: xdp: %s: replacing a stale capture program (id %u) "
+		 "left by process %u, which is gone",
+		 cx->ifname, id, old.owner_pid);
+	err = xdp_multiprog__detach(mp);
+	if (err)
+		log_error("capture: xdp: %s: detaching stale program %u: %s",
+			  cx->ifname, id, strerror(-err));
+out:
+	xdp_multiprog__close(mp);
+	return err;
+}
+
+/* ------------------------------------------------------- open / close */
+
+static int xdp_attach(struct capture_xdp *cx, const char *obj,
+		      enum capture_xdp_mode want)
+{
+	enum xdp_attach_mode modes[2];
+	int nmodes = 0, i, err = -EINVAL;
+	long e;
+
+	if (want == CAPTURE_XDP_AUTO || want == CAPTURE_XDP_NATIVE)
+		modes[nmodes++] = XDP_MODE_NATIVE;
+	if (want == CAPTURE_XDP_AUTO || want == CAPTURE_XDP_SKB)
+		modes[nmodes++] = XDP_MODE_SKB;
+
+	for (i = 0; i < nmodes; i++) {
+		/*
+		 * A fresh object per attempt: a failed attach may have
+		 * loaded it already (an object loads only once).
+		 */
+		cx->prog =
+		    xdp_program__open_file(obj, CAPTURE_XDP_SECTION, NULL);
+		e = libxdp_get_error(cx->prog);
+		if (e) {
+			cx->prog = NULL;
+			log_error("capture: xdp: opening %s: %s", obj,
+				  strerror((int)-e));
+			return (int)e;
+		}
+		err = xdp_program__attach(cx->prog, cx->ifindex, modes[i], 0);
+		if (err == 0) {
+			cx->mode = modes[i];
+			cx->attached = true;
+			return 0;
+		}
+		log_info("capture: xdp: %s: %s mode attach failed: %s",
+			 cx->ifname, xdp_mode_name(modes[i]), strerror(-err));
+		xdp_program__close(cx->prog);
+		cx->prog = NULL;
+	}
+	log_error("capture: xdp: cannot attach %s to %s: %s (--log-level "
+		  "debug shows libxdp's and the verifier's messages)",
+		  obj, cx->ifname, strerror(-err));
+	return err;
+}
+
+static int xdp_queue_open(struct capture_xdp *cx, struct xdp_queue *q,
+			  bool with_tx)
+{
+	struct xsk_umem_config ucfg = {
+	    .fill_size = cx->ring_frames,
+	    .comp_size = cx->tx_frames,
+	    .frame_size = cx->frame_size,
+	    .frame_headroom = 0,
+	    .flags = 0,
+	};
+	struct xsk_socket_config scfg = {
+	    .rx_size = cx->ring_frames,
+	    .tx_size = cx->tx_frames,
+	    .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+	    .xdp_flags = 0,
+	    /*
+	     * Copy mode: veth and most drivers have no zero-copy, and
+	     * asking for it explicitly keeps behaviour the same on all.
+	     */
+	    .bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
+	};
+	uint32_t nframes, i, idx;
+	int err;
+
+	q->stash = calloc(cx->ring_frames, sizeof(*q->stash));
+	if (!q->stash)
+		return -ENOMEM;
+	nframes = cx->ring_frames + (with_tx ? cx->tx_frames : 0);
+	q->area_len = (size_t)nframes * cx->frame_size;
+	q->area = mmap(NULL, q->area_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (q->area == MAP_FAILED) {
+		q->area = NULL;
+		return -ENOMEM;
+	}
+	err = xsk_umem__create(&q->umem, q->area, q->area_len, &q->fill,
+			       &q->comp, &ucfg);
+	if (err) {
+		log_error("capture: xdp: %s queue %u: UMEM of %zu KiB: %s%s",
+			  cx->ifname, q->queue_id, q->area_len >> 10,
+			  strerror(-err),
+			  err == -ENOBUFS || err == -EPERM
+			      ? " (RLIMIT_MEMLOCK / CAP_IPC_LOCK?)"
+			      : "");
+		q->umem = NULL;
+		return err;
+	}
+	err = xsk_socket__create(&q->xsk, cx->ifname, q->queue_id, q->umem,
+				 &q->rx, with_tx ? &q->tx : NULL, &scfg);
+	if (err) {
+		log_error("capture: xdp: %s queue %u: AF_XDP socket: %s",
+			  cx->ifname, q->queue_id, strerror(-err));
+		q->xsk = NULL;
+		return err;
+	}
+	q->fd = xsk_socket__fd(q->xsk);
+
+	/* Every receive frame starts in the fill ring. */
+	if (xsk_ring_prod__reserve(&q->fill, cx->ring_frames, &idx) !=
+	    cx->ring_frames)
+		return -EIO;
+	for (i = 0; i < cx->ring_frames; i++)
+		*xsk_ring_prod__fill_addr(&q->fill, idx + i) =
+		    (uint64_t)i * cx->frame_size;
+	xsk_ring_prod__submit(&q->fill, cx->ring_frames);
+
+	if (with_tx) {
+		for (i = 0; i < cx->tx_frames; i++)
+			cx->tx_free[cx->tx_nfree++] =
+			    (uint64_t)(cx->ring_frames + i) * cx->frame_size;
+	}
+	/* Last: from here on the program redirects to this socket. */
+	err = xsk_socket__update_xskmap(q->xsk, cx->xsks_fd);
+	if (err) {
+		log_error("capture: xdp: %s queue %u: XSK map: %s", cx->ifname,
+			  q->queue_id, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int xdp_write_config(struct capture_xdp *cx,
+			    const struct capture_xdp_config *pcfg)
+{
+	__u32 key = 0;
+	int err;
+
+	if (bpf_map_update_elem(cx->cfg_fd, &key, pcfg, BPF_ANY) == 0)
+		return 0;
+	err = -errno;
+	log_error("capture: xdp: writing the program's config: %s",
+		  strerror(-err));
+	return err;
+}
+
+static void xdp_close_handle(struct capture *c);
+
+static bool is_pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static int xdp_open_handle(struct capture **out, const char *ifname,
+			   const uint8_t guest_mac[6],
+			   const struct capture_config *ucfg)
+{
+	struct capture_xdp_config pcfg;
+	struct capture_config cfg;
+	struct bpf_object *obj;
+	struct capture_xdp *cx;
+	char path[PATH_MAX];
+	uint32_t i, want_q;
+	int err;
+
+	*out = NULL;
+	if (ucfg)
+		cfg = *ucfg;
+	else
+		capture_config_init(&cfg);
+	if (!cfg.snaplen)
+		cfg.snaplen = CAPTURE_SNAPLEN_DEFAULT;
+	if (!cfg.ring_frames)
+		cfg.ring_frames = CAPTURE_RING_DEFAULT;
+	if (!cfg.tx_frames)
+		cfg.tx_frames = CAPTURE_TX_RING_DEFAULT;
+	if (!is_pow2(cfg.ring_frames) || !is_pow2(cfg.tx_frames)) {
+		log_error("capture: xdp: ring sizes must be powers of two "
+			  "(%u, %u)",
+			  cfg.ring_frames, cfg.tx_frames);
+		return -EINVAL;
+	}
+	if (strlen(ifname) >= IF_NAMESIZE)
+		return -ENAMETOOLONG;
+	xdp_hook_lib_logs();
+
+	cx = calloc(1, sizeof(*cx));
+	if (!cx)
+		return -ENOMEM;
+	cx->base.ops = &capture_xdp_ops;
+	pthread_mutex_init(&cx->stats_lock, NULL);
+	cx->epfd = -1;
+	cx->inject_fd = -1;
+	cx->promisc_fd = -1;
+	cx->cfg_fd = cx->cnt_fd = cx->xsks_fd = -1;
+	snprintf(cx->ifname, sizeof(cx->ifname), "%s", ifname);
+	cx->ring_frames = cfg.ring_frames;
+	cx->tx_frames = cfg.tx_frames;
+	/*
+	 * In copy mode the kernel puts a frame behind XDP_PACKET_HEADROOM
+	 * (256) in its UMEM frame; UMEM frames are 2 or 4 KiB.
+	 */
+	cx->frame_size = cfg.snaplen + 256 <= 2048 ? 2048 : 4096;
+	cx->snaplen = cfg.snaplen < cx->frame_size - 256 ? cfg.snaplen
+							 : cx->frame_size - 256;
+	if (cx->snaplen < cfg.snaplen)
+		log_warn("capture: xdp: frames longer than %u bytes cannot be "
+			 "captured (snaplen %u)",
+			 cx->snaplen, cfg.snaplen);
+
+	cx->ifindex = (int)if_nametoindex(ifname);
+	if (!cx->ifindex) {
+		err = -errno;
+		log_error("capture: xdp: %s: %s", ifname, strerror(errno));
+		goto out_free;
+	}
+	err = xdp_find_obj(cfg.xdp_obj, path, sizeof(path));
+	if (err)
+		goto out_free;
+
+	want_q = cfg.queues ? cfg.queues : if_rx_queues(ifname);
+	if (want_q > CAPTURE_XDP_MAX_QUEUES) {
+		log_warn("capture: xdp: %s has %u receive queues; binding the "
+			 "first %u (frames on the others are %s)",
+			 ifname, want_q, CAPTURE_XDP_MAX_QUEUES,
+			 cfg.steal ? "dropped" : "not captured");
+		want_q = CAPTURE_XDP_MAX_QUEUES;
+	}
+	cx->q = calloc(want_q, sizeof(*cx->q));
+	cx->tx_free = calloc(cfg.tx_frames, sizeof(*cx->tx_free));
+	cx->ncpus = libbpf_num_possible_cpus();
+	if (cx->ncpus <= 0)
+		cx->ncpus = 1;
+	cx->cnt_buf = calloc((size_t)cx->ncpus, sizeof(*cx->cnt_buf));
+	if (!cx->q || !cx->tx_free || !cx->cnt_buf) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (i = 0; i < want_q; i++) {
+		cx->q[i].queue_id = i;
+		cx->q[i].fd = -1;
+	}
+
+	/*
+	 * A NIC drops unicast for other MACs before XDP runs unless it is
+	 * promiscuous (a veth does not filter).
+	 */
+	if (cfg.promisc) {
+		cx->promisc_fd = capture_promisc_hold(ifname);
+		if (cx->promisc_fd < 0) {
+			err = cx->promisc_fd;
+			goto out_free;
+		}
+	}
+	err = xdp_clear_stale(cx);
+	if (err)
+		goto out_free;
+	err = xdp_attach(cx, path, cfg.xdp_mode);
+	if (err)
+		goto out_free;
+	obj = xdp_program__bpf_obj(cx->prog);
+	cx->cfg_fd = bpf_object__find_map_fd_by_name(obj, CAPTURE_XDP_MAP_CFG);
+	cx->cnt_fd = bpf_object__find_map_fd_by_name(obj, CAPTURE_XDP_MAP_CNT);
+	cx->xsks_fd =
+	    bpf_object__find_map_fd_by_name(obj, CAPTURE_XDP_MAP_XSKS);
+	if (cx->cfg_fd < 0 || cx->cnt_fd < 0 || cx->xsks_fd < 0) {
+		log_error("capture: xdp: %s lacks the maps %s, %s, %s", path,
+			  CAPTURE_XDP_MAP_CFG, CAPTURE_XDP_MAP_CNT,
+			  CAPTURE_XDP_MAP_XSKS);
+		err = -ENOENT;
+		goto out_free;
+	}
+	/*
+	 * Claim it at once (filter still off): a concurrent open must see a
+	 * live owner, not a nameless program it would take for stale.
+	 */
+	memset(&pcfg, 0, sizeof(pcfg));
+	memcpy(pcfg.guest_mac, guest_mac, 6);
+	pcfg.owner_pid = (uint32_t)getpid();
+	pcfg.owner_start = proc_start_time(pcfg.owner_pid);
+	err = xdp_write_config(cx, &pcfg);
+	if (err)
+		goto out_free;
+
+	for (i = 0; i < want_q; i++) {
+		err = xdp_queue_open(cx, &cx->q[i], i == 0);
+		cx->nq = i + 1; /* close() cleans up this one too */
+		if (err)
+			goto out_free;
+	}
+	if (cx->nq > 1) {
+		cx->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (cx->epfd < 0) {
+			err = -errno;
+			goto out_free;
+		}
+		for (i = 0; i < cx->nq; i++) {
+			struct epoll_event ev = {.events = EPOLLIN,
+						 .data.u32 = i};
+
+			if (epoll_ctl(cx->epfd, EPOLL_CTL_ADD, cx->q[i].fd,
+				      &ev) != 0) {
+				err = -errno;
+				goto out_free;
+			}
+		}
+	}
+	/*
+	 * Enable the filter last: until now the program passed everything,
+	 * so frames that arrived while the sockets were being set up went
+	 * their usual way instead of being dropped for want of a socket.
+	 */
+	pcfg.flags = CAPTURE_XDP_F_ENABLED;
+	if (cfg.steal)
+		pcfg.flags |= CAPTURE_XDP_F_STEAL;
+	if (cfg.guest_ip4) {
+		pcfg.flags |= CAPTURE_XDP_F_ARP_IP;
+		pcfg.guest_ip4 = cfg.guest_ip4;
+	}
+	err = xdp_write_config(cx, &pcfg);
+	if (err)
+		goto out_free;
+
+	if (cfg.inject_ifname) {
+		cx->inject_fd = capture_psock_open(cfg.inject_ifname);
+		if (cx->inject_fd < 0) {
+			err = cx->inject_fd;
+			goto out_free;
+		}
+	}
+	/* Generic XDP runs after GRO; native XDP before it. */
+	if (cx->mode == XDP_MODE_SKB)
+		capture_warn_coalescing("xdp", ifname);
+	log_info("capture: xdp on %s: program id %u, %s mode, %u queue%s, "
+		 "copy, %u+%u frames of %u bytes, snaplen %u, %s",
+		 ifname, xdp_program__id(cx->prog), xdp_mode_name(cx->mode),
+		 cx->nq, cx->nq == 1 ? "" : "s", cx->ring_frames, cx->tx_frames,
+		 cx->frame_size, cx->snaplen,
+		 cfg.steal ? "steal (no socket: drop)"
+			   : "copy requested: matching frames are still "
+			     "taken from the kernel (AF_XDP cannot copy)");
+	*out = &cx->base;
+	return 0;
+
+out_free:
+	xdp_close_handle(&cx->base);
+	return err;
+}
+
+static void xdp_close_handle(struct capture *c)
+{
+	struct capture_xdp *cx = to_xdp(c);
+	uint32_t i;
+	int err;
+
+	if (!cx)
+		return;
+	if (cx->nq && cx->st.frames + cx->st.drops_user) {
+		char per_q[256] = "";
+		size_t off = 0;
+
+		for (i = 0; i < cx->nq && off < sizeof(per_q) - 24; i++)
+			off += (size_t)snprintf(
+			    per_q + off, sizeof(per_q) - off, " %llu",
+			    (unsigned long long)cx->q[i].frames);
+		log_info("capture: xdp on %s closed: %llu frames; per queue:%s",
+			 cx->ifname, (unsigned long long)cx->st.frames, per_q);
+	}
+	/* Program first: no frame is redirected to a closing socket. */
+	if (cx->attached) {
+		err = xdp_program__detach(cx->prog, cx->ifindex, cx->mode, 0);
+		if (err)
+			log_warn("capture: xdp: detaching from %s: %s "
+				 "(the next open replaces it)",
+				 cx->ifname, strerror(-err));
+	}
+	xdp_program__close(cx->prog);
+	for (i = 0; i < cx->nq; i++) {
+		struct xdp_queue *q = &cx->q[i];
+
+		if (q->xsk)
+			xsk_socket__delete(q->xsk);
+		if (q->umem)
+			xsk_umem__delete(q->umem);
+		if (q->area)
+			munmap(q->area, q->area_len);
+		free(q->stash);
+	}
+	if (cx->epfd >= 0)
+		close(cx->epfd);
+	if (cx->inject_fd >= 0)
+		close(cx->inject_fd);
+	if (cx->promisc_fd >= 0)
+		close(cx->promisc_fd);
+	free(cx->q);
+	free(cx->tx_free);
+	free(cx->cnt_buf);
+	pthread_mutex_destroy(&cx->stats_lock);
+	free(cx);
+}
+
+/* ------------------------------------------------------------ datapath */
+
+static int xdp_fd(struct capture *c)
+{
+	struct capture_xdp *cx = to_xdp(c);
+
+	return cx->nq > 1 ? cx->epfd : cx->q[0].fd;
+}
+
+/* Completed TX frames back to the free list. */
+static void xdp_tx_reclaim(struct capture_xdp *cx)
+{
+	struct xdp_queue *q = &cx->q[0];
+	uint32_t n, i, idx;
+
+	n = xsk_ring_cons__peek(&q->comp, cx->tx_frames, &idx);
+	for (i = 0; i < n; i++)
+		cx->tx_free[cx->tx_nfree++] =
+		    *xsk_ring_cons__comp_addr(&q->comp, idx + i);
+	if (n)
+		xsk_ring_cons__release(&q->comp, n);
+}
+
+/*
+ * In copy mode the kernel transmits from the TX ring only inside sendto.
+ * Busy/no-buffer answers leave the frames queued for the next kick.
+ */
+static int xdp_tx_kick(struct capture_xdp *cx)
+{
+	if (sendto(cx->q[0].fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0) {
+		cx->tx_kick = false;
+		return 0;
+	}
+	if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS ||
+	    errno == EINTR) {
+		cx->tx_kick = true;
+		return 0;
+	}
+	cx->tx_kick = true;
+	return -errno;
+}
+
+/* Hand stashed frames back to the kernel, as many as the fill ring takes. */
+static void xdp_refill(struct xdp_queue *q)
+{
+	uint32_t n = q->nstash, idx, i;
+
+	if (!n)
+		return;
+	n = xsk_prod_nb_free(&q->fill, n) < n ? xsk_prod_nb_free(&q->fill, n)
+					      : n;
+	if (!n || xsk_ring_prod__reserve(&q->fill, n, &idx) != n)
+		return;
+	for (i = 0; i < n; i++)
+		*xsk_ring_prod__fill_addr(&q->fill, idx + i) =
+		    q->stash[--q->nstash];
+	xsk_ring_prod__submit(&q->fill, n);
+	/* Zero-copy drivers sleep until told the fill ring has frames. */
+	if (xsk_ring_prod__needs_wakeup(&q->fill))
+		recvfrom(q->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+}
+
+static int xdp_poll(struct capture *c, int max, capture_cb cb, void *arg)
+{
+	struct capture_xdp *cx = to_xdp(c);
+	struct capture_frame f;
+	struct timespec ts;
+	uint32_t k, n, i, idx;
+	int delivered = 0;
+
+	if (max <= 0 || !cb)
+		return -EINVAL;
+	if (cx->tx_kick)
+		xdp_tx_kick(cx);
+	for (k = 0; k < cx->nq && delivered < max; k++) {
+		struct xdp_queue *q = &cx->q[(cx->next_q + k) % cx->nq];
+
+		xdp_refill(q);
+		n = xsk_ring_cons__peek(&q->rx, (uint32_t)(max - delivered),
+					&idx);
+		if (!n)
+			continue;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		f.ts_ns =
+		    (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		for (i = 0; i < n; i++) {
+			const struct xdp_desc *d =
+			    xsk_ring_cons__rx_desc(&q->rx, idx + i);
+
+			/*
+			 * The frame goes back whole (its start is frame
+			 * aligned), after the callbacks: the stash holds at
+			 * most every frame of the queue.
+			 */
+			q->stash[q->nstash++] =
+			    d->addr & ~(uint64_t)(cx->frame_size - 1);
+			q->frames++;
+			if (d->len > cx->snaplen) {
+				capture_count(&cx->st.drops_user, 1);
+				continue;
+			}
+			f.data = xsk_umem__get_data(q->area, d->addr);
+			f.len = d->len;
+			capture_count(&cx->st.frames, 1);
+			capture_count(&cx->st.bytes, d->len);
+			delivered++;
+			cb(arg, &f);
+		}
+		xsk_ring_cons__release(&q->rx, n);
+		xdp_refill(q);
+	}
+	cx->next_q = (cx->next_q + 1) % cx->nq;
+	return delivered;
+}
+
+static int xdp_inject(struct capture *c, const void *frame, size_t len)
+{
+	struct capture_xdp *cx = to_xdp(c);
+	struct xdp_queue *q = &cx->q[0];
+	struct xdp_desc *d;
+	uint64_t addr;
+	uint32_t idx;
+	int err;
+
+	if (len < ETH_HLEN)
+		return -EINVAL;
+	if (len > cx->snaplen)
+		return -EMSGSIZE;
+	if (cx->inject_fd >= 0) {
+		err = capture_psock_send(cx->inject_fd, frame, len);
+		if (err == 0)
+			capture_count(&cx->st.injected, 1);
+		return err;
+	}
+	xdp_tx_reclaim(cx);
+	if (!cx->tx_nfree) {
+		err = xdp_tx_kick(cx);
+		if (err)
+			return err;
+		xdp_tx_reclaim(cx);
+		if (!cx->tx_nfree)
+			return -EAGAIN;
+	}
+	/* TX ring size == TX frames: a free frame means a free slot. */
+	if (xsk_ring_prod__reserve(&q->tx, 1, &idx) != 1)
+		return -EAGAIN;
+	addr = cx->tx_free[--cx->tx_nfree];
+	memcpy(xsk_umem__get_data(q->area, addr), frame, len);
+	d = xsk_ring_prod__tx_desc(&q->tx, idx);
+	d->addr = addr;
+	d->len = (uint32_t)len;
+	xsk_ring_prod__submit(&q->tx, 1);
+	/* Queued: a refused kick is retried by the next inject or poll. */
+	err = xdp_tx_kick(cx);
+	if (err) {
+		log_debug("capture: xdp: TX kick on %s: %s", cx->ifname,
+			  strerror(-err));
+		return err;
+	}
+	capture_count(&cx->st.injected, 1);
+	return 0;
+}
+
+static void xdp_stats(struct capture *c, struct capture_stats *out)
+{
+	struct capture_xdp *cx = to_xdp(c);
+	uint64_t cnt[CAPTURE_XDP_CNT_MAX] = {0};
+	struct xdp_statistics xs;
+	uint64_t sock_drops = 0;
+	socklen_t len;
+	__u32 key;
+	uint32_t i;
+	int cpu;
+
+	pthread_mutex_lock(&cx->stats_lock);
+	for (key = 0; key < CAPTURE_XDP_CNT_MAX; key++) {
+		if (bpf_map_lookup_elem(cx->cnt_fd, &key, cx->cnt_buf) != 0)
+			continue;
+		for (cpu = 0; cpu < cx->ncpus; cpu++)
+			cnt[key] += cx->cnt_buf[cpu];
+	}
+	pthread_mutex_unlock(&cx->stats_lock);
+	for (i = 0; i < cx->nq; i++) {
+		len = sizeof(xs);
+		if (getsockopt(cx->q[i].fd, SOL_XDP, XDP_STATISTICS, &xs,
+			       &len) == 0)
+			/*
+			 * rx_dropped: no fill frame, or too long for one;
+			 * rx_ring_full: we did not read fast enough.
+			 */
+			sock_drops += xs.rx_dropped + xs.rx_ring_full;
+	}
+	memset(out, 0, sizeof(*out));
+	out->frames = capture_count_read(&cx->st.frames);
+	out->bytes = capture_count_read(&cx->st.bytes);
+	out->drops_user = capture_count_read(&cx->st.drops_user);
+	out->injected = capture_count_read(&cx->st.injected);
+	out->matched =
+	    cnt[CAPTURE_XDP_CNT_REDIRECTED] + cnt[CAPTURE_XDP_CNT_MISSED];
+	out->drops_kernel = cnt[CAPTURE_XDP_CNT_MISSED] + sock_drops;
+	out->filtered = cnt[CAPTURE_XDP_CNT_PASSED] + cnt[CAPTURE_XDP_CNT_RUNT];
+}
+
+const struct capture_ops capture_xdp_ops = {
+    .name = "xdp",
+    .open = xdp_open_handle,
+    .fd = xdp_fd,
+    .poll = xdp_poll,
+    .inject = xdp_inject,
+    .stats = xdp_stats,
+    .close = xdp_close_handle,
+};

@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Replay log. Trimming always removes a prefix of the log (a matched frame
+ * and every frame before it), so the log is a FIFO: frame records live in a
+ * ring indexed by sequence number, frame bytes in a byte ring, and a hash
+ * index maps each digest to its oldest live frame. Append, lookup and
+ * removal are O(1), so a trim costs O(digests + frames removed) however
+ * long the log is and however many digests are missing from it.
+ *
+ * libc only (the primary links this file for replay_digest()).
+ */
+/* mmap flags, clock ids, mkstemp: POSIX + BSD bits (the Makefile sets it too).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "backup/replay_log.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+/* ------------------------------------------------------------- digest */
+
+/*
+ * XXH64 with seed 0, as specified by Yann Collet's xxHash (the reference
+ * vectors are in tests/unit/test_replay_log.c). Chosen over FNV-1a because
+ * it consumes 32 bytes per round instead of one, and mixes well enough
+ * that frames differing in one bit (say a TCP sequence number) never
+ * share a digest in practice.
+ */
+#define XXH_P1 0x9E3779B185EBCA87ull
+#define XXH_P2 0xC2B2AE3D27D4EB4Full
+#define XXH_P3 0x165667B19E3779F9ull
+#define XXH_P4 0x85EBCA77C2B2AE63ull
+#define XXH_P5 0x27D4EB2F165667C5ull
+
+static inline uint64_t rotl64(uint64_t x, unsigned r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+/*
+ * Little-endian loads, so both hosts agree whatever their byte order;
+ * memcpy keeps them alignment-safe and compiles to one load.
+ */
+static inline uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
+static inline uint32_t load32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap32(v);
+#endif
+	return v;
+}
+
+static inline uint64_t xxh_round(uint64_t acc, uint64_t input)
+{
+	acc += input * XXH_P2;
+	acc = rotl64(acc, 31);
+	return acc * XXH_P1;
+}
+
+static inline uint64_t xxh_merge(uint64_t h, uint64_t v)
+{
+	h ^= xxh_round(0, v);
+	return h * XXH_P1 + XXH_P4;
+}
+
+uint64_t replay_digest(const uint8_t *frame, size_t len)
+{
+	const uint8_t *p = frame, *end = frame + len;
+	uint64_t h;
+
+	if (len >= 32) {
+		uint64_t v1 = XXH_P1 + XXH_P2, v2 = XXH_P2, v3 = 0;
+		uint64_t v4 = -XXH_P1;
+
+		do {
+			v1 = xxh_round(v1, load64(p));
+			v2 = xxh_round(v2, load64(p + 8));
+			v3 = xxh_round(v3, load64(p + 16));
+			v4 = xxh_round(v4, load64(p + 24));
+			p += 32;
+		} while (end - p >= 32);
+		h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) +
+		    rotl64(v4, 18);
+		h = xxh_merge(h, v1);
+		h = xxh_merge(h, v2);
+		h = xxh_merge(h, v3);
+		h = xxh_merge(h, v4);
+	} else {
+		h = XXH_P5;
+	}
+	h += len;
+	for (; end - p >= 8; p += 8) {
+		h ^= xxh_round(0, load64(p));
+		h = rotl64(h, 27) * XXH_P1 + XXH_P4;
+	}
+	if (end - p >= 4) {
+		h ^= (uint64_t)load32(p) * XXH_P1;
+		h = rotl64(h, 23) * XXH_P2 + XXH_P3;
+		p += 4;
+	}
+	for (; p < end; p++) {
+		h ^= *p * XXH_P5;
+		h = rotl64(h, 11) * XXH_P1;
+	}
+	h ^= h >> 33;
+	h *= XXH_P2;
+	h ^= h >> 29;
+	h *= XXH_P3;
+	h ^= h >> 32;
+	return h;
+}
+
+/* ---------------------------------------------------------- structures */
+
+/* Sequence numbers start at 1 so that 0 can mean "none" (zeroed memory). */
+#define SEQ_NONE 0
+
+struct replay_rec {
+	uint64_t digest;
+	uint64_t next_same; /* next live frame with this digest, or SEQ_NONE */
+	struct replay_stamp ts;
+	uint32_t off; /* in the data ring */
+	uint32_t len;
+};
+
+struct replay_slot {
+	uint64_t digest;
+	uint64_t first; /* SEQ_NONE: the slot is empty */
+	uint64_t last;
+};
+
+#define ALIGN8(x) (((x) + 7u) & ~(uint64_t)7u)
+
+static void *map_zeroed(size_t size)
+{
+	/* Reserved, not committed: only what the log touches becomes RSS. */
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static uint64_t pow2_at_least(uint64_t n)
+{
+	uint64_t p = 1;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline struct replay_rec *rec_at(const struct replay_log *log,
+					uint64_t seq)
+{
+	return &log->recs[seq & log->rec_mask];
+}
+
+static size_t rec_bytes(const struct replay_log *log)
+{
+	return (log->rec_mask + 1) * sizeof(struct replay_rec);
+}
+
+static size_t slot_bytes(const struct replay_log *log)
+{
+	return (log->slot_mask + 1) * sizeof(struct replay_slot);
+}
+
+/* ---------------------------------------------------------- hash index */
+
+static inline uint64_t slot_home(const struct replay_log *log, uint64_t d)
+{
+	/* Digests are already uniform; the multiply guards against a weak
+	 * low half should the digest function ever change. */
+	return ((d * 0x9E3779B97F4A7C15ull) >> 32) & log->slot_mask;
+}
+
+/* The slot holding `d`, or the empty slot where it would go. */
+static struct replay_slot *slot_probe(const struct replay_log *log, uint64_t d)
+{
+	uint64_t i = slot_home(log, d);
+
+	/* Never full: the table has twice as many slots as frames allowed. */
+	for (;;) {
+		struct replay_slot *s = &log->slots[i];
+
+		if (s->first == SEQ_NONE || s->digest == d)
+			return s;
+		i = (i + 1) & log->slot_mask;
+	}
+}
+
+/*
+ * Empty slot i by shifting later members of its probe run back, so lookups
+ * need no tombstones and the table never degrades with churn.
+ */
+static void slot_delete(struct replay_log *log, uint64_t i)
+{
+	uint64_t j = i;
+
+	for (;;) {
+		uint64_t k;
+
+		j = (j + 1) & log->slot_mask;
+		if (log->slots[j].first == SEQ_NONE)
+			break;
+		k = slot_home(log, log->slots[j].digest);
+		/* Leave j alone if its home lies cyclically in (i, j]. */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		log->slots[i] = log->slots[j];
+		i = j;
+	}
+	memset(&log->slots[i], 0, sizeof(log->slots[i]));
+}
+
+/* ------------------------------------------------------------ the ring */
+
+/*
+ * Where an entry of `need` bytes would go in the data ring, or -1. Entries
+ * never straddle the end (a frame is handed out as one pointer); the live
+ * region is [head entry, data_tail), possibly wrapped. A non-empty log
+ * whose tail is not past its head is wrapped: the tail may reach the head
+ * exactly (full), never pass it.
+ */
+static int64_t data_place(const struct replay_log *log, uint64_t need)
+{
+	uint64_t head_off;
+
+	if (log->head_seq == log->tail_seq)
+		return 0;
+	head_off = rec_at(log, log->head_seq)->off;
+	if (log->data_tail > head_off) {
+		if (log->data_tail + need <= log->data_cap)
+			return (int64_t)log->data_tail;
+		return need <= head_off ? 0 : -1;
+	}
+	return log->data_tail + need <= head_off ? (int64_t)log->data_tail : -1;
+}
+
+int replay_log_init(struct replay_log *log, uint64_t limit_bytes,
+		    uint32_t limit_frames)
+{
+	memset(log, 0, sizeof(*log));
+	if (!limit_bytes)
+		limit_bytes = REPLAY_LOG_DEFAULT_BYTES;
+	if (!limit_frames)
+		limit_frames = REPLAY_LOG_DEFAULT_FRAMES;
+	if (limit_bytes > REPLAY_LOG_MAX_BYTES ||
+	    limit_frames > REPLAY_LOG_MAX_FRAMES)
+		return -EINVAL;
+	log->limit_bytes = limit_bytes;
+	log->limit_frames = limit_frames;
+	log->rec_mask = pow2_at_least(limit_frames) - 1;
+	log->slot_mask = pow2_at_least(2ull * limit_frames) - 1;
+	/*
+	 * Any set of frames within the limits fits: per-entry padding, at
+	 * most one wasted tail at the wrap point, and slack for the frame
+	 * that does not fit before the end nor before the head.
+	 */
+	log->data_cap =
+	    limit_bytes + 8ull * limit_frames + 3ull * ALIGN8(REPLAY_FRAME_MAX);
+	log->data_cap = (log->data_cap + 4095) & ~4095ull;
+	log->recs = map_zeroed(rec_bytes(log));
+	log->slots = map_zeroed(slot_bytes(log));
+	log->data = map_zeroed(log->data_cap);
+	if (!log->recs || !log->slots || !log->data) {
+		replay_log_free(log);
+		return -ENOMEM;
+	}
+	log->head_seq = log->tail_seq = 1;
+	log->st.limit_bytes = limit_bytes;
+	log->st.limit_frames = limit_frames;
+	return 0;
+}
+
+void replay_log_free(struct replay_log *log)
+{
+	if (log->recs)
+		munmap(log->recs, rec_bytes(log));
+	if (log->slots)
+		munmap(log->slots, slot_bytes(log));
+	if (log->data)
+		munmap(log->data, log->data_cap);
+	memset(log, 0, sizeof(*log));
+}
+
+static bool fits(const struct replay_log *log, size_t len)
+{
+	return log->tail_seq - log->head_seq < log->limit_frames &&
+	       log->bytes + len <= log->limit_bytes &&
+	       data_place(log, ALIGN8(len)) >= 0;
+}
+
+bool replay_log_would_fit(const struct replay_log *log, size_t len)
+{
+	return len && len <= REPLAY_FRAME_MAX && log->data && fits(log, len);
+}
+
+int replay_log_append(struct replay_log *log, const uint8_t *frame, size_t len,
+		      const struct replay_stamp *ts)
+{
+	uint64_t seq = log->tail_seq;
+	struct replay_slot *s;
+	struct replay_rec *r;
+	int64_t off;
+
+	if (!len || len > REPLAY_FRAME_MAX || !frame || !log->data)
+		return -EINVAL;
+	if (!fits(log, len)) {
+		log->st.overflows++;
+		return -ENOSPC;
+	}
+	off = data_place(log, ALIGN8(len));
+	memcpy(log->data + off, frame, len);
+	log->data_tail = (uint64_t)off + ALIGN8(len);
+
+	r = rec_at(log, seq);
+	r->digest = replay_digest(frame, len);
+	r->next_same = SEQ_NONE;
+	r->off = (uint32_t)off;
+	r->len = (uint32_t)len;
+	r->ts.mono_ns =
+	    ts && ts->mono_ns ? ts->mono_ns : now_ns(CLOCK_MONOTONIC);
+	r->ts.real_ns =
+	    ts && ts->real_ns ? ts->real_ns : now_ns(CLOCK_REALTIME);
+
+	s = slot_probe(log, r->digest);
+	if (s->first == SEQ_NONE) {
+		s->digest = r->digest;
+		s->first = seq;
+	} else {
+		rec_at(log, s->last)->next_same = seq;
+	}
+	s->last = seq;
+
+	log->tail_seq++;
+	log->bytes += len;
+	log->st.appended++;
+	log->st.appended_bytes += len;
+	if (log->tail_seq - log->head_seq > log->st.frames_hwm)
+		log->st.frames_hwm = log->tail_seq - log->head_seq;
+	if (log->bytes > log->st.bytes_hwm)
+		log->st.bytes_hwm = log->bytes;
+	return 0;
+}
+
+/* A trim's observer: see replay_trim_fn. */
+struct trim_obs {
+	replay_trim_fn fn;
+	void *arg;
+};
+
+/* Remove the oldest frame; returns its length. The log must not be empty. */
+static uint32_t pop_head(struct replay_log *log, const struct trim_obs *obs,
+			 bool delivered)
+{
+	struct replay_rec *r = rec_at(log, log->head_seq);
+	struct replay_slot *s;
+
+	if (obs && obs->fn) {
+		struct replay_frame f;
+
+		replay_log_get(log, log->head_seq, &f);
+		obs->fn(obs->arg, &f, delivered);
+	}
+	s = slot_probe(log, r->digest);
+
+	/* The head is the oldest frame, so it heads its digest's chain. */
+	s->first = r->next_same;
+	if (s->first == SEQ_NONE)
+		slot_delete(log, (uint64_t)(s - log->slots));
+	log->bytes -= r->len;
+	log->head_seq++;
+	/* Empty: restart at offset 0 so the ring stays compact in memory. */
+	if (log->head_seq == log->tail_seq)
+		log->data_tail = 0;
+	return r->len;
+}
+
+static void note_gap(struct replay_log *log, uint64_t epoch, uint64_t d,
+		     size_t index, struct replay_trim_result *res)
+{
+	struct replay_gap *g = &log->gaps[log->ngaps++ % REPLAY_GAPS];
+
+	g->epoch = epoch;
+	g->digest = d;
+	g->index = (uint32_t)index;
+	if (!res->gaps) {
+		res->first_gap_index = g->index;
+		res->first_gap_digest = d;
+	}
+	res->gaps++;
+	log->st.gaps++;
+}
+
+int replay_log_trim(struct replay_log *log, uint64_t epoch,
+		    const uint64_t *digests, size_t n,
+		    struct replay_trim_result *res)
+{
+	return replay_log_trim_cb(log, epoch, digests, n, res, NULL, NULL);
+}
+
+int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
+		       const uint64_t *digests, size_t n,
+		       struct replay_trim_result *res, replay_trim_fn fn,
+		       void *arg)
+{
+	const struct trim_obs obs = {.fn = fn, .arg = arg};
+	struct replay_trim_result local;
+	struct replay_mark *m;
+	uint64_t tail_at_start = log->tail_seq;
+
+	if (!res)
+		res = &local;
+	memset(res, 0, sizeof(*res));
+	res->epoch = epoch;
+	if ((n && !digests) || !log->data)
+		return -EINVAL;
+
+	for (size_t i = 0; i < n; i++) {
+		struct replay_slot *s = slot_probe(log, digests[i]);
+		uint64_t target;
+
+		/*
+		 * Not in the log at all: the primary's VM got a frame the
+		 * backup never captured. Nothing to remove; the hole is
+		 * reported, and later digests still match what follows.
+		 */
+		if (s->first == SEQ_NONE) {
+			note_gap(log, epoch, digests[i], i, res);
+			continue;
+		}
+		/*
+		 * Greedy in-order match: the oldest live frame with this
+		 * digest. Every frame before it was not given to the VM,
+		 * and the VM's input has moved past it: replaying it later
+		 * would reorder input, so it goes too (skipped). Equal
+		 * frames match one for one because each match removes the
+		 * oldest copy.
+		 */
+		target = s->first;
+		while (log->head_seq < target) {
+			res->bytes_removed += pop_head(log, &obs, false);
+			res->skipped++;
+		}
+		res->bytes_removed += pop_head(log, &obs, true);
+		res->matched++;
+	}
+
+	log->st.trimmed += res->matched;
+	log->st.skipped += res->skipped;
+	log->st.trims++;
+	log->st.last_epoch = epoch;
+	log->st.have_epoch = true;
+	res->frames_left = log->tail_seq - log->head_seq;
+
+	m = &log->marks[log->nmarks++ % REPLAY_MARKS];
+	m->epoch = epoch;
+	m->head_seq = log->head_seq;
+	m->tail_seq = tail_at_start;
+	m->ts.mono_ns = now_ns(CLOCK_MONOTONIC);
+	m->ts.real_ns = now_ns(CLOCK_REALTIME);
+	m->matched = res->matched;
+	m->skipped = res->skipped;
+	m->gaps = res->gaps;
+	return 0;
+}
+
+void replay_log_clear(struct replay_log *log)
+{
+	/* Pop one by one: touches only the live slots, not the whole table. */
+	while (log->head_seq != log->tail_seq) {
+		pop_head(log, NULL, false);
+		log->st.cleared++;
+	}
+	log->data_tail = 0;
+}
+
+/* ---------------------------------------------------------- read side */
+
+bool replay_log_get(const struct replay_log *log, uint64_t seq,
+		    struct replay_frame *f)
+{
+	const struct replay_rec *r;
+
+	if (seq < log->head_seq || seq >= log->tail_seq)
+		return false;
+	r = rec_at(log, seq);
+	f->seq = seq;
+	f->digest = r->digest;
+	f->ts = r->ts;
+	f->data = log->data + r->off;
+	f->len = r->len;
+	return true;
+}
+
+bool replay_log_first(const struct replay_log *log, struct replay_frame *f)
+{
+	return replay_log_get(log, log->head_seq, f);
+}
+
+bool replay_log_next(const struct replay_log *log, struct replay_frame *f)
+{
+	return replay_log_get(log, f->seq + 1, f);
+}
+
+size_t replay_log_frames(const struct replay_log *log)
+{
+	return (size_t)(log->tail_seq - log->head_seq);
+}
+
+uint64_t replay_log_bytes(const struct replay_log *log)
+{
+	return log->bytes;
+}
+
+void replay_log_stats(const struct replay_log *log, struct replay_log_stats *st)
+{
+	*st = log->st;
+	st->frames = log->tail_seq - log->head_seq;
+	st->bytes = log->bytes;
+}
+
+size_t replay_log_marks(const struct replay_log *log, struct replay_mark *out,
+			size_t max)
+{
+	uint64_t n = log->nmarks < REPLAY_MARKS ? log->nmarks : REPLAY_MARKS;
+
+	if (n > max)
+		n = max;
+	for (uint64_t i = 0; i < n; i++)
+		out[i] = log->marks[(log->nmarks - n + i) % REPLAY_MARKS];
+	return (size_t)n;
+}
+
+size_t replay_log_gaps(const struct replay_log *log, struct replay_gap *out,
+		       size_t max)
+{
+	uint64_t n = log->ngaps < REPLAY_GAPS ? log->ngaps : REPLAY_GAPS;
+
+	if (n > max)
+		n = max;
+	for (uint64_t i = 0; i < n; i++)
+		out[i] = log->gaps[(log->ngaps - n + i) % REPLAY_GAPS];
+	return (size_t)n;
+}

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+#include "backup/reverse.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/repl_protocol.h"
+
+#define CAPTURE_BATCH 64
+
+int reverse_topology_parse(const char *s, enum reverse_topology *t)
+{
+	if (strcmp(s, "inline") == 0)
+		*t = TOPOLOGY_INLINE;
+	else if (strcmp(s, "mirror") == 0)
+		*t = TOPOLOGY_MIRROR;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *reverse_topology_name(enum reverse_topology t)
+{
+	return t == TOPOLOGY_INLINE ? "inline" :
+	       t == TOPOLOGY_MIRROR ? "mirror" :
+				      "none";
+}
+
+/*
+ * Capture thread, one frame: log first, then (inline) forward. The order is
+ * the whole point of the inline topology: the primary can never have been
+ * given a frame the log lacks.
+ */
+static void on_frame(void *arg, const struct capture_frame *f)
+{
+	struct reverse *r = arg;
+	struct replay_stamp ts = { 0, f->ts_ns };
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = replay_log_append(&r->log, f->data, f->len, &ts);
+	pthread_mutex_unlock(&r->lock);
+	r->stats.captured++;
+	if (ret) {
+		/* Full: inline holds back (drops) until a commit frees room;
+		 * mirror can only count what it will not be able to replay. */
+		r->stats.overflow_dropped++;
+		return;
+	}
+	if (r->cfg.topology == TOPOLOGY_INLINE) {
+		/* Logged already: a full TX queue must not lose it. */
+		for (int tries = 0; tries < 100; tries++) {
+			ret = capture_inject(r->cap, f->data, f->len);
+			if (ret != -EAGAIN && ret != -ENOBUFS)
+				break;
+			usleep(20);
+		}
+		if (ret == 0)
+			r->stats.forwarded++;
+		else
+			r->stats.forward_errors++;
+	}
+}
+
+static void *capture_thread(void *arg)
+{
+	struct reverse *r = arg;
+	struct pollfd pfd[2] = {
+		{ .fd = capture_fd(r->cap), .events = POLLIN },
+		{ .fd = r->wake_fd, .events = POLLIN },
+	};
+
+	while (!r->stop) {
+		int n;
+
+		if (poll(pfd, 2, 100) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+		do {
+			n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
+		} while (n == CAPTURE_BATCH && !r->stop);
+		if (n < 0 && n != -EAGAIN && n != -EINTR) {
+			log_error("reverse: capture on %s failed: %s",
+				  r->cfg.capture_if, strerror(-n));
+			break;
+		}
+	}
+	return NULL;
+}
+
+int reverse_start(struct reverse *r, const struct reverse_config *cfg)
+{
+	struct capture_config cc;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->cfg = *cfg;
+	r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&r->lock, NULL);
+	ret = replay_log_init(&r->log, cfg->log_bytes, cfg->log_frames);
+	if (ret) {
+		log_error("reverse: replay log limits %llu bytes / %u frames "
+			  "rejected",
+			  (unsigned long long)cfg->log_bytes, cfg->log_frames);
+		return ret;
+	}
+	ret = replay_gate_init(&r->gate, cfg->guest_ip,
+			       REPLAY_GATE_DEFAULT_MAX_FLOWS);
+	if (ret)
+		return ret;
+	capture_config_init(&cc);
+	cc.promisc = true;
+	cc.immediate = true;
+	cc.guest_ip4 = cfg->guest_ip;
+	cc.steal = cfg->topology == TOPOLOGY_INLINE;
+	cc.inject_ifname = cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if :
+							      NULL;
+	ret = capture_open(&r->cap, cfg->backend, cfg->capture_if,
+			   cfg->guest_mac, &cc);
+	if (ret)
+		return ret;
+	if (pthread_create(&r->thread, NULL, capture_thread, r)) {
+		capture_close(r->cap);
+		r->cap = NULL;
+		return -EAGAIN;
+	}
+	r->running = true;
+	log_info("reverse: %s topology, capturing on %s with %s%s%s", 
+		 reverse_topology_name(cfg->topology), cfg->capture_if,
+		 capture_name(r->cap),
+		 cfg->topology == TOPOLOGY_INLINE ? ", forwarding to " : "",
+		 cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : "");
+	return 0;
+}
+
+void reverse_stop_capture(struct reverse *r)
+{
+	uint64_t one = 1;
+
+	if (r->running) {
+		r->stop = 1;
+		if (write(r->wake_fd, &one, sizeof(one)) < 0)
+			log_debug("reverse: wake: %s", strerror(errno));
+		pthread_join(r->thread, NULL);
+		r->running = false;
+	}
+	if (r->cap)
+		capture_close(r->cap);
+	r->cap = NULL;
+}
+
+void reverse_free(struct reverse *r)
+{
+	reverse_stop_capture(r);
+	replay_log_free(&r->log);
+	replay_gate_free(&r->gate);
+	free(r->digests);
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
+	r->digests = NULL;
+}
+
+int reverse_digests(struct reverse *r, const struct ckpt_msg *msg)
+{
+	uint32_t count, flags;
+
+	if (repl_decode_digests(msg, &count, &flags))
+		return -EPROTO;
+	if (count > r->digests_cap) {
+		uint64_t *p = realloc(r->digests, count * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		r->digests = p;
+		r->digests_cap = count;
+	}
+	for (uint32_t i = 0; i < count; i++)
+		r->digests[i] = repl_digest_at(msg, i);
+	r->ndigests = count;
+	r->digests_epoch = msg->header.epoch;
+	r->have_digests = true;
+	r->digests_incomplete = flags & REPL_DIGESTS_INCOMPLETE;
+	return 0;
+}
+
+/* Frames the committed guest has seen teach the gate what it had sent. */
+static void on_trimmed(void *arg, const struct replay_frame *f,
+		       bool delivered)
+{
+	struct reverse *r = arg;
+
+	if (delivered)
+		replay_gate_note_committed(&r->gate, f->data, f->len);
+}
+
+void reverse_committed(struct reverse *r, uint64_t epoch)
+{
+	struct replay_trim_result res;
+
+	if (!r->have_digests || r->digests_epoch != epoch) {
+		r->stats.epochs_without_digests++;
+		log_warn("reverse: epoch %llu committed without frame "
+			 "digests: is the primary in reverse mode?",
+			 (unsigned long long)epoch);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	replay_log_trim_cb(&r->log, epoch, r->digests, r->ndigests, &res,
+			   on_trimmed, r);
+	if (r->digests_incomplete) {
+		/* The primary lost count: nothing older can be trusted. */
+		r->stats.digests_incomplete++;
+		replay_log_clear(&r->log);
+	}
+	pthread_mutex_unlock(&r->lock);
+	r->stats.epochs_trimmed++;
+	if (res.gaps)
+		log_warn("reverse: epoch %llu: %u frame(s) the primary's VM "
+			 "got were never captured (capture gap)",
+			 (unsigned long long)epoch, res.gaps);
+	r->have_digests = false;
+}
+
+void reverse_aborted(struct reverse *r)
+{
+	r->have_digests = false;
+}
+
+int reverse_render(struct reverse *r, int json, char *buf, size_t size)
+{
+	struct replay_log_stats ls;
+	struct capture_stats cs = { 0 };
+
+	pthread_mutex_lock(&r->lock);
+	replay_log_stats(&r->log, &ls);
+	pthread_mutex_unlock(&r->lock);
+	if (r->cap)
+		capture_stats(r->cap, &cs);
+	if (json)
+		return snprintf(
+			buf, size,
+			"{\"topology\":\"%s\",\"capture\":\"%s\","
+			"\"captured\":%llu,\"forwarded\":%llu,"
+			"\"overflow_dropped\":%llu,\"kernel_drops\":%llu,"
+			"\"log_frames\":%llu,\"log_bytes\":%llu,"
+			"\"trimmed\":%llu,\"skipped\":%llu,\"gaps\":%llu,"
+			"\"epochs_without_digests\":%llu}",
+			reverse_topology_name(r->cfg.topology),
+			r->cap ? capture_name(r->cap) : "stopped",
+			(unsigned long long)r->stats.captured,
+			(unsigned long long)r->stats.forwarded,
+			(unsigned long long)r->stats.overflow_dropped,
+			(unsigned long long)cs.drops_kernel,
+			(unsigned long long)ls.frames,
+			(unsigned long long)ls.bytes,
+			(unsigned long long)ls.trimmed,
+			(unsigned long long)ls.skipped,
+			(unsigned long long)ls.gaps,
+			(unsigned long long)r->stats.epochs_without_digests);
+	return snprintf(buf, size,
+			"reverse:          %s topology, capture %s\n"
+			"captured:         %llu frames (%llu forwarded, %llu "
+			"dropped: log full, %llu kernel drops)\n"
+			"replay log:       %llu frames, %llu bytes (trimmed "
+			"%llu, skipped %llu, capture gaps %llu)\n",
+			reverse_topology_name(r->cfg.topology),
+			r->cap ? capture_name(r->cap) : "stopped",
+			(unsigned long long)r->stats.captured,
+			(unsigned long long)r->stats.forwarded,
+			(unsigned long long)r->stats.overflow_dropped,
+			(unsigned long long)cs.drops_kernel,
+			(unsigned long long)ls.frames,
+			(unsigned long long)ls.bytes,
+			(unsigned long long)ls.trimmed,
+			(unsigned long long)ls.skipped,
+			(unsigned long long)ls.gaps);
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backup's half of reverse replication while the primary lives:
+ * capture every client->guest frame (inline: we are the first recipient and
+ * forward it to the primary only once logged; mirror: the switch sends us
+ * copies), keep them in the replay log, and trim the log by the digests each
+ * committed epoch carries. What is left at failover is the replay set.
+ */
+#ifndef RRVM_REVERSE_H
+#define RRVM_REVERSE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backup/capture.h"
+#include "backup/replay_log.h"
+#include "netstate/replay_gate.h"
+#include "vmm/ckpt_codec.h"
+
+enum reverse_topology { TOPOLOGY_NONE = 0, TOPOLOGY_INLINE, TOPOLOGY_MIRROR };
+
+struct reverse_config {
+	enum reverse_topology topology;
+	const char *capture_if; /* inline: LAN side; mirror: mirror port */
+	const char *forward_if; /* inline: towards the primary */
+	const char *backend; /* xdp | pcap | auto */
+	uint64_t log_bytes;
+	uint32_t log_frames;
+	uint8_t guest_mac[6];
+	uint32_t guest_ip; /* network order */
+};
+
+struct reverse_stats {
+	uint64_t captured, forwarded, forward_errors;
+	uint64_t overflow_dropped; /* log full: not logged (and, inline,
+				      not forwarded: TCP retransmits) */
+	uint64_t epochs_trimmed, epochs_without_digests;
+	uint64_t digests_incomplete;
+};
+
+struct reverse {
+	struct reverse_config cfg;
+	struct capture *cap;
+	pthread_t thread;
+	bool running;
+	volatile int stop;
+	int wake_fd;
+
+	pthread_mutex_t lock; /* log and gate: capture vs commit */
+	struct replay_log log;
+	struct replay_gate gate; /* learns what committed state has sent */
+
+	/* Digests of the epoch being received (committed with it). */
+	uint64_t *digests;
+	size_t ndigests, digests_cap;
+	uint64_t digests_epoch;
+	bool have_digests, digests_incomplete;
+
+	struct reverse_stats stats;
+};
+
+int reverse_topology_parse(const char *s, enum reverse_topology *t);
+const char *reverse_topology_name(enum reverse_topology t);
+
+/* Open the capture and start the capture thread. 0 or -errno. */
+int reverse_start(struct reverse *r, const struct reverse_config *cfg);
+/* Stop capturing (detaches XDP); the log stays for the replay. */
+void reverse_stop_capture(struct reverse *r);
+void reverse_free(struct reverse *r);
+
+/* An RX_DIGESTS message of the epoch in flight. 0 or -EPROTO. */
+int reverse_digests(struct reverse *r, const struct ckpt_msg *msg);
+/* The epoch committed: trim the log by its digests. */
+void reverse_committed(struct reverse *r, uint64_t epoch);
+/* The epoch in flight was discarded. */
+void reverse_aborted(struct reverse *r);
+
+/* Text or JSON (json != 0) status lines. */
+int reverse_render(struct reverse *r, int json, char *buf, size_t size);
+
+#endif

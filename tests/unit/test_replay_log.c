@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The replay log: the digest is XXH64, trims remove exactly what the
+ * primary delivered plus what the VM moved past, capture gaps are counted,
+ * the limits hold and recover, and all of it stays right at volume against
+ * a naive model of the same rules.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backup/replay_log.h"
+
+/* A frame made from a key: same key, same bytes (a duplicate). */
+static size_t make_frame(uint8_t *buf, uint64_t key)
+{
+	size_t len = 60 + (size_t)(key * 37 % 1455);
+
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(key * 7 + i * (key | 1));
+	memcpy(buf, &key, sizeof(key));
+	return len;
+}
+
+static uint64_t key_digest(uint64_t key)
+{
+	uint8_t buf[REPLAY_FRAME_MAX];
+
+	return replay_digest(buf, make_frame(buf, key));
+}
+
+static void append_key(struct replay_log *log, uint64_t key)
+{
+	uint8_t buf[REPLAY_FRAME_MAX];
+
+	assert_int_equal(
+	    replay_log_append(log, buf, make_frame(buf, key), NULL), 0);
+}
+
+/* Assert the log holds exactly these keys, in order. */
+static void expect_keys(const struct replay_log *log, const uint64_t *keys,
+			size_t n)
+{
+	uint8_t buf[REPLAY_FRAME_MAX];
+	struct replay_frame f;
+	size_t i = 0;
+
+	assert_int_equal(replay_log_frames(log), n);
+	for (bool ok = replay_log_first(log, &f); ok;
+	     ok = replay_log_next(log, &f), i++) {
+		size_t len;
+
+		assert_true(i < n);
+		len = make_frame(buf, keys[i]);
+		assert_int_equal(f.len, len);
+		assert_memory_equal(f.data, buf, len);
+		assert_true(f.digest == replay_digest(buf, len));
+	}
+	assert_int_equal(i, n);
+}
+
+static void test_digest_is_xxh64(void **state)
+{
+	/* Reference values from libxxhash's XXH64(seed 0). */
+	static const struct {
+		size_t len;
+		uint64_t h;
+	} v[] = {
+	    {0, 0xef46db3751d8e999ull},	   {1, 0xa96c7f0ce858bbb7ull},
+	    {3, 0xbed43740ee6332bbull},	   {4, 0xfa212ae44b3bb23dull},
+	    {7, 0x2744460dd675d2c0ull},	   {8, 0x994b676b71ce94ddull},
+	    {14, 0x574269377227d80aull},   {31, 0x6711d55e306b5d8full},
+	    {32, 0x07f7b8e3bc5d6e25ull},   {33, 0x09f85eeb4e1cbe9full},
+	    {60, 0x4cce586d8aca19e5ull},   {64, 0x50d4159a0411632eull},
+	    {100, 0x9ddada11d3dc2d8full},  {1514, 0xfdc15ddd46e691c3ull},
+	    {2048, 0xafd8cdfc2fae9426ull},
+	};
+	uint8_t buf[2048];
+
+	for (int i = 0; i < 2048; i++)
+		buf[i] = (uint8_t)(i * 131 + 7);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		assert_true(replay_digest(buf, v[i].len) == v[i].h);
+	assert_true(replay_digest((const uint8_t *)"abc", 3) ==
+		    0x44bc2cf5ad770999ull);
+	/* One flipped bit anywhere changes it. */
+	for (size_t i = 0; i < 1514; i += 97) {
+		uint64_t before = replay_digest(buf, 1514);
+
+		buf[i] ^= 0x10;
+		assert_true(replay_digest(buf, 1514) != before);
+		buf[i] ^= 0x10;
+	}
+}
+
+static void test_append_trim_in_order(void **state)
+{
+	static const uint64_t rest[] = {5, 6, 7, 8, 9, 10};
+	struct replay_trim_result res;
+	struct replay_log log;
+	uint64_t d[10];
+
+	assert_int_equal(replay_log_init(&log, 0, 0), 0);
+	for (uint64_t k = 1; k <= 10; k++) {
+		append_key(&log, k);
+		d[k - 1] = key_digest(k);
+	}
+	assert_int_equal(replay_log_trim(&log, 1, d, 4, &res), 0);
+	assert_int_equal(res.matched, 4);
+	assert_int_equal(res.skipped, 0);
+	assert_int_equal(res.gaps, 0);
+	assert_int_equal(res.frames_left, 6);
+	assert_int_equal(res.epoch, 1);
+	expect_keys(&log, rest, 6);
+
+	/* The digests cover everything: the log empties. */
+	assert_int_equal(replay_log_trim(&log, 2, d + 4, 6, &res), 0);
+	assert_int_equal(res.matched, 6);
+	assert_int_equal(replay_log_frames(&log), 0);
+	assert_int_equal(replay_log_bytes(&log), 0);
+	expect_keys(&log, NULL, 0);
+
+	/* And it is usable afterwards; sequence numbers carry on. */
+	append_key(&log, 11);
+	{
+		struct replay_frame f;
+
+		assert_true(replay_log_first(&log, &f));
+		assert_int_equal(f.seq, 11);
+		assert_false(replay_log_next(&log, &f));
+	}
+	/* An epoch with no frames trims nothing. */
+	assert_int_equal(replay_log_trim(&log, 3, NULL, 0, &res), 0);
+	assert_int_equal(res.matched + res.skipped + res.gaps, 0);
+	assert_int_equal(replay_log_frames(&log), 1);
+	assert_int_equal(replay_log_trim(&log, 4, NULL, 1, &res), -EINVAL);
+	replay_log_free(&log);
+}
+
+static void test_duplicates_match_one_for_one(void **state)
+{
+	/* A B A C A: three copies of one frame (say ARP requests). */
+	static const uint64_t keys[] = {1, 2, 1, 3, 1};
+	static const uint64_t left1[] = {3, 1};
+	struct replay_trim_result res;
+	struct replay_log log;
+	uint64_t d[3] = {key_digest(1), key_digest(2), key_digest(1)};
+
+	assert_int_equal(replay_log_init(&log, 0, 0), 0);
+	for (size_t i = 0; i < 5; i++)
+		append_key(&log, keys[i]);
+	assert_int_equal(replay_log_trim(&log, 1, d, 3, &res), 0);
+	assert_int_equal(res.matched, 3);
+	assert_int_equal(res.skipped, 0);
+	expect_keys(&log, left1, 2);
+
+	/* The VM got the last A but never C: C is skipped. */
+	assert_int_equal(replay_log_trim(&log, 2, d, 1, &res), 0);
+	assert_int_equal(res.matched, 1);
+	assert_int_equal(res.skipped, 1);
+	assert_int_equal(replay_log_frames(&log), 0);
+
+	/* One copy delivered of two: the older one is the one removed. */
+	append_key(&log, 1);
+	append_key(&log, 1);
+	assert_int_equal(replay_log_trim(&log, 3, d, 1, &res), 0);
+	assert_int_equal(res.matched, 1);
+	{
+		struct replay_frame f;
+
+		assert_true(replay_log_first(&log, &f));
+		assert_int_equal(f.seq, 7);
+	}
+	replay_log_free(&log);
+}
+
+struct seen {
+	uint64_t digest[8];
+	bool delivered[8];
+	int n;
+};
+
+static void observe(void *arg, const struct replay_frame *f, bool delivered)
+{
+	struct seen *s = arg;
+
+	assert_true(s->n < 8);
+	/* The bytes are still there to look at. */
+	assert_true(replay_digest(f->data, f->len) == f->digest);
+	s->digest[s->n] = f->digest;
+	s->delivered[s->n++] = delivered;
+}
+
+/* The observer sees each removed frame, in order, before it goes. */
+static void test_skipped_frames(void **state)
+{
+	/* A X B Y C; the VM got A and B: X goes, Y and C stay. */
+	static const uint64_t keys[] = {1, 100, 2, 101, 3};
+	static const uint64_t left[] = {101, 3};
+	struct replay_trim_result res;
+	struct replay_log log;
+	uint64_t d[2] = {key_digest(1), key_digest(2)};
+	struct replay_log_stats st;
+	struct seen seen = {.n = 0};
+
+	assert_int_equal(replay_log_init(&log, 0, 0), 0);
+	for (size_t i = 0; i < 5; i++)
+		append_key(&log, keys[i]);
+	assert_int_equal(
+	    replay_log_trim_cb(&log, 7, d, 2, &res, observe, &seen), 0);
+	assert_int_equal(res.matched, 2);
+	assert_int_equal(res.skipped, 1);
+	assert_int_equal(res.gaps, 0);
+	expect_keys(&log, left, 2);
+	replay_log_stats(&log, &st);
+	assert_int_equal(st.skipped, 1);
+	assert_int_equal(st.trimmed, 2);
+
+	assert_int_equal(seen.n, 3);
+	assert_true(seen.digest[0] == key_digest(1) && seen.delivered[0]);
+	assert_true(seen.digest[1] == key_digest(100) && !seen.delivered[1]);
+	assert_true(seen.digest[2] == key_digest(2) && seen.delivered[2]);
+	/* Clearing is not a trim: nothing is reported. */
+	replay_log_clear(&log);
+	assert_int_equal(seen.n, 3);
+	replay_log_free(&log);
+}
+
+static void test_capture_gaps(void **state)
+{
+	static const uint64_t left[] = {3};
+	struct replay_trim_result res;
+	struct replay_gap gaps[4];
+	struct replay_log log;
+	uint64_t d[3] = {key_digest(1), key_digest(42), key_digest(2)};
+
+	assert_int_equal(replay_log_init(&log, 0, 0), 0);
+	append_key(&log, 1);
+	append_key(&log, 2);
+	append_key(&log, 3);
+	/* 42 was delivered but never captured: a gap; 2 still matches. */
+	assert_int_equal(replay_log_trim(&log, 5, d, 3, &res), 0);
+	assert_int_equal(res.matched, 2);
+	assert_int_equal(res.skipped, 0);
+	assert_int_equal(res.gaps, 1);
+	assert_int_equal(res.first_gap_index, 1);
+	assert_true(res.first_gap_digest == key_digest(42));
+	expect_keys(&log, left, 1);
+
+	/* An epoch of nothing but gaps leaves the log alone. */
+	assert_int_equal(replay_log_trim(&log, 6, d + 1, 1, &res), 0);
+	assert_int_equal(res.gaps, 1);
+	expect_keys(&log, left, 1);
+
+	assert_int_equal(replay_log_gaps(&log, gaps, 4), 2);
+	assert_int_equal(gaps[0].epoch, 5);
+	assert_int_equal(gaps[0].index, 1);
+	assert_true(gaps[0].digest == key_digest(42));
+	assert_int_equal(gaps[1].epoch, 6);
+	assert_int_equal(gaps[1].index, 0);
+	/* Only the newest when asked for fewer. */
+	assert_int_equal(replay_log_gaps(&log, gaps, 1), 1);
+	assert_int_equal(gaps[0].epoch, 6);
+	replay_log_free(&log);
+}
+
+static void test_limits(void **state)
+{
+	uint8_t buf[REPLAY_FRAME_MAX] = {0};
+	struct replay_log_stats st;
+	struct replay_log log;
+	uint64_t d;
+
+	assert_int_equal(replay_log_init(&log, REPLAY_LOG_MAX_BYTES + 1, 4),
+			 -EINVAL);
+	assert_int_equal(
+	    replay_log_init(&log, 1 << 20, REPLAY_LOG_MAX_FRAMES + 1), -EINVAL);
+
+	/* Frame limit. */
+	assert_int_equal(replay_log_init(&log, 1 << 20, 4), 0);
+	assert_int_equal(replay_log_append(&log, buf, 0, NULL), -EINVAL);
+	assert_int_equal(
+	    replay_log_append(&log, buf, REPLAY_FRAME_MAX + 1, NULL), -EINVAL);
+	assert_false(replay_log_would_fit(&log, 0));
+	for (uint64_t k = 1; k <= 4; k++)
+		append_key(&log, k);
+	assert_false(replay_log_would_fit(&log, 60));
+	assert_int_equal(replay_log_append(&log, buf, 60, NULL), -ENOSPC);
+	assert_int_equal(replay_log_frames(&log), 4);
+	d = key_digest(1);
+	assert_int_equal(replay_log_trim(&log, 1, &d, 1, NULL), 0);
+	assert_true(replay_log_would_fit(&log, 60));
+	assert_int_equal(replay_log_append(&log, buf, 60, NULL), 0);
+	replay_log_stats(&log, &st);
+	assert_int_equal(st.overflows, 1);
+	assert_int_equal(st.frames_hwm, 4);
+	replay_log_free(&log);
+
+	/* Byte limit: exactly full is allowed, one byte more is not. */
+	assert_int_equal(replay_log_init(&log, 3000, 100), 0);
+	assert_int_equal(replay_log_append(&log, buf, 1500, NULL), 0);
+	buf[0] = 1;
+	assert_int_equal(replay_log_append(&log, buf, 1500, NULL), 0);
+	assert_false(replay_log_would_fit(&log, 1));
+	assert_int_equal(replay_log_append(&log, buf, 1, NULL), -ENOSPC);
+	assert_int_equal(replay_log_append(&log, buf, 1, NULL), -ENOSPC);
+	buf[0] = 0;
+	d = replay_digest(buf, 1500);
+	assert_int_equal(replay_log_trim(&log, 1, &d, 1, NULL), 0);
+	assert_int_equal(replay_log_append(&log, buf, 1500, NULL), 0);
+	replay_log_stats(&log, &st);
+	assert_int_equal(st.overflows, 2);
+	assert_int_equal(st.bytes, 3000);
+	assert_int_equal(st.bytes_hwm, 3000);
+	replay_log_free(&log);
+}
+
+/* Whatever the sizes, only the configured limits ever refuse a frame. */
+static void test_ring_never_the_limit(void **state)
+{
+	const uint64_t lim_bytes = 64 << 10;
+	const uint32_t lim_frames = 200;
+	uint8_t buf[REPLAY_FRAME_MAX];
+	uint64_t rng = 0x12345678, d[64];
+	struct replay_log log;
+
+	assert_int_equal(replay_log_init(&log, lim_bytes, lim_frames), 0);
+	for (int it = 0; it < 50000; it++) {
+		size_t len;
+
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		len = 1 + rng % REPLAY_FRAME_MAX;
+		memset(buf, (int)it, len);
+		memcpy(buf, &it, len < sizeof(it) ? len : sizeof(it));
+		if (!replay_log_would_fit(&log, len)) {
+			struct replay_frame f;
+			size_t n = 0;
+
+			assert_true(replay_log_frames(&log) == lim_frames ||
+				    replay_log_bytes(&log) + len > lim_bytes);
+			assert_int_equal(
+			    replay_log_append(&log, buf, len, NULL), -ENOSPC);
+			/* Commit a random prefix. */
+			for (bool ok = replay_log_first(&log, &f);
+			     ok && n < 1 + (rng >> 20) % 64;
+			     ok = replay_log_next(&log, &f))
+				d[n++] = f.digest;
+			assert_int_equal(
+			    replay_log_trim(&log, (uint64_t)it, d, n, NULL), 0);
+			continue;
+		}
+		assert_int_equal(replay_log_append(&log, buf, len, NULL), 0);
+	}
+	replay_log_free(&log);
+}
+
+static void test_iteration_and_stamps(void **state)
+{
+	uint8_t buf[REPLAY_FRAME_MAX];
+	struct replay_frame f;
+	struct replay_log log;
+	uint64_t seq = 0;
+
+	assert_int_equal(replay_log_init(&log, 0, 0), 0);
+	assert_false(replay_log_first(&log, &f));
+	for (uint64_t k = 1; k <= 20; k++) {
+		struct replay_stamp ts = {
+		    .mono_ns = k * 1000, .real_ns = 1700000000000000000ull + k};
+
+		assert_int_equal(
+		    replay_log_append(&log, buf, make_frame(buf, k), &ts), 0);
+	}
+	for (bool ok = replay_log_first(&log, &f); ok;
+	     ok = replay_log_next(&log, &f)) {
+		uint64_t k = f.seq;
+
+		assert_true(f.seq > seq);
+		seq = f.seq;
+		assert_int_equal(f.ts.mono_ns, k * 1000);
+		assert_true(f.ts.real_ns == 1700000000000000000ull + k);
+		assert_int_equal(f.len, make_frame(buf, k));
+		assert_memory_equal(f.data, buf, f.len);
+	}
+	assert_int_equal(seq, 20);
+	assert_true(replay_log_get(&log, 7, &f));
+	assert_false(replay_log_get(&log, 21, &f));
+	assert_false(replay_log_get(&log, 0, &f));
+
+	/* Unstamped frames get the current clocks; so do zero fields. */
+	append_key(&log, 99);
+	assert_true(replay_log_get(&log, 21, &f));
+	assert_true(f.ts.mono_ns > 0 && f.ts.real_ns > 1600000000000000000ull);
+	{
+		struct replay_stamp ts = {.real_ns = 5};
+
+		assert_int_equal(replay_log_append(&log, buf, 60, &ts), 0);
+		assert_true(replay_log_get(&log, 22, &f));
+		assert_true(f.ts.real_ns == 5 && f.ts.mono_ns > 0);
+	}
+	replay_log_free(&log);
+}
+
+static void test_clear_stats_marks(void **state)
+{
+	struct replay_trim_result res;
+	struct replay_mark marks[REPLAY_MARKS + 8];
+	struct replay_log_stats st;
+	struct replay_log log;
+	uint64_t d[3] = {key_digest(1), key_digest(2), key_digest(3)};
+
+	assert_int_equal(replay_log_init(&log, 0, 0), 0);
+	replay_log_stats(&log, &st);
+	assert_false(st.have_epoch);
+	append_key(&log, 1);
+	append_key(&log, 2);
+	append_key(&log, 3);
+	replay_log_clear(&log);
+	assert_int_equal(replay_log_frames(&log), 0);
+	/* The index went with the frames: their digests are gaps now. */
+	assert_int_equal(replay_log_trim(&log, 10, d, 3, &res), 0);
+	assert_int_equal(res.gaps, 3);
+
+	append_key(&log, 1);
+	append_key(&log, 2);
+	assert_int_equal(replay_log_trim(&log, 11, d, 1, &res), 0);
+	append_key(&log, 3);
+	replay_log_stats(&log, &st);
+	assert_int_equal(st.frames, 2);
+	assert_int_equal(st.appended, 6);
+	assert_int_equal(st.cleared, 3);
+	assert_int_equal(st.trimmed, 1);
+	assert_int_equal(st.gaps, 3);
+	assert_int_equal(st.trims, 2);
+	assert_int_equal(st.frames_hwm, 3);
+	assert_int_equal(st.last_epoch, 11);
+	assert_true(st.have_epoch);
+	assert_true(st.appended_bytes > st.bytes);
+
+	assert_int_equal(replay_log_marks(&log, marks, 8), 2);
+	assert_int_equal(marks[0].epoch, 10);
+	assert_int_equal(marks[0].gaps, 3);
+	assert_int_equal(marks[1].epoch, 11);
+	assert_int_equal(marks[1].matched, 1);
+	assert_int_equal(marks[1].head_seq, 5); /* frame 2 of the second pair */
+	assert_int_equal(marks[1].tail_seq, 6); /* frame 3 came after */
+
+	/* Only the newest REPLAY_MARKS are kept, oldest first. */
+	for (uint64_t e = 12; e < 12 + 2 * REPLAY_MARKS; e++)
+		assert_int_equal(replay_log_trim(&log, e, NULL, 0, NULL), 0);
+	assert_int_equal(replay_log_marks(&log, marks, REPLAY_MARKS + 8),
+			 REPLAY_MARKS);
+	assert_int_equal(marks[0].epoch, 12 + REPLAY_MARKS);
+	assert_int_equal(marks[REPLAY_MARKS - 1].epoch, 11 + 2 * REPLAY_MARKS);
+	replay_log_free(&log);
+}
+
+/*
+ * 100k frames through a small log: captures missed (gaps), frames the
+ * primary never delivered (skipped), duplicates, and commits lagging the
+ * captures, checked against a naive model of the same rules.
+ */
+struct model {
+	uint64_t *keys;
+	size_t head, tail;
+};
+
+static void model_trim(struct model *m, const uint64_t *keys, size_t n,
+		       uint32_t *matched, uint32_t *skipped, uint32_t *gaps)
+{
+	*matched = *skipped = *gaps = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = m->head;
+
+		/* Same key, same bytes: keys stand for digests here. */
+		while (j < m->tail && m->keys[j] != keys[i])
+			j++;
+		if (j == m->tail) {
+			(*gaps)++;
+			continue;
+		}
+		*skipped += (uint32_t)(j - m->head);
+		(*matched)++;
+		m->head = j + 1;
+	}
+}
+
+static void test_volume_against_model(void **state)
+{
+	const uint64_t total = 100000;
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	uint64_t *delivered = calloc(total, sizeof(uint64_t));
+	uint64_t *digests = calloc(total, sizeof(uint64_t));
+	uint64_t *batch = calloc(total, sizeof(uint64_t));
+	struct model m = {.keys = calloc(total, sizeof(uint64_t))};
+	uint64_t next = 1, cut = 1, epoch = 0, sum_skipped = 0, sum_gaps = 0;
+	struct replay_log_stats st;
+	struct replay_log log;
+	/* Per frame: 0 normal, 1 never captured, 2 never delivered. */
+	uint8_t *fate = calloc(total + 1, 1);
+
+	assert_non_null(delivered);
+	assert_non_null(digests);
+	assert_non_null(batch);
+	assert_non_null(m.keys);
+	assert_non_null(fate);
+	assert_int_equal(replay_log_init(&log, 2 << 20, 2048), 0);
+	while (cut <= total) {
+		uint64_t upto, n = 0;
+		uint32_t mm, ms, mg;
+		struct replay_trim_result res;
+
+		/* Capture up to 300 more frames. */
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		upto = next + rng % 300;
+		if (upto > total + 1)
+			upto = total + 1;
+		for (; next < upto; next++) {
+			/* Every 7th frame is one of 3 recurring frames. */
+			uint64_t key = next % 7 ? next : total + 1 + next % 3;
+
+			fate[next] = next % 97 == 0   ? 1
+				     : next % 53 == 0 ? 2
+						      : 0;
+			delivered[next - 1] = key;
+			if (fate[next] == 1)
+				continue;
+			append_key(&log, key);
+			m.keys[m.tail++] = key;
+		}
+		/* The primary's epoch ends somewhere behind the capture. */
+		upto = cut + (next > cut ? (rng >> 32) % (next - cut + 1) : 0);
+		if (next > total)
+			upto = next;
+		for (; cut < upto; cut++)
+			if (fate[cut] != 2)
+				batch[n++] = delivered[cut - 1];
+		for (uint64_t i = 0; i < n; i++)
+			digests[i] = key_digest(batch[i]);
+		model_trim(&m, batch, n, &mm, &ms, &mg);
+		assert_int_equal(
+		    replay_log_trim(&log, ++epoch, digests, n, &res), 0);
+		assert_int_equal(res.matched, mm);
+		assert_int_equal(res.skipped, ms);
+		assert_int_equal(res.gaps, mg);
+		sum_skipped += ms;
+		sum_gaps += mg;
+		if (epoch % 16 == 0 || cut > total)
+			expect_keys(&log, m.keys + m.head, m.tail - m.head);
+		else
+			assert_int_equal(replay_log_frames(&log),
+					 m.tail - m.head);
+		if (next > total && cut > total)
+			break;
+	}
+	replay_log_stats(&log, &st);
+	assert_int_equal(st.appended, m.tail);
+	assert_int_equal(st.skipped, sum_skipped);
+	assert_int_equal(st.gaps, sum_gaps);
+	assert_int_equal(st.trimmed + st.skipped + st.frames, st.appended);
+	assert_true(sum_gaps > 0 && sum_skipped > 0);
+	assert_int_equal(st.overflows, 0);
+	replay_log_free(&log);
+	free(delivered);
+	free(digests);
+	free(batch);
+	free(m.keys);
+	free(fate);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_digest_is_xxh64),
+	    cmocka_unit_test(test_append_trim_in_order),
+	    cmocka_unit_test(test_duplicates_match_one_for_one),
+	    cmocka_unit_test(test_skipped_frames),
+	    cmocka_unit_test(test_capture_gaps),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_ring_never_the_limit),
+	    cmocka_unit_test(test_iteration_and_stamps),
+	    cmocka_unit_test(test_clear_stats_marks),
+	    cmocka_unit_test(test_volume_against_model),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
