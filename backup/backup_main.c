@@ -398,6 +398,13 @@ static int parse_args(int argc, char **argv, struct backup *b)
 	    {"report", required_argument, NULL, 'r'},
 	    {"control", required_argument, NULL, 'c'},
 	    {"log-level", required_argument, NULL, 'l'},
+	    {"topology", required_argument, NULL, 'T'},
+	    {"capture-if", required_argument, NULL, 'C'},
+	    {"forward-if", required_argument, NULL, 'F'},
+	    {"capture", required_argument, NULL, 'B'},
+	    {"guest-mac", required_argument, NULL, 'M'},
+	    {"guest-ip", required_argument, NULL, 'I'},
+	    {"log-limit", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};

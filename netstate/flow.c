@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NONE UINT32_MAX
-#define LIST_LIVE 0
+#define NONE	       UINT32_MAX
+#define LIST_LIVE      0
 #define LIST_EVICTABLE 1
 
 static uint32_t key_hash(const struct flow_key *k)
@@ -40,9 +40,8 @@ static void *user_of(struct flow_table *t, uint32_t idx)
 	return t->user_size ? t->user_mem + (size_t)idx * t->user_size : NULL;
 }
 
-int flow_table_init(struct flow_table *t, uint32_t guest_ip,
-		    uint32_t max_flows, size_t user_size,
-		    void (*release)(void *user))
+int flow_table_init(struct flow_table *t, uint32_t guest_ip, uint32_t max_flows,
+		    size_t user_size, void (*release)(void *user))
 {
 	uint32_t nb = 1;
 
@@ -103,9 +102,9 @@ bool flow_is_closing(const struct flow *f)
 
 static uint8_t list_for(const struct flow *f)
 {
-	return f->key.proto == FRAME_IPPROTO_UDP || flow_is_closing(f) ?
-		       LIST_EVICTABLE :
-		       LIST_LIVE;
+	return f->key.proto == FRAME_IPPROTO_UDP || flow_is_closing(f)
+		   ? LIST_EVICTABLE
+		   : LIST_LIVE;
 }
 
 static void lru_unlink(struct flow_table *t, struct flow *f)
@@ -260,9 +259,9 @@ static bool hole_fill(struct flow_half *h, uint32_t s, uint32_t e)
 		}
 		filled = true;
 		if (seq_lt(x.lo, s))
-			keep[n++] = (struct flow_hole){ x.lo, s };
+			keep[n++] = (struct flow_hole){x.lo, s};
 		if (seq_lt(e, x.hi))
-			keep[n++] = (struct flow_hole){ e, x.hi };
+			keep[n++] = (struct flow_hole){e, x.hi};
 	}
 	if (n > FLOW_MAX_HOLES) {
 		h->holes_lost = true;

@@ -60,7 +60,7 @@ static inline uint32_t seq_max(uint32_t a, uint32_t b)
 }
 
 #define FLOW_TABLE_MAX_FLOWS (1u << 20)
-#define FLOW_MAX_HOLES 4
+#define FLOW_MAX_HOLES	     4
 /* ack_min is kept within this distance below ack_max. */
 #define FLOW_ACK_SPAN_MAX (1u << 30)
 
@@ -88,11 +88,11 @@ struct flow_half {
 	uint32_t seq_end_max; /* highest seq + len (SYN and FIN count one) */
 	uint32_t fin_seq;     /* valid with fin */
 	bool ack_known;	      /* the ack_* fields are valid */
-	uint32_t ack_max; /* highest ACK (serial) */
-	uint32_t ack_min; /* lowest, at most FLOW_ACK_SPAN_MAX below */
-	uint32_t first_ack; /* first ACK seen (completes a handshake) */
-	uint16_t window;    /* last window as sent, not scaled */
-	int8_t wscale;	    /* from this side's SYN; -1: none seen */
+	uint32_t ack_max;     /* highest ACK (serial) */
+	uint32_t ack_min;     /* lowest, at most FLOW_ACK_SPAN_MAX below */
+	uint32_t first_ack;   /* first ACK seen (completes a handshake) */
+	uint16_t window;      /* last window as sent, not scaled */
+	int8_t wscale;	      /* from this side's SYN; -1: none seen */
 	uint8_t nholes;
 	bool holes_lost; /* more holes than FLOW_MAX_HOLES at some point */
 	struct flow_hole holes[FLOW_MAX_HOLES];
@@ -135,9 +135,8 @@ struct flow_table {
  * flow_table_free) so the owner can free what it hangs there.
  * Returns 0, -EINVAL or -ENOMEM.
  */
-int flow_table_init(struct flow_table *t, uint32_t guest_ip,
-		    uint32_t max_flows, size_t user_size,
-		    void (*release)(void *user));
+int flow_table_init(struct flow_table *t, uint32_t guest_ip, uint32_t max_flows,
+		    size_t user_size, void (*release)(void *user));
 void flow_table_free(struct flow_table *t);
 
 /* The flow for key, or NULL. Does not change LRU order. */

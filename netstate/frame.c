@@ -14,12 +14,12 @@
 #define ARP_HTYPE_ETHER 1
 
 /* TCP option kinds we decode; the rest are only walked over. */
-#define TCPOPT_EOL 0
-#define TCPOPT_NOP 1
-#define TCPOPT_MSS 2
-#define TCPOPT_WSCALE 3
+#define TCPOPT_EOL     0
+#define TCPOPT_NOP     1
+#define TCPOPT_MSS     2
+#define TCPOPT_WSCALE  3
 #define TCPOPT_SACK_OK 4
-#define TCPOPT_TS 8
+#define TCPOPT_TS      8
 #define TCP_MAX_WSCALE 14 /* RFC 7323 2.3: larger values mean 14 */
 
 static uint16_t be16(const uint8_t *p)
@@ -75,8 +75,9 @@ static int walk_options(const uint8_t *o, size_t n, struct frame_info *fi)
 			} else if (kind == TCPOPT_WSCALE && olen == 3) {
 				uint8_t s = o[i + 2];
 
-				fi->tcp.wscale = (int8_t)(s > TCP_MAX_WSCALE ?
-							  TCP_MAX_WSCALE : s);
+				fi->tcp.wscale =
+				    (int8_t)(s > TCP_MAX_WSCALE ? TCP_MAX_WSCALE
+								: s);
 			} else if (kind == TCPOPT_SACK_OK && olen == 2) {
 				fi->tcp.sack_ok = true;
 			} else if (kind == TCPOPT_TS && olen == 10) {
@@ -123,8 +124,8 @@ static int parse_tcp(struct frame_info *fi)
 	hlen = (size_t)(p[12] >> 4) * 4;
 	if (hlen < FRAME_TCP_MIN_HLEN || hlen > n)
 		return -EINVAL;
-	err = walk_options(p + FRAME_TCP_MIN_HLEN, hlen - FRAME_TCP_MIN_HLEN,
-			   fi);
+	err =
+	    walk_options(p + FRAME_TCP_MIN_HLEN, hlen - FRAME_TCP_MIN_HLEN, fi);
 	if (err)
 		return err;
 	fi->tcp.sport = be16(p);

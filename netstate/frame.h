@@ -21,22 +21,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FRAME_ETH_HLEN 14
-#define FRAME_VLAN_HLEN 4
-#define FRAME_IPV4_MIN_HLEN 20
-#define FRAME_TCP_MIN_HLEN 20
-#define FRAME_UDP_HLEN 8
-#define FRAME_ICMP_MIN_LEN 8
+#define FRAME_ETH_HLEN	       14
+#define FRAME_VLAN_HLEN	       4
+#define FRAME_IPV4_MIN_HLEN    20
+#define FRAME_TCP_MIN_HLEN     20
+#define FRAME_UDP_HLEN	       8
+#define FRAME_ICMP_MIN_LEN     8
 #define FRAME_ARP_ETH_IPV4_LEN 28
 
 #define FRAME_ETHERTYPE_IPV4 0x0800
-#define FRAME_ETHERTYPE_ARP 0x0806
+#define FRAME_ETHERTYPE_ARP  0x0806
 #define FRAME_ETHERTYPE_VLAN 0x8100 /* 802.1Q */
 #define FRAME_ETHERTYPE_QINQ 0x88a8 /* 802.1ad outer tag */
 
 #define FRAME_IPPROTO_ICMP 1
-#define FRAME_IPPROTO_TCP 6
-#define FRAME_IPPROTO_UDP 17
+#define FRAME_IPPROTO_TCP  6
+#define FRAME_IPPROTO_UDP  17
 
 #define FRAME_TCP_FIN 0x01
 #define FRAME_TCP_SYN 0x02
@@ -97,7 +97,8 @@ struct frame_info {
 
 	struct {
 		uint16_t sport, dport;
-		uint32_t seq, ack; /* ack is meaningful only with FRAME_TCP_ACK */
+		uint32_t seq,
+		    ack; /* ack is meaningful only with FRAME_TCP_ACK */
 		uint8_t flags;
 		uint16_t window; /* as sent: not scaled */
 		uint8_t hdr_len; /* data offset * 4 */

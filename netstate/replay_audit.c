@@ -194,7 +194,7 @@ struct out {
 };
 
 static void put(struct out *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void put(struct out *o, const char *fmt, ...)
 {
@@ -226,7 +226,7 @@ static void ip_str(uint32_t ip_be, char s[16])
 }
 
 static const char *const problem_names[] = {
-	"diverged", "isn_mismatch", "client_gap", "ack_ahead", "timed_out",
+    "diverged", "isn_mismatch", "client_gap", "ack_ahead", "timed_out",
 };
 
 static void put_problems(struct out *o, uint32_t p, const char *quote)
@@ -247,33 +247,37 @@ static void put_problems(struct out *o, uint32_t p, const char *quote)
 int replay_audit_format_text(const struct replay_audit *a, char *buf,
 			     size_t cap)
 {
-	struct out o = { buf, cap, 0, false };
+	struct out o = {buf, cap, 0, false};
 
 	if (!a || !buf || !cap)
 		return -EINVAL;
 	buf[0] = '\0';
 	put(&o, "replay audit:\n");
-	put(&o, "  frames  committed %llu, logged %llu, replayed %llu "
-		"(%llu bytes), unparsed %llu, ungated %llu, original %llu\n",
-	    U(a->frames_committed), U(a->frames_logged),
-	    U(a->frames_replayed), U(a->bytes_replayed),
-	    U(a->frames_unparsed), U(a->frames_ungated),
+	put(&o,
+	    "  frames  committed %llu, logged %llu, replayed %llu "
+	    "(%llu bytes), unparsed %llu, ungated %llu, original %llu\n",
+	    U(a->frames_committed), U(a->frames_logged), U(a->frames_replayed),
+	    U(a->bytes_replayed), U(a->frames_unparsed), U(a->frames_ungated),
 	    U(a->frames_original));
-	put(&o, "  gate    %llu waited: %llu released by output, %llu idle, "
-		"%llu timed out; %.3f ms waiting\n",
+	put(&o,
+	    "  gate    %llu waited: %llu released by output, %llu idle, "
+	    "%llu timed out; %.3f ms waiting\n",
 	    U(a->gate_waits), U(a->gate_released), U(a->gate_idle_releases),
 	    U(a->gate_timeouts), (double)a->gate_wait_ns / 1e6);
-	put(&o, "  output  %llu frames: %llu forwarded (%llu bytes), "
-		"%llu suppressed (%llu bytes)\n",
+	put(&o,
+	    "  output  %llu frames: %llu forwarded (%llu bytes), "
+	    "%llu suppressed (%llu bytes)\n",
 	    U(a->outputs), U(a->outputs_forwarded), U(a->bytes_forwarded),
 	    U(a->outputs_suppressed), U(a->bytes_suppressed));
-	put(&o, "  flows   %u tracked, %u replayed, %llu refused, %llu "
-		"evicted; retransmitted segments: client %llu, guest %llu\n",
+	put(&o,
+	    "  flows   %u tracked, %u replayed, %llu refused, %llu "
+	    "evicted; retransmitted segments: client %llu, guest %llu\n",
 	    a->flows, a->flows_replayed, U(a->flows_refused),
 	    U(a->flows_evicted), U(a->client_retrans), U(a->guest_retrans));
-	put(&o, "  checks  %u flows compared (%llu bytes), %u diverged "
-		"(%llu bytes differ), %u ISN mismatch, %u client gap, "
-		"%u ack ahead, %u timed out\n",
+	put(&o,
+	    "  checks  %u flows compared (%llu bytes), %u diverged "
+	    "(%llu bytes differ), %u ISN mismatch, %u client gap, "
+	    "%u ack ahead, %u timed out\n",
 	    a->flows_compared, U(a->bytes_compared), a->flows_diverged,
 	    U(a->bytes_differ), a->flows_isn_mismatch, a->flows_client_gap,
 	    a->flows_ack_ahead, a->flows_timed_out);
@@ -298,33 +302,36 @@ int replay_audit_format_text(const struct replay_audit *a, char *buf,
 int replay_audit_format_json(const struct replay_audit *a, char *buf,
 			     size_t cap)
 {
-	struct out o = { buf, cap, 0, false };
+	struct out o = {buf, cap, 0, false};
 
 	if (!a || !buf || !cap)
 		return -EINVAL;
 	buf[0] = '\0';
-	put(&o, "{\"frames\":{\"committed\":%llu,\"logged\":%llu,"
-		"\"replayed\":%llu,\"replayed_bytes\":%llu,\"unparsed\":%llu,"
-		"\"ungated\":%llu,\"original\":%llu,\"ignored\":%llu},",
-	    U(a->frames_committed), U(a->frames_logged),
-	    U(a->frames_replayed), U(a->bytes_replayed),
-	    U(a->frames_unparsed), U(a->frames_ungated),
+	put(&o,
+	    "{\"frames\":{\"committed\":%llu,\"logged\":%llu,"
+	    "\"replayed\":%llu,\"replayed_bytes\":%llu,\"unparsed\":%llu,"
+	    "\"ungated\":%llu,\"original\":%llu,\"ignored\":%llu},",
+	    U(a->frames_committed), U(a->frames_logged), U(a->frames_replayed),
+	    U(a->bytes_replayed), U(a->frames_unparsed), U(a->frames_ungated),
 	    U(a->frames_original), U(a->frames_ignored));
-	put(&o, "\"gate\":{\"waits\":%llu,\"released\":%llu,"
-		"\"idle_releases\":%llu,\"timeouts\":%llu,\"wait_ms\":%.3f},",
+	put(&o,
+	    "\"gate\":{\"waits\":%llu,\"released\":%llu,"
+	    "\"idle_releases\":%llu,\"timeouts\":%llu,\"wait_ms\":%.3f},",
 	    U(a->gate_waits), U(a->gate_released), U(a->gate_idle_releases),
 	    U(a->gate_timeouts), (double)a->gate_wait_ns / 1e6);
-	put(&o, "\"output\":{\"frames\":%llu,\"forwarded\":%llu,"
-		"\"forwarded_bytes\":%llu,\"suppressed\":%llu,"
-		"\"suppressed_bytes\":%llu},",
+	put(&o,
+	    "\"output\":{\"frames\":%llu,\"forwarded\":%llu,"
+	    "\"forwarded_bytes\":%llu,\"suppressed\":%llu,"
+	    "\"suppressed_bytes\":%llu},",
 	    U(a->outputs), U(a->outputs_forwarded), U(a->bytes_forwarded),
 	    U(a->outputs_suppressed), U(a->bytes_suppressed));
-	put(&o, "\"flows\":{\"tracked\":%u,\"replayed\":%u,\"refused\":%llu,"
-		"\"evicted\":%llu,\"client_retrans\":%llu,"
-		"\"guest_retrans\":%llu,\"compared\":%u,"
-		"\"compared_bytes\":%llu,\"diverged\":%u,\"differ_bytes\":%llu,"
-		"\"isn_mismatch\":%u,\"client_gap\":%u,\"ack_ahead\":%u,"
-		"\"timed_out\":%u},",
+	put(&o,
+	    "\"flows\":{\"tracked\":%u,\"replayed\":%u,\"refused\":%llu,"
+	    "\"evicted\":%llu,\"client_retrans\":%llu,"
+	    "\"guest_retrans\":%llu,\"compared\":%u,"
+	    "\"compared_bytes\":%llu,\"diverged\":%u,\"differ_bytes\":%llu,"
+	    "\"isn_mismatch\":%u,\"client_gap\":%u,\"ack_ahead\":%u,"
+	    "\"timed_out\":%u},",
 	    a->flows, a->flows_replayed, U(a->flows_refused),
 	    U(a->flows_evicted), U(a->client_retrans), U(a->guest_retrans),
 	    a->flows_compared, U(a->bytes_compared), a->flows_diverged,
@@ -338,8 +345,9 @@ int replay_audit_format_json(const struct replay_audit *a, char *buf,
 
 		ip_str(l->client_ip, c);
 		ip_str(l->guest_ip, g);
-		put(&o, "%s{\"client\":\"%s:%u\",\"guest\":\"%s:%u\","
-			"\"problems\":[",
+		put(&o,
+		    "%s{\"client\":\"%s:%u\",\"guest\":\"%s:%u\","
+		    "\"problems\":[",
 		    i ? "," : "", c, l->client_port, g, l->guest_port);
 		put_problems(&o, l->problems, "\"");
 		put(&o, "],\"bytes_differ\":%llu,\"first_diff_seq\":%u}",

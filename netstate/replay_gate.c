@@ -50,9 +50,9 @@ void replay_gate_set_timeout(struct replay_gate *g, uint64_t timeout_ns)
 
 void replay_gate_set_orig_window(struct replay_gate *g, uint32_t bytes)
 {
-	g->orig_window = bytes > REPLAY_GATE_MAX_ORIG_WINDOW ?
-				 REPLAY_GATE_MAX_ORIG_WINDOW :
-				 bytes;
+	g->orig_window = bytes > REPLAY_GATE_MAX_ORIG_WINDOW
+			     ? REPLAY_GATE_MAX_ORIG_WINDOW
+			     : bytes;
 }
 
 bool gate_sent_covers(const struct flow *f, const struct gate_flow *gf,
@@ -284,8 +284,7 @@ enum replay_decision replay_gate_check(struct replay_gate *g,
 		log_debug("netstate: gate timeout on port %u->%u, ack %u "
 			  "(guest sent %s%u, checkpoint %s%u)",
 			  fi.tcp.sport, fi.tcp.dport, a,
-			  f->guest.seq_known ? "" : "?",
-			  f->guest.seq_end_max,
+			  f->guest.seq_known ? "" : "?", f->guest.seq_end_max,
 			  gf->committed_known ? "" : "?", gf->committed);
 		return deliver(g, &fi, gf, now_ns);
 	}
@@ -304,8 +303,7 @@ static enum output_decision forward(struct replay_gate *g,
 }
 
 enum output_decision replay_gate_guest_output(struct replay_gate *g,
-					      const uint8_t *frame,
-					      size_t len)
+					      const uint8_t *frame, size_t len)
 {
 	struct frame_info fi;
 	struct flow_key key;
@@ -325,14 +323,25 @@ enum output_decision replay_gate_guest_output(struct replay_gate *g,
 	gf = f->user;
 
 	/* The client's handshake ACK names the ISN it saw: a regenerated
-	 * SYN with another one starts a stream the client cannot follow. */
-	if ((fi.tcp.flags & FRAME_TCP_SYN) && f->client.syn &&
-	    f->client.ack_known && fi.tcp.seq + 1 != f->client.first_ack &&
-	    !gf->isn_mismatch) {
-		gf->isn_mismatch = true;
-		log_debug("netstate: guest port %u regenerated ISN %u, client "
-			  "acknowledged ISN %u",
-			  fi.tcp.sport, fi.tcp.seq, f->client.first_ack - 1);
+	 * SYN with another one starts a stream the client cannot follow.
+	 * A guest SYN the client's record cannot vouch for (no client SYN
+	 * seen: e.g. a new connection on a reused 4-tuple after replay)
+	 * is a new sequence space too. Either way the client's ACKs say
+	 * nothing about it any more, and suppressing by them could drop
+	 * bytes nobody acknowledged. */
+	if (fi.tcp.flags & FRAME_TCP_SYN) {
+		bool known = f->client.syn && f->client.ack_known;
+
+		if (known && fi.tcp.seq + 1 != f->client.first_ack &&
+		    !gf->isn_mismatch) {
+			gf->isn_mismatch = true;
+			log_debug("netstate: guest port %u regenerated ISN "
+				  "%u, client acknowledged ISN %u",
+				  fi.tcp.sport, fi.tcp.seq,
+				  f->client.first_ack - 1);
+		}
+		if (!f->client.syn || gf->isn_mismatch)
+			gf->no_suppress = true;
 	}
 	s = fi.tcp.seq + !!(fi.tcp.flags & FRAME_TCP_SYN);
 	e = s + fi.tcp.payload_len;
@@ -343,7 +352,7 @@ enum output_decision replay_gate_guest_output(struct replay_gate *g,
 	 * control flag (the client needs FIN/RST; a stale SYN is answered
 	 * harmlessly). [ack_min, ack_max] keeps the comparison inside the
 	 * part of the sequence space the client's ACKs actually covered. */
-	if (fi.tcp.payload_len &&
+	if (fi.tcp.payload_len && !gf->no_suppress &&
 	    !(fi.tcp.flags & (FRAME_TCP_SYN | FRAME_TCP_FIN | FRAME_TCP_RST)) &&
 	    f->client.ack_known && seq_leq(e, f->client.ack_max) &&
 	    seq_geq(s, f->client.ack_min)) {

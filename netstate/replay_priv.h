@@ -24,6 +24,7 @@ struct gate_flow {
 	bool presumed_known; /* released by timeout/idle: taken as sent */
 	uint32_t presumed;
 	bool isn_mismatch;
+	bool no_suppress; /* the client's ACKs are of another sequence space */
 	bool diff_seen;
 	uint32_t first_diff_seq;
 	uint64_t logged, replayed, timeouts;

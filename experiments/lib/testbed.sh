@@ -460,6 +460,7 @@ _tb_up_lan() {
 		_tb_plug "$r" || return 1
 	done
 	_tb_ensure_addr "$TB_NS_C" "$TB_UPLINK" "$TB_CLIENT_IP/$TB_LAN_PREFIX" || return 1
+	_tb_client_checksums
 	_tb_host pri || return 1
 	_tb_host bak || return 1
 	_tb_rep_link
@@ -467,6 +468,17 @@ _tb_up_lan() {
 
 tb_up_basic() {
 	_tb_up_lan basic
+}
+
+# A veth hands on TCP/UDP segments with the checksum left to "offload"
+# (CHECKSUM_PARTIAL): the bytes on the virtual wire are not valid. A real
+# NIC puts a valid checksum on the wire, and the backup's capture (XDP,
+# pcap) logs and replays wire bytes, so the client computes its own.
+_tb_client_checksums() {
+	if command -v ethtool >/dev/null 2>&1; then
+		ip netns exec "$TB_NS_C" ethtool -K "$TB_UPLINK" tx off \
+			>/dev/null 2>&1 || true
+	fi
 }
 
 # inline: the backup between the switch and the primary host.
@@ -481,6 +493,7 @@ tb_up_inline() {
 	_tb_plug c || return 1
 	_tb_plug bak || return 1
 	_tb_ensure_addr "$TB_NS_C" "$TB_UPLINK" "$TB_CLIENT_IP/$TB_LAN_PREFIX" || return 1
+	_tb_client_checksums
 	# Switch side of the inline leg.
 	_tb_ensure_veth "$TB_NS_SW" "$TB_INL_SW_PORT" "$TB_NS_BAK" "$TB_INL_IN" || return 1
 	_tb_run ip -n "$TB_NS_SW" link set "$TB_INL_SW_PORT" master "$TB_SW_BR" || return 1

@@ -3,7 +3,8 @@
 #
 #   tests/fuzz/run.sh TARGET SECONDS
 #
-# TARGET is the name after fuzz_ in tests/fuzz/fuzz_TARGET.c (ckpt_decoder).
+# TARGET is the name after fuzz_ in tests/fuzz/fuzz_TARGET.c (ckpt_decoder,
+# frame_parse).
 # Builds into $BUILD/fuzz/ (default build/fuzz/) with clang's libFuzzer plus
 # ASan/UBSan, writes fresh seeds into $BUILD/fuzz/seeds/TARGET/ (and copies
 # tests/fuzz/corpus/TARGET/ if it exists), and grows the working corpus
@@ -37,14 +38,25 @@ CLANG=${CLANG:-clang}
 CFLAGS="-std=gnu11 -g -O1 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 -D_GNU_SOURCE -Iinclude -I."
 
+# SEEDFLAGS: extra flags for the seed generator's build (frame_parse's
+# generator is its fuzz target built with -DFUZZ_GEN_SEEDS).
+SEEDFLAGS=""
 case "$TARGET" in
 ckpt_decoder)
 	SRCS="vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c"
 	LIBS="-llz4 -lpthread"
 	SEEDGEN=tests/fuzz/gen_ckpt_seeds.c
 	;;
+frame_parse)
+	SRCS="netstate/frame.c netstate/frame_build.c netstate/flow.c \
+netstate/replay_gate.c netstate/replay_audit.c common/log.c"
+	LIBS=""
+	SEEDGEN=tests/fuzz/fuzz_frame_parse.c
+	SEEDFLAGS="-DFUZZ_GEN_SEEDS"
+	;;
 *)
-	echo "run.sh: unknown target '$TARGET' (known: ckpt_decoder)" >&2
+	echo "run.sh: unknown target '$TARGET' (known: ckpt_decoder," \
+		"frame_parse)" >&2
 	exit 2
 	;;
 esac
@@ -71,7 +83,7 @@ if ! $CLANG $CFLAGS -fsanitize=fuzzer,address,undefined \
 	exit 1
 fi
 # shellcheck disable=SC2086
-$CLANG $CFLAGS -o "$OUT/gen_$TARGET" "$SEEDGEN" $SRCS $LIBS
+$CLANG $CFLAGS $SEEDFLAGS -o "$OUT/gen_$TARGET" "$SEEDGEN" $SRCS $LIBS
 "$OUT/gen_$TARGET" "$SEEDS"
 if [ -d "tests/fuzz/corpus/$TARGET" ]; then
 	cp -f "tests/fuzz/corpus/$TARGET"/* "$SEEDS"/ 2>/dev/null || true

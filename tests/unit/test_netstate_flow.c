@@ -20,34 +20,33 @@
 #include "netstate/flow.h"
 #include "netstate/frame_build.h"
 
-#define IP(a, b, c, d) \
-	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | \
+#define IP(a, b, c, d)                                                         \
+	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 |            \
 	 (uint32_t)(d) << 24)
-#define CLIENT_IP IP(10, 77, 0, 1)
-#define GUEST_IP IP(10, 77, 0, 2)
+#define CLIENT_IP  IP(10, 77, 0, 1)
+#define GUEST_IP   IP(10, 77, 0, 2)
 #define GUEST_PORT 6379
 
 static uint8_t data[2048];
 
 /* One frame on flow client_port<->6379, client->guest when to_guest. */
-static struct frame_info seg(bool to_guest, uint16_t client_port,
-			     uint32_t seq, uint32_t ack, uint8_t flags,
-			     uint32_t len)
+static struct frame_info seg(bool to_guest, uint16_t client_port, uint32_t seq,
+			     uint32_t ack, uint8_t flags, uint32_t len)
 {
 	static uint8_t buf[2][2048];
 	static int which;
 	struct frame_spec s = {
-		.src_ip = to_guest ? CLIENT_IP : GUEST_IP,
-		.dst_ip = to_guest ? GUEST_IP : CLIENT_IP,
-		.proto = FRAME_IPPROTO_TCP,
-		.sport = to_guest ? client_port : GUEST_PORT,
-		.dport = to_guest ? GUEST_PORT : client_port,
-		.seq = seq,
-		.ack = ack,
-		.flags = flags,
-		.window = 1000,
-		.payload = data,
-		.payload_len = len,
+	    .src_ip = to_guest ? CLIENT_IP : GUEST_IP,
+	    .dst_ip = to_guest ? GUEST_IP : CLIENT_IP,
+	    .proto = FRAME_IPPROTO_TCP,
+	    .sport = to_guest ? client_port : GUEST_PORT,
+	    .dport = to_guest ? GUEST_PORT : client_port,
+	    .seq = seq,
+	    .ack = ack,
+	    .flags = flags,
+	    .window = 1000,
+	    .payload = data,
+	    .payload_len = len,
 	};
 	struct frame_info fi;
 	uint8_t *b = buf[which ^= 1];
@@ -164,8 +163,9 @@ static void test_wraparound(void **state)
 	(void)state;
 	assert_int_equal(flow_table_init(&t, GUEST_IP, 16, 0, NULL), 0);
 	obs(&t, seg(true, 40000, isn, 0, FRAME_TCP_SYN, 0), &f);
-	obs(&t, seg(false, 40000, gisn, isn + 1,
-		    FRAME_TCP_SYN | FRAME_TCP_ACK, 0), &f);
+	obs(&t,
+	    seg(false, 40000, gisn, isn + 1, FRAME_TCP_SYN | FRAME_TCP_ACK, 0),
+	    &f);
 	assert_true(f->client.syn && f->guest.syn);
 	assert_int_equal(f->client.isn, isn);
 	assert_int_equal(f->guest.seq_end_max, gisn + 1);
@@ -175,9 +175,9 @@ static void test_wraparound(void **state)
 	for (int i = 0; i < 10; i++) {
 		uint32_t g = gisn + 1 + 40 * (uint32_t)i;
 
-		assert_int_equal(obs(&t, seg(true, 40000, s, g,
-					     FRAME_TCP_ACK, 100), &f),
-				 FLOW_SEG_IN_ORDER); /* SYN set the start */
+		assert_int_equal(
+		    obs(&t, seg(true, 40000, s, g, FRAME_TCP_ACK, 100), &f),
+		    FLOW_SEG_IN_ORDER); /* SYN set the start */
 		s += 100;
 		obs(&t, seg(false, 40000, g, s, FRAME_TCP_ACK, 40), &f);
 	}
@@ -188,16 +188,15 @@ static void test_wraparound(void **state)
 	assert_int_equal(f->client.ack_min, gisn + 1);
 	assert_int_equal(f->guest.ack_max, s);
 	/* Retransmission of the segment that straddled the wrap. */
-	assert_int_equal(obs(&t, seg(true, 40000, isn + 201, 0, FRAME_TCP_ACK,
-				     100), &f),
-			 FLOW_SEG_RETRANS);
+	assert_int_equal(
+	    obs(&t, seg(true, 40000, isn + 201, 0, FRAME_TCP_ACK, 100), &f),
+	    FLOW_SEG_RETRANS);
 	/* A hole past the wrap, then filled. */
-	assert_int_equal(obs(&t, seg(true, 40000, s + 50, 0, FRAME_TCP_ACK,
-				     10), &f),
-			 FLOW_SEG_AHEAD);
+	assert_int_equal(
+	    obs(&t, seg(true, 40000, s + 50, 0, FRAME_TCP_ACK, 10), &f),
+	    FLOW_SEG_AHEAD);
 	assert_int_equal(f->client.holes[0].lo, s);
-	assert_int_equal(obs(&t, seg(true, 40000, s, 0, FRAME_TCP_ACK, 50),
-			     &f),
+	assert_int_equal(obs(&t, seg(true, 40000, s, 0, FRAME_TCP_ACK, 50), &f),
 			 FLOW_SEG_FILL);
 	assert_int_equal(f->client.nholes, 0);
 	/* An older ACK does not lower ack_max. */
@@ -232,9 +231,9 @@ static void test_flags_and_acks(void **state)
 	/* RST: flagged, no sequence space, no hole from its seq. */
 	assert_int_equal(obs(&t, seg(true, 40001, 7, 0, FRAME_TCP_ACK, 5), &f),
 			 FLOW_SEG_FIRST);
-	assert_int_equal(obs(&t, seg(true, 40001, 9000, 0, FRAME_TCP_RST, 0),
-			     &f),
-			 FLOW_SEG_EMPTY);
+	assert_int_equal(
+	    obs(&t, seg(true, 40001, 9000, 0, FRAME_TCP_RST, 0), &f),
+	    FLOW_SEG_EMPTY);
 	assert_true(f->client.rst);
 	assert_int_equal(f->client.seq_end_max, 12);
 	assert_int_equal(f->client.nholes, 0);
@@ -258,7 +257,8 @@ static void test_reincarnation(void **state)
 
 	(void)state;
 	releases = 0;
-	assert_int_equal(flow_table_init(&t, GUEST_IP, 16, 4, count_release), 0);
+	assert_int_equal(flow_table_init(&t, GUEST_IP, 16, 4, count_release),
+			 0);
 	obs(&t, seg(true, 40000, 100, 0, FRAME_TCP_SYN, 0), &f);
 	*(uint32_t *)f->user = 1;
 	obs(&t, seg(true, 40000, 101, 0, FRAME_TCP_ACK, 50), &f);
@@ -318,8 +318,8 @@ static void test_limit_policy(void **state)
 	assert_int_equal(releases, 1);
 	assert_int_equal(*(uint32_t *)f->user, 0); /* fresh user area */
 	for (uint16_t p = 1; p <= 5; p++) {
-		struct flow_key k = { CLIENT_IP, GUEST_IP, p, GUEST_PORT,
-				      FRAME_IPPROTO_TCP };
+		struct flow_key k = {CLIENT_IP, GUEST_IP, p, GUEST_PORT,
+				     FRAME_IPPROTO_TCP};
 
 		if (p == 3)
 			assert_null(flow_table_find(&t, &k));
@@ -342,9 +342,9 @@ static void test_limit_policy(void **state)
 	flow_table_free(&t);
 	assert_int_equal(releases, 4); /* 2 evicted + flows 1 and 4 */
 	assert_int_equal(flow_table_init(&t, GUEST_IP, 0, 0, NULL), -EINVAL);
-	assert_int_equal(flow_table_init(&t, GUEST_IP,
-					 FLOW_TABLE_MAX_FLOWS + 1, 0, NULL),
-			 -EINVAL);
+	assert_int_equal(
+	    flow_table_init(&t, GUEST_IP, FLOW_TABLE_MAX_FLOWS + 1, 0, NULL),
+	    -EINVAL);
 }
 
 static void count_flow(struct flow *f, void *arg)
@@ -367,8 +367,8 @@ static void test_many_flows(void **state)
 		assert_int_equal(f->key.client_port, 1024 + p);
 	}
 	for (uint32_t p = 0; p < 3000; p++) {
-		struct flow_key k = { CLIENT_IP, GUEST_IP, (uint16_t)(1024 + p),
-				      GUEST_PORT, FRAME_IPPROTO_TCP };
+		struct flow_key k = {CLIENT_IP, GUEST_IP, (uint16_t)(1024 + p),
+				     GUEST_PORT, FRAME_IPPROTO_TCP};
 
 		f = flow_table_find(&t, &k);
 		assert_non_null(f);
@@ -384,8 +384,11 @@ static void test_ack_span_and_udp(void **state)
 	struct flow_table t;
 	struct flow *f;
 	struct frame_spec s = {
-		.src_ip = CLIENT_IP, .dst_ip = GUEST_IP,
-		.proto = FRAME_IPPROTO_UDP, .sport = 5000, .dport = 53,
+	    .src_ip = CLIENT_IP,
+	    .dst_ip = GUEST_IP,
+	    .proto = FRAME_IPPROTO_UDP,
+	    .sport = 5000,
+	    .dport = 53,
 	};
 	uint8_t b[128];
 	struct frame_info fi;
@@ -396,8 +399,7 @@ static void test_ack_span_and_udp(void **state)
 	obs(&t, seg(true, 40000, 1, 10, FRAME_TCP_ACK, 0), &f);
 	for (uint32_t a = 10; a < 0xc0000000u; a += 0x10000000u)
 		obs(&t, seg(true, 40000, 1, a, FRAME_TCP_ACK, 0), &f);
-	assert_true(f->client.ack_max - f->client.ack_min <=
-		    FLOW_ACK_SPAN_MAX);
+	assert_true(f->client.ack_max - f->client.ack_min <= FLOW_ACK_SPAN_MAX);
 	assert_true(seq_lt(f->client.ack_min, f->client.ack_max));
 	/* UDP: tracked, evictable, never refused for want of a FIN. */
 	n = frame_build(b, sizeof(b), &s);
@@ -416,15 +418,15 @@ static void test_ack_span_and_udp(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_serial),
-		cmocka_unit_test(test_in_order_and_classes),
-		cmocka_unit_test(test_out_of_order_holes),
-		cmocka_unit_test(test_wraparound),
-		cmocka_unit_test(test_flags_and_acks),
-		cmocka_unit_test(test_reincarnation),
-		cmocka_unit_test(test_limit_policy),
-		cmocka_unit_test(test_many_flows),
-		cmocka_unit_test(test_ack_span_and_udp),
+	    cmocka_unit_test(test_serial),
+	    cmocka_unit_test(test_in_order_and_classes),
+	    cmocka_unit_test(test_out_of_order_holes),
+	    cmocka_unit_test(test_wraparound),
+	    cmocka_unit_test(test_flags_and_acks),
+	    cmocka_unit_test(test_reincarnation),
+	    cmocka_unit_test(test_limit_policy),
+	    cmocka_unit_test(test_many_flows),
+	    cmocka_unit_test(test_ack_span_and_udp),
 	};
 
 	for (size_t i = 0; i < sizeof(data); i++)

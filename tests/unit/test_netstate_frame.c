@@ -22,65 +22,62 @@
 #include "netstate/frame.h"
 #include "netstate/frame_build.h"
 
-#define IP(a, b, c, d) \
-	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | \
+#define IP(a, b, c, d)                                                         \
+	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 |            \
 	 (uint32_t)(d) << 24)
 #define CLIENT_IP IP(10, 77, 0, 1)
-#define GUEST_IP IP(10, 77, 0, 2)
+#define GUEST_IP  IP(10, 77, 0, 2)
 
-static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x77, 0x00, 0x02 };
-static const uint8_t client_mac[6] = { 0x52, 0x54, 0x00, 0x77, 0x00, 0x01 };
+static const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x77, 0x00, 0x02};
+static const uint8_t client_mac[6] = {0x52, 0x54, 0x00, 0x77, 0x00, 0x01};
 
 /* 10.77.0.1:40000 -> 10.77.0.2:6379 SYN, seq 0xfffffff0, window 64240,
  * options MSS 1460, SACK-permitted, TS 0x1234/0, NOP, WS 7. Checksums
  * computed independently (Python), not by frame_build. */
 static const uint8_t syn_frame[74] = {
-	0x52, 0x54, 0x00, 0x77, 0x00, 0x02, 0x52, 0x54,
-	0x00, 0x77, 0x00, 0x01, 0x08, 0x00, 0x45, 0x00,
-	0x00, 0x3c, 0x12, 0x34, 0x40, 0x00, 0x40, 0x06,
-	0x13, 0xec, 0x0a, 0x4d, 0x00, 0x01, 0x0a, 0x4d,
-	0x00, 0x02, 0x9c, 0x40, 0x18, 0xeb, 0xff, 0xff,
-	0xff, 0xf0, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02,
-	0xfa, 0xf0, 0x71, 0x22, 0x00, 0x00, 0x02, 0x04,
-	0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x00, 0x00,
-	0x12, 0x34, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03,
-	0x03, 0x07,
+    0x52, 0x54, 0x00, 0x77, 0x00, 0x02, 0x52, 0x54, 0x00, 0x77, 0x00,
+    0x01, 0x08, 0x00, 0x45, 0x00, 0x00, 0x3c, 0x12, 0x34, 0x40, 0x00,
+    0x40, 0x06, 0x13, 0xec, 0x0a, 0x4d, 0x00, 0x01, 0x0a, 0x4d, 0x00,
+    0x02, 0x9c, 0x40, 0x18, 0xeb, 0xff, 0xff, 0xff, 0xf0, 0x00, 0x00,
+    0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x71, 0x22, 0x00, 0x00, 0x02,
+    0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x00, 0x00, 0x12, 0x34,
+    0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x07,
 };
 
 /* Who-has 10.77.0.2 tell 10.77.0.1. */
 static const uint8_t arp_frame[42] = {
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x77, 0x00,
-	0x01, 0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01,
-	0x52, 0x54, 0x00, 0x77, 0x00, 0x01, 0x0a, 0x4d, 0x00, 0x01, 0x00,
-	0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x4d, 0x00, 0x02,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x77, 0x00,
+    0x01, 0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01,
+    0x52, 0x54, 0x00, 0x77, 0x00, 0x01, 0x0a, 0x4d, 0x00, 0x01, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x4d, 0x00, 0x02,
 };
 
 /* Echo request id 0x0102 seq 7, 4 bytes of data (checksums not needed by
  * the parser; the IPv4 one is left 0 on purpose). */
 static const uint8_t icmp_frame[46] = {
-	0x52, 0x54, 0x00, 0x77, 0x00, 0x02, 0x52, 0x54, 0x00, 0x77, 0x00, 0x01,
-	0x08, 0x00, 0x45, 0x00, 0x00, 0x20, 0x00, 0x01, 0x00, 0x00, 0x40, 0x01,
-	0x00, 0x00, 0x0a, 0x4d, 0x00, 0x01, 0x0a, 0x4d, 0x00, 0x02, 0x08, 0x00,
-	0x00, 0x00, 0x01, 0x02, 0x00, 0x07, 'p', 'i', 'n', 'g',
+    0x52, 0x54, 0x00, 0x77, 0x00, 0x02, 0x52, 0x54, 0x00, 0x77, 0x00, 0x01,
+    0x08, 0x00, 0x45, 0x00, 0x00, 0x20, 0x00, 0x01, 0x00, 0x00, 0x40, 0x01,
+    0x00, 0x00, 0x0a, 0x4d, 0x00, 0x01, 0x0a, 0x4d, 0x00, 0x02, 0x08, 0x00,
+    0x00, 0x00, 0x01, 0x02, 0x00, 0x07, 'p',  'i',  'n',  'g',
 };
 
 static int build(uint8_t *buf, size_t cap, uint8_t proto, bool vlan,
 		 const char *payload)
 {
 	struct frame_spec s = {
-		.vlan = vlan,
-		.vlan_tci = 0x0064,
-		.src_ip = CLIENT_IP,
-		.dst_ip = GUEST_IP,
-		.proto = proto,
-		.sport = 40000,
-		.dport = 6379,
-		.seq = 1000,
-		.ack = 2000,
-		.flags = FRAME_TCP_ACK | FRAME_TCP_PSH,
-		.window = 502,
-		.payload = payload,
-		.payload_len = payload ? strlen(payload) : 0,
+	    .vlan = vlan,
+	    .vlan_tci = 0x0064,
+	    .src_ip = CLIENT_IP,
+	    .dst_ip = GUEST_IP,
+	    .proto = proto,
+	    .sport = 40000,
+	    .dport = 6379,
+	    .seq = 1000,
+	    .ack = 2000,
+	    .flags = FRAME_TCP_ACK | FRAME_TCP_PSH,
+	    .window = 502,
+	    .payload = payload,
+	    .payload_len = payload ? strlen(payload) : 0,
 	};
 
 	memcpy(s.dst_mac, guest_mac, 6);
@@ -100,10 +97,12 @@ static int parse_copy(const uint8_t *f, size_t len, struct frame_info *fi)
 	/* Nothing may point outside the copy. */
 	if (fi->tcp.payload)
 		assert_true(fi->tcp.payload >= copy &&
-			    fi->tcp.payload + fi->tcp.payload_len <= copy + len);
+			    fi->tcp.payload + fi->tcp.payload_len <=
+				copy + len);
 	if (fi->udp.payload)
 		assert_true(fi->udp.payload >= copy &&
-			    fi->udp.payload + fi->udp.payload_len <= copy + len);
+			    fi->udp.payload + fi->udp.payload_len <=
+				copy + len);
 	if (fi->l4 != FRAME_L4_NONE)
 		assert_true(fi->l4_off + fi->l4_len <= len);
 	free(copy);
@@ -148,14 +147,21 @@ static void test_syn_fields(void **state)
 
 static void test_builder_matches_reference(void **state)
 {
-	static const uint8_t opts[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
-					  0x12, 0x34, 0, 0, 0, 0, 1, 3, 3, 7 };
+	static const uint8_t opts[20] = {2,  4, 0x05, 0xb4, 4,	  2, 8,
+					 10, 0, 0,    0x12, 0x34, 0, 0,
+					 0,  0, 1,    3,    3,	  7};
 	struct frame_spec s = {
-		.src_ip = CLIENT_IP, .dst_ip = GUEST_IP,
-		.proto = FRAME_IPPROTO_TCP, .ip_id = 0x1234,
-		.sport = 40000, .dport = 6379, .seq = 0xfffffff0u,
-		.flags = FRAME_TCP_SYN, .window = 64240,
-		.tcp_opts = opts, .tcp_opts_len = sizeof(opts),
+	    .src_ip = CLIENT_IP,
+	    .dst_ip = GUEST_IP,
+	    .proto = FRAME_IPPROTO_TCP,
+	    .ip_id = 0x1234,
+	    .sport = 40000,
+	    .dport = 6379,
+	    .seq = 0xfffffff0u,
+	    .flags = FRAME_TCP_SYN,
+	    .window = 64240,
+	    .tcp_opts = opts,
+	    .tcp_opts_len = sizeof(opts),
 	};
 	uint8_t buf[128];
 
@@ -300,7 +306,7 @@ static void test_options(void **state)
 	 * Rebuild by inserting them after the fixed header. */
 	n = build(buf, sizeof(buf), FRAME_IPPROTO_UDP, false, "abc");
 	memcpy(f, buf, 34);
-	memcpy(f + 34, (const uint8_t[]){ 1, 1, 7, 3, 4, 0, 0, 0 }, 8);
+	memcpy(f + 34, (const uint8_t[]){1, 1, 7, 3, 4, 0, 0, 0}, 8);
 	memcpy(f + 42, buf + 34, (size_t)n - 34);
 	f[14] = 0x47;
 	f[17] = (uint8_t)(f[17] + 8);
@@ -316,7 +322,7 @@ static void test_options(void **state)
 	f[37] = 7;
 	assert_int_equal(parse_copy(f, (size_t)n + 8, &fi), -EINVAL);
 	/* Kind at the last byte with no room for a length. */
-	memcpy(f + 34, (const uint8_t[]){ 1, 1, 1, 1, 1, 1, 1, 7 }, 8);
+	memcpy(f + 34, (const uint8_t[]){1, 1, 1, 1, 1, 1, 1, 7}, 8);
 	assert_int_equal(parse_copy(f, (size_t)n + 8, &fi), -EINVAL);
 
 	/* TCP: window scale above 14 means 14; a known kind with the wrong
@@ -367,7 +373,7 @@ static void test_truncated_every_length(void **state)
 	truncate_all(buf, (size_t)n);
 	n = build(buf, sizeof(buf), FRAME_IPPROTO_UDP, false, "dgram");
 	truncate_all(buf, (size_t)n);
-	assert_int_equal(frame_parse(NULL, 10, &(struct frame_info){ 0 }),
+	assert_int_equal(frame_parse(NULL, 10, &(struct frame_info){0}),
 			 -EINVAL);
 	assert_int_equal(frame_parse(buf, (size_t)n, NULL), -EINVAL);
 }
@@ -457,9 +463,12 @@ static void test_flow_key(void **state)
 {
 	uint8_t buf[256];
 	struct frame_spec s = {
-		.src_ip = GUEST_IP, .dst_ip = CLIENT_IP,
-		.proto = FRAME_IPPROTO_TCP, .sport = 6379, .dport = 40000,
-		.flags = FRAME_TCP_ACK,
+	    .src_ip = GUEST_IP,
+	    .dst_ip = CLIENT_IP,
+	    .proto = FRAME_IPPROTO_TCP,
+	    .sport = 6379,
+	    .dport = 40000,
+	    .flags = FRAME_TCP_ACK,
 	};
 	struct frame_info in, out;
 	struct flow_key k1, k2;
@@ -499,11 +508,11 @@ static void test_checksum(void **state)
 
 	(void)state;
 	/* RFC 1071's example words: 0x0001 f203 f4f5 f6f7 -> sum 0xddf2. */
-	assert_int_equal(frame_inet_checksum(
-				 (const uint8_t[]){ 0x00, 0x01, 0xf2, 0x03,
-						    0xf4, 0xf5, 0xf6, 0xf7 },
-				 8, 0),
-			 (uint16_t)~0xddf2);
+	assert_int_equal(
+	    frame_inet_checksum((const uint8_t[]){0x00, 0x01, 0xf2, 0x03, 0xf4,
+						  0xf5, 0xf6, 0xf7},
+				8, 0),
+	    (uint16_t)~0xddf2);
 	memcpy(f, syn_frame, sizeof(f));
 	f[22] ^= 1; /* TTL */
 	assert_int_equal(frame_parse(f, sizeof(f), &fi), 0);
@@ -513,17 +522,17 @@ static void test_checksum(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_syn_fields),
-		cmocka_unit_test(test_builder_matches_reference),
-		cmocka_unit_test(test_tcp_udp_vlan_roundtrip),
-		cmocka_unit_test(test_arp_icmp_other),
-		cmocka_unit_test(test_double_tag_and_fragments),
-		cmocka_unit_test(test_options),
-		cmocka_unit_test(test_truncated_every_length),
-		cmocka_unit_test(test_corrupt_lengths),
-		cmocka_unit_test(test_random_corruption),
-		cmocka_unit_test(test_flow_key),
-		cmocka_unit_test(test_checksum),
+	    cmocka_unit_test(test_syn_fields),
+	    cmocka_unit_test(test_builder_matches_reference),
+	    cmocka_unit_test(test_tcp_udp_vlan_roundtrip),
+	    cmocka_unit_test(test_arp_icmp_other),
+	    cmocka_unit_test(test_double_tag_and_fragments),
+	    cmocka_unit_test(test_options),
+	    cmocka_unit_test(test_truncated_every_length),
+	    cmocka_unit_test(test_corrupt_lengths),
+	    cmocka_unit_test(test_random_corruption),
+	    cmocka_unit_test(test_flow_key),
+	    cmocka_unit_test(test_checksum),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
