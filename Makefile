@@ -161,6 +161,7 @@ integration-test: all
 FUZZ_SECONDS ?= 20
 fuzz-test:
 	$(Q)./tests/fuzz/run.sh ckpt_decoder $(FUZZ_SECONDS)
+	$(Q)./tests/fuzz/run.sh frame_parse $(FUZZ_SECONDS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -182,6 +183,7 @@ bench: deps
 	$(Q)./experiments/bench-checkpoint.sh
 	$(Q)mkdir -p results/bench && $(BUILD)/bench/bench_ckpt_codec | tee results/bench/codec-latest.csv
 	$(Q)./tests/fuzz/run.sh ckpt_decoder 300
+	$(Q)./tests/fuzz/run.sh frame_parse 300
 
 figures: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -167,6 +167,10 @@ protected_run() {
 	R[pstats]=$(rrvm_repl_stats "$P_CTL") || R[pstats]=null
 	R[bstatus]=$(rrvm_backup_status "$B_CTL") || R[bstatus]=null
 	R[dbsize_before]=$(ns_exec "$TB_NS_C" timeout 5 redis-cli -h "$TB_GUEST_IP" DBSIZE 2>/dev/null | tr -dc 0-9)
+	if ! pid_alive "$B_PID"; then
+		pid_wait "$B_PID" 1
+		fail "rrvm backup exited (status ${RRVM_WAIT_RC:-?}) before the kill"
+	fi
 	[ "$(json_get "${R[bstatus]}" .state)" = replicating ] ||
 		say "  NOTE: the backup is not replicating before the kill: ${R[bstatus]}"
 }
@@ -179,7 +183,11 @@ kill_primary() {
 	rrvm_kill9 "$P_PID"
 	rrvm_wait_file "$B_REPORT" "$B_PID" 15000
 	rc=$?
-	[ $rc = 0 ] || fail "no failover report within 15 s ($([ $rc = 2 ] && echo "rrvm backup exited" || echo timeout))"
+	if [ $rc = 2 ]; then
+		pid_wait "$B_PID" 1
+		fail "no failover report: rrvm backup exited (status ${RRVM_WAIT_RC:-?}) before failing over"
+	fi
+	[ $rc = 0 ] || fail "no failover report within 15 s"
 	R[report_wall_ms]=$(( $(now_ms) - t0 ))
 	R[report]=$(jq -c . "$B_REPORT") || fail "unreadable report $B_REPORT"
 	R[report_mono]=$(mono_ms_py "$PY")

@@ -207,7 +207,12 @@ rrvm_backup_bg() {
 #   call instead of a shell script (about 10 ms instead of 200). Needs
 #   experiments/lib/testbed.sh (TB_NS_SW).
 rrvm_tb_fence_cmd() {
-	echo "ip -n $TB_NS_SW link set dev port-$1 alias fenced down"
+	# The testbed knows which links fence a host in each topology.
+	if declare -f tb_fence_cmd >/dev/null; then
+		tb_fence_cmd "$1"
+	else
+		echo "ip -n $TB_NS_SW link set dev port-$1 alias fenced down"
+	fi
 }
 
 # rrvm_backup_status CTL: the backup's `status --json` (one line). Before a

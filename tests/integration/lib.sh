@@ -289,8 +289,11 @@ t_init_testbed() {
 		RRVM_NS_LIST+=("$(tb_ns "$r")")
 		[ -n "${RRVM_NS_REGISTRY:-}" ] && tb_ns "$r" >>"$RRVM_NS_REGISTRY"
 	done
-	out=$("$TB_CLI" --prefix "$TB_PREFIX" up 2>&1) || t_fail "testbed up failed: $out"
+	out=$("$TB_CLI" --prefix "$TB_PREFIX" up \
+		${TB_T_TOPOLOGY:+--topology "$TB_T_TOPOLOGY"} 2>&1) ||
+		t_fail "testbed up failed: $out"
 	t_info "$out"
+	[ -n "${TB_T_TOPOLOGY:-}" ] && tb_load_topology
 	T_NS=$TB_NS_C
 }
 
@@ -478,6 +481,10 @@ tb_t_failover() {
 	rrvm_kill9 "$P_PID" || t_info "the primary had already exited"
 	rrvm_wait_file "$B_REPORT" "$B_PID" $(( ${1:-10} * 1000 ))
 	rc=$?
+	if [ $rc = 2 ]; then
+		pid_wait "$B_PID" 1
+		t_info "rrvm backup exited (status ${RRVM_WAIT_RC:-?}) without a failover report"
+	fi
 	FO_WALL_MS=$(( $(now_ms) - t0 ))
 	FO_JSON=$(jq -c . "$B_REPORT" 2>/dev/null)
 	[ -n "$FO_JSON" ] || FO_JSON=null

@@ -78,3 +78,6 @@ test_netstate_flow_SOURCES := netstate/frame.c netstate/frame_build.c netstate/f
 UNIT_TESTS += test_netstate_gate
 test_netstate_gate_SOURCES := netstate/frame.c netstate/frame_build.c \
 	netstate/flow.c netstate/replay_gate.c netstate/replay_audit.c common/log.c
+UNIT_TESTS += test_netstate_audit
+test_netstate_audit_SOURCES := netstate/frame.c netstate/frame_build.c \
+	netstate/flow.c netstate/replay_gate.c netstate/replay_audit.c common/log.c
