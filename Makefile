@@ -99,7 +99,9 @@ guest: $(GUEST_IMAGES)
 $(LWIP_DIR)/.unpacked:
 	$(Q)./mk/lwip.sh $(LWIP_DIR)
 
-$(BUILD)/guest/lwip/%.o: $(LWIP_DIR)/.unpacked
+# lwIP is configured by our headers: rebuild it when they change.
+LWIP_CONFIG := guest/net/lwipopts.h guest/net/arch/cc.h guest/net/lwip_hooks.h
+$(BUILD)/guest/lwip/%.o: $(LWIP_DIR)/.unpacked $(LWIP_CONFIG)
 	@mkdir -p $(dir $@)
 	@echo "  CC      lwip/$*.c"
 	$(Q)$(GUEST_CC) $(LWIP_CFLAGS) -c $(LWIP_DIR)/$*.c -o $@

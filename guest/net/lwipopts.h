@@ -63,5 +63,10 @@
 #define LWIP_CHECKSUM_ON_COPY 1
 #define LWIP_NETIF_TX_SINGLE_PBUF 1
 
+/* Deterministic ISNs so a replayed SYN regenerates the same connection
+ * (guest/net/tcp_isn.c). */
+#define LWIP_HOOK_FILENAME "guest/net/lwip_hooks.h"
+#define LWIP_HOOK_TCP_ISN guest_tcp_isn
+
 
 #endif
