@@ -24,7 +24,7 @@ help:
 	@echo "make            build build/rrvm and the guest images (build/guest/*.elf)"
 	@echo "make deps       install Debian packages and fetch lwIP's source (root)"
 	@echo "make test       unit tests (cmocka, ASan/UBSan) + integration tests (netns, KVM)"
-	@echo "make demo       boot the kv guest in a namespace, drive it with real clients, report"
+	@echo "make demo       fail over a protected kv guest under load (MODE=buffered), report"
 	@echo "make bench      benchmarks (ratios against a same-run baseline)"
 	@echo "make figures    run quick experiments and draw paper figures"
 	@echo "make clean      remove $(BUILD)/"
@@ -171,9 +171,10 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory fuzz-test
 	$(Q)$(MAKE) --no-print-directory integration-test
 
+MODE ?= buffered
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)./experiments/demo.sh
+	$(Q)MODE=$(MODE) ./experiments/demo.sh
 
 $(BUILD)/bench/bench_ckpt_codec: tests/bench/bench_ckpt_codec.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
 	@mkdir -p $(dir $@)
@@ -183,6 +184,7 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_ckpt_codec
 	$(Q)./experiments/bench.sh
 	$(Q)./experiments/bench-checkpoint.sh
+	$(Q)./experiments/bench-replication.sh
 	$(Q)mkdir -p results/bench && $(BUILD)/bench/bench_ckpt_codec | tee results/bench/codec-latest.csv
 	$(Q)./tests/fuzz/run.sh ckpt_decoder 300
 	$(Q)./tests/fuzz/run.sh frame_parse 300

@@ -108,6 +108,14 @@ static void drop_link(struct backup *b, const char *why)
 	if (!b->link)
 		return;
 	log_warn("replication link from %s dropped: %s", b->link->peer, why);
+	if (b->replica.staging) {
+		/* An epoch cut off mid-way is rejected like a corrupt one. */
+		b->replica.epochs_rejected++;
+		log_warn("discarded incomplete epoch %llu; keeping committed "
+			 "epoch %llu",
+			 (unsigned long long)b->replica.staging_epoch,
+			 (unsigned long long)b->replica.committed_epoch);
+	}
 	b->link->ops->close(b->link);
 	b->link = NULL;
 	replica_abort_epoch(&b->replica);
@@ -174,7 +182,7 @@ static void handle_message(struct backup *b, const struct ckpt_msg *msg)
 	if (ret == 1 && b->reverse_on)
 		reverse_committed(&b->reverse, msg->header.epoch);
 	if (ret == 1) {
-		if (b->replica.epochs_committed == 1 || msg->header.epoch == 1)
+		if (b->replica.committed_full)
 			log_info("committed full checkpoint (epoch %llu); "
 				 "ready to take over",
 				 (unsigned long long)msg->header.epoch);
@@ -351,6 +359,11 @@ static int backup_loop(struct backup *b)
 					drop_link(b, "a new connection "
 						     "replaces it");
 				b->link = t;
+				/* The detect clock ran across the gap too. */
+				if (b->replica.committed &&
+				    mono_ns() - b->last_rx_ns > b->max_silence_ns)
+					b->max_silence_ns =
+						mono_ns() - b->last_rx_ns;
 				b->last_rx_ns = mono_ns();
 				log_info("primary connected from %s", t->peer);
 			}
@@ -551,6 +564,8 @@ int cmd_backup(int argc, char **argv)
 	log_info("waiting for a primary on %s (detect timeout %u ms)",
 		 b.listen_addr, b.detect_timeout_ms);
 	ret = backup_loop(&b);
+	if (stop_requested && ret == 0)
+		log_info("stopping on a signal (no failover)");
 	if (b.link)
 		b.link->ops->close(b.link);
 	close(b.listen_fd);

@@ -214,6 +214,7 @@ static int commit_epoch(struct replica *r)
 	r->vcpu = r->staged_vcpu;
 	r->device = r->staged_device;
 	r->committed = true;
+	r->committed_full = r->staging_full;
 	r->committed_epoch = r->staging_epoch;
 	r->epochs_committed++;
 	r->pages_committed += pages;

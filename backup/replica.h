@@ -21,6 +21,7 @@ struct replica {
 	uint8_t *image; /* committed guest memory (mmap) */
 	bool committed; /* image/vcpu/device hold a full checkpoint */
 	uint64_t committed_epoch;
+	bool committed_full; /* the last committed epoch was a full one */
 	struct vm_vcpu_state vcpu;
 	struct vm_device_state device;
 
