@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -71,21 +72,34 @@ static void on_frame(void *arg, const struct capture_frame *f)
 static void *capture_thread(void *arg)
 {
 	struct reverse *r = arg;
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = capture_fd(r->cap), .events = POLLIN },
 		{ .fd = r->wake_fd, .events = POLLIN },
+		{ .fd = r->drain_fd, .events = POLLIN },
 	};
 
 	while (!r->stop) {
+		uint64_t asked = 0, v;
 		int n;
 
-		if (poll(pfd, 2, 100) < 0 && errno != EINTR)
+		if (poll(pfd, 3, 100) < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents)
 			break;
+		if (pfd[2].revents && read(r->drain_fd, &v, sizeof(v)) > 0) {
+			pthread_mutex_lock(&r->lock);
+			asked = r->drain_asked;
+			pthread_mutex_unlock(&r->lock);
+		}
 		do {
 			n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
 		} while (n == CAPTURE_BATCH && !r->stop);
+		if (asked) {
+			pthread_mutex_lock(&r->lock);
+			r->drain_done = asked;
+			pthread_cond_broadcast(&r->drained);
+			pthread_mutex_unlock(&r->lock);
+		}
 		if (n < 0 && n != -EAGAIN && n != -EINTR) {
 			log_error("reverse: capture on %s failed: %s",
 				  r->cfg.capture_if, strerror(-n));
@@ -103,7 +117,9 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 	memset(r, 0, sizeof(*r));
 	r->cfg = *cfg;
 	r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r->drain_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->drained, NULL);
 	ret = replay_log_init(&r->log, cfg->log_bytes, cfg->log_frames);
 	if (ret) {
 		log_error("reverse: replay log limits %llu bytes / %u frames "
@@ -164,6 +180,8 @@ void reverse_free(struct reverse *r)
 	free(r->digests);
 	if (r->wake_fd >= 0)
 		close(r->wake_fd);
+	if (r->drain_fd >= 0)
+		close(r->drain_fd);
 	r->digests = NULL;
 }
 
@@ -200,6 +218,32 @@ static void on_trimmed(void *arg, const struct replay_frame *f,
 		replay_gate_note_committed(&r->gate, f->data, f->len);
 }
 
+/* Wait (briefly) until the capture thread has emptied its ring once. */
+static void drain_capture(struct reverse *r)
+{
+	struct timespec until;
+	uint64_t one = 1, ticket;
+
+	if (!r->running)
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += 5 * 1000 * 1000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&r->lock);
+	ticket = ++r->drain_asked;
+	pthread_mutex_unlock(&r->lock);
+	if (write(r->drain_fd, &one, sizeof(one)) < 0)
+		return;
+	pthread_mutex_lock(&r->lock);
+	while (r->drain_done < ticket &&
+	       pthread_cond_timedwait(&r->drained, &r->lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&r->lock);
+}
+
 void reverse_committed(struct reverse *r, uint64_t epoch)
 {
 	struct replay_trim_result res;
@@ -211,6 +255,7 @@ void reverse_committed(struct reverse *r, uint64_t epoch)
 			 (unsigned long long)epoch);
 		return;
 	}
+	drain_capture(r);
 	pthread_mutex_lock(&r->lock);
 	replay_log_trim_cb(&r->log, epoch, r->digests, r->ndigests, &res,
 			   on_trimmed, r);

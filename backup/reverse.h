@@ -46,6 +46,12 @@ struct reverse {
 	bool running;
 	volatile int stop;
 	int wake_fd;
+	/* Drain barrier: a commit first makes the capture thread empty its
+	 * ring, so a frame the primary already had is logged before the trim
+	 * looks for it (mirror: the copy races the epoch). */
+	int drain_fd;
+	pthread_cond_t drained;
+	uint64_t drain_asked, drain_done;
 
 	pthread_mutex_t lock; /* log and gate: capture vs commit */
 	struct replay_log log;
