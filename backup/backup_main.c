@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backup/failover.h"
+#include "backup/pcapng.h"
 #include "backup/replica.h"
 #include "backup/reverse.h"
 #include "cli/cli_parse.h"
@@ -231,9 +232,37 @@ static void receive(struct backup *b)
 	}
 }
 
+/* `rrvm ctl SOCKET log-dump FILE`: the replay log as pcapng. */
+static int log_dump(struct backup *b, const char *path, char *reply,
+		    size_t size)
+{
+	size_t frames = 0;
+	int ret;
+
+	if (!b->reverse_on)
+		return snprintf(reply, size,
+				"error: no replay log (start the backup with "
+				"--topology inline|mirror)\n");
+	if (path[0] != '/')
+		return snprintf(reply, size,
+				"error: log-dump needs an absolute path\n");
+	pthread_mutex_lock(&b->reverse.lock);
+	ret = replay_log_export_pcapng(&b->reverse.log, path,
+				       "rrvm backup replay log", &frames);
+	pthread_mutex_unlock(&b->reverse.lock);
+	if (ret)
+		return snprintf(reply, size, "error: log-dump to '%s': %s\n",
+				path, strerror(-ret));
+	return snprintf(reply, size,
+			"wrote %zu frame(s) of the replay log to %s (committed "
+			"epoch %llu)\n",
+			frames, path,
+			(unsigned long long)b->replica.committed_epoch);
+}
+
 static void serve_control(struct backup *b)
 {
-	char req[128] = "", reply[4096];
+	char req[4200] = "", reply[4096], path[4097] = "";
 	int fd = accept4(b->control_fd, NULL, NULL, SOCK_CLOEXEC);
 	bool json;
 	double age;
@@ -244,6 +273,14 @@ static void serve_control(struct backup *b)
 	n = (int)read(fd, req, sizeof(req) - 1);
 	req[n > 0 ? n : 0] = '\0';
 	json = strstr(req, "--json") != NULL;
+	if (strncmp(req, "log-dump ", 9) == 0 &&
+	    sscanf(req + 9, "%4096s", path) == 1) {
+		n = log_dump(b, path, reply, sizeof(reply));
+		if (write(fd, reply, (size_t)n) < 0)
+			log_debug("control reply: %s", strerror(errno));
+		close(fd);
+		return;
+	}
 	age = b->last_rx_ns ? (double)(mono_ns() - b->last_rx_ns) / 1e6 : -1;
 	if (json)
 		n = snprintf(reply, sizeof(reply),

@@ -91,6 +91,16 @@ int cmd_ctl(int argc, char **argv)
 		json = argc == 4;
 		len = (size_t)snprintf(request, sizeof(request), "%s%s\n",
 				       command, json ? " --json" : "");
+	} else if (strcmp(command, "log-dump") == 0) {
+		char file[PATH_MAX + 2];
+
+		if (argc != 4 || absolute_path(argv[3], file, sizeof(file))) {
+			fprintf(stderr, "rrvm ctl: usage: log-dump FILE.pcapng "
+					"(no spaces in FILE)\n");
+			return RRVM_EXIT_USAGE;
+		}
+		len = (size_t)snprintf(request, sizeof(request),
+				       "log-dump %s\n", file);
 	} else if (strcmp(command, "save") == 0) {
 		int stop = 0;
 		char file[PATH_MAX + 2];
@@ -148,7 +158,7 @@ int cmd_ctl(int argc, char **argv)
 	} else {
 		fprintf(stderr,
 			"rrvm ctl: unknown command '%s' (known: status, "
-			"stats, save, checkpoint-probe)\n",
+			"stats, save, checkpoint-probe, log-dump)\n",
 			command);
 		return RRVM_EXIT_USAGE;
 	}

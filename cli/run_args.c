@@ -103,7 +103,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, bool primary,
 
 	memset(a, 0, sizeof(*a));
 	a->mem = DEFAULT_MEM;
-	a->mode = REPL_MODE_BUFFERED;
+	a->mode = REPL_MODE_REVERSE;
 	a->epoch_ms = 20;
 	a->heartbeat_ms = 5;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {

@@ -47,6 +47,17 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start: $(tail -n 5 "$CC_LOG")"
 	delay=$((1500 + RANDOM % 2501))
 	sleep "$(awk -v d=$delay 'BEGIN { printf "%.3f", d / 1000 }')"
+	if [ "$round" = 1 ]; then
+		# The replay log as pcapng, readable by tshark.
+		out=$(timeout 10 "$RRVM" ctl "$B_CTL" log-dump "$T_TMP/log.pcapng" 2>&1) ||
+			t_fail "log-dump failed: $out"
+		if command -v tshark >/dev/null 2>&1; then
+			n=$(tshark -r "$T_TMP/log.pcapng" 2>/dev/null | wc -l)
+			t_ok "log-dump: $out; tshark reads $n frame(s)"
+		else
+			t_ok "log-dump: $out"
+		fi
+	fi
 	t_info "round $round: kill -9 of the primary ${delay} ms after the client started"
 	tb_t_check_failover "reverse round $round"
 	replayed=$(jq -r '.replay.frames // "none"' "$B_REPORT")
