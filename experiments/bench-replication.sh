@@ -40,8 +40,21 @@
 #            over anyway, and its longest silence from the primary
 #            (max_silence_ms: any timeout below it would have fired).
 #
+# Reverse replication (issue 5): the perf part also runs `reverse-inline`
+# (rrvm primary --mode reverse, inline topology: the backup logs and
+# forwards every client->guest frame) and `reverse-mirror` (mirror topology:
+# the switch copies them to the backup) at the same epochs as buffered,
+# with the fixed request counts of none (replies are not held), and prints
+# each one's p50 against none's (targets: <= 1.05x mirror, <= 1.15x
+# inline; reported, not asserted). The failover part also kills
+# BENCH_REPL_REV_KILLS (20; --quick 2) reverse pairs per topology and
+# records the outage and the replay (frames, bytes, time, suppressed,
+# gaps). The testbed is rebuilt with the topology each config needs
+# (basic for none and buffered).
+#
 # Output: results/bench-replication/TIMESTAMP/
 #   perf.csv, failover.csv (one row per kill), failover-summary.csv,
+#   failover-reverse-{inline,mirror}.csv and -summary.csv,
 #   detect.csv, meta.json, raw/ (stats, reports, client JSON, redis-benchmark
 #   CSV), logs/ (rrvm, clients). A readable table on stdout, progress on
 #   stderr.
@@ -53,6 +66,8 @@
 #   BENCH_REPL_LAT_N=10000 *(3000)   -c 1 requests per test, mode none
 #   BENCH_REPL_TPUT_N=100000 *(30000) -c 50 requests per test, mode none
 #   BENCH_REPL_KILLS=20 *(3)
+#   BENCH_REPL_REV_KILLS=20 *(2)      per reverse topology
+#   BENCH_REPL_REV_MODES="reverse-inline reverse-mirror"
 #   BENCH_REPL_FO_EPOCH=20
 #   BENCH_REPL_DETECT="500 200 100 50 30"
 #   BENCH_REPL_DETECT_S=20 *(5)
@@ -93,6 +108,8 @@ LAT_N=${BENCH_REPL_LAT_N:-$(q 10000 3000)}
 TPUT_N=${BENCH_REPL_TPUT_N:-$(q 100000 30000)}
 TPUT_C=50
 KILLS=${BENCH_REPL_KILLS:-$(q 20 3)}
+REV_KILLS=${BENCH_REPL_REV_KILLS:-$(q 20 2)}
+REV_MODES=${BENCH_REPL_REV_MODES-reverse-inline reverse-mirror}
 FO_EPOCH=${BENCH_REPL_FO_EPOCH:-20}
 DETECTS=${BENCH_REPL_DETECT:-500 200 100 50 30}
 DETECT_S=${BENCH_REPL_DETECT_S:-$(q 20 5)}
@@ -147,6 +164,13 @@ check_env() {
 	for t in ip ping jq python3 redis-benchmark redis-cli timeout awk; do
 		command -v "$t" >/dev/null || fail "'$t' is not installed (make deps)"
 	done
+	for v in $REV_MODES; do
+		case "$v" in reverse-inline | reverse-mirror) ;; *) fail "unknown reverse mode '$v'" ;; esac
+	done
+	[[ $REV_KILLS =~ ^[0-9]+$ ]] || fail "REV_KILLS must be a number (got '$REV_KILLS')"
+	if [ -n "$REV_MODES" ]; then
+		[ -f "$ROOT/build/bpf/capture_xdp.bpf.o" ] || fail "build/bpf/capture_xdp.bpf.o is missing (run make)"
+	fi
 	for v in LAT_N TPUT_N KILLS FO_EPOCH DETECT_S; do
 		[[ ${!v} =~ ^[1-9][0-9]*$ ]] || fail "$v must be a positive integer (got '${!v}')"
 	done
@@ -170,15 +194,46 @@ testbed_up() {
 	mkdir -p "$OUT/logs" "$OUT/raw" || fail "cannot create $OUT"
 	out=$("$TB_CLI" --prefix "$PREFIX" up 2>&1) || fail "testbed up: $out"
 	REP_ADDR=$TB_BAK_REP_IP:7777
+	tb_load_topology
 	say "testbed $PREFIX up; results in $OUT"
+}
+
+# use_topology basic|inline|mirror: rebuild the testbed with TOPOLOGY if it
+# has another one (nothing of ours may run in it then).
+use_topology() {
+	local out
+	[ "$(tb_topology)" = "$1" ] && { tb_load_topology; return 0; }
+	out=$("$TB_CLI" --prefix "$PREFIX" up --topology "$1" --force 2>&1) ||
+		{ note "testbed up --topology $1: $out"; return 1; }
+	tb_load_topology
+	[ "$TB_TOPOLOGY" = "$1" ] || { note "testbed is '$TB_TOPOLOGY', not '$1'"; return 1; }
+	say "  testbed rebuilt as '$1'"
+}
+# topology_of MODE: the testbed topology a mode runs on.
+topology_of() {
+	case "$1" in
+	reverse-inline) echo inline ;;
+	reverse-mirror) echo mirror ;;
+	*) echo basic ;;
+	esac
 }
 
 # pair_up NAME MODE EPOCH [backup option...]: a fresh primary (kv guest),
 # and a backup unless MODE is none; waits until the guest answers and (with
 # a backup) the full checkpoint is acknowledged. Returns 1 (noted) if not.
+# MODE reverse-inline|reverse-mirror: rrvm primary --mode reverse, backup
+# capturing on the testbed's topology (which must be that one).
 pair_up() {
 	local name=$1 mode=$2 epoch=$3 rc
 	shift 3
+	case "$mode" in
+	reverse-*)
+		[ "$(tb_topology)" = "${mode#reverse-}" ] || { note "$name: testbed is not ${mode#reverse-}"; return 1; }
+		rrvm_reverse_args "${mode#reverse-}"
+		set -- "${RRVM_REV_ARGS[@]}" "$@"
+		mode=reverse
+		;;
+	esac
 	RUN=$((RUN + 1))
 	P_CTL=$TMP/p.$RUN.ctl P_LOG=$OUT/logs/$name.primary.log
 	B_CTL=$TMP/b.$RUN.ctl B_LOG=$OUT/logs/$name.backup.log B_REPORT=$OUT/raw/$name.failover.json
@@ -248,15 +303,18 @@ window() {
 
 part_perf() {
 	local csv=$OUT/perf.csv cfg mode ep name nlat ntput s0 s1 w0 w1 w t f row
+	local topo
 	echo "mode,epoch_ms,lat_requests,get_p50_ms,get_p99_ms,get_rps_c1,set_p50_ms,set_p99_ms,set_rps_c1,tput_requests,get_rps_c50,get_p50_ms_c50,get_p99_ms_c50,set_rps_c50,set_p50_ms_c50,set_p99_ms_c50,epochs,checkpoints_per_s,interval_ms,late_epochs,pause_us_mean,pause_us_max,pages_per_epoch,bytes_per_epoch,raw_bytes_per_epoch,hold_ms_avg,output_dropped,disconnects,wall_s" >"$csv"
-	say "part perf: none and buffered at epochs $EPOCHS ms"
+	say "part perf: none, buffered${REV_MODES:+ and $REV_MODES} at epochs $EPOCHS ms"
 	# none runs first and again last: the host's drift shows in the two.
-	for cfg in none:1 $(for ep in $EPOCHS; do echo "buffered:$ep"; done) none:2; do
+	for cfg in none:1 $(for m in buffered $REV_MODES; do for ep in $EPOCHS; do echo "$m:$ep"; done; done) none:2; do
 		mode=${cfg%%:*}
 		ep=20
-		[ "$mode" = buffered ] && ep=${cfg#*:}
+		[ "$mode" != none ] && ep=${cfg#*:}
 		name=perf-$mode-${cfg#*:}
-		if [ "$mode" = none ]; then
+		topo=$(topology_of "$mode")
+		use_topology "$topo" || continue
+		if [ "$mode" != buffered ]; then
 			nlat=$LAT_N ntput=$TPUT_N
 		else
 			nlat=$(awk -v b="$BUDGET_S" -v e="$ep" 'BEGIN { n = int(b * 1000 / e); print (n < 50 ? 50 : n) }')
@@ -271,12 +329,12 @@ part_perf() {
 		w1=$(now_ms)
 		s1=$(rrvm_repl_stats "$P_CTL") || s1=null
 		printf '{"before":%s,"after":%s}\n' "$s0" "$s1" >"$OUT/raw/$name.stats.json"
-		if [ "$mode" = buffered ] && [ "$s0" != null ] && [ "$s1" != null ]; then
+		if [ "$mode" != none ] && [ "$s0" != null ] && [ "$s1" != null ]; then
 			w=$(window "$s0" "$s1" $((w1 - w0)))
 		else
 			w='{}'
 		fi
-		row="$mode,$([ "$mode" = buffered ] && echo "$ep"),$nlat"
+		row="$mode,$ep,$nlat"
 		[ "$mode" = none ] && row="$mode,,$nlat"
 		for t in GET SET; do
 			for f in p50 p99 rps; do
@@ -293,7 +351,7 @@ part_perf() {
 		row+=",$(awk -v ms=$((w1 - w0)) 'BEGIN { printf "%.1f", ms / 1000 }')"
 		echo "$row" >>"$csv"
 		say "  $name: GET p50 $(rb_csv_get "$OUT/raw/$name-lat.csv" GET p50) ms p99 $(rb_csv_get "$OUT/raw/$name-lat.csv" GET p99) ms; -c $TPUT_C SET $(rb_csv_get "$OUT/raw/$name-tput.csv" SET rps) req/s; $(jq -r 'if .epochs then "\(.per_s) checkpoints/s, pause \(.pause_us) us, \(.bytes) B/epoch" else "" end' <<<"$w")"
-		[ "$mode" = buffered ] && [ "$(jq -r '.disconnects // 0' <<<"$w")" != 0 ] && note "$name: the primary lost its backup during the run"
+		[ "$mode" != none ] && [ "$(jq -r '.disconnects // 0' <<<"$w")" != 0 ] && note "$name: the primary lost its backup during the run"
 		pair_down
 	done
 }

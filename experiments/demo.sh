@@ -2,7 +2,18 @@
 # rrvm demo: a protected kv micro-VM loses its primary host and the backup
 # takes over while real clients keep talking to it.
 #
-#   experiments/demo.sh [--mode buffered]     (make demo [MODE=buffered])
+#   experiments/demo.sh [--mode MODE]     (make demo [MODE=MODE])
+#
+# MODE (default reverse) and the testbed topology it runs on:
+#   reverse          rrvm primary --mode reverse, inline topology: the backup
+#                    sits between the switch and the primary, logs every
+#                    client->guest frame (AF_XDP) and replays the log into
+#                    the resumed VM after the failover (no output buffering)
+#   reverse-mirror   the same with the mirror topology (the switch copies
+#                    client->guest frames to the backup)
+#   naive            reverse without a replay log, inline topology: exists to
+#                    show the inconsistency; violations are EXPECTED
+#   buffered         Remus-style output buffering, basic topology
 #
 # On a private four-host testbed (docs/testbed.md: client, switch, primary
 # host, backup host, replication link), `rrvm primary --mode MODE` runs the
@@ -21,13 +32,13 @@
 #   start_clients -> protected_run -> kill_primary -> after_failover ->
 #   stop_clients -> verify -> testbed_down -> write_json + report.
 #
-# Environment: MODE (buffered; the reverse-replication issue adds reverse
-# and naive), DEMO_EPOCH_MS (20), DEMO_DETECT_MS (500), DEMO_KILL_AFTER_S
+# Environment: MODE (reverse), DEMO_EPOCH_MS (20), DEMO_DETECT_MS (500), DEMO_KILL_AFTER_S
 # (4: seconds of protected traffic before the kill), DEMO_AFTER_S (3:
 # seconds of traffic on the backup afterwards), DEMO_LOAD_CLIENTS (10),
 # RRVM, RRVM_GUEST_DIR, RRVM_KEEP=1 (no cleanup). Needs root and /dev/kvm.
 # Progress goes to stderr, the report to stdout. Exit status: 0 when the
-# run was consistent as MODE promises, 1 otherwise or on an error.
+# run was consistent as MODE promises (naive promises nothing: 0 whenever
+# the demo ran to the end), 1 otherwise or on an error.
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,7 +49,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=SCRIPTDIR/lib/testbed.sh
 . "$ROOT/experiments/lib/testbed.sh"
 
-MODE=${MODE:-buffered}
+MODE=${MODE:-reverse}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--mode) MODE=${2:-}; shift 2 || shift ;;
@@ -47,7 +58,7 @@ while [ $# -gt 0 ]; do
 		sed -n '2,/^set -u/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
-	*) echo "usage: $0 [--mode buffered]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--mode reverse|reverse-mirror|naive|buffered]" >&2; exit 2 ;;
 	esac
 done
 EPOCH_MS=${DEMO_EPOCH_MS:-20}
@@ -59,6 +70,8 @@ OUT_DIR=$ROOT/results/demo
 GUEST_IMG=$RRVM_GUEST_DIR/kv.elf
 TB_CLI=$ROOT/experiments/testbed
 PREFIX=rrvm-demo-$$
+TOPOLOGY=      # basic | inline | mirror (from MODE)
+PMODE=         # rrvm primary --mode
 
 TMP=
 PY=
@@ -86,10 +99,12 @@ fail() {
 check_env() {
 	local why t
 	case "$MODE" in
-	buffered) ;;
-	reverse | naive) fail "MODE=$MODE: not implemented yet (the reverse-replication issue adds it); use MODE=buffered" ;;
-	none) fail "MODE=none has no backup, so nothing to fail over to; use MODE=buffered" ;;
-	*) fail "unknown MODE '$MODE' (buffered)" ;;
+	reverse | reverse-inline) MODE=reverse PMODE=reverse TOPOLOGY=inline ;;
+	reverse-mirror) PMODE=reverse TOPOLOGY=mirror ;;
+	naive) PMODE=naive TOPOLOGY=inline ;;
+	buffered) PMODE=buffered TOPOLOGY=basic ;;
+	none) fail "MODE=none has no backup, so nothing to fail over to; use MODE=reverse or buffered" ;;
+	*) fail "unknown MODE '$MODE' (reverse, reverse-mirror, naive, buffered)" ;;
 	esac
 	for t in EPOCH_MS DETECT_MS KILL_AFTER AFTER LOAD_CLIENTS; do
 		[[ ${!t} =~ ^[1-9][0-9]*$ ]] || fail "$t must be a positive integer (got '${!t}')"
@@ -101,6 +116,9 @@ check_env() {
 		command -v "$t" >/dev/null || fail "'$t' is not installed (make deps)"
 	done
 	PY=$(rrvm_python) || fail "python3 does not run"
+	if [ "$TOPOLOGY" != basic ]; then
+		[ -f "$ROOT/build/bpf/capture_xdp.bpf.o" ] || fail "build/bpf/capture_xdp.bpf.o is missing (run make)"
+	fi
 }
 
 testbed_up() {
@@ -112,24 +130,32 @@ testbed_up() {
 	for r in $TB_ROLES; do
 		RRVM_NS_LIST+=("$(tb_ns "$r")")
 	done
-	say "testbed: up under prefix $PREFIX (client, switch, primary host, backup host)"
-	out=$("$TB_CLI" --prefix "$PREFIX" up 2>&1) || fail "testbed up: $out"
+	say "testbed: up under prefix $PREFIX, topology $TOPOLOGY (client, switch, primary host, backup host)"
+	out=$("$TB_CLI" --prefix "$PREFIX" up --topology "$TOPOLOGY" 2>&1) || fail "testbed up: $out"
 	say "  $out"
+	tb_load_topology || fail "testbed: cannot load topology $TOPOLOGY"
+	[ "$TB_TOPOLOGY" = "$TOPOLOGY" ] || fail "testbed came up as '$TB_TOPOLOGY', not '$TOPOLOGY'"
 }
 
 start_pair() {
 	local t0 rc
+	local -a extra=()
 	P_CTL=$TMP/primary.ctl P_LOG=$TMP/primary.log
 	B_CTL=$TMP/backup.ctl B_LOG=$TMP/backup.log B_REPORT=$TMP/failover.json
-	say "backup: rrvm backup on $TB_BAK_REP_IP:7777 in the backup host, detect timeout $DETECT_MS ms, fence = primary's switch port down"
+	if [ "$TOPOLOGY" != basic ]; then
+		rrvm_reverse_args "$TOPOLOGY"
+		extra=("${RRVM_REV_ARGS[@]}")
+	fi
+	say "backup: rrvm backup on $TB_BAK_REP_IP:7777 in the backup host, detect timeout $DETECT_MS ms, fence = $(tb_fence_desc pri) down"
+	[ ${#extra[@]} -gt 0 ] && say "  $TOPOLOGY topology: captures client->guest frames on $TB_BAK_CAPTURE_IF (AF_XDP)${TB_BAK_FORWARD_IF:+, forwards them to the primary on $TB_BAK_FORWARD_IF}"
 	rrvm_backup_bg "$TB_NS_BAK" "$B_LOG" "$B_CTL" "$TB_BAK_REP_IP:7777" "$B_REPORT" \
-		--detect-timeout "$DETECT_MS" --fence-cmd "$(rrvm_tb_fence_cmd pri)"
+		--detect-timeout "$DETECT_MS" --fence-cmd "$(rrvm_tb_fence_cmd pri)" "${extra[@]}"
 	B_PID=$RRVM_LAST_PID
 	wait_for 10 --pid "$B_PID" test -S "$B_CTL" || fail "rrvm backup did not start"
-	say "primary: rrvm primary --mode $MODE --epoch $EPOCH_MS with $(basename "$GUEST_IMG") ($TB_GUEST_IP) in the primary host"
+	say "primary: rrvm primary --mode $PMODE --epoch $EPOCH_MS with $(basename "$GUEST_IMG") ($TB_GUEST_IP) in the primary host"
 	t0=$(now_ms)
 	rrvm_primary_bg "$TB_NS_PRI" "$P_LOG" "$P_CTL" "$GUEST_IMG" "$TB_BAK_REP_IP:7777" \
-		"$MODE" "$EPOCH_MS" --mem 64M
+		"$PMODE" "$EPOCH_MS" --mem 64M
 	P_PID=$RRVM_LAST_PID
 	rrvm_wait_ready "$TB_NS_C" "$TB_GUEST_IP" 6379 "$P_PID" 30
 	rc=$?
@@ -146,7 +172,10 @@ start_clients() {
 	CC_OUT=$TMP/client.json CC_CSV=$TMP/client.csv CC_LOG=$TMP/client.log
 	RB_LOG=$TMP/redis-benchmark.log
 	say "clients: consistency-client (INCR + unique-key SETs) and redis-benchmark -t set -r 100000 -c $LOAD_CLIENTS"
-	rrvm_cc_bg "$TB_NS_C" "$CC_LOG" "$CC_OUT" 0 --csv "$CC_CSV"
+	local -a ccopt=()
+	# naive: a connection left hanging is a violation to report, not to wait on.
+	[ "$PMODE" = naive ] && ccopt=(--stall-timeout 2000)
+	rrvm_cc_bg "$TB_NS_C" "$CC_LOG" "$CC_OUT" 0 --csv "$CC_CSV" "${ccopt[@]}"
 	CC_PID=$RRVM_LAST_PID
 	rrvm_load_bg "$TB_NS_C" "$RB_LOG" -t set -r 100000 -c "$LOAD_CLIENTS"
 	RB_PID=$RRVM_LAST_PID
@@ -263,7 +292,7 @@ write_json() {
 	jq -n \
 		--arg started "$STARTED_AT" --arg finished "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 		--arg commit "$(git_describe)" --arg kernel "$(uname -r)" --argjson nproc "$(nproc)" \
-		--arg mode "$MODE" --arg prefix "$PREFIX" --arg guest "$(basename "$GUEST_IMG")" \
+		--arg mode "$MODE" --arg pmode "$PMODE" --arg topology "$TOPOLOGY" --arg prefix "$PREFIX" --arg guest "$(basename "$GUEST_IMG")" \
 		--arg guest_ip "$TB_GUEST_IP" --arg guest_mac "$TB_GUEST_MAC" \
 		--argjson epoch_ms "$EPOCH_MS" --argjson detect_ms "$DETECT_MS" \
 		--argjson kill_after "$KILL_AFTER" --argjson after "$AFTER" --argjson load_clients "$LOAD_CLIENTS" \
@@ -280,12 +309,21 @@ write_json() {
 		  demo: "failover of a protected kv micro-VM under load",
 		  started: $started, finished: $finished, commit: $commit,
 		  host: {kernel: $kernel, nproc: $nproc},
-		  mode: $mode, testbed: {prefix: $prefix},
+		  mode: $mode, primary_mode: $pmode, testbed: {prefix: $prefix, topology: $topology},
+		  violations_expected: ($pmode == "naive"),
 		  guest: {image: $guest, ip: $guest_ip, mac: $guest_mac, boot_ms: $boot_ms, protected_ms: $protected_ms},
 		  params: {epoch_ms: $epoch_ms, detect_timeout_ms: $detect_ms, kill_after_s: $kill_after,
 		           after_s: $after, load: ("redis-benchmark -t set -r 100000 -c " + ($load_clients | tostring))},
 		  before_kill: {primary_replication: $pstats, backup: $bstatus, dbsize: $dbsize_before},
 		  failover: {report: $report, kill_to_report_ms: $report_wall_ms},
+		  replay: (if ($pmode == "reverse" or $pmode == "naive") then
+		           {frames: ($report.replay.frames // null), logged_frames: ($report.replay.logged_frames // null),
+		            bytes: ($report.replay.bytes // null), replay_ms: ($report.replay.replay_ms // null),
+		            suppressed: ($report.replay.suppressed // null), finished: ($report.replay.finished // null),
+		            gaps: ($bstatus.reverse.gaps // null),
+		            capture_before_kill: ($bstatus.reverse // null),
+		            audit: ($report.replay.audit // null)}
+		           else null end),
 		  client: {report: $client, exit_status: $cc_rc, phases: $phases,
 		           survived_failover: $cc_alive,
 		           increments_acknowledged: (if $client then ($client.last_value // 0) - ($client.initial_value // 0) else null end),
@@ -327,6 +365,14 @@ report() {
 	else "  (no stats)" end),
 	"  backup      committed epoch \($r.before_kill.backup.committed_epoch // "?"), longest silence from the primary \($r.before_kill.backup.max_silence_ms // "?") ms",
 	"",
+	(if $r.replay then
+	"capture on the backup until the kill (\($r.testbed.topology) topology):",
+	(if $r.replay.capture_before_kill then ($r.replay.capture_before_kill as $v |
+	"  \($v.capture) on the \($v.topology) leg: \($v.captured) frames captured, \($v.forwarded) forwarded, \($v.kernel_drops) kernel drops, \($v.overflow_dropped) dropped on overflow",
+	"  replay log  \($v.log_frames) frames (\($v.log_bytes) bytes) held at the kill, \($v.trimmed) trimmed by committed epochs, \($v.gaps) capture gaps")
+	else "  (no capture figures)" end),
+	""
+	else empty end),
 	"kill -9 of the primary; the backup took over (report \($r.failover.kill_to_report_ms) ms after the kill):",
 	(if $f then
 	"  detect        \(ms($f.phases_ms.detect)) ms   (silence timeout \($f.detect_timeout_ms) ms)",
@@ -336,6 +382,19 @@ report() {
 	"  first frame   \(ms($f.phases_ms.first_frame_out)) ms",
 	"  total         \(ms($f.total_ms)) ms   from the primary'"'"'s last word to the first frame out"
 	else "  (no report)" end),
+	(if $r.replay then
+	"",
+	(if $r.primary_mode == "naive" then
+	"replay (naive mode: NO replay log by design; the frames the primary had received since the last commit are gone):"
+	else "replay of the log into the resumed VM:" end),
+	"  frames replayed        \($r.replay.frames // "?") of \($r.replay.logged_frames // "?") logged (\($r.replay.bytes // "?") bytes)\(if $r.replay.finished == false then ", NOT FINISHED" else "" end)",
+	"  replay time            \(f($r.replay.replay_ms; 2)) ms",
+	"  outputs suppressed     \($r.replay.suppressed // "?") (regenerated guest output the client already had)",
+	"  capture gaps           \($r.replay.gaps // "?") (frames the primary received that the backup never captured)",
+	(if $r.replay.audit then ($r.replay.audit as $a |
+	"  audit                  \($a.flows.replayed // "?") flow(s) replayed, \($a.flows.diverged // "?") diverged, gate waits \($a.gate.waits // "?") (\($a.gate.timeouts // "?") timeouts)")
+	else empty end)
+	else empty end),
 	"",
 	"what the clients saw:",
 	(if $c then
@@ -345,14 +404,18 @@ report() {
 	"  connection survived    \(if $r.client.connection_survived then "yes" else "NO" end) (\($c.reconnects) reconnects, \($c.violations.reset) resets)",
 	"  violations             \(if $c.ok then "none" else ($c.violations | to_entries | map(select(.value > 0) | "\(.key) \(.value)") | join(", ")) end)",
 	(if $r.client.phases then
-	"  request rate           \($r.client.phases.before.per_s)/s (both connections) before the kill (p50 \(f($r.client.phases.before.latency_us_p50 / 1000; 2)) ms: each reply waits for its epoch),",
+	"  request rate           \($r.client.phases.before.per_s)/s (both connections) before the kill (p50 \(f($r.client.phases.before.latency_us_p50 / 1000; 2)) ms\(if $r.primary_mode == "buffered" then ": each reply waits for its epoch" else ": replies released at once" end)),",
 	"                         \($r.client.phases.after.per_s)/s on the backup afterwards (p50 \(f($r.client.phases.after.latency_us_p50 / 1000; 2)) ms, unprotected)"
 	else empty end)
 	else "  (no client report)" end),
 	"  redis-benchmark        \(if $r.load.running_after_failover then "still running after the failover" else "STOPPED" end)\(if $r.load.error then ", error: " + $r.load.error else ", no error" end)",
 	"  after (new connection) PING \($r.after.ping), counter \($r.after.counter) (last acknowledged \($c.last_value // "?")), DBSIZE \($r.after.dbsize) (\($r.before_kill.dbsize) acknowledged before the kill)",
 	"",
-	"result: \(if $r.consistent then "CONSISTENT - nothing acknowledged was lost and the connections survived" else "NOT CONSISTENT (see above)" end)",
+	(if $r.violations_expected then
+	"result: naive mode keeps no replay log, so violations are EXPECTED here (the problem reverse mode solves): \(if $r.consistent then "this kill happened to expose none - run it again" else "NOT CONSISTENT, as expected (see violations above)" end)"
+	else
+	"result: \(if $r.consistent then "CONSISTENT - nothing acknowledged was lost and the connections survived" else "NOT CONSISTENT (see above)" end)"
+	end),
 	"results: \($out)"
 	' "$OUT_DIR/LATEST.json"
 }
@@ -370,6 +433,7 @@ main() {
 	testbed_down
 	write_json
 	report
+	[ "$PMODE" = naive ] && exit 0
 	[ "${R[consistent]}" = true ] || exit 1
 }
 

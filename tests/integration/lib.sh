@@ -597,3 +597,23 @@ tb_t_check_failover() {
 	FO_SUMMARY="committed epoch $(jq -r .committed_epoch <<<"$FO_JSON"), detect $(jq -r .phases_ms.detect <<<"$FO_JSON") ms, fence $(jq -r .phases_ms.fence <<<"$FO_JSON"), restore $(jq -r .phases_ms.restore <<<"$FO_JSON"), announce $(jq -r .phases_ms.announce <<<"$FO_JSON"), first frame $(jq -r .phases_ms.first_frame_out <<<"$FO_JSON") ms; client stall $FO_STALL_MS ms, $(jq -r .replies <<<"$CC_JSON") replies, reconnects $(jq -r .reconnects <<<"$CC_JSON"); backup's longest silence before the kill $sil ms"
 	t_info "$label: $FO_SUMMARY"
 }
+
+# tb_t_reverse_pair_up MODE: like tb_t_pair_up for the reverse-replication
+# topologies (TB_T_TOPOLOGY inline|mirror): the backup captures with AF_XDP
+# on the topology's capture port (and forwards on inline), then the primary
+# in MODE (reverse|naive) with a 20 ms epoch (REVERSE_EPOCH_MS).
+tb_t_reverse_pair_up() {
+	local mode=$1 t0 rc
+	local -a fwd=()
+	t0=$(now_ms)
+	[ -n "$TB_BAK_FORWARD_IF" ] && fwd=(--forward-if "$TB_BAK_FORWARD_IF")
+	tb_t_backup_start --topology "$TB_TOPOLOGY" \
+		--capture-if "$TB_BAK_CAPTURE_IF" "${fwd[@]}" --capture xdp \
+		--guest-mac "$TB_GUEST_MAC" --guest-ip "$TB_GUEST_IP"
+	tb_t_primary_start "$mode" "${REVERSE_EPOCH_MS:-20}"
+	guest_wait_ready 6379
+	rrvm_wait_protected "$P_CTL" "$P_PID" 20
+	rc=$?
+	[ $rc = 0 ] || t_fail "the backup did not acknowledge a full checkpoint ($mode): $(tail -n 5 "$B_LOG")"
+	t_info "pair $T_PAIR up ($mode, $TB_TOPOLOGY, epoch ${REVERSE_EPOCH_MS:-20} ms) in $(( $(now_ms) - t0 )) ms"
+}

@@ -16,7 +16,6 @@
 . "$(dirname "$0")/lib.sh"
 
 ROUNDS=${RRVM_REVERSE_ROUNDS:-3}
-EPOCH_MS=20
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || t_fail "RRVM_REVERSE_ROUNDS must be a positive integer"
 
 TB_T_TOPOLOGY=inline
@@ -24,24 +23,10 @@ t_init_testbed redis-cli redis-benchmark ping
 tb_t_rep_init
 [ -f "$ROOT/build/bpf/capture_xdp.bpf.o" ] || t_fail "build/bpf/capture_xdp.bpf.o is missing (run make)"
 
-reverse_pair_up() {
-	local mode=$1 t0 rc
-	t0=$(now_ms)
-	tb_t_backup_start --topology inline --capture-if "$TB_BAK_CAPTURE_IF" \
-		--forward-if "$TB_BAK_FORWARD_IF" --capture xdp \
-		--guest-mac "$TB_GUEST_MAC" --guest-ip "$TB_GUEST_IP"
-	tb_t_primary_start "$mode" "$EPOCH_MS"
-	guest_wait_ready 6379
-	rrvm_wait_protected "$P_CTL" "$P_PID" 20
-	rc=$?
-	[ $rc = 0 ] || t_fail "the backup did not acknowledge a full checkpoint ($mode): $(tail -n 5 "$B_LOG")"
-	t_info "pair $T_PAIR up ($mode, inline, epoch $EPOCH_MS ms) in $(( $(now_ms) - t0 )) ms"
-}
-
 declare -a SUMMARY=()
 for ((round = 1; round <= ROUNDS; round++)); do
 	t_info "--- reverse round $round of $ROUNDS"
-	reverse_pair_up reverse
+	tb_t_reverse_pair_up reverse
 	tb_t_cc_start
 	tb_t_load_start
 	wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start: $(tail -n 5 "$CC_LOG")"
@@ -73,7 +58,7 @@ t_info "--- naive: the same kill without a replay log must be caught"
 NAIVE_TRIES=${RRVM_NAIVE_TRIES:-3}
 caught=0
 for ((try = 1; try <= NAIVE_TRIES && caught == 0; try++)); do
-	reverse_pair_up naive
+	tb_t_reverse_pair_up naive
 	tb_t_cc_start --stall-timeout 2000
 	wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start"
 	sleep 2
