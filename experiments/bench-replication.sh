@@ -358,12 +358,24 @@ part_perf() {
 
 # ---------------------------------------------------------- part: failover
 part_failover() {
-	local csv=$OUT/failover.csv k name delay cc_pid rb_pid cc_out rc st sil fo ccj wall t0
-	echo "kill,delay_ms,committed_epoch,detect_ms,fence_ms,restore_ms,announce_ms,first_frame_ms,total_ms,kill_to_report_ms,longest_stall_ms,violations,reconnects,lost_increments,keys_lost,replies,client_exit,backup_max_silence_ms,fence_status,announce_status,first_frame_seen" >"$csv"
-	say "part failover: $KILLS kills of the primary (buffered, epoch $FO_EPOCH ms, under load)"
-	for ((k = 1; k <= KILLS; k++)); do
-		name=failover-$k
-		pair_up "$name" buffered "$FO_EPOCH" || { pair_down; continue; }
+	local m
+	use_topology basic && failover_runs buffered "$KILLS" "$OUT/failover.csv" "$OUT/failover-summary.csv"
+	[ "$REV_KILLS" -gt 0 ] || return 0
+	for m in $REV_MODES; do
+		use_topology "$(topology_of "$m")" || continue
+		failover_runs "$m" "$REV_KILLS" "$OUT/failover-$m.csv" "$OUT/failover-$m-summary.csv"
+	done
+	use_topology basic
+}
+
+# failover_runs MODE KILLS CSV SUMMARY_CSV
+failover_runs() {
+	local mode=$1 kills=$2 csv=$3 k name delay cc_pid rb_pid cc_out rc st sil fo ccj wall t0 gaps
+	echo "kill,delay_ms,committed_epoch,detect_ms,fence_ms,restore_ms,announce_ms,first_frame_ms,total_ms,kill_to_report_ms,longest_stall_ms,violations,reconnects,lost_increments,keys_lost,replies,client_exit,backup_max_silence_ms,fence_status,announce_status,first_frame_seen,replay_logged_frames,replay_frames,replay_bytes,replay_ms,replay_suppressed,replay_finished,capture_gaps" >"$csv"
+	say "part failover: $kills kills of the primary ($mode, epoch $FO_EPOCH ms, under load)"
+	for ((k = 1; k <= kills; k++)); do
+		name=failover-$([ "$mode" = buffered ] || echo "$mode-")$k
+		pair_up "$name" "$mode" "$FO_EPOCH" || { pair_down; continue; }
 		cc_out=$OUT/raw/$name.client.json
 		rrvm_cc_bg "$TB_NS_C" "$OUT/logs/$name.client.log" "$cc_out" 0
 		cc_pid=$RRVM_LAST_PID
@@ -373,6 +385,7 @@ part_failover() {
 		sleep "$(awk -v d=$delay 'BEGIN { printf "%.3f", d / 1000 }')"
 		st=$(rrvm_backup_status "$B_CTL" 2>/dev/null)
 		sil=$(json_get "$st" .max_silence_ms)
+		gaps=$(json_get "$st" .reverse.gaps)
 		[ "$(json_get "$st" .state)" = replicating ] || note "$name: the backup was not replicating before the kill (false failover?): $st"
 		t0=$(now_ms)
 		rrvm_kill9 "$P_PID"
@@ -389,16 +402,18 @@ part_failover() {
 		[ -n "$ccj" ] || ccj='{}'
 		[ "$rc" = 0 ] || note "$name: consistency client exit status $rc: $(jq -c '.violations // empty' <<<"$ccj")"
 		jq -rn --argjson f "$fo" --argjson c "$ccj" --arg k "$k" --arg d "$delay" --arg w "$wall" \
-			--arg rc "$rc" --arg sil "$sil" '
+			--arg rc "$rc" --arg sil "$sil" --arg gaps "$gaps" '
 			[$k, $d, $f.committed_epoch, $f.phases_ms.detect, $f.phases_ms.fence, $f.phases_ms.restore,
 			 $f.phases_ms.announce, $f.phases_ms.first_frame_out, $f.total_ms, $w,
 			 $c.longest_stall_ms, ([$c.violations[]?] | add), $c.reconnects, $c.lost_increments,
-			 $c.keys_lost, $c.replies, $rc, $sil, $f.fence_status, $f.announce_status, $f.first_frame_seen]
+			 $c.keys_lost, $c.replies, $rc, $sil, $f.fence_status, $f.announce_status, $f.first_frame_seen,
+			 $f.replay.logged_frames, $f.replay.frames, $f.replay.bytes, $f.replay.replay_ms, $f.replay.suppressed,
+			 $f.replay.finished, $gaps]
 			| map(if . == null then "" else tostring end) | join(",")' >>"$csv"
-		say "  kill $k/$KILLS at ${delay} ms: stall $(json_get "$ccj" .longest_stall_ms) ms, report total $(json_get "$fo" .total_ms) ms, violations $(jq -r '[.violations[]?] | add' <<<"$ccj"), reconnects $(json_get "$ccj" .reconnects)"
+		say "  $mode kill $k/$kills at ${delay} ms: stall $(json_get "$ccj" .longest_stall_ms) ms, report total $(json_get "$fo" .total_ms) ms, violations $(jq -r '[.violations[]?] | add' <<<"$ccj"), reconnects $(json_get "$ccj" .reconnects)$(jq -r 'if .replay then ", replayed \(.replay.frames) frames in \(.replay.replay_ms) ms, \(.replay.suppressed) suppressed" else "" end' <<<"$fo")"
 		pair_down "$rb_pid"
 	done
-	summarize_failover
+	summarize_failover "$csv" "$4"
 }
 
 # col FILE COLUMN: non-empty values of COLUMN (by header name).
@@ -409,9 +424,11 @@ col() {
 }
 
 summarize_failover() {
-	local f=$OUT/failover.csv s=$OUT/failover-summary.csv m
+	local f=$1 s=$2 m ms
+	ms="longest_stall_ms detect_ms fence_ms restore_ms announce_ms first_frame_ms total_ms kill_to_report_ms backup_max_silence_ms violations reconnects"
+	[ "$f" = "$OUT/failover.csv" ] || ms+=" replay_logged_frames replay_frames replay_bytes replay_ms replay_suppressed capture_gaps"
 	echo "metric,n,median,min,max" >"$s"
-	for m in longest_stall_ms detect_ms fence_ms restore_ms announce_ms first_frame_ms total_ms kill_to_report_ms backup_max_silence_ms violations reconnects; do
+	for m in $ms; do
 		read -r med mn mx n <<<"$(col "$f" "$m" | stats_summary)"
 		echo "$m,$n,$med,$mn,$mx" >>"$s"
 	done
@@ -468,6 +485,7 @@ write_meta() {
 		--arg parts "$PARTS" --arg epochs "$EPOCHS" --arg budget "$BUDGET_S" \
 		--argjson lat_n "$LAT_N" --argjson tput_n "$TPUT_N" --argjson tput_c "$TPUT_C" \
 		--argjson kills "$KILLS" --argjson fo_epoch "$FO_EPOCH" \
+		--arg rev_modes "$REV_MODES" --argjson rev_kills "$REV_KILLS" \
 		--arg detects "$DETECTS" --argjson detect_s "$DETECT_S" \
 		--arg load_start "$LOADAVG_START" --arg load_end "$LOADAVG_END" \
 		--argjson steal "$(for k in "${!STEAL_PCT[@]}"; do printf '%s\n%s\n' "$k" "${STEAL_PCT[$k]}"; done | jq -Rn '[inputs] | [range(0; length; 2) as $i | {(.[$i]): (.[$i + 1] | tonumber? // .)}] | add // {}')" \
@@ -479,15 +497,16 @@ write_meta() {
 		         note: "other work on the host is not controlled; see the load averages and steal"},
 		  binaries: {rrvm_sha256: $rrvm_sha256, kv_sha256: $kv_sha256},
 		  tools: {redis_benchmark: $redis_benchmark},
-		  testbed: "basic (docs/testbed.md), private prefix; guest kv.elf 64 MiB",
+		  testbed: "basic for none/buffered, inline for reverse-inline, mirror for reverse-mirror (docs/testbed.md), private prefix; guest kv.elf 64 MiB",
 		  parts: ($parts | split(" ") | map(select(. != ""))),
-		  perf: {modes: "none, buffered", epochs_ms: ($epochs | split(" ") | map(select(. != "") | tonumber)),
+		  perf: {modes: ("none, buffered" + (if $rev_modes == "" then "" else ", " + ($rev_modes | split(" ") | map(select(. != "")) | join(", ")) end)),
+		         reverse_p50_targets: {"reverse-mirror": 1.05, "reverse-inline": 1.15}, epochs_ms: ($epochs | split(" ") | map(select(. != "") | tonumber)),
 		         latency: "redis-benchmark -t get,set -c 1 -P 1 -r 100000 --csv",
 		         throughput: ("redis-benchmark -t get,set -c " + ($tput_c | tostring) + " -r 100000 --csv"),
 		         requests: {none_latency: $lat_n, none_throughput: $tput_n,
 		                    buffered: ("budget " + $budget + " s per test: n = budget x clients x 1000 / epoch (at least 50 / 500)")},
 		         replication: "from the primary stats before/after both redis-benchmark runs"},
-		  failover: {kills: $kills, epoch_ms: $fo_epoch, detect_timeout_ms: 500,
+		  failover: {kills: $kills, reverse_kills_per_topology: $rev_kills, epoch_ms: $fo_epoch, detect_timeout_ms: 500,
 		             load: "consistency-client incr,keys + redis-benchmark -t set -r 100000 -c 10",
 		             kill_at: "uniform 1-3 s after the clients start"},
 		  detect: {timeouts_ms: ($detects | split(" ") | map(select(. != "") | tonumber)), seconds_each: $detect_s,
@@ -510,25 +529,26 @@ print_table() {
 		awk -F, '
 			NR == 1 { next }
 			!h++ {
-				printf "%-8s %5s | %-21s | %-21s | %-17s | %6s %7s %4s | %8s %8s %8s %8s\n", "mode", "epoch",
+				printf "%-14s %5s | %-21s | %-21s | %-17s | %6s %7s %4s | %8s %8s %8s %8s\n", "mode", "epoch",
 					"GET p50/p99 ms (c1)", "SET p50/p99 ms (c1)", "c50 GET/SET req/s", "ckpt/s", "intv ms", "late",
 					"pause us", "max us", "pages/ep", "bytes/ep"
 				printf "%s\n", "----------------------------------------------------------------------------------------------------------------------------------------"
 			}
 			function v(x) { return x == "" ? "-" : x }
-			{ printf "%-8s %5s | %9s/%9s  | %9s/%9s  | %8s/%8s | %6s %7s %4s | %8s %8s %8s %8s\n",
+			{ printf "%-14s %5s | %9s/%9s  | %9s/%9s  | %8s/%8s | %6s %7s %4s | %8s %8s %8s %8s\n",
 				$1, ($2 == "" ? "-" : $2 "ms"), v($4), v($5), v($7), v($8), v($11), v($14),
 				v($18), v($19), v($20), v($21), v($22), v($23), v($24) }' "$f"
 		awk -F, 'NR == 1 { next }
 			$1 == "none" && $4 != "" { n++; g += $4; s += $7; tg += $11; ts += $14; next }
-			$1 == "buffered" { b[++m] = $0 }
+			$1 != "none" { b[++m] = $0 }
 			END {
 				if (!n) exit
 				g /= n; s /= n; tg /= n; ts /= n
 				printf "   against none (mean of its %d runs: GET p50 %.3f ms, c50 GET %.0f SET %.0f req/s):\n", n, g, tg, ts
 				for (i = 1; i <= m; i++) {
 					split(b[i], x, ",")
-					printf "   buffered %4sms: GET p50 x%.0f, SET p50 x%.0f; c50 throughput GET %.0f%%, SET %.0f%% of none\n", x[2], (g > 0 ? x[4] / g : 0), (s > 0 ? x[7] / s : 0), (tg > 0 ? x[11] * 100 / tg : 0), (ts > 0 ? x[14] * 100 / ts : 0)
+					tgt = (x[1] == "reverse-mirror" ? " (target <= x1.05)" : (x[1] == "reverse-inline" ? " (target <= x1.15)" : ""))
+					printf "   %-14s %4sms: GET p50 x%.2f, SET p50 x%.2f%s; c50 throughput GET %.0f%%, SET %.0f%% of none\n", x[1], x[2], (g > 0 ? x[4] / g : 0), (s > 0 ? x[7] / s : 0), tgt, (tg > 0 ? x[11] * 100 / tg : 0), (ts > 0 ? x[14] * 100 / ts : 0)
 				}
 			}' "$f"
 		echo "   none runs first and again last: the difference between its two rows is the host's drift during the part."
@@ -545,6 +565,18 @@ print_table() {
 			END { printf "   consistency: %d of %d runs with a violation, %d with a reconnect\n", bad, n, rc }' "$OUT/failover.csv"
 		echo "   longest_stall_ms = the longest wait for a reply the consistency client saw (the outage); the rest from the backup's report."
 	fi
+	local m
+	for m in $REV_MODES; do
+		f=$OUT/failover-$m-summary.csv
+		[ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ] || continue
+		echo
+		echo "2$([ "$m" = reverse-inline ] && echo b || echo c). Failover under load: $(($(wc -l <"$OUT/failover-$m.csv") - 1)) kills of the primary ($m: rrvm primary --mode reverse, $(topology_of "$m") topology, epoch $FO_EPOCH ms)"
+		awk -F, 'NR == 1 { printf "   %-26s %4s %10s %10s %10s\n", "", "n", "median", "min", "max"; next }
+			{ printf "   %-26s %4s %10s %10s %10s\n", $1, $2, $3, $4, $5 }' "$f"
+		awk -F, 'NR == 1 { next } { n++; if ($12 != "0") bad++; if ($13 != "0") rc++ }
+			END { printf "   consistency: %d of %d runs with a violation, %d with a reconnect\n", bad, n, rc }' "$OUT/failover-$m.csv"
+		echo "   replay_* from the failover report (frames replayed of those logged, time, regenerated outputs suppressed); capture_gaps from the backup's status just before the kill."
+	done
 	f=$OUT/detect.csv
 	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
 		echo

@@ -361,7 +361,9 @@ report() {
 	"  epochs      \($p.epochs) (\($p.full_epochs) full), acknowledged up to \($p.acked_epoch); every \($p.achieved_interval_ms) ms (requested \($p.epoch_ms), \($p.late_epochs) late)",
 	"  pause       \(f($p.pause_us_avg; 0)) us per epoch on average, \(f($p.pause_us_max / 1000; 1)) ms at most",
 	"  bytes       \(mb($p.bytes_sent)) sent for \(mb($p.raw_bytes)) of dirty pages (\($p.pages) pages; \(if $p.epochs > 0 then ($p.bytes_sent / $p.epochs | round | tostring) else "?" end) bytes per epoch)",
+	(if $r.primary_mode == "buffered" then
 	"  output      held \($p.output.hold_ms_avg) ms on average (at most \($p.output.hold_ms_max) ms) until its epoch was acknowledged"
+	else "  output      released at once (not held for the epoch; \($p.output.hold_ms_max) ms at most)" end)
 	else "  (no stats)" end),
 	"  backup      committed epoch \($r.before_kill.backup.committed_epoch // "?"), longest silence from the primary \($r.before_kill.backup.max_silence_ms // "?") ms",
 	"",

@@ -2,14 +2,14 @@
 # Failover in buffered (Remus) mode under load (issue 4 acceptance), on a
 # private four-host testbed (docs/testbed.md).
 #
-# ROUNDS times (RRVM_FAILOVER_ROUNDS, default 3), each with a fresh pair:
+# ROUNDS times (RRVM_FAILOVER_ROUNDS, default 10), each with a fresh pair:
 #  - `rrvm backup` in bak (default 500 ms detect timeout, fence = pri's
 #    switch port down) and `rrvm primary --mode buffered --epoch 20` with
 #    the kv guest in pri; the backup must acknowledge the full checkpoint;
 #  - the consistency client (incr on one connection, unique-key SETs on a
 #    second, every reply logged) and a redis-benchmark load (-t set
 #    -r 100000 -c 10, under timeout) from the client;
-#  - kill -9 of the primary at a random moment 1.5-4 s after the client
+#  - kill -9 of the primary at a random moment 0.8-2.5 s after the client
 #    started;
 #  - tb_t_check_failover (lib.sh): the backup's report within 10 s (fence,
 #    announce ok, first frame seen); then zero violations (no lost or
@@ -26,7 +26,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-ROUNDS=${RRVM_FAILOVER_ROUNDS:-3}
+ROUNDS=${RRVM_FAILOVER_ROUNDS:-10}
 EPOCH_MS=20
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || t_fail "RRVM_FAILOVER_ROUNDS must be a positive integer"
 
@@ -40,7 +40,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	tb_t_pair_up buffered "$EPOCH_MS"
 	tb_t_cc_start
 	tb_t_load_start
-	delay=$((1500 + RANDOM % 2501))
+	delay=$((800 + RANDOM % 1701))
 	wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start: $(tail -n 5 "$CC_LOG")"
 	sleep "$(awk -v d=$delay 'BEGIN { printf "%.3f", d / 1000 }')"
 	t_info "round $round: kill -9 of the primary ${delay} ms after the client started"

@@ -3,7 +3,7 @@
 # topology (docs/testbed.md), where the backup is the first recipient of
 # the client's frames, logs them (AF_XDP) and forwards them to the primary.
 #
-#  - `reverse`: ROUNDS times (RRVM_REVERSE_ROUNDS, default 3), a fresh pair,
+#  - `reverse`: ROUNDS times (RRVM_REVERSE_ROUNDS, default 10), a fresh pair,
 #    the consistency client (INCR on one connection, unique keys on a
 #    second) under a redis-benchmark load, kill -9 of the primary at a
 #    random moment: the backup replays its log into the resumed guest and
@@ -15,7 +15,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-ROUNDS=${RRVM_REVERSE_ROUNDS:-3}
+ROUNDS=${RRVM_REVERSE_ROUNDS:-10}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || t_fail "RRVM_REVERSE_ROUNDS must be a positive integer"
 
 TB_T_TOPOLOGY=inline
@@ -30,7 +30,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	tb_t_cc_start
 	tb_t_load_start
 	wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start: $(tail -n 5 "$CC_LOG")"
-	delay=$((1500 + RANDOM % 2501))
+	delay=$((800 + RANDOM % 1701))
 	sleep "$(awk -v d=$delay 'BEGIN { printf "%.3f", d / 1000 }')"
 	if [ "$round" = 1 ]; then
 		# The replay log as pcapng, readable by tshark.
@@ -51,6 +51,19 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	SUMMARY+=("reverse round $round (kill at ${delay} ms): $FO_SUMMARY, replayed $replayed")
 	tb_t_pair_down
 done
+
+t_info "--- log limit: a tiny replay log overflows; inline holds frames back"
+# docs/replay-log.md: when the log is full, inline does not forward (TCP
+# retransmits once a commit has trimmed room), so consistency holds.
+tb_t_reverse_pair_up reverse --log-limit 6K
+tb_t_cc_start
+wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start"
+sleep 2
+overflows=$(rrvm_backup_status "$B_CTL" | jq -r '.reverse.overflow_dropped // 0')
+[ "$overflows" -gt 0 ] || t_fail "log limit: no overflow with a 6K log (policy not exercised)"
+t_ok "log limit: $overflows frame(s) held back while the 6K log was full"
+tb_t_check_failover "log-limit round"
+tb_t_pair_down
 
 t_info "--- naive: the same kill without a replay log must be caught"
 # Whether a given kill exposes the last-gasp problem depends on where the

@@ -14,7 +14,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-ROUNDS=${RRVM_REVERSE_ROUNDS:-2}
+ROUNDS=${RRVM_REVERSE_ROUNDS:-10}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || t_fail "RRVM_REVERSE_ROUNDS must be a positive integer"
 
 TB_T_TOPOLOGY=mirror
@@ -29,7 +29,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	tb_t_cc_start
 	tb_t_load_start
 	wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start: $(tail -n 5 "$CC_LOG")"
-	delay=$((1500 + RANDOM % 2501))
+	delay=$((800 + RANDOM % 1701))
 	sleep "$(awk -v d=$delay 'BEGIN { printf "%.3f", d / 1000 }')"
 	t_info "round $round: kill -9 of the primary ${delay} ms after the client started"
 	gaps=$(rrvm_backup_status "$B_CTL" | jq -r '.reverse.gaps // 0')
