@@ -24,7 +24,7 @@ help:
 	@echo "make            build build/rrvm and the guest images (build/guest/*.elf)"
 	@echo "make deps       install Debian packages and fetch lwIP's source (root)"
 	@echo "make test       unit tests (cmocka, ASan/UBSan) + integration tests (netns, KVM)"
-	@echo "make demo       fail over a protected kv guest under load (MODE=buffered), report"
+	@echo "make demo       fail over a protected kv guest under load (MODE=reverse|reverse-mirror|buffered|naive), report"
 	@echo "make bench      benchmarks (ratios against a same-run baseline)"
 	@echo "make figures    run quick experiments and draw paper figures"
 	@echo "make clean      remove $(BUILD)/"
@@ -171,7 +171,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory fuzz-test
 	$(Q)$(MAKE) --no-print-directory integration-test
 
-MODE ?= buffered
+MODE ?= reverse
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)MODE=$(MODE) ./experiments/demo.sh

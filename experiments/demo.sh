@@ -387,8 +387,10 @@ report() {
 	(if $r.replay then
 	"",
 	(if $r.primary_mode == "naive" then
-	"replay (naive mode: NO replay log by design; the frames the primary had received since the last commit are gone):"
-	else "replay of the log into the resumed VM:" end),
+	"replay: none (naive mode keeps NO replay log by design: what the primary received since the last commit is gone)",
+	"  capture gaps           \($r.replay.gaps // "?") (digests with no captured frame, counted by the backup before the kill)"
+	else
+	"replay of the log into the resumed VM:",
 	"  frames replayed        \($r.replay.frames // "?") of \($r.replay.logged_frames // "?") logged (\($r.replay.bytes // "?") bytes)\(if $r.replay.finished == false then ", NOT FINISHED" else "" end)",
 	"  replay time            \(f($r.replay.replay_ms; 2)) ms",
 	"  outputs suppressed     \($r.replay.suppressed // "?") (regenerated guest output the client already had)",
@@ -396,6 +398,7 @@ report() {
 	(if $r.replay.audit then ($r.replay.audit as $a |
 	"  audit                  \($a.flows.replayed // "?") flow(s) replayed, \($a.flows.diverged // "?") diverged, gate waits \($a.gate.waits // "?") (\($a.gate.timeouts // "?") timeouts)")
 	else empty end)
+	end)
 	else empty end),
 	"",
 	"what the clients saw:",
@@ -406,8 +409,8 @@ report() {
 	"  connection survived    \(if $r.client.connection_survived then "yes" else "NO" end) (\($c.reconnects) reconnects, \($c.violations.reset) resets)",
 	"  violations             \(if $c.ok then "none" else ($c.violations | to_entries | map(select(.value > 0) | "\(.key) \(.value)") | join(", ")) end)",
 	(if $r.client.phases then
-	"  request rate           \($r.client.phases.before.per_s)/s (both connections) before the kill (p50 \(f($r.client.phases.before.latency_us_p50 / 1000; 2)) ms\(if $r.primary_mode == "buffered" then ": each reply waits for its epoch" else ": replies released at once" end)),",
-	"                         \($r.client.phases.after.per_s)/s on the backup afterwards (p50 \(f($r.client.phases.after.latency_us_p50 / 1000; 2)) ms, unprotected)"
+	"  request rate           \($r.client.phases.before.per_s)/s (both connections) before the kill (p50 \(f($r.client.phases.before.latency_us_p50 | if . == null then null else . / 1000 end; 2)) ms\(if $r.primary_mode == "buffered" then ": each reply waits for its epoch" else ": replies released at once" end)),",
+	"                         \($r.client.phases.after.per_s)/s on the backup afterwards (p50 \(f($r.client.phases.after.latency_us_p50 | if . == null then null else . / 1000 end; 2)) ms, unprotected)"
 	else empty end)
 	else "  (no client report)" end),
 	"  redis-benchmark        \(if $r.load.running_after_failover then "still running after the failover" else "STOPPED" end)\(if $r.load.error then ", error: " + $r.load.error else ", no error" end)",
