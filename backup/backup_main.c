@@ -23,6 +23,7 @@
 #include "backup/reverse.h"
 #include "cli/cli_parse.h"
 #include "cli/commands.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/repl_protocol.h"
 #include "common/transport.h"
@@ -59,14 +60,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void backup_usage(FILE *out)
@@ -201,7 +194,7 @@ static void receive(struct backup *b)
 		return;
 	}
 	{
-		uint64_t now = mono_ns();
+		uint64_t now = clock_mono_ns();
 
 		if (b->replica.committed &&
 		    now - b->last_rx_ns > b->max_silence_ns)
@@ -281,7 +274,7 @@ static void serve_control(struct backup *b)
 		close(fd);
 		return;
 	}
-	age = b->last_rx_ns ? (double)(mono_ns() - b->last_rx_ns) / 1e6 : -1;
+	age = b->last_rx_ns ? (double)(clock_mono_ns() - b->last_rx_ns) / 1e6 : -1;
 	if (json)
 		n = snprintf(reply, sizeof(reply),
 			     "{\"state\":\"%s\",\"primary\":\"%s\","
@@ -379,7 +372,7 @@ static int backup_loop(struct backup *b)
 		}
 		/* Only a backup holding a checkpoint can fail over. */
 		if (b->replica.committed) {
-			uint64_t now = mono_ns();
+			uint64_t now = clock_mono_ns();
 			uint64_t deadline = b->last_rx_ns + timeout_ns;
 
 			if (now >= deadline)
@@ -398,10 +391,10 @@ static int backup_loop(struct backup *b)
 				b->link = t;
 				/* The detect clock ran across the gap too. */
 				if (b->replica.committed &&
-				    mono_ns() - b->last_rx_ns > b->max_silence_ns)
+				    clock_mono_ns() - b->last_rx_ns > b->max_silence_ns)
 					b->max_silence_ns =
-						mono_ns() - b->last_rx_ns;
-				b->last_rx_ns = mono_ns();
+						clock_mono_ns() - b->last_rx_ns;
+				b->last_rx_ns = clock_mono_ns();
 				log_info("primary connected from %s", t->peer);
 			}
 		}

@@ -21,6 +21,7 @@
 #include "backup/reverse.h"
 #include "cli/commands.h"
 #include "cli/vm_session.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "vmm/boot_info.h"
 #include "vmm/vm.h"
@@ -47,14 +48,6 @@ static uint64_t replay_log_frames_at_start;
 static struct failover_config config;
 static uint8_t announce_mac[6];
 static uint32_t announce_ip;
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static double ms(uint64_t a, uint64_t b)
 {
@@ -182,14 +175,14 @@ static int audit_while_paused(struct vm *vm, void *arg)
 static void report_replay(void)
 {
 	struct replay_backend_result res;
-	uint64_t give_up = mono_ns() + FIRST_FRAME_WAIT_MS * 1000000ull;
+	uint64_t give_up = clock_mono_ns() + FIRST_FRAME_WAIT_MS * 1000000ull;
 
 	do {
 		replay_backend_result(replay_nic, &res);
 		if (res.finished_ns)
 			break;
 		usleep(500);
-	} while (mono_ns() < give_up);
+	} while (clock_mono_ns() < give_up);
 	/* Let regenerated output settle before auditing it. */
 	usleep(100000);
 	if (vm_call_paused(&session_vm, audit_while_paused, &config)) {
@@ -245,12 +238,12 @@ static void write_report_json(void)
 /* Waits for the resumed guest's first frame, then reports. */
 static void *reporter_main(void *arg)
 {
-	uint64_t give_up = mono_ns() + FIRST_FRAME_WAIT_MS * 1000000ull;
+	uint64_t give_up = clock_mono_ns() + FIRST_FRAME_WAIT_MS * 1000000ull;
 
 	(void)arg;
-	while (mono_ns() < give_up) {
+	while (clock_mono_ns() < give_up) {
 		if (stat_read(session_vm.stats.tx_frames) > 0) {
-			report.first_frame_ns = mono_ns();
+			report.first_frame_ns = clock_mono_ns();
 			break;
 		}
 		usleep(200);
@@ -299,14 +292,14 @@ int failover_run(struct replica *replica, const struct failover_config *c,
 	replay_json[0] = '\0';
 	memset(&report, 0, sizeof(report));
 	report.last_rx_ns = last_rx_ns;
-	report.detected_ns = mono_ns();
+	report.detected_ns = clock_mono_ns();
 	report.committed_epoch = replica->committed_epoch;
 	log_warn("failover: primary silent for %.1f ms; taking over from "
 		 "epoch %llu",
 		 ms(last_rx_ns, report.detected_ns),
 		 (unsigned long long)replica->committed_epoch);
 	report.fence_status = c->fence_cmd ? run_fence(c->fence_cmd) : 0;
-	report.fenced_ns = mono_ns();
+	report.fenced_ns = clock_mono_ns();
 	if (report.fence_status != 0) {
 		log_error("failover: fence command failed (status %d); not "
 			  "going live (split brain risk)",
@@ -345,9 +338,9 @@ int failover_run(struct replica *replica, const struct failover_config *c,
 		vm_destroy(&session_vm);
 		return RRVM_EXIT_ERROR;
 	}
-	report.restored_ns = mono_ns();
+	report.restored_ns = clock_mono_ns();
 	report.announce_status = announce(session_vm.boot_info);
-	report.announced_ns = mono_ns();
+	report.announced_ns = clock_mono_ns();
 	report.live_ns = report.announced_ns;
 	if (!boot_info_cmdline_value(session_vm.boot_info->cmdline, "ip", ip,
 				     sizeof(ip)))

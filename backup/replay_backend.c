@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "vmm/vm_stats.h"
 
@@ -30,14 +31,6 @@ struct replay_backend {
 	bool waiting;
 	struct replay_backend_result res;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void drain(int fd)
 {
@@ -76,7 +69,7 @@ static ssize_t rb_receive(struct vnic_backend *b, void *buf, size_t cap)
 	drain(rb->kick_fd);
 	drain(rb->timer_fd);
 	it = &rb->items[rb->next];
-	d = replay_gate_check(rb->gate, it->data, it->len, mono_ns(),
+	d = replay_gate_check(rb->gate, it->data, it->len, clock_mono_ns(),
 			      &deadline);
 	if (d == REPLAY_WAIT && rb->waiting &&
 	    rb->outputs == rb->outputs_at_wait) {
@@ -87,7 +80,7 @@ static ssize_t rb_receive(struct vnic_backend *b, void *buf, size_t cap)
 		 * checkpoint.
 		 */
 		replay_gate_note_guest_idle(rb->gate);
-		d = replay_gate_check(rb->gate, it->data, it->len, mono_ns(),
+		d = replay_gate_check(rb->gate, it->data, it->len, clock_mono_ns(),
 				      &deadline);
 	}
 	if (d == REPLAY_WAIT) {
@@ -106,7 +99,7 @@ static ssize_t rb_receive(struct vnic_backend *b, void *buf, size_t cap)
 	stat_inc(rb->res.frames);
 	stat_add(rb->res.bytes, it->len);
 	if (rb->next == rb->count) {
-		stat_set(rb->res.finished_ns, mono_ns());
+		stat_set(rb->res.finished_ns, clock_mono_ns());
 		log_info("replay: %zu logged frames replayed in %.2f ms", 
 			 rb->count,
 			 (rb->res.finished_ns - rb->res.started_ns) / 1e6);
@@ -188,7 +181,7 @@ int replay_backend_create(struct vnic_backend *tap, struct replay_log *log,
 	rb->base.ops = &replay_ops;
 	rb->tap = tap;
 	rb->gate = gate;
-	rb->res.started_ns = mono_ns();
+	rb->res.started_ns = clock_mono_ns();
 	if (rb->count == 0)
 		rb->res.finished_ns = rb->res.started_ns;
 	else

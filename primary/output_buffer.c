@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "primary/output_policy.h"
 #include "vmm/vm_stats.h"
@@ -33,19 +34,11 @@ struct output_buffer {
 	uint64_t held_bytes;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Caller holds the lock. Releases frames of epochs <= up_to. */
 static void release_upto(struct output_buffer *b, uint64_t up_to)
 {
 	struct output_policy *p = &b->base;
-	uint64_t now = mono_ns();
+	uint64_t now = clock_mono_ns();
 
 	while (b->head && b->head->epoch <= up_to) {
 		struct held_frame *f = b->head;
@@ -93,7 +86,7 @@ static int buffer_frame(struct output_policy *p, const void *frame, size_t len)
 	}
 	f->next = NULL;
 	f->epoch = b->current_epoch + 1;
-	f->held_at_ns = mono_ns();
+	f->held_at_ns = clock_mono_ns();
 	f->len = len;
 	memcpy(f->data, frame, len);
 	if (b->tail)

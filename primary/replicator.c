@@ -10,30 +10,13 @@
 #include <unistd.h>
 
 #include "backup/replay_log.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/transport.h"
 #include "vmm/vm.h"
 
 #define RECONNECT_MS	   200
 #define CONNECT_TIMEOUT_MS 200
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_until(uint64_t deadline_ns)
-{
-	struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
-			      (long)(deadline_ns % 1000000000u)};
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-	       EINTR)
-		;
-}
 
 /* Send one buffer of whole messages; the lock keeps messages intact. */
 static int link_send(struct replicator *r, const struct ckpt_buf *buf)
@@ -44,7 +27,7 @@ static int link_send(struct replicator *r, const struct ckpt_buf *buf)
 	ret = r->link ? r->link->ops->send(r->link, buf->data, buf->len)
 		      : -ENOTCONN;
 	if (!ret) {
-		r->last_send_ns = mono_ns();
+		r->last_send_ns = clock_mono_ns();
 		stat_add(r->stats.bytes_sent, buf->len);
 	}
 	pthread_mutex_unlock(&r->send_lock);
@@ -149,7 +132,7 @@ static int link_connect(struct replicator *r)
 	}
 	pthread_mutex_lock(&r->send_lock);
 	r->link = t;
-	r->last_send_ns = mono_ns();
+	r->last_send_ns = clock_mono_ns();
 	pthread_mutex_unlock(&r->send_lock);
 	r->link_broken = 0;
 	r->need_full = true;
@@ -297,10 +280,10 @@ static void *heartbeat_thread_main(void *arg)
 
 	ckpt_buf_init(&buf);
 	while (!r->stop) {
-		uint64_t now = mono_ns(), last = r->last_send_ns;
+		uint64_t now = clock_mono_ns(), last = r->last_send_ns;
 
 		if (now < last + hb) {
-			sleep_until(last + hb);
+			clock_sleep_until(last + hb);
 			continue;
 		}
 		if (r->link && !r->link_broken) {
@@ -309,7 +292,7 @@ static void *heartbeat_thread_main(void *arg)
 			    link_send(r, &buf) == 0)
 				stat_inc(r->stats.heartbeats);
 		}
-		sleep_until(mono_ns() + hb);
+		clock_sleep_until(clock_mono_ns() + hb);
 	}
 	ckpt_buf_free(&buf);
 	return NULL;
@@ -319,13 +302,13 @@ static void *epoch_thread_main(void *arg)
 {
 	struct replicator *r = arg;
 	uint64_t interval = (uint64_t)r->epoch_ms * 1000000u;
-	uint64_t next = mono_ns() + interval, last_start = 0, last_try = 0;
+	uint64_t next = clock_mono_ns() + interval, last_start = 0, last_try = 0;
 	struct ckpt_buf buf, extra;
 
 	ckpt_buf_init(&buf);
 	ckpt_buf_init(&extra);
 	while (!r->stop) {
-		uint64_t now = mono_ns();
+		uint64_t now = clock_mono_ns();
 		int ret;
 
 		if (r->link && r->link_broken)
@@ -337,14 +320,14 @@ static void *epoch_thread_main(void *arg)
 					next = now; /* resync at once */
 			}
 			if (!r->link) {
-				sleep_until(now +
+				clock_sleep_until(now +
 					    RECONNECT_MS * 1000000ull / 4);
 				continue;
 			}
 		}
 		if (now < next)
-			sleep_until(next);
-		now = mono_ns();
+			clock_sleep_until(next);
+		now = clock_mono_ns();
 		if (last_start) {
 			stat_add(r->stats.interval_ns_total, now - last_start);
 			if (now - last_start >= 2 * interval)

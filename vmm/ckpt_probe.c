@@ -7,18 +7,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
+
 #include "vmm/vm.h"
 #include "vmm/vm_snapshot.h"
 
 #define PAGE 4096u
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int collect_incremental(struct vm *vm, void *arg)
 {
@@ -28,17 +22,6 @@ static int collect_incremental(struct vm *vm, void *arg)
 static int collect_full(struct vm *vm, void *arg)
 {
 	return vm_snapshot_collect(vm, arg, true);
-}
-
-/* Absolute deadlines: the period must not grow by the encode time. */
-static void sleep_until(uint64_t deadline_ns)
-{
-	struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
-			      (long)(deadline_ns % 1000000000u)};
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-	       EINTR)
-		;
 }
 
 /* Apply a snapshot to the receiver-side copy, counting no-op pages. */
@@ -93,22 +76,22 @@ int ckpt_probe_run(struct vm *vm, unsigned epochs, unsigned interval_ms,
 	if (ret)
 		goto out;
 	apply_to_base(&snap, base);
-	next = mono_ns();
+	next = clock_mono_ns();
 	for (unsigned e = 0; e < epochs; e++) {
 		uint64_t t0, t1;
 
 		next += (uint64_t)interval_ms * 1000000u;
-		if (next < mono_ns()) /* late: do not try to catch up */
-			next = mono_ns();
-		sleep_until(next);
-		t0 = mono_ns();
+		if (next < clock_mono_ns()) /* late: do not try to catch up */
+			next = clock_mono_ns();
+		clock_sleep_until(next);
+		t0 = clock_mono_ns();
 		if (e > 0)
 			r->period_ns_total += t0 - last_start;
 		last_start = t0;
 		ret = vm_call_paused(vm, collect_incremental, &snap);
 		if (ret)
 			goto out;
-		r->stopped_ns[e] = mono_ns() - t0;
+		r->stopped_ns[e] = clock_mono_ns() - t0;
 		r->pause_ns[e] = snap.pause_ns;
 		r->pages[e] = snap.npages;
 		r->dirty_log_ns[e] = snap.dirty_log_ns;
@@ -118,10 +101,10 @@ int ckpt_probe_run(struct vm *vm, unsigned epochs, unsigned interval_ms,
 		/* Encoding runs with the guest already resumed. */
 		memset(&st, 0, sizeof(st));
 		ckpt_buf_reset(&buf);
-		t1 = mono_ns();
+		t1 = clock_mono_ns();
 		ret = vm_snapshot_encode(&snap, vm->mem_size, base,
 					 CKPT_COMPRESS_AUTO, &buf, &st);
-		r->encode_ns += mono_ns() - t1;
+		r->encode_ns += clock_mono_ns() - t1;
 		if (ret)
 			goto out;
 		r->encoded_bytes += buf.len;

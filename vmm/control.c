@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "vmm/vm.h"
 #include "vmm/ckpt_probe.h"
@@ -116,14 +117,6 @@ struct save_request {
 	uint64_t stopped_ns; /* how long the guest did not run */
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Runs on the vCPU thread with the vCPU stopped. With --stop the whole save
  * happens while stopped: the guest never runs past the state that was
@@ -133,7 +126,7 @@ static uint64_t mono_ns(void)
 static int save_while_paused(struct vm *vm, void *arg)
 {
 	struct save_request *r = arg;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = clock_mono_ns();
 
 	r->result = vm_snapshot_collect(vm, &r->snap, true);
 	if (r->result == 0 && r->stop) {
@@ -142,7 +135,7 @@ static int save_while_paused(struct vm *vm, void *arg)
 		if (r->result == 0)
 			vm->stop_requested = 1;
 	}
-	r->stopped_ns = mono_ns() - t0;
+	r->stopped_ns = clock_mono_ns() - t0;
 	return r->result;
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "vmm/boot_info.h"
 #include "vmm/elf_loader.h"
@@ -162,14 +163,6 @@ out:
 	return ret;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int vm_create_empty(struct vm *vm, uint64_t mem_size)
 {
 	return vm_create_empty_adopt(vm, mem_size, NULL);
@@ -181,7 +174,7 @@ int vm_create_empty_adopt(struct vm *vm, uint64_t mem_size, uint8_t *image)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->request_fd = -1;
-	stat_set(vm->stats.start_ns, now_ns());
+	stat_set(vm->stats.start_ns, clock_mono_ns());
 	ret = vm_pause_init(vm);
 	if (ret)
 		return ret;

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "vmm/vm.h"
 
@@ -39,14 +40,6 @@ uint64_t vm_clock_ns(const struct rrvm_clock *params, uint64_t guest_tsc)
 			  params->shift);
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* KVM reports the guest TSC rate; fall back to measuring the host's. */
 static uint64_t measure_tsc_hz(struct vm *vm)
 {
@@ -56,10 +49,10 @@ static uint64_t measure_tsc_hz(struct vm *vm)
 
 	if (khz > 0)
 		return (uint64_t)khz * 1000u;
-	t0 = monotonic_ns();
+	t0 = clock_mono_ns();
 	c0 = vm_clock_host_tsc();
 	nanosleep(&pause, NULL);
-	t1 = monotonic_ns();
+	t1 = clock_mono_ns();
 	c1 = vm_clock_host_tsc();
 	return (uint64_t)((unsigned __int128)(c1 - c0) * 1000000000u /
 			  (t1 - t0));

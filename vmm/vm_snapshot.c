@@ -9,20 +9,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "vmm/vm.h"
 
 #define PAGE_SIZE	4096u
 #define PAGEMAP_PRESENT (1ull << 63)
 #define PAGEMAP_SWAPPED (1ull << 62)
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 void vm_snapshot_init(struct vm_snapshot *s)
 {
@@ -103,7 +96,7 @@ static int resident_bitmap(struct vm *vm, uint64_t *bitmap)
 int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full)
 {
 	size_t words = vm_dirty_bitmap_words(vm);
-	uint64_t t0 = mono_ns(), t1, t2;
+	uint64_t t0 = clock_mono_ns(), t1, t2;
 	size_t count = 0, n = 0;
 	int ret;
 
@@ -129,7 +122,7 @@ int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full)
 	ret = snapshot_reserve(s, count);
 	if (ret)
 		return ret;
-	t1 = mono_ns();
+	t1 = clock_mono_ns();
 	for (size_t i = 0; i < words; i++) {
 		uint64_t bits = s->dirty_bitmap[i];
 
@@ -149,15 +142,15 @@ int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full)
 	}
 	s->npages = n;
 	s->full = full;
-	t2 = mono_ns();
+	t2 = clock_mono_ns();
 	ret = vm_state_capture_vcpu(vm, &s->vcpu);
 	if (ret)
 		return ret;
 	vm_state_capture_device(vm, &s->device);
 	s->dirty_log_ns = t1 - t0;
 	s->copy_ns = t2 - t1;
-	s->state_ns = mono_ns() - t2;
-	s->pause_ns = mono_ns() - t0;
+	s->state_ns = clock_mono_ns() - t2;
+	s->pause_ns = clock_mono_ns() - t0;
 	return 0;
 }
 
@@ -292,22 +285,5 @@ out:
 	if (ret)
 		unlink(tmp);
 	ckpt_buf_free(&buf);
-	return ret;
-}
-
-int vm_snapshot_save_file(struct vm *vm, const char *path,
-			  struct ckpt_encode_stats *stats, uint64_t *pause_ns)
-{
-	struct vm_snapshot snap;
-	int ret;
-
-	vm_snapshot_init(&snap);
-	ret = vm_snapshot_collect(vm, &snap, true);
-	if (!ret) {
-		if (pause_ns)
-			*pause_ns = snap.pause_ns;
-		ret = vm_snapshot_write_file(&snap, vm->mem_size, path, stats);
-	}
-	vm_snapshot_free(&snap);
 	return ret;
 }

@@ -67,10 +67,6 @@ int vm_snapshot_encode_with(const struct vm_snapshot *s, uint64_t mem_size,
 			    const struct ckpt_buf *extra, struct ckpt_buf *out,
 			    struct ckpt_encode_stats *stats);
 
-/* Collect + write a full snapshot of a stopped VM. */
-int vm_snapshot_save_file(struct vm *vm, const char *path,
-			  struct ckpt_encode_stats *stats, uint64_t *pause_ns);
-
 /*
  * vm_restore.c: build a VM from a full checkpoint stream (a save file). The
  * whole stream is validated before the VM is usable; on error everything is

@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "vmm/vm.h"
 
@@ -92,20 +93,12 @@ int vm_state_capture_vcpu(struct vm *vm, struct vm_vcpu_state *out)
 	return 0;
 }
 
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void vm_state_capture_device(struct vm *vm, struct vm_device_state *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->mem_size = vm->mem_size;
 	out->guest_ns = vm_clock_guest_now(vm);
-	out->realtime_ns = realtime_ns();
+	out->realtime_ns = clock_real_ns();
 	out->tsc_hz = vm->clock.tsc_hz;
 	out->console_len = (uint32_t)vm->console_len;
 	memcpy(out->console_line, vm->console_line, vm->console_len);
@@ -150,7 +143,7 @@ int vm_state_apply_vcpu(struct vm *vm, const struct vm_vcpu_state *in)
 
 int vm_state_apply_device(struct vm *vm, const struct vm_device_state *in)
 {
-	uint64_t now = realtime_ns();
+	uint64_t now = clock_real_ns();
 	uint64_t elapsed = now > in->realtime_ns ? now - in->realtime_ns : 0;
 	size_t len = in->console_len < sizeof(vm->console_line)
 			 ? in->console_len
