@@ -183,6 +183,12 @@ int ckpt_probe_render(const struct ckpt_probe_result *r, int json, char *buf,
 	    r->encode_ns ? (double)r->raw_bytes * 1e3 / (double)r->encode_ns
 			 : 0;
 
+	/* The achieved collect-to-collect period, to compare with the
+	 * requested interval. */
+	double period_ms = r->epochs > 1 ? (double)r->period_ns_total / 1e6 /
+					       (double)(r->epochs - 1)
+					 : 0;
+
 	if (json)
 		return snprintf(
 		    buf, size,
@@ -197,7 +203,8 @@ int ckpt_probe_render(const struct ckpt_probe_result *r, int json, char *buf,
 		    "\"max\":%.1f},"
 		    "\"raw_bytes\":%llu,\"encoded_bytes\":%llu,"
 		    "\"uncompressed_bytes\":%llu,\"ratio\":%.2f,"
-		    "\"unchanged_pages\":%llu,\"encode_MBps\":%.1f}\n",
+		    "\"unchanged_pages\":%llu,\"encode_MBps\":%.1f,"
+		    "\"period_ms\":%.2f}\n",
 		    r->epochs, r->interval_ms, (unsigned long long)pages.median,
 		    (unsigned long long)pages.p90,
 		    (unsigned long long)pages.max, pause.median / 1e3,
@@ -207,10 +214,11 @@ int ckpt_probe_render(const struct ckpt_probe_result *r, int json, char *buf,
 		    (unsigned long long)r->raw_bytes,
 		    (unsigned long long)r->encoded_bytes,
 		    (unsigned long long)r->uncompressed_bytes, ratio,
-		    (unsigned long long)r->unchanged_pages, enc_mbps);
+		    (unsigned long long)r->unchanged_pages, enc_mbps,
+		    period_ms);
 	return snprintf(
 	    buf, size,
-	    "%u epochs every %u ms\n"
+	    "%u epochs every %u ms (achieved %.2f ms)\n"
 	    "dirty pages/epoch: median %llu, p90 %llu, max %llu\n"
 	    "pause (collect):   median %.1f us, p90 %.1f us, max %.1f us\n"
 	    "  median split:    dirty log %.1f us, copy %.1f us, vCPU "
@@ -220,12 +228,12 @@ int ckpt_probe_render(const struct ckpt_probe_result *r, int json, char *buf,
 	    "compression %llu\n"
 	    "reported dirty but unchanged: %llu pages\n"
 	    "encode speed: %.0f MB/s\n",
-	    r->epochs, r->interval_ms, (unsigned long long)pages.median,
-	    (unsigned long long)pages.p90, (unsigned long long)pages.max,
-	    pause.median / 1e3, pause.p90 / 1e3, pause.max / 1e3,
-	    dlog.median / 1e3, copy.median / 1e3, state.median / 1e3,
-	    stopped.median / 1e3, stopped.p90 / 1e3, stopped.max / 1e3,
-	    (unsigned long long)r->raw_bytes,
+	    r->epochs, r->interval_ms, period_ms,
+	    (unsigned long long)pages.median, (unsigned long long)pages.p90,
+	    (unsigned long long)pages.max, pause.median / 1e3, pause.p90 / 1e3,
+	    pause.max / 1e3, dlog.median / 1e3, copy.median / 1e3,
+	    state.median / 1e3, stopped.median / 1e3, stopped.p90 / 1e3,
+	    stopped.max / 1e3, (unsigned long long)r->raw_bytes,
 	    (unsigned long long)r->encoded_bytes, ratio,
 	    (unsigned long long)r->uncompressed_bytes,
 	    (unsigned long long)r->unchanged_pages, enc_mbps);

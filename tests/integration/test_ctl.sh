@@ -59,6 +59,18 @@ t_check "net.tx_frames grew by >= 5 (5 replies)" grow .net.tx_frames 5
 t_check "net.rx_bytes grew by >= 5 x 98" grow .net.rx_bytes 490
 t_check "net.tx_bytes grew by >= 5 x 98" grow .net.tx_bytes 490
 
+# ---------------------------------------------------------- checkpoint-probe
+# Structure, not timing: this host is too noisy for timed asserts.
+pj=$(ctl "$G_CTL" checkpoint-probe 5 20 --json)
+t_check "checkpoint-probe --json: 5 epochs" json_true "$pj" '.epochs == 5'
+t_check "checkpoint-probe --json: a pause was measured" json_true "$pj" '.pause_us.median > 0'
+t_check "checkpoint-probe --json: the achieved period is reported" json_true "$pj" '.period_ms > 0'
+t_check "checkpoint-probe --json: encoded <= uncompressed bytes" json_true "$pj" '.encoded_bytes <= .uncompressed_bytes'
+pt=$(ctl "$G_CTL" checkpoint-probe 3 10)
+t_check "checkpoint-probe text: names the achieved period" grep -q "achieved" <<<"$pt"
+ctl_error_out=$(timeout 10 "$RRVM" ctl "$G_CTL" checkpoint-probe 0 10 2>&1)
+t_check "checkpoint-probe 0 epochs is refused" test $? -ne 0
+
 # ---------------------------------------------------------- errors
 # ctl_error DESC SOCKET ARGS...: must fail with one line, no hang.
 ctl_error() {
