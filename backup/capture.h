@@ -131,6 +131,14 @@ struct capture_ops {
 	 */
 	int (*inject)(struct capture *c, const void *frame, size_t len);
 	void (*stats)(struct capture *c, struct capture_stats *out);
+	/*
+	 * Optional. Stop taking frames off the kernel's path, at once: every
+	 * frame then goes where it would without capture. For failover,
+	 * where close() (an XDP detach and socket teardown: tens of ms of
+	 * RCU grace periods here) would sit on the critical path; close()
+	 * still runs later.
+	 */
+	void (*quiesce)(struct capture *c);
 	/* Detaches the XDP program too. NULL is fine. */
 	void (*close)(struct capture *c);
 };
@@ -252,6 +260,12 @@ static inline int capture_inject(struct capture *c, const void *frame,
 static inline void capture_stats(struct capture *c, struct capture_stats *out)
 {
 	c->ops->stats(c, out);
+}
+
+static inline void capture_quiesce(struct capture *c)
+{
+	if (c && c->ops->quiesce)
+		c->ops->quiesce(c);
 }
 
 static inline void capture_close(struct capture *c)

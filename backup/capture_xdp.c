@@ -82,6 +82,7 @@ struct capture_xdp {
 	enum xdp_attach_mode mode;
 	bool attached;
 	int cfg_fd, cnt_fd, xsks_fd;
+	struct capture_xdp_config cfg; /* as last written to cfg_fd */
 
 	struct xdp_queue *q;
 	uint32_t nq;
@@ -509,8 +510,10 @@ static int xdp_write_config(struct capture_xdp *cx,
 	__u32 key = 0;
 	int err;
 
-	if (bpf_map_update_elem(cx->cfg_fd, &key, pcfg, BPF_ANY) == 0)
+	if (bpf_map_update_elem(cx->cfg_fd, &key, pcfg, BPF_ANY) == 0) {
+		cx->cfg = *pcfg;
 		return 0;
+	}
 	err = -errno;
 	log_error("capture: xdp: writing the program's config: %s",
 		  strerror(-err));
@@ -772,6 +775,24 @@ static void xdp_close_handle(struct capture *c)
 	free(cx);
 }
 
+/*
+ * The program stays attached but passes everything, as before the filter
+ * was enabled: one map write instead of a detach.
+ */
+static void xdp_quiesce(struct capture *c)
+{
+	struct capture_xdp *cx = to_xdp(c);
+	struct capture_xdp_config pcfg;
+
+	if (!cx || !(cx->cfg.flags & CAPTURE_XDP_F_ENABLED))
+		return;
+	pcfg = cx->cfg;
+	pcfg.flags &= ~(__u32)CAPTURE_XDP_F_ENABLED;
+	if (xdp_write_config(cx, &pcfg) == 0)
+		log_info("capture: xdp on %s quiesced (passes everything)",
+			 cx->ifname);
+}
+
 /* ------------------------------------------------------------ datapath */
 
 static int xdp_fd(struct capture *c)
@@ -982,5 +1003,6 @@ const struct capture_ops capture_xdp_ops = {
     .poll = xdp_poll,
     .inject = xdp_inject,
     .stats = xdp_stats,
+    .quiesce = xdp_quiesce,
     .close = xdp_close_handle,
 };

@@ -323,9 +323,7 @@ static int write_isb(struct pcapng_block *b, FILE *f,
 	pcapng_block_begin(b, PCAPNG_BT_ISB);
 	pcapng_block_put32(b, 0); /* interface 0 */
 	put_ts(b, (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec);
-	if (replay_log_first(log, &first) &&
-	    replay_log_get(log, first.seq + replay_log_frames(log) - 1,
-			   &last)) {
+	if (replay_log_first(log, &first) && replay_log_last(log, &last)) {
 		opt_ts(b, PCAPNG_ISB_STARTTIME, first.ts.real_ns);
 		opt_ts(b, PCAPNG_ISB_ENDTIME, last.ts.real_ns);
 	}

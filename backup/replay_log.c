@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Replay log. Trimming always removes a prefix of the log (a matched frame
- * and every frame before it), so the log is a FIFO: frame records live in a
- * ring indexed by sequence number, frame bytes in a byte ring, and a hash
- * index maps each digest to its oldest live frame. Append, lookup and
- * removal are O(1), so a trim costs O(digests + frames removed) however
- * long the log is and however many digests are missing from it.
+ * Replay log. Frame records live in a ring indexed by sequence number, frame
+ * bytes in a byte ring, and a hash index maps each digest to its live
+ * frames, oldest first. A trim removes the frame each digest names wherever
+ * it sits (the two capture paths of the mirror topology may order frames of
+ * different flows differently), leaving a tombstone; the head advances over
+ * tombstones, so the space comes back in capture order. Append, lookup and
+ * removal are O(1): a trim costs O(digests + frames removed + frames the
+ * VM moved past) however long the log is.
  *
  * libc only (the primary links this file for replay_digest()).
  */
@@ -138,6 +140,8 @@ struct replay_rec {
 	struct replay_stamp ts;
 	uint32_t off; /* in the data ring */
 	uint32_t len;
+	bool removed;	 /* a tombstone until the head passes it */
+	uint16_t passed; /* trims that delivered a later frame, not this one */
 };
 
 struct replay_slot {
@@ -309,6 +313,12 @@ void replay_log_free(struct replay_log *log)
 	memset(log, 0, sizeof(*log));
 }
 
+static bool is_live(const struct replay_log *log, uint64_t seq)
+{
+	return seq >= log->head_seq && seq < log->tail_seq &&
+	       !rec_at(log, seq)->removed;
+}
+
 static bool fits(const struct replay_log *log, size_t len)
 {
 	return log->tail_seq - log->head_seq < log->limit_frames &&
@@ -344,10 +354,13 @@ int replay_log_append(struct replay_log *log, const uint8_t *frame, size_t len,
 	r->next_same = SEQ_NONE;
 	r->off = (uint32_t)off;
 	r->len = (uint32_t)len;
+	r->removed = false;
+	r->passed = 0;
 	r->ts.mono_ns =
 	    ts && ts->mono_ns ? ts->mono_ns : now_ns(CLOCK_MONOTONIC);
 	r->ts.real_ns =
 	    ts && ts->real_ns ? ts->real_ns : now_ns(CLOCK_REALTIME);
+	log->newest_ns = r->ts.mono_ns;
 
 	s = slot_probe(log, r->digest);
 	if (s->first == SEQ_NONE) {
@@ -359,11 +372,12 @@ int replay_log_append(struct replay_log *log, const uint8_t *frame, size_t len,
 	s->last = seq;
 
 	log->tail_seq++;
+	log->live++;
 	log->bytes += len;
 	log->st.appended++;
 	log->st.appended_bytes += len;
-	if (log->tail_seq - log->head_seq > log->st.frames_hwm)
-		log->st.frames_hwm = log->tail_seq - log->head_seq;
+	if (log->live > log->st.frames_hwm)
+		log->st.frames_hwm = log->live;
 	if (log->bytes > log->st.bytes_hwm)
 		log->st.bytes_hwm = log->bytes;
 	return 0;
@@ -375,31 +389,52 @@ struct trim_obs {
 	void *arg;
 };
 
-/* Remove the oldest frame; returns its length. The log must not be empty. */
-static uint32_t pop_head(struct replay_log *log, const struct trim_obs *obs,
-			 bool delivered)
+/*
+ * Remove live frame seq (the observer sees it first), leaving a tombstone;
+ * returns its length. Usually the oldest live frame with its digest, but
+ * not always (a late copy may follow an equal frame): the chain is walked
+ * then.
+ */
+static uint32_t rec_remove(struct replay_log *log, uint64_t seq,
+			   const struct trim_obs *obs, bool delivered)
 {
-	struct replay_rec *r = rec_at(log, log->head_seq);
-	struct replay_slot *s;
+	struct replay_rec *r = rec_at(log, seq);
+	struct replay_slot *s = slot_probe(log, r->digest);
 
 	if (obs && obs->fn) {
 		struct replay_frame f;
 
-		replay_log_get(log, log->head_seq, &f);
+		replay_log_get(log, seq, &f);
 		obs->fn(obs->arg, &f, delivered);
 	}
-	s = slot_probe(log, r->digest);
+	if (s->first == seq) {
+		s->first = r->next_same;
+	} else {
+		uint64_t p = s->first;
 
-	/* The head is the oldest frame, so it heads its digest's chain. */
-	s->first = r->next_same;
+		while (rec_at(log, p)->next_same != seq)
+			p = rec_at(log, p)->next_same;
+		rec_at(log, p)->next_same = r->next_same;
+		if (s->last == seq)
+			s->last = p;
+	}
 	if (s->first == SEQ_NONE)
 		slot_delete(log, (uint64_t)(s - log->slots));
+	r->removed = true;
 	log->bytes -= r->len;
-	log->head_seq++;
+	log->live--;
+	return r->len;
+}
+
+/* Advance the head over tombstones: their space is free again. */
+static void compact_head(struct replay_log *log)
+{
+	while (log->head_seq != log->tail_seq &&
+	       rec_at(log, log->head_seq)->removed)
+		log->head_seq++;
 	/* Empty: restart at offset 0 so the ring stays compact in memory. */
 	if (log->head_seq == log->tail_seq)
 		log->data_tail = 0;
-	return r->len;
 }
 
 static void note_gap(struct replay_log *log, uint64_t epoch, uint64_t d,
@@ -418,6 +453,104 @@ static void note_gap(struct replay_log *log, uint64_t epoch, uint64_t d,
 	log->st.gaps++;
 }
 
+/*
+ * The VM had the frame `digest` names: remove its oldest live copy if it
+ * was captured by until_ns.
+ */
+static bool take(struct replay_log *log, uint64_t digest, uint64_t until_ns,
+		 const struct trim_obs *obs, struct replay_trim_result *res,
+		 uint64_t *newest)
+{
+	struct replay_slot *s = slot_probe(log, digest);
+	uint64_t seq = s->first;
+
+	if (seq == SEQ_NONE || rec_at(log, seq)->ts.mono_ns > until_ns)
+		return false;
+	res->bytes_removed += rec_remove(log, seq, obs, true);
+	if (seq > *newest)
+		*newest = seq;
+	return true;
+}
+
+/*
+ * Earlier gaps whose frame has been captured since: the committed guest
+ * had it, so it is removed as delivered. One still absent ages, and after
+ * REPLAY_LATE_TRIMS (or at once when give_up) it is missed for good.
+ */
+static void match_late(struct replay_log *log, const struct trim_obs *obs,
+		       struct replay_trim_result *res, bool give_up,
+		       uint64_t *newest)
+{
+	uint32_t kept = 0;
+
+	for (uint32_t i = 0; i < log->nlate; i++) {
+		struct replay_late *p = &log->late[i];
+
+		if (take(log, p->digest, p->until_ns, obs, res, newest)) {
+			res->late++;
+			log->st.late++;
+			log->st.trimmed++;
+		} else if (give_up || ++p->age >= REPLAY_LATE_TRIMS) {
+			res->missed++;
+			log->st.missed++;
+		} else {
+			log->late[kept++] = *p;
+		}
+	}
+	log->nlate = kept;
+}
+
+/*
+ * Live frames older than the newest delivered one were passed over by the
+ * VM's input. In capture order (tolerance 0: inline, one capture point)
+ * the VM never had them: they go (skipped), since replaying them later
+ * would reorder its input. With a tolerance (mirror) they may merely have
+ * been captured out of order against another flow, so they stay until
+ * passed over that many trims.
+ */
+static void skip_passed(struct replay_log *log, uint64_t newest,
+			const struct trim_obs *obs,
+			struct replay_trim_result *res)
+{
+	for (uint64_t seq = log->head_seq; seq < newest; seq++) {
+		struct replay_rec *r = rec_at(log, seq);
+
+		if (r->removed)
+			continue;
+		if (r->passed < UINT16_MAX)
+			r->passed++;
+		if (r->passed <= log->reorder_trims)
+			continue;
+		res->bytes_removed += rec_remove(log, seq, obs, false);
+		res->skipped++;
+	}
+	compact_head(log);
+}
+
+void replay_log_set_reorder(struct replay_log *log, uint32_t trims)
+{
+	log->reorder_trims = trims < UINT16_MAX ? trims : UINT16_MAX - 1;
+}
+
+void replay_log_settle_cb(struct replay_log *log,
+			  struct replay_trim_result *res, replay_trim_fn fn,
+			  void *arg)
+{
+	const struct trim_obs obs = {.fn = fn, .arg = arg};
+	struct replay_trim_result local;
+	uint64_t newest = 0;
+
+	if (!res)
+		res = &local;
+	memset(res, 0, sizeof(*res));
+	if (!log->data)
+		return;
+	match_late(log, &obs, res, true, &newest);
+	skip_passed(log, newest, &obs, res);
+	log->st.skipped += res->skipped;
+	res->frames_left = log->live;
+}
+
 int replay_log_trim(struct replay_log *log, uint64_t epoch,
 		    const uint64_t *digests, size_t n,
 		    struct replay_trim_result *res)
@@ -433,7 +566,7 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 	const struct trim_obs obs = {.fn = fn, .arg = arg};
 	struct replay_trim_result local;
 	struct replay_mark *m;
-	uint64_t tail_at_start = log->tail_seq;
+	uint64_t tail_at_start = log->tail_seq, newest = 0;
 
 	if (!res)
 		res = &local;
@@ -442,42 +575,42 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 	if ((n && !digests) || !log->data)
 		return -EINVAL;
 
+	/* Earlier epochs' frames first, in the VM's input order. */
+	match_late(log, &obs, res, false, &newest);
 	for (size_t i = 0; i < n; i++) {
-		struct replay_slot *s = slot_probe(log, digests[i]);
-		uint64_t target;
-
 		/*
-		 * Not in the log at all: the primary's VM got a frame the
-		 * backup never captured. Nothing to remove; the hole is
-		 * reported, and later digests still match what follows.
-		 */
-		if (s->first == SEQ_NONE) {
-			note_gap(log, epoch, digests[i], i, res);
-			continue;
-		}
-		/*
-		 * Greedy in-order match: the oldest live frame with this
-		 * digest. Every frame before it was not given to the VM,
-		 * and the VM's input has moved past it: replaying it later
-		 * would reorder input, so it goes too (skipped). Equal
+		 * Greedy: the oldest live frame with this digest. Equal
 		 * frames match one for one because each match removes the
 		 * oldest copy.
 		 */
-		target = s->first;
-		while (log->head_seq < target) {
-			res->bytes_removed += pop_head(log, &obs, false);
-			res->skipped++;
+		if (take(log, digests[i], UINT64_MAX, &obs, res, &newest)) {
+			res->matched++;
+			continue;
 		}
-		res->bytes_removed += pop_head(log, &obs, true);
-		res->matched++;
+		/*
+		 * Not in the log (yet): the primary's VM got a frame the
+		 * backup has not captured. The hole is reported (and, with a
+		 * second capture path, waits for a late copy); later digests
+		 * still match what follows.
+		 */
+		note_gap(log, epoch, digests[i], i, res);
+		if (log->reorder_trims && log->nlate < REPLAY_LATE_MAX) {
+			log->late[log->nlate++] = (struct replay_late){
+			    .digest = digests[i],
+			    .until_ns = log->newest_ns + REPLAY_LATE_WINDOW_NS};
+		} else {
+			res->missed++;
+			log->st.missed++;
+		}
 	}
+	skip_passed(log, newest, &obs, res);
 
 	log->st.trimmed += res->matched;
 	log->st.skipped += res->skipped;
 	log->st.trims++;
 	log->st.last_epoch = epoch;
 	log->st.have_epoch = true;
-	res->frames_left = log->tail_seq - log->head_seq;
+	res->frames_left = log->live;
 
 	m = &log->marks[log->nmarks++ % REPLAY_MARKS];
 	m->epoch = epoch;
@@ -493,12 +626,17 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 
 void replay_log_clear(struct replay_log *log)
 {
-	/* Pop one by one: touches only the live slots, not the whole table. */
-	while (log->head_seq != log->tail_seq) {
-		pop_head(log, NULL, false);
+	/* One by one: touches only the live slots, not the whole table. */
+	for (uint64_t seq = log->head_seq; seq != log->tail_seq; seq++) {
+		if (rec_at(log, seq)->removed)
+			continue;
+		rec_remove(log, seq, NULL, false);
 		log->st.cleared++;
 	}
-	log->data_tail = 0;
+	compact_head(log);
+	/* What those gaps waited for is gone too. */
+	log->st.missed += log->nlate;
+	log->nlate = 0;
 }
 
 /* ---------------------------------------------------------- read side */
@@ -508,7 +646,7 @@ bool replay_log_get(const struct replay_log *log, uint64_t seq,
 {
 	const struct replay_rec *r;
 
-	if (seq < log->head_seq || seq >= log->tail_seq)
+	if (!is_live(log, seq))
 		return false;
 	r = rec_at(log, seq);
 	f->seq = seq;
@@ -519,19 +657,37 @@ bool replay_log_get(const struct replay_log *log, uint64_t seq,
 	return true;
 }
 
+/* The first live frame at or after seq. */
+static bool live_from(const struct replay_log *log, uint64_t seq,
+		      struct replay_frame *f)
+{
+	for (; seq < log->tail_seq; seq++)
+		if (replay_log_get(log, seq, f))
+			return true;
+	return false;
+}
+
 bool replay_log_first(const struct replay_log *log, struct replay_frame *f)
 {
-	return replay_log_get(log, log->head_seq, f);
+	return live_from(log, log->head_seq, f);
 }
 
 bool replay_log_next(const struct replay_log *log, struct replay_frame *f)
 {
-	return replay_log_get(log, f->seq + 1, f);
+	return live_from(log, f->seq + 1, f);
+}
+
+bool replay_log_last(const struct replay_log *log, struct replay_frame *f)
+{
+	for (uint64_t seq = log->tail_seq; seq-- > log->head_seq;)
+		if (replay_log_get(log, seq, f))
+			return true;
+	return false;
 }
 
 size_t replay_log_frames(const struct replay_log *log)
 {
-	return (size_t)(log->tail_seq - log->head_seq);
+	return (size_t)log->live;
 }
 
 uint64_t replay_log_bytes(const struct replay_log *log)
@@ -542,7 +698,8 @@ uint64_t replay_log_bytes(const struct replay_log *log)
 void replay_log_stats(const struct replay_log *log, struct replay_log_stats *st)
 {
 	*st = log->st;
-	st->frames = log->tail_seq - log->head_seq;
+	st->pending = log->nlate;
+	st->frames = log->live;
 	st->bytes = log->bytes;
 }
 

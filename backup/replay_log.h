@@ -33,6 +33,20 @@
 #define REPLAY_GAPS  64u
 
 /*
+ * With a reorder tolerance (mirror, replay_log_set_reorder), a gap's digest
+ * stays pending this many further trims: a frame whose copy reached the
+ * backup after its epoch committed (the mirror path lags under load) is
+ * then matched late and removed as delivered instead of being replayed
+ * twice. Only a copy captured within REPLAY_LATE_WINDOW_NS of the newest
+ * frame logged when the gap was seen qualifies: an equal frame sent later
+ * (a repeated ARP request) must not pass for it. Pending digests beyond
+ * REPLAY_LATE_MAX are missed at once.
+ */
+#define REPLAY_LATE_TRIMS     4u
+#define REPLAY_LATE_MAX	      1024u
+#define REPLAY_LATE_WINDOW_NS (20ull * 1000 * 1000)
+
+/*
  * XXH64 (seed 0) of the whole frame. The primary hashes every frame it puts
  * into the guest's RX ring with this same function; the backup hashes what
  * it captured. Not cryptographic: a 64-bit hash makes accidental matches
@@ -61,6 +75,8 @@ struct replay_trim_result {
 	uint32_t matched; /* digests matched to a log frame (removed) */
 	uint32_t skipped; /* undelivered frames the VM moved past (removed) */
 	uint32_t gaps;	  /* digests with no frame in the log: capture gaps */
+	uint32_t late;	  /* earlier gaps whose frame came now (removed) */
+	uint32_t missed;  /* earlier gaps given up on: never captured */
 	uint32_t first_gap_index; /* position in the digest list, if gaps */
 	uint64_t first_gap_digest;
 	uint64_t bytes_removed;
@@ -90,7 +106,10 @@ struct replay_log_stats {
 	uint64_t appended, appended_bytes;
 	uint64_t trimmed;    /* frames removed because their digest came */
 	uint64_t skipped;    /* frames removed as not delivered */
-	uint64_t gaps;	     /* digests with no frame: capture gaps */
+	uint64_t gaps;	     /* digests with no frame at their commit */
+	uint64_t late;	     /* ... whose frame was captured later */
+	uint64_t missed;     /* ... never captured (given up on) */
+	uint64_t pending;    /* ... still waited for (now) */
 	uint64_t overflows;  /* appends refused with -ENOSPC */
 	uint64_t cleared;    /* frames dropped by replay_log_clear */
 	uint64_t trims;	     /* replay_log_trim calls */
@@ -112,7 +131,9 @@ struct replay_log {
 	/* Frame records, a ring indexed by seq & rec_mask. */
 	struct replay_rec *recs;
 	uint64_t rec_mask;
-	uint64_t head_seq, tail_seq; /* live frames are [head, tail) */
+	uint64_t head_seq, tail_seq; /* frames in [head, tail), some removed */
+	uint64_t live;		     /* ... not removed */
+	uint32_t reorder_trims;	     /* replay_log_set_reorder */
 
 	/* Frame bytes, a ring of 8-byte aligned variable-size entries. */
 	uint8_t *data;
@@ -131,6 +152,15 @@ struct replay_log {
 	    nmarks; /* total ever recorded; ring index = n % REPLAY_MARKS */
 	struct replay_gap gaps[REPLAY_GAPS];
 	uint64_t ngaps;
+
+	/* Gap digests waiting for a late frame, oldest first. */
+	struct replay_late {
+		uint64_t digest;
+		uint64_t until_ns; /* a copy must be captured by then */
+		uint32_t age;	   /* trims since it became a gap */
+	} late[REPLAY_LATE_MAX];
+	uint32_t nlate;
+	uint64_t newest_ns; /* capture time of the last frame appended */
 };
 
 /*
@@ -159,16 +189,19 @@ bool replay_log_would_fit(const struct replay_log *log, size_t len);
 
 /*
  * Commit of `epoch`: remove the frames whose digests the primary listed
- * (in order), and the undelivered frames before them; count digests found
- * nowhere in the log as capture gaps. Never fails on content: 0, or
- * -EINVAL for bad arguments. `res` may be NULL.
+ * (the oldest live copy of each, wherever it sits) and the frames the VM's
+ * input moved past (see replay_log_set_reorder); count digests found
+ * nowhere in the log as capture gaps, which wait REPLAY_LATE_TRIMS trims
+ * for a late copy. Never fails on content: 0, or -EINVAL for bad
+ * arguments. `res` may be NULL.
  */
 int replay_log_trim(struct replay_log *log, uint64_t epoch,
 		    const uint64_t *digests, size_t n,
 		    struct replay_trim_result *res);
 
 /*
- * Called for each frame a trim removes, in log order, just before it goes
+ * Called for each frame a trim removes (delivered ones in the VM's input
+ * order, then skipped ones in capture order), just before it goes
  * (f->data is valid during the call only): delivered is true for a frame
  * whose digest matched (the committed guest state has seen it: feed it to
  * replay_gate_note_committed), false for a skipped one. It must not touch
@@ -183,6 +216,15 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 		       struct replay_trim_result *res, replay_trim_fn fn,
 		       void *arg);
 
+/*
+ * Failover: the capture has stopped, so no pending gap can be filled any
+ * more: match what can be matched now (fn as for a trim), count the rest
+ * as missed. res (may be NULL) gets late and missed.
+ */
+void replay_log_settle_cb(struct replay_log *log,
+			  struct replay_trim_result *res, replay_trim_fn fn,
+			  void *arg);
+
 /* Drop every frame (e.g. after the replay consumed them). */
 void replay_log_clear(struct replay_log *log);
 
@@ -191,6 +233,16 @@ bool replay_log_first(const struct replay_log *log, struct replay_frame *f);
 bool replay_log_next(const struct replay_log *log, struct replay_frame *f);
 bool replay_log_get(const struct replay_log *log, uint64_t seq,
 		    struct replay_frame *f);
+bool replay_log_last(const struct replay_log *log, struct replay_frame *f);
+
+/*
+ * How many trims a frame may be passed over (a later frame delivered, not
+ * it) before it counts as never delivered and goes. 0 (the default): at
+ * once, right for one capture point in front of the primary (inline). The
+ * mirror topology captures on a second path that may order frames of
+ * different flows differently: REPLAY_LATE_TRIMS there.
+ */
+void replay_log_set_reorder(struct replay_log *log, uint32_t trims);
 
 size_t replay_log_frames(const struct replay_log *log);
 uint64_t replay_log_bytes(const struct replay_log *log);

@@ -127,6 +127,9 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 			  (unsigned long long)cfg->log_bytes, cfg->log_frames);
 		return ret;
 	}
+	/* Mirror copies travel their own path: see replay_log_set_reorder. */
+	if (cfg->topology == TOPOLOGY_MIRROR)
+		replay_log_set_reorder(&r->log, REPLAY_LATE_TRIMS);
 	ret = replay_gate_init(&r->gate, cfg->guest_ip,
 			       REPLAY_GATE_DEFAULT_MAX_FLOWS);
 	if (ret)
@@ -167,14 +170,19 @@ void reverse_stop_capture(struct reverse *r)
 		pthread_join(r->thread, NULL);
 		r->running = false;
 	}
-	if (r->cap)
-		capture_close(r->cap);
+	capture_quiesce(r->cap);
+}
+
+void reverse_close_capture(struct reverse *r)
+{
+	reverse_stop_capture(r);
+	capture_close(r->cap);
 	r->cap = NULL;
 }
 
 void reverse_free(struct reverse *r)
 {
-	reverse_stop_capture(r);
+	reverse_close_capture(r);
 	replay_log_free(&r->log);
 	replay_gate_free(&r->gate);
 	free(r->digests);
@@ -266,11 +274,22 @@ void reverse_committed(struct reverse *r, uint64_t epoch)
 	}
 	pthread_mutex_unlock(&r->lock);
 	r->stats.epochs_trimmed++;
-	if (res.gaps)
+	if (res.missed)
 		log_warn("reverse: epoch %llu: %u frame(s) the primary's VM "
 			 "got were never captured (capture gap)",
-			 (unsigned long long)epoch, res.gaps);
+			 (unsigned long long)epoch, res.missed);
 	r->have_digests = false;
+}
+
+void reverse_settle(struct reverse *r, struct replay_trim_result *res)
+{
+	pthread_mutex_lock(&r->lock);
+	replay_log_settle_cb(&r->log, res, on_trimmed, r);
+	pthread_mutex_unlock(&r->lock);
+	if (res->late || res->missed)
+		log_info("reverse: at failover %u late frame(s) matched their "
+			 "commit, %u never captured (capture gaps)",
+			 res->late, res->missed);
 }
 
 void reverse_aborted(struct reverse *r)
@@ -296,6 +315,7 @@ int reverse_render(struct reverse *r, int json, char *buf, size_t size)
 			"\"overflow_dropped\":%llu,\"kernel_drops\":%llu,"
 			"\"log_frames\":%llu,\"log_bytes\":%llu,"
 			"\"trimmed\":%llu,\"skipped\":%llu,\"gaps\":%llu,"
+			"\"late\":%llu,\"pending\":%llu,"
 			"\"epochs_without_digests\":%llu}",
 			reverse_topology_name(r->cfg.topology),
 			r->cap ? capture_name(r->cap) : "stopped",
@@ -307,14 +327,17 @@ int reverse_render(struct reverse *r, int json, char *buf, size_t size)
 			(unsigned long long)ls.bytes,
 			(unsigned long long)ls.trimmed,
 			(unsigned long long)ls.skipped,
-			(unsigned long long)ls.gaps,
+			(unsigned long long)ls.missed,
+			(unsigned long long)ls.late,
+			(unsigned long long)ls.pending,
 			(unsigned long long)r->stats.epochs_without_digests);
 	return snprintf(buf, size,
 			"reverse:          %s topology, capture %s\n"
 			"captured:         %llu frames (%llu forwarded, %llu "
 			"dropped: log full, %llu kernel drops)\n"
 			"replay log:       %llu frames, %llu bytes (trimmed "
-			"%llu, skipped %llu, capture gaps %llu)\n",
+			"%llu, skipped %llu, capture gaps %llu; captured "
+			"after their commit %llu, awaited %llu)\n",
 			reverse_topology_name(r->cfg.topology),
 			r->cap ? capture_name(r->cap) : "stopped",
 			(unsigned long long)r->stats.captured,
@@ -325,5 +348,7 @@ int reverse_render(struct reverse *r, int json, char *buf, size_t size)
 			(unsigned long long)ls.bytes,
 			(unsigned long long)ls.trimmed,
 			(unsigned long long)ls.skipped,
-			(unsigned long long)ls.gaps);
+			(unsigned long long)ls.missed,
+			(unsigned long long)ls.late,
+			(unsigned long long)ls.pending);
 }

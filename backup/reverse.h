@@ -71,9 +71,22 @@ const char *reverse_topology_name(enum reverse_topology t);
 
 /* Open the capture and start the capture thread. 0 or -errno. */
 int reverse_start(struct reverse *r, const struct reverse_config *cfg);
-/* Stop capturing (detaches XDP); the log stays for the replay. */
+/*
+ * Stop capturing, fast: the thread ends and the capture stops taking
+ * frames (capture_quiesce), so they reach the local bridge; the log stays
+ * for the replay. The slow teardown (XDP detach) is reverse_close_capture,
+ * off the failover's critical path.
+ */
 void reverse_stop_capture(struct reverse *r);
+/* Stop (if not yet) and close the capture; reverse_free does it too. */
+void reverse_close_capture(struct reverse *r);
 void reverse_free(struct reverse *r);
+
+/*
+ * Failover, after reverse_stop_capture: settle the gaps still waiting for
+ * a late frame (replay_log_settle_cb); res gets late and missed.
+ */
+void reverse_settle(struct reverse *r, struct replay_trim_result *res);
 
 /* An RX_DIGESTS message of the epoch in flight. 0 or -EPROTO. */
 int reverse_digests(struct reverse *r, const struct ckpt_msg *msg);

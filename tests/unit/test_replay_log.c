@@ -197,7 +197,10 @@ static void observe(void *arg, const struct replay_frame *f, bool delivered)
 	s->delivered[s->n++] = delivered;
 }
 
-/* The observer sees each removed frame, in order, before it goes. */
+/*
+ * The observer sees each removed frame before it goes: the delivered ones
+ * in the VM's order, then the skipped ones.
+ */
 static void test_skipped_frames(void **state)
 {
 	/* A X B Y C; the VM got A and B: X goes, Y and C stay. */
@@ -224,8 +227,8 @@ static void test_skipped_frames(void **state)
 
 	assert_int_equal(seen.n, 3);
 	assert_true(seen.digest[0] == key_digest(1) && seen.delivered[0]);
-	assert_true(seen.digest[1] == key_digest(100) && !seen.delivered[1]);
-	assert_true(seen.digest[2] == key_digest(2) && seen.delivered[2]);
+	assert_true(seen.digest[1] == key_digest(2) && seen.delivered[1]);
+	assert_true(seen.digest[2] == key_digest(100) && !seen.delivered[2]);
 	/* Clearing is not a trim: nothing is reported. */
 	replay_log_clear(&log);
 	assert_int_equal(seen.n, 3);
@@ -406,6 +409,117 @@ static void test_iteration_and_stamps(void **state)
 	replay_log_free(&log);
 }
 
+static void append_key_at(struct replay_log *log, uint64_t key,
+			  uint64_t mono_ns)
+{
+	uint8_t buf[REPLAY_FRAME_MAX];
+	struct replay_stamp ts = {.mono_ns = mono_ns, .real_ns = mono_ns};
+
+	assert_int_equal(
+	    replay_log_append(log, buf, make_frame(buf, key), &ts), 0);
+}
+
+#define MS 1000000ull
+
+/*
+ * Mirror (a reorder tolerance): a copy that reaches the backup after its
+ * epoch committed is matched late and removed as delivered, unless it was
+ * captured too long after (an equal frame sent later); one that never
+ * comes is missed after REPLAY_LATE_TRIMS trims, or at once when settled;
+ * a frame passed over goes only after the tolerance.
+ */
+static void test_late_frames(void **state)
+{
+	struct replay_trim_result res;
+	struct replay_log_stats st;
+	struct replay_log log;
+	struct seen seen = {.n = 0};
+	uint64_t d[4] = {key_digest(1), key_digest(2), key_digest(3),
+			 key_digest(4)};
+	uint64_t d9 = key_digest(9), d21 = key_digest(21);
+
+	(void)state;
+	assert_int_equal(replay_log_init(&log, 0, 0), 0);
+	replay_log_set_reorder(&log, REPLAY_LATE_TRIMS);
+	append_key_at(&log, 1, 1 * MS);
+	append_key_at(&log, 2, 2 * MS);
+	assert_int_equal(replay_log_trim(&log, 1, d, 3, &res), 0);
+	assert_int_equal(res.matched, 2);
+	assert_int_equal(res.gaps, 1);
+	replay_log_stats(&log, &st);
+	assert_int_equal(st.pending, 1);
+
+	/* 3 arrives late, then 4 of the next epoch. */
+	append_key_at(&log, 3, 3 * MS);
+	append_key_at(&log, 4, 4 * MS);
+	assert_int_equal(
+	    replay_log_trim_cb(&log, 2, d + 3, 1, &res, observe, &seen), 0);
+	assert_int_equal(res.late, 1);
+	assert_int_equal(res.matched, 1);
+	assert_int_equal(res.missed, 0);
+	assert_int_equal(replay_log_frames(&log), 0);
+	assert_int_equal(seen.n, 2);
+	assert_true(seen.digest[0] == key_digest(3) && seen.delivered[0]);
+
+	/* An equal frame captured after the window is not the late copy. */
+	assert_int_equal(replay_log_trim(&log, 3, &d9, 1, &res), 0);
+	append_key_at(&log, 9, 4 * MS + REPLAY_LATE_WINDOW_NS + 1);
+	for (uint32_t i = 1; i <= REPLAY_LATE_TRIMS; i++) {
+		assert_int_equal(replay_log_trim(&log, 3 + i, NULL, 0, &res),
+				 0);
+		assert_int_equal(res.late, 0);
+		assert_int_equal(res.missed, i == REPLAY_LATE_TRIMS);
+	}
+	assert_int_equal(replay_log_frames(&log), 1);
+
+	/* Passed over: 9 stays for REPLAY_LATE_TRIMS trims, then goes. */
+	for (uint32_t i = 1; i <= REPLAY_LATE_TRIMS + 1; i++) {
+		append_key_at(&log, 20 + i, 100 * MS + i);
+		d21 = key_digest(20 + i);
+		assert_int_equal(replay_log_trim(&log, 10 + i, &d21, 1, &res),
+				 0);
+		assert_int_equal(res.matched, 1);
+		assert_int_equal(res.skipped, i == REPLAY_LATE_TRIMS + 1);
+	}
+	assert_int_equal(replay_log_frames(&log), 0);
+
+	/* Settling: what came is matched, the rest missed at once. */
+	assert_int_equal(replay_log_trim(&log, 20, d, 2, &res), 0);
+	assert_int_equal(res.gaps, 2);
+	append_key_at(&log, 2, 100 * MS + 10);
+	replay_log_settle_cb(&log, &res, NULL, NULL);
+	assert_int_equal(res.late, 1);
+	assert_int_equal(res.missed, 1);
+	assert_int_equal(replay_log_frames(&log), 0);
+
+	replay_log_stats(&log, &st);
+	assert_int_equal(st.late, 2);
+	assert_int_equal(st.missed, 2);
+	assert_int_equal(st.pending, 0);
+	assert_int_equal(st.gaps, 4);
+	assert_int_equal(st.trimmed + st.skipped + st.frames, st.appended);
+	replay_log_free(&log);
+}
+
+/* Inline (no tolerance): a gap is missed at once, nothing waits. */
+static void test_gaps_missed_inline(void **state)
+{
+	struct replay_trim_result res;
+	struct replay_log log;
+	uint64_t d = key_digest(5);
+
+	(void)state;
+	assert_int_equal(replay_log_init(&log, 0, 0), 0);
+	assert_int_equal(replay_log_trim(&log, 1, &d, 1, &res), 0);
+	assert_int_equal(res.gaps, 1);
+	assert_int_equal(res.missed, 1);
+	append_key(&log, 5);
+	assert_int_equal(replay_log_trim(&log, 2, NULL, 0, &res), 0);
+	assert_int_equal(res.late, 0);
+	assert_int_equal(replay_log_frames(&log), 1);
+	replay_log_free(&log);
+}
+
 static void test_clear_stats_marks(void **state)
 {
 	struct replay_trim_result res;
@@ -425,6 +539,7 @@ static void test_clear_stats_marks(void **state)
 	/* The index went with the frames: their digests are gaps now. */
 	assert_int_equal(replay_log_trim(&log, 10, d, 3, &res), 0);
 	assert_int_equal(res.gaps, 3);
+	assert_int_equal(res.missed, 3); /* inline: at once */
 
 	append_key(&log, 1);
 	append_key(&log, 2);
@@ -436,6 +551,8 @@ static void test_clear_stats_marks(void **state)
 	assert_int_equal(st.cleared, 3);
 	assert_int_equal(st.trimmed, 1);
 	assert_int_equal(st.gaps, 3);
+	assert_int_equal(st.missed, 3);
+	assert_int_equal(st.pending, 0);
 	assert_int_equal(st.trims, 2);
 	assert_int_equal(st.frames_hwm, 3);
 	assert_int_equal(st.last_epoch, 11);
@@ -462,57 +579,131 @@ static void test_clear_stats_marks(void **state)
 
 /*
  * 100k frames through a small log: captures missed (gaps), frames the
- * primary never delivered (skipped), duplicates, and commits lagging the
- * captures, checked against a naive model of the same rules.
+ * primary never delivered (skipped), duplicates, commits lagging the
+ * captures and (mirror) pairs of frames captured in swapped order, checked
+ * against a naive model of the same rules.
  */
 struct model {
 	uint64_t *keys;
-	size_t head, tail;
+	uint8_t *removed;
+	uint32_t *passed;
+	size_t head, tail, newest; /* newest: index + 1 of the newest taken */
+	uint32_t tolerance;
+	uint64_t late[REPLAY_LATE_MAX]; /* gaps waiting for a late frame */
+	uint64_t until[REPLAY_LATE_MAX]; /* ... captured by (index + 1) */
+	uint32_t age[REPLAY_LATE_MAX];
+	size_t nlate;
 };
 
-static void model_trim(struct model *m, const uint64_t *keys, size_t n,
-		       uint32_t *matched, uint32_t *skipped, uint32_t *gaps)
-{
-	*matched = *skipped = *gaps = 0;
-	for (size_t i = 0; i < n; i++) {
-		size_t j = m->head;
+/* Capture times in the volume test: frame index j at (j + 1) ms. */
+#define MODEL_TS(j) (((uint64_t)(j) + 1) * MS)
 
-		/* Same key, same bytes: keys stand for digests here. */
-		while (j < m->tail && m->keys[j] != keys[i])
-			j++;
-		if (j == m->tail) {
-			(*gaps)++;
+/* Remove the oldest live frame with key if captured by until_ns. */
+static bool model_take(struct model *m, uint64_t key, uint64_t until_ns)
+{
+	for (size_t j = m->head; j < m->tail; j++) {
+		if (m->removed[j] || m->keys[j] != key)
 			continue;
-		}
-		*skipped += (uint32_t)(j - m->head);
-		(*matched)++;
-		m->head = j + 1;
+		if (MODEL_TS(j) > until_ns)
+			return false;
+		m->removed[j] = 1;
+		if (j + 1 > m->newest)
+			m->newest = j + 1;
+		return true;
 	}
+	return false;
 }
 
-static void test_volume_against_model(void **state)
+static void model_trim(struct model *m, const uint64_t *keys, size_t n,
+		       uint32_t *matched, uint32_t *skipped, uint32_t *gaps,
+		       uint32_t *late, uint32_t *missed)
+{
+	size_t kept = 0;
+
+	*matched = *skipped = *gaps = *late = *missed = 0;
+	m->newest = 0;
+	for (size_t i = 0; i < m->nlate; i++) {
+		if (model_take(m, m->late[i], m->until[i])) {
+			(*late)++;
+		} else if (++m->age[i] >= REPLAY_LATE_TRIMS) {
+			(*missed)++;
+		} else {
+			m->late[kept] = m->late[i];
+			m->age[kept++] = m->age[i];
+		}
+	}
+	m->nlate = kept;
+	for (size_t i = 0; i < n; i++) {
+		/* Same key, same bytes: keys stand for digests here. */
+		if (model_take(m, keys[i], UINT64_MAX)) {
+			(*matched)++;
+			continue;
+		}
+		(*gaps)++;
+		if (!m->tolerance || m->nlate == REPLAY_LATE_MAX) {
+			(*missed)++;
+			continue;
+		}
+		m->late[m->nlate] = keys[i];
+		m->until[m->nlate] =
+		    (m->tail ? MODEL_TS(m->tail - 1) : 0) + REPLAY_LATE_WINDOW_NS;
+		m->age[m->nlate++] = 0;
+	}
+	for (size_t j = m->head; j < m->newest; j++) {
+		if (m->removed[j] || ++m->passed[j] <= m->tolerance)
+			continue;
+		m->removed[j] = 1;
+		(*skipped)++;
+	}
+	while (m->head < m->tail && m->removed[m->head])
+		m->head++;
+}
+
+/* The model's live keys, in capture order, into out; returns how many. */
+static size_t model_live(const struct model *m, uint64_t *out)
+{
+	size_t n = 0;
+
+	for (size_t j = m->head; j < m->tail; j++)
+		if (!m->removed[j])
+			out[n++] = m->keys[j];
+	return n;
+}
+
+static void volume_against_model(uint32_t tolerance)
 {
 	const uint64_t total = 100000;
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
 	uint64_t *delivered = calloc(total, sizeof(uint64_t));
 	uint64_t *digests = calloc(total, sizeof(uint64_t));
 	uint64_t *batch = calloc(total, sizeof(uint64_t));
-	struct model m = {.keys = calloc(total, sizeof(uint64_t))};
+	uint64_t *live = calloc(total, sizeof(uint64_t));
+	static struct model m;
 	uint64_t next = 1, cut = 1, epoch = 0, sum_skipped = 0, sum_gaps = 0;
+	uint64_t sum_late = 0, sum_missed = 0, held[64], nheld = 0;
 	struct replay_log_stats st;
 	struct replay_log log;
 	/* Per frame: 0 normal, 1 never captured, 2 never delivered. */
 	uint8_t *fate = calloc(total + 1, 1);
 
+	memset(&m, 0, sizeof(m));
+	m.tolerance = tolerance;
+	m.keys = calloc(total, sizeof(uint64_t));
+	m.removed = calloc(total, 1);
+	m.passed = calloc(total, sizeof(uint32_t));
 	assert_non_null(delivered);
 	assert_non_null(digests);
 	assert_non_null(batch);
+	assert_non_null(live);
 	assert_non_null(m.keys);
+	assert_non_null(m.removed);
+	assert_non_null(m.passed);
 	assert_non_null(fate);
 	assert_int_equal(replay_log_init(&log, 2 << 20, 2048), 0);
+	replay_log_set_reorder(&log, tolerance);
 	while (cut <= total) {
-		uint64_t upto, n = 0;
-		uint32_t mm, ms, mg;
+		uint64_t upto, n = 0, first;
+		uint32_t mm, ms, mg, ml, mx;
 		struct replay_trim_result res;
 
 		/* Capture up to 300 more frames. */
@@ -520,6 +711,11 @@ static void test_volume_against_model(void **state)
 		upto = next + rng % 300;
 		if (upto > total + 1)
 			upto = total + 1;
+		first = m.tail;
+		/* Mirror: copies held back last round arrive now, late. */
+		for (uint64_t j = 0; j < nheld; j++)
+			m.keys[m.tail++] = held[j];
+		nheld = 0;
 		for (; next < upto; next++) {
 			/* Every 7th frame is one of 3 recurring frames. */
 			uint64_t key = next % 7 ? next : total + 1 + next % 3;
@@ -530,9 +726,21 @@ static void test_volume_against_model(void **state)
 			delivered[next - 1] = key;
 			if (fate[next] == 1)
 				continue;
-			append_key(&log, key);
+			if (tolerance && next % 13 == 0 && nheld < 64) {
+				held[nheld++] = key;
+				continue;
+			}
 			m.keys[m.tail++] = key;
 		}
+		/* Mirror: every 11th pair of captures arrives swapped. */
+		for (uint64_t j = first; tolerance && j + 1 < m.tail; j += 11) {
+			uint64_t k = m.keys[j];
+
+			m.keys[j] = m.keys[j + 1];
+			m.keys[j + 1] = k;
+		}
+		for (uint64_t j = first; j < m.tail; j++)
+			append_key_at(&log, m.keys[j], MODEL_TS(j));
 		/* The primary's epoch ends somewhere behind the capture. */
 		upto = cut + (next > cut ? (rng >> 32) % (next - cut + 1) : 0);
 		if (next > total)
@@ -542,19 +750,23 @@ static void test_volume_against_model(void **state)
 				batch[n++] = delivered[cut - 1];
 		for (uint64_t i = 0; i < n; i++)
 			digests[i] = key_digest(batch[i]);
-		model_trim(&m, batch, n, &mm, &ms, &mg);
+		model_trim(&m, batch, n, &mm, &ms, &mg, &ml, &mx);
 		assert_int_equal(
 		    replay_log_trim(&log, ++epoch, digests, n, &res), 0);
 		assert_int_equal(res.matched, mm);
 		assert_int_equal(res.skipped, ms);
 		assert_int_equal(res.gaps, mg);
+		assert_int_equal(res.late, ml);
+		assert_int_equal(res.missed, mx);
 		sum_skipped += ms;
 		sum_gaps += mg;
+		sum_late += ml;
+		sum_missed += mx;
 		if (epoch % 16 == 0 || cut > total)
-			expect_keys(&log, m.keys + m.head, m.tail - m.head);
+			expect_keys(&log, live, model_live(&m, live));
 		else
 			assert_int_equal(replay_log_frames(&log),
-					 m.tail - m.head);
+					 model_live(&m, live));
 		if (next > total && cut > total)
 			break;
 	}
@@ -562,15 +774,39 @@ static void test_volume_against_model(void **state)
 	assert_int_equal(st.appended, m.tail);
 	assert_int_equal(st.skipped, sum_skipped);
 	assert_int_equal(st.gaps, sum_gaps);
+	assert_int_equal(st.late, sum_late);
+	assert_int_equal(st.missed, sum_missed);
+	assert_int_equal(st.gaps, st.late + st.missed + st.pending);
 	assert_int_equal(st.trimmed + st.skipped + st.frames, st.appended);
 	assert_true(sum_gaps > 0 && sum_skipped > 0);
+	/* Recurring frames fill some gaps late; unique ones are missed. */
+	if (tolerance)
+		assert_true(sum_late > 0 && sum_missed > 0);
+	else
+		assert_true(sum_late == 0 && sum_missed == sum_gaps);
 	assert_int_equal(st.overflows, 0);
+	free(live);
+	free(m.removed);
+	free(m.passed);
 	replay_log_free(&log);
 	free(delivered);
 	free(digests);
 	free(batch);
 	free(m.keys);
 	free(fate);
+}
+
+static void test_volume_against_model(void **state)
+{
+	(void)state;
+	volume_against_model(0);
+}
+
+/* Mirror: swapped captures are matched, not skipped and missed. */
+static void test_volume_reordered(void **state)
+{
+	(void)state;
+	volume_against_model(REPLAY_LATE_TRIMS);
 }
 
 int main(void)
@@ -581,11 +817,14 @@ int main(void)
 	    cmocka_unit_test(test_duplicates_match_one_for_one),
 	    cmocka_unit_test(test_skipped_frames),
 	    cmocka_unit_test(test_capture_gaps),
+	    cmocka_unit_test(test_late_frames),
+	    cmocka_unit_test(test_gaps_missed_inline),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_ring_never_the_limit),
 	    cmocka_unit_test(test_iteration_and_stamps),
 	    cmocka_unit_test(test_clear_stats_marks),
 	    cmocka_unit_test(test_volume_against_model),
+	    cmocka_unit_test(test_volume_reordered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
