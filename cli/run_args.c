@@ -73,6 +73,18 @@ static int parse_replication_option(int c, const char *arg, struct run_args *a,
 		else
 			a->heartbeat_ms = (unsigned)v;
 		return 0;
+	case 'z':
+		if (strcmp(arg, "auto") == 0) {
+			a->compress = CKPT_COMPRESS_AUTO;
+			return 0;
+		}
+		if (strcmp(arg, "none") == 0) {
+			a->compress = CKPT_COMPRESS_NONE;
+			return 0;
+		}
+		snprintf(err, err_size, "--compress '%s': use auto or none",
+			 arg);
+		return -EINVAL;
 	}
 	return -EINVAL;
 }
@@ -93,6 +105,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, bool primary,
 	    {"mode", required_argument, NULL, 'o'},
 	    {"epoch", required_argument, NULL, 'e'},
 	    {"heartbeat", required_argument, NULL, 'H'},
+	    {"compress", required_argument, NULL, 'z'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -106,6 +119,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, bool primary,
 	a->mode = REPL_MODE_REVERSE;
 	a->epoch_ms = 20;
 	a->heartbeat_ms = 5;
+	a->compress = CKPT_COMPRESS_AUTO;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'g':
@@ -144,11 +158,12 @@ int run_args_parse(int argc, char **argv, struct run_args *a, bool primary,
 		case 'o':
 		case 'e':
 		case 'H':
+		case 'z':
 			if (!primary) {
-				snprintf(
-				    err, sizeof(err),
-				    "--backup, --mode, --epoch and "
-				    "--heartbeat belong to 'rrvm primary'");
+				snprintf(err, sizeof(err),
+					 "--backup, --mode, --epoch, "
+					 "--heartbeat and --compress belong "
+					 "to 'rrvm primary'");
 				goto bad;
 			}
 			if (parse_replication_option(c, optarg, a, err,

@@ -13,6 +13,7 @@
 
 #include "common/repl_protocol.h"
 #include "rrvm/boot_info.h"
+#include "vmm/ckpt_codec.h"
 
 struct run_args {
 	const char *guest, *tap, *ip, *mac, *gw, *control;
@@ -24,6 +25,7 @@ struct run_args {
 	enum repl_mode mode;
 	unsigned epoch_ms;
 	unsigned heartbeat_ms;
+	enum ckpt_compression compress; /* page encoding of epochs */
 };
 
 /*

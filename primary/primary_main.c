@@ -19,10 +19,11 @@ static void primary_usage(FILE *out)
 	    out,
 	    "usage: rrvm primary --guest IMAGE.elf --tap NAME --ip "
 	    "A.B.C.D/N --mac MAC\n"
-	    "                    --backup ADDR:PORT [--mode buffered|none] "
-	    "[--epoch MS]\n"
-	    "                    [--heartbeat MS] [--gw A.B.C.D] [--mem "
-	    "SIZE]\n"
+	    "                    --backup ADDR:PORT "
+	    "[--mode reverse|buffered|naive|none]\n"
+	    "                    [--epoch MS] [--heartbeat MS] "
+	    "[--compress auto|none]\n"
+	    "                    [--gw A.B.C.D] [--mem SIZE]\n"
 	    "                    [--control SOCKET] [--log-level LEVEL] "
 	    "[-- GUEST-OPTION ...]\n"
 	    "\n"
@@ -56,6 +57,12 @@ static void primary_usage(FILE *out)
 	    "  --heartbeat MS      heartbeat when no epoch was sent for MS "
 	    "(default 5;\n"
 	    "                      0 = epochs only)\n"
+	    "  --compress MODE     page encoding of epochs: auto (default; "
+	    "XOR delta\n"
+	    "                      against the backup's copy, RLE or LZ4, "
+	    "raw fallback)\n"
+	    "                      or none (raw pages, zero pages elided; "
+	    "a baseline)\n"
 	    "\n"
 	    "If the backup goes away the VM keeps running, releases what "
 	    "it held, logs\n"
@@ -64,6 +71,11 @@ static void primary_usage(FILE *out)
 	    "'rrvm ctl SOCKET stats' adds replication figures. Other "
 	    "options and exit\n"
 	    "status as for 'rrvm run'.\n");
+}
+
+static const char *compress_name(enum ckpt_compression c)
+{
+	return c == CKPT_COMPRESS_NONE ? "none" : "auto";
 }
 
 static int replication_stats(void *ctx, int json, char *buf, size_t size)
@@ -85,7 +97,7 @@ static int replication_stats(void *ctx, int json, char *buf, size_t size)
 		return snprintf(
 		    buf, size,
 		    "{\"mode\":\"%s\",\"protected\":%s,"
-		    "\"epoch_ms\":%u,\"epochs\":%llu,"
+		    "\"epoch_ms\":%u,\"compress\":\"%s\",\"epochs\":%llu,"
 		    "\"full_epochs\":%llu,\"acked_epoch\":%llu,"
 		    "\"achieved_interval_ms\":%.2f,\"late_epochs\":%llu,"
 		    "\"pause_us_avg\":%.1f,\"pause_us_max\":%.1f,"
@@ -97,7 +109,8 @@ static int replication_stats(void *ctx, int json, char *buf, size_t size)
 		    "\"hold_ms_max\":%.2f}}",
 		    repl_mode_name(r->mode),
 		    stat_read(st->protected_now) ? "true" : "false",
-		    r->epoch_ms, (unsigned long long)epochs,
+		    r->epoch_ms, compress_name(r->compress),
+		    (unsigned long long)epochs,
 		    (unsigned long long)stat_read(st->full_epochs),
 		    (unsigned long long)stat_read(st->acked_epoch),
 		    avg_interval,
@@ -119,8 +132,8 @@ static int replication_stats(void *ctx, int json, char *buf, size_t size)
 	    "(%llu late)\n"
 	    "  epochs %llu (%llu full), acked %llu; pause avg %.1f us, max "
 	    "%.1f us\n"
-	    "  sent %llu bytes for %llu raw; %llu heartbeats; %llu "
-	    "connects, %llu disconnects\n"
+	    "  sent %llu bytes for %llu raw (compress %s); %llu "
+	    "heartbeats; %llu connects, %llu disconnects\n"
 	    "  output: %llu released, %llu dropped, held avg %.2f ms, max "
 	    "%.2f ms\n",
 	    repl_mode_name(r->mode),
@@ -133,6 +146,7 @@ static int replication_stats(void *ctx, int json, char *buf, size_t size)
 	    stat_read(st->pause_ns_max) / 1e3,
 	    (unsigned long long)stat_read(st->bytes_sent),
 	    (unsigned long long)stat_read(st->raw_bytes),
+	    compress_name(r->compress),
 	    (unsigned long long)stat_read(st->heartbeats),
 	    (unsigned long long)stat_read(st->connects),
 	    (unsigned long long)stat_read(st->disconnects),
@@ -177,14 +191,17 @@ int cmd_primary(int argc, char **argv)
 	replicator.mode = args.mode;
 	replicator.epoch_ms = args.epoch_ms;
 	replicator.heartbeat_ms = args.heartbeat_ms;
+	replicator.compress = args.compress;
 	replicator.backup_addr = args.backup;
 	run_args_control_info(&args, &info);
 	info.extra_name = "replication";
 	info.extra_stats = replication_stats;
 	info.extra_ctx = &replicator;
-	log_info("booting %s (%s mode, epoch %u ms, backup %s): %s", args.guest,
-		 repl_mode_name(args.mode), args.epoch_ms,
-		 args.backup ? args.backup : "-", args.cmdline);
+	log_info("booting %s (%s mode, epoch %u ms, compress %s, backup %s): "
+		 "%s",
+		 args.guest, repl_mode_name(args.mode), args.epoch_ms,
+		 compress_name(args.compress), args.backup ? args.backup : "-",
+		 args.cmdline);
 	if (args.mode == REPL_MODE_NONE)
 		return vm_session_run(args.control, &info);
 	if (args.mode == REPL_MODE_REVERSE || args.mode == REPL_MODE_NAIVE) {

@@ -229,8 +229,8 @@ static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 			return ret;
 	}
 	ret = vm_snapshot_encode_with(s, r->vm->mem_size,
-				      s->full ? NULL : r->base,
-				      CKPT_COMPRESS_AUTO, extra, buf, NULL);
+				      s->full ? NULL : r->base, r->compress,
+				      extra, buf, NULL);
 	if (ret) {
 		log_error("replication: cannot encode epoch %llu: %s",
 			  (unsigned long long)s->epoch, strerror(-ret));
@@ -250,6 +250,12 @@ static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 	stat_set(r->stats.pause_ns_last, s->pause_ns);
 	if (s->pause_ns > stat_read(r->stats.pause_ns_max))
 		stat_set(r->stats.pause_ns_max, s->pause_ns);
+	/* One line per epoch (--log-level debug): per-epoch distributions. */
+	log_debug("replication: epoch %llu: %zu pages, pause %llu us, %zu "
+		  "bytes for %zu raw",
+		  (unsigned long long)s->epoch, s->npages,
+		  (unsigned long long)(s->pause_ns / 1000u), buf->len,
+		  s->npages * 4096u);
 	if (s->pause_ns > 20000000u)
 		log_warn("replication: epoch %llu paused the VM %.1f ms (%zu "
 			 "pages: dirty log %.1f ms, copy %.1f ms, state %.1f "

@@ -41,6 +41,7 @@ struct replicator {
 	enum repl_mode mode;
 	unsigned epoch_ms;
 	unsigned heartbeat_ms;
+	enum ckpt_compression compress; /* page encoding of every epoch */
 	const char *backup_addr;
 	uint64_t session;
 

@@ -13,6 +13,12 @@
 # 2x and at least 0.9x the requested one, the backup acknowledged them, the
 # load ran without error and the backup never failed over. Printed:
 # requested vs achieved and the rest, and the backup's longest silence.
+#
+# `--compress`: a bad value is refused (exit 2) and so is the option on
+# `rrvm run`; the pairs above report "compress":"auto"; one more buffered
+# pair at 20 ms with `--compress none` under the same load must report
+# "compress":"none", stay protected, and send about the raw size (at least
+# 90% of pages x 4 KiB: only zero pages are elided).
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -20,6 +26,16 @@ INTERVALS=${RRVM_INTERVAL_EPOCHS:-20 50}
 WINDOW_S=4
 t_init_testbed redis-cli redis-benchmark ping
 tb_t_rep_init
+
+# --compress: refused when bad, or outside `rrvm primary`.
+bad=$("$RRVM" primary --compress lz4 --guest "$(guest_image kv)" --tap tap0 \
+	--ip 10.77.0.2/24 --mac 52:54:00:77:00:02 --backup 127.0.0.1:1 2>&1)
+t_eq "primary --compress lz4: exit status 2" 2 "$?"
+t_check "primary --compress lz4: says what is allowed" matches "$bad" "--compress 'lz4': use auto or none"
+bad=$("$RRVM" run --compress none --guest "$(guest_image kv)" --tap tap0 \
+	--ip 10.77.0.2/24 --mac 52:54:00:77:00:02 2>&1)
+t_eq "run --compress none: exit status 2" 2 "$?"
+t_check "run --compress none: belongs to rrvm primary" matches "$bad" "belong to 'rrvm primary'"
 
 declare -a SUMMARY=()
 for ep in $INTERVALS; do
@@ -54,6 +70,7 @@ for ep in $INTERVALS; do
 	t_check "epoch $ep: achieved interval $ach ms >= 0.9 x $ep (no faster than asked)" json_true "$m" ".achieved_ms != null and .achieved_ms >= 0.9 * $ep"
 	t_check "epoch $ep: the backup keeps up (at most 3 epochs unacknowledged)" json_true "$m" '.acked_behind <= 3'
 	t_check "epoch $ep: protected throughout, one connection" json_true "$s1" '.protected == true and .connects == 1 and .disconnects == 0'
+	t_check "epoch $ep: stats say compress auto (the default)" json_true "$s1" '.compress == "auto"'
 	t_check "epoch $ep: the load is running" pid_alive "$RB_PID"
 	t_eq "epoch $ep: redis-benchmark reported no error" "" "$(rb_errors "$RB_LOG")"
 	bs=$(rrvm_backup_status "$B_CTL")
@@ -64,6 +81,27 @@ for ep in $INTERVALS; do
 		"$(jq -r .pages <<<"$m")" "$(jq -r .bytes <<<"$m")" "$(jq -r .hold_ms_avg <<<"$m")" "$sil")")
 	tb_t_pair_down
 done
+t_info "--- epoch 20 ms, --compress none"
+tb_t_pair_up buffered 20 --compress none
+tb_t_load_start -t set -r 100000 -c 50 -d 256
+sleep 1
+s0=$(rrvm_repl_stats "$P_CTL")
+sleep 2
+s1=$(rrvm_repl_stats "$P_CTL")
+m=$(jq -cn --argjson a "$s0" --argjson b "$s1" '
+	{epochs: ($b.epochs - $a.epochs), bytes: ($b.bytes_sent - $a.bytes_sent),
+	 raw: ($b.raw_bytes - $a.raw_bytes)}')
+t_info "compress none, window: $m"
+t_check "compress none: stats say compress none" json_true "$s1" '.compress == "none"'
+t_check "compress none: protected throughout, one connection" json_true "$s1" '.protected == true and .connects == 1 and .disconnects == 0'
+t_check "compress none: epochs with pages were sent" json_true "$m" '.epochs > 0 and .raw > 0'
+t_check "compress none: bytes sent >= 90% of raw ($(jq -r '"\(.bytes) for \(.raw)"' <<<"$m"))" json_true "$m" '.bytes >= 0.9 * .raw'
+t_check "compress none: the load is running" pid_alive "$RB_PID"
+bs=$(rrvm_backup_status "$B_CTL")
+t_check "compress none: the backup is replicating" json_true "$bs" '.state == "replicating"'
+SUMMARY+=("compress none at 20 ms: $(jq -r '"\(.bytes / (.epochs | if . > 0 then . else 1 end) | round) bytes per epoch for \(.raw / (.epochs | if . > 0 then . else 1 end) | round) raw"' <<<"$m")")
+tb_t_pair_down
+
 for line in "${SUMMARY[@]}"; do
 	t_info "$line"
 done
