@@ -16,7 +16,7 @@ HOST_LDLIBS := -lpthread -llz4 -lnet $(shell pkg-config --libs libpcap libxdp li
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 
-.PHONY: all deps test unit-test fuzz-test integration-test demo bench figures clean help lwip
+.PHONY: all deps test unit-test fuzz-test figures-test integration-test demo bench figures clean help lwip
 
 all: $(BUILD)/rrvm guest $(BUILD)/consistency-client $(BUILD)/bpf/capture_xdp.bpf.o
 
@@ -26,7 +26,7 @@ help:
 	@echo "make test       unit tests (cmocka, ASan/UBSan) + integration tests (netns, KVM)"
 	@echo "make demo       fail over a protected kv guest under load (MODE=reverse|reverse-mirror|buffered|naive), report"
 	@echo "make bench      benchmarks (ratios against a same-run baseline)"
-	@echo "make figures    run quick experiments and draw paper figures"
+	@echo "make figures    every experiment scenario (--quick) and every paper figure (results/figures/)"
 	@echo "make clean      remove $(BUILD)/"
 
 deps:
@@ -169,6 +169,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit-test
 	$(Q)$(MAKE) --no-print-directory fuzz-test
+	$(Q)$(MAKE) --no-print-directory figures-test
 	$(Q)$(MAKE) --no-print-directory integration-test
 
 MODE ?= reverse
@@ -191,7 +192,11 @@ bench: deps
 
 figures: deps
 	$(Q)$(MAKE) --no-print-directory all
-	@echo "figures: no experiments yet (see issue 'Experiments and paper figures')" >&2
+	$(Q)./experiments/figures.sh
+
+# The figure scripts on their committed samples, and their refusals.
+figures-test:
+	$(Q)bash tests/figures/run.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -45,6 +45,7 @@ struct failover_report {
 static struct failover_report report;
 static struct vnic_backend *replay_nic; /* reverse mode only */
 static uint64_t replay_log_frames_at_start;
+static struct replay_trim_result replay_settled; /* late frames, gaps */
 static struct failover_config config;
 static uint8_t announce_mac[6];
 static uint32_t announce_ip;
@@ -52,6 +53,14 @@ static uint32_t announce_ip;
 static double ms(uint64_t a, uint64_t b)
 {
 	return b > a ? (double)(b - a) / 1e6 : 0.0;
+}
+
+/* CLOCK_MONOTONIC in ms for the report's timeline (0 = never reached):
+ * clients in other namespaces share the clock, so a driver can place the
+ * failover phases on its own time axis. */
+static double mono_ms(uint64_t t_ns)
+{
+	return (double)t_ns / 1e6;
 }
 
 /* The fence must finish before the VM goes live (no split brain). */
@@ -147,11 +156,15 @@ static int audit_while_paused(struct vm *vm, void *arg)
 	struct failover_config *c = arg;
 	struct replay_backend_result res;
 	struct replay_audit audit;
+	struct replay_log_stats log_stats;
+	uint64_t gaps_total;
 	char audit_json[3072];
 	int n;
 
 	(void)vm;
 	replay_backend_result(replay_nic, &res);
+	replay_log_stats(&c->reverse->log, &log_stats);
+	gaps_total = log_stats.missed;
 	if (replay_gate_audit(&c->reverse->gate, &audit))
 		return -EIO;
 	if (replay_audit_format_json(&audit, audit_json, sizeof(audit_json)) <
@@ -162,13 +175,18 @@ static int audit_while_paused(struct vm *vm, void *arg)
 	n = snprintf(replay_json, sizeof(replay_json),
 		     "{\"logged_frames\":%llu,\"frames\":%llu,"
 		     "\"bytes\":%llu,\"replay_ms\":%.3f,"
-		     "\"suppressed\":%llu,\"finished\":%s,\"audit\":%s}",
+		     "\"suppressed\":%llu,\"finished\":%s,"
+		     "\"late_matched\":%u,\"capture_gaps\":%llu,"
+		     "\"started_mono_ms\":%.3f,\"finished_mono_ms\":%.3f,"
+		     "\"audit\":%s}",
 		     (unsigned long long)replay_log_frames_at_start,
 		     (unsigned long long)res.frames,
 		     (unsigned long long)res.bytes,
 		     res.finished_ns ? ms(res.started_ns, res.finished_ns) : 0.0,
 		     (unsigned long long)res.suppressed,
-		     res.finished_ns ? "true" : "false", audit_json);
+		     res.finished_ns ? "true" : "false", replay_settled.late,
+		     (unsigned long long)gaps_total, mono_ms(res.started_ns),
+		     mono_ms(res.finished_ns), audit_json);
 	return n < 0 ? -EIO : 0;
 }
 
@@ -220,7 +238,10 @@ static void write_report_json(void)
 	    "\"restore\":%.3f,\"announce\":%.3f,\"first_frame_out\":%.3f},"
 	    "\"total_ms\":%.3f,\"fence_status\":%d,"
 	    "\"announce_dev\":\"%s\",\"announce_status\":%d,"
-	    "\"first_frame_seen\":%s,\"replay\":%s}\n",
+	    "\"first_frame_seen\":%s,"
+	    "\"timeline_mono_ms\":{\"last_rx\":%.3f,\"detected\":%.3f,"
+	    "\"fenced\":%.3f,\"restored\":%.3f,\"announced\":%.3f,"
+	    "\"first_frame_out\":%.3f},\"replay\":%s}\n",
 	    (unsigned long long)report.committed_epoch, report.ip, report.mac,
 	    config.detect_timeout_ms, ms(report.last_rx_ns, report.detected_ns),
 	    ms(report.detected_ns, report.fenced_ns),
@@ -231,6 +252,9 @@ static void write_report_json(void)
 	       report.first_frame_ns ? report.first_frame_ns : report.live_ns),
 	    report.fence_status, report.announce_dev, report.announce_status,
 	    report.first_frame_ns ? "true" : "false",
+	    mono_ms(report.last_rx_ns), mono_ms(report.detected_ns),
+	    mono_ms(report.fenced_ns), mono_ms(report.restored_ns),
+	    mono_ms(report.announced_ns), mono_ms(report.first_frame_ns),
 	    replay_json[0] ? replay_json : "null");
 	fclose(f);
 }
@@ -318,8 +342,12 @@ int failover_run(struct replica *replica, const struct failover_config *c,
 		return RRVM_EXIT_ERROR;
 	}
 	if (c->reverse) {
-		/* The primary is fenced: nothing more to capture. */
+		/*
+		 * The primary is fenced: nothing more to capture. Quiesce only;
+		 * the XDP detach waits for the backup's exit (reverse_free).
+		 */
 		reverse_stop_capture(c->reverse);
+		reverse_settle(c->reverse, &replay_settled);
 		replay_log_frames_at_start = replay_log_frames(&c->reverse->log);
 		if (replay_backend_create(tap, &c->reverse->log,
 					  &c->reverse->gate, &replay_nic)) {

@@ -26,7 +26,8 @@
 # clients carry on against it. Then a readable report (failover phases,
 # outage seen by the client, increments acknowledged and lost, keys lost,
 # whether the connection survived, replication figures from just before
-# the kill) on stdout and everything as JSON in results/demo/LATEST.json.
+# the kill) on stdout and everything as JSON in results/demo/LATEST.json
+# (the daemons' logs in results/demo/logs/).
 #
 # Phases (one function each): check_env -> testbed_up -> start_pair ->
 #   start_clients -> protected_run -> kill_primary -> after_failover ->
@@ -338,6 +339,10 @@ write_json() {
 		  consistent: $consistent
 		}' >"$OUT_DIR/LATEST.json.tmp" || fail "cannot write JSON"
 	mv "$OUT_DIR/LATEST.json.tmp" "$OUT_DIR/LATEST.json"
+	# The daemons' logs beside the report (the temp dir goes on exit).
+	mkdir -p "$OUT_DIR/logs" &&
+		cp -f "$P_LOG" "$OUT_DIR/logs/primary.log" 2>/dev/null
+	cp -f "$B_LOG" "$OUT_DIR/logs/backup.log" 2>/dev/null
 }
 
 report() {

@@ -238,6 +238,7 @@ c_exec() { ns_exec "$T_NS" "$@"; }
 # Predicates for t_check.
 matches() { [[ $1 =~ $2 ]]; }              # TEXT EXTENDED-REGEX
 lacks() { ! grep -qE -- "$1" <<<"$2"; }     # PATTERN TEXT
+contains() { grep -qE -- "$1" <<<"$2"; }    # PATTERN TEXT
 file_lacks() { ! grep -qE -- "$1" "$2"; }   # PATTERN FILE
 in_range() { [[ $1 =~ ^[0-9]+$ ]] && (($1 >= $2 && $1 <= $3)); } # N LO HI
 

@@ -1,0 +1,415 @@
+# shellcheck shell=bash
+# The scenario driver's library (experiments/run): parameters, the results
+# directory and its meta.json, progress lines, CPU-steal accounting, and a
+# protected pair (rrvm primary + rrvm backup) on a private testbed in any
+# mode. Scenarios (experiments/scenarios/NAME.sh) are sourced after it and
+# define scenario_params and scenario_main; docs/experiments.md has the
+# contract and the CSV schemas.
+#
+# Source after netns.sh, rrvm.sh and testbed.sh.
+
+SC_NAME='' SC_QUICK=0 SC_OUT='' SC_TMP='' SC_STAMP='' SC_PREFIX=''
+SC_STARTED='' SC_STEP=0 SC_STEPS=0 SC_T0=0 SC_FAILURES=0
+SC_LOADAVG_START=''
+SC_GUEST_KV=$RRVM_GUEST_DIR/kv.elf
+SC_TB_CLI=$RRVM_ROOT/experiments/testbed
+SC_REP_ADDR=''
+declare -a SC_NOTES=() SC_PARAM_ORDER=()
+declare -A SC_PARAM=() SC_PARAM_DESC=() SC_PARAM_SET=() SC_STEAL=()
+
+# Current pair (sc_pair_up / sc_pair_down).
+P_PID='' P_CTL='' P_LOG='' B_PID='' B_CTL='' B_LOG='' B_REPORT=''
+SC_RUN=0
+
+sc_fail() {
+	say "$SC_NAME failed: $*"
+	exit 1
+}
+# sc_note: a problem worth reporting in meta.json; the run goes on.
+sc_note() {
+	say "NOTE: $*"
+	SC_NOTES+=("$*")
+	SC_FAILURES=$((SC_FAILURES + 1))
+}
+
+# ------------------------------------------------------------- parameters
+# sc_param NAME FULL QUICK DESCRIPTION: declare a parameter; its value is
+# `--set NAME=VALUE` if given, else QUICK under --quick, else FULL. The
+# value lands in the shell variable NAME and in meta.json's params.
+sc_param() {
+	local name=$1 full=$2 quick=$3
+	SC_PARAM_ORDER+=("$name")
+	SC_PARAM_DESC[$name]="$4 (default $full; --quick $quick)"
+	if [ -n "${SC_PARAM_SET[$name]+x}" ]; then
+		SC_PARAM[$name]=${SC_PARAM_SET[$name]}
+	elif [ "$SC_QUICK" = 1 ]; then
+		SC_PARAM[$name]=$quick
+	else
+		SC_PARAM[$name]=$full
+	fi
+	printf -v "$name" '%s' "${SC_PARAM[$name]}"
+}
+
+# sc_check_int NAME...: each parameter is a positive integer (or a list
+# of them, space-separated).
+sc_check_ints() {
+	local n v
+	for n in "$@"; do
+		[ -n "${!n}" ] || sc_fail "parameter $n is empty"
+		for v in ${!n}; do
+			[[ $v =~ ^[1-9][0-9]*$ ]] || sc_fail "parameter $n: '$v' is not a positive integer"
+		done
+	done
+}
+
+# sc_check_modes NAME ALLOWED...: every word of parameter NAME is allowed.
+sc_check_modes() {
+	local n=$1 v a ok
+	shift
+	for v in ${!n}; do
+		ok=0
+		for a in "$@"; do [ "$v" = "$a" ] && ok=1; done
+		[ $ok = 1 ] || sc_fail "parameter $n: unknown mode '$v' (known: $*)"
+	done
+}
+
+# ---------------------------------------------------------------- progress
+# sc_steps N: the scenario has N steps (for the progress line's ETA).
+sc_steps() { SC_STEPS=$1 SC_STEP=0 SC_T0=$(now_ms); }
+# sc_step TEXT: the next step begins.
+sc_step() {
+	local el eta=''
+	SC_STEP=$((SC_STEP + 1))
+	el=$(( $(now_ms) - SC_T0 ))
+	if [ "$SC_STEP" -gt 1 ] && [ "$SC_STEPS" -ge "$SC_STEP" ]; then
+		eta=$(( el * (SC_STEPS - SC_STEP + 1) / (SC_STEP - 1) / 1000 ))
+		eta=", ~$((eta / 60))m$((eta % 60))s left"
+	fi
+	say "[$SC_STEP/$SC_STEPS$eta] $*"
+}
+
+# --------------------------------------------------------------- CPU steal
+sc_cpu_ticks() {
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat
+}
+# sc_steal_between A B: steal % between two sc_cpu_ticks readings.
+sc_steal_between() {
+	awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ")
+		if (y[2] - x[2] > 0) printf "%.1f", (y[1] - x[1]) * 100 / (y[2] - x[2]); else print "null" }'
+}
+
+# ----------------------------------------------------------------- testbed
+# sc_testbed_up: a private testbed (prefix rrvm-exp-PID) in the basic
+# topology; removed on exit with everything we started.
+sc_testbed_up() {
+	local r out
+	SC_PREFIX=rrvm-exp-$$
+	tb_set_prefix "$SC_PREFIX" || sc_fail "bad testbed prefix"
+	for r in $TB_ROLES; do
+		RRVM_NS_LIST+=("$(tb_ns "$r")")
+	done
+	out=$("$SC_TB_CLI" --prefix "$SC_PREFIX" up 2>&1) || sc_fail "testbed up: $out"
+	SC_REP_ADDR=$TB_BAK_REP_IP:7777
+	tb_load_topology
+	say "testbed $SC_PREFIX up"
+}
+
+# sc_topology_of MODE: the testbed topology MODE runs on.
+sc_topology_of() {
+	case "$1" in
+	reverse-inline | naive) echo inline ;;
+	reverse-mirror) echo mirror ;;
+	*) echo basic ;;
+	esac
+}
+
+# sc_use_topology basic|inline|mirror: rebuild the testbed if needed
+# (nothing of ours may run in it then).
+sc_use_topology() {
+	local out
+	[ "$(tb_topology)" = "$1" ] && { tb_load_topology; return 0; }
+	out=$("$SC_TB_CLI" --prefix "$SC_PREFIX" up --topology "$1" --force 2>&1) ||
+		{ sc_note "testbed up --topology $1: $out"; return 1; }
+	tb_load_topology
+	[ "$TB_TOPOLOGY" = "$1" ] || { sc_note "testbed is '$TB_TOPOLOGY', not '$1'"; return 1; }
+}
+
+# sc_pair_up NAME MODE EPOCH_MS [--guest IMG] [--primary-opt OPT]...
+#             [backup option...]:
+# a fresh primary (kv guest unless --guest) and, unless MODE is none, a
+# backup; switches the testbed to MODE's topology first. Waits until the
+# guest answers on GUEST_PORT (default 6379) and the backup holds the full
+# checkpoint. MODE: none, buffered, reverse-inline, reverse-mirror, naive.
+# Returns 1 (noted) on failure; the caller then calls sc_pair_down.
+SC_GUEST_PORT=6379
+sc_pair_up() {
+	local name=$1 mode=$2 epoch=$3 pmode img=$SC_GUEST_KV rc
+	local -a popt=() bopt=()
+	shift 3
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--guest) img=$2; shift 2 ;;
+		--primary-opt) popt+=("$2"); shift 2 ;;
+		*) bopt+=("$1"); shift ;;
+		esac
+	done
+	sc_use_topology "$(sc_topology_of "$mode")" || return 1
+	pmode=$mode
+	case "$mode" in
+	reverse-* | naive)
+		rrvm_reverse_args "$(sc_topology_of "$mode")"
+		bopt=("${RRVM_REV_ARGS[@]}" "${bopt[@]}")
+		[ "$mode" = naive ] || pmode=reverse
+		;;
+	none | buffered) ;;
+	*) sc_note "$name: unknown mode '$mode'"; return 1 ;;
+	esac
+	SC_RUN=$((SC_RUN + 1))
+	P_CTL=$SC_TMP/p.$SC_RUN.ctl P_LOG=$SC_OUT/logs/$name.primary.log
+	B_CTL=$SC_TMP/b.$SC_RUN.ctl B_LOG=$SC_OUT/logs/$name.backup.log
+	B_REPORT=$SC_OUT/raw/$name.failover.json
+	B_PID=''
+	if [ "$mode" != none ]; then
+		rrvm_backup_bg "$TB_NS_BAK" "$B_LOG" "$B_CTL" "$SC_REP_ADDR" "$B_REPORT" \
+			--fence-cmd "$(rrvm_tb_fence_cmd pri)" "${bopt[@]}"
+		B_PID=$RRVM_LAST_PID
+		wait_for 10 --pid "$B_PID" test -S "$B_CTL" || { sc_note "$name: rrvm backup did not start"; return 1; }
+	fi
+	rrvm_primary_bg "$TB_NS_PRI" "$P_LOG" "$P_CTL" "$img" "$SC_REP_ADDR" "$pmode" "$epoch" \
+		--mem 64M "${popt[@]}"
+	P_PID=$RRVM_LAST_PID
+	rrvm_wait_ready "$TB_NS_C" "$TB_GUEST_IP" "$SC_GUEST_PORT" "$P_PID" 30
+	rc=$?
+	[ $rc = 0 ] || { sc_note "$name: the guest did not come up ($([ $rc = 2 ] && echo "rrvm exited" || echo timeout))"; return 1; }
+	if [ "$mode" != none ]; then
+		rrvm_wait_protected "$P_CTL" "$P_PID" 20 ||
+			{ sc_note "$name: the backup did not acknowledge the full checkpoint"; return 1; }
+	fi
+	return 0
+}
+
+# sc_pair_down [PID...]: stop PIDs and the pair (by PID), unfence the
+# primary, make the switch forget the guest's MAC on the backup's port.
+sc_pair_down() {
+	local p
+	for p in "$@" "$B_PID" "$P_PID"; do
+		[ -n "$p" ] && pid_stop "$p" 5
+	done
+	B_PID='' P_PID=''
+	if tb_is_fenced pri; then
+		"$SC_TB_CLI" --prefix "$SC_PREFIX" unfence pri >/dev/null 2>&1 || sc_note "unfence pri failed"
+	fi
+	ip -n "$TB_NS_SW" link set dev port-bak down 2>/dev/null
+	ip -n "$TB_NS_SW" link set dev port-bak up 2>/dev/null
+}
+
+# sc_cc NAME DURATION_S [option...]: the consistency client (incr, one
+# connection) in the client namespace, in the foreground; JSON in
+# raw/NAME.json, per-reply CSV in raw/NAME.csv. Prints the JSON.
+sc_cc() {
+	local name=$1 dur=$2
+	shift 2
+	ns_exec "$TB_NS_C" "$RRVM_CC" --host "$TB_GUEST_IP" --mode incr --quiet \
+		--duration "$dur" --out "$SC_OUT/raw/$name.json" --csv "$SC_OUT/raw/$name.csv" "$@" \
+		>"$SC_OUT/logs/$name.client.log" 2>&1
+	jq -c . "$SC_OUT/raw/$name.json" 2>/dev/null || echo '{}'
+}
+
+# ------------------------------------------------------------------- meta
+sc_write_meta() {
+	local cpu params steal_total
+	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+	params=$(for n in "${SC_PARAM_ORDER[@]}"; do printf '%s\n%s\n' "$n" "${SC_PARAM[$n]}"; done |
+		jq -Rn '[inputs] | [range(0; length; 2) as $i | {(.[$i] | ascii_downcase): .[$i + 1]}] | add // {}')
+	steal_total=$(sc_steal_between "$SC_TICKS_START" "$(sc_cpu_ticks)")
+	jq -n --arg scenario "$SC_NAME" --arg stamp "$SC_STAMP" \
+		--argjson quick "$([ "$SC_QUICK" = 1 ] && echo true || echo false)" \
+		--arg commit "$(git -C "$RRVM_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)" \
+		--argjson dirty "$(git -C "$RRVM_ROOT" diff --quiet HEAD 2>/dev/null && echo false || echo true)" \
+		--arg started "$SC_STARTED" --arg ended "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+		--argjson params "$params" \
+		--arg kernel "$(uname -r)" --argjson nproc "$(nproc)" --arg cpu "$cpu" \
+		--argjson hypervisor "$(grep -qw hypervisor /proc/cpuinfo && echo true || echo false)" \
+		--arg load_start "$SC_LOADAVG_START" --arg load_end "$(cut -d' ' -f1-3 /proc/loadavg)" \
+		--argjson steal "$steal_total" \
+		--arg rrvm_sha "$(sha256sum "$RRVM" | cut -d' ' -f1)" \
+		--arg kv_sha "$(sha256sum "$SC_GUEST_KV" | cut -d' ' -f1)" \
+		--arg rb "$(redis-benchmark --version 2>/dev/null)" --arg wrk "$(wrk -v 2>&1 | head -n1)" \
+		--argjson noise "${SC_NOISE:-{\}}" --argjson failures "$SC_FAILURES" \
+		--args '{scenario: $scenario, stamp: $stamp, quick: $quick, commit: $commit, dirty: $dirty,
+		  started: $started, ended: $ended, params: $params,
+		  host: {kernel: $kernel, nproc: $nproc, cpu: $cpu, hypervisor: $hypervisor,
+		         loadavg_start: $load_start, loadavg_end: $load_end, steal_pct: $steal,
+		         note: "other work on the host is not controlled; see load averages and steal"},
+		  binaries: {rrvm_sha256: $rrvm_sha, kv_sha256: $kv_sha},
+		  tools: {redis_benchmark: $rb, wrk: $wrk},
+		  noise: $noise, failures: $failures, notes: $ARGS.positional}' \
+		"${SC_NOTES[@]}" >"$SC_OUT/meta.json"
+}
+
+# sc_noise KEY JSON: add KEY to meta.json's noise object (a same-run
+# baseline, a drift figure...).
+SC_NOISE='{}'
+sc_noise() { SC_NOISE=$(jq -c --arg k "$1" --argjson v "$2" '. + {($k): $v}' <<<"$SC_NOISE"); }
+
+# sc_csv_check FILE COLUMNS: FILE has exactly this header and at least one
+# row, and every row has as many fields (the schema promise of
+# docs/experiments.md). 0 ok, 1 with a message.
+sc_csv_check() {
+	local f=$1 want=$2 got
+	[ -s "$f" ] || { echo "$f: missing or empty" >&2; return 1; }
+	got=$(head -n1 "$f")
+	[ "$got" = "$want" ] || { echo "$f: header '$got', want '$want'" >&2; return 1; }
+	awk -F, -v n="$(awk -F, '{ print NF; exit }' <<<"$want")" -v f="$f" '
+		NR > 1 && NF != n { printf "%s:%d: %d fields, want %d\n", f, NR, NF, n > "/dev/stderr"; bad = 1 }
+		END { if (NR < 2) { printf "%s: no data rows\n", f > "/dev/stderr"; bad = 1 }; exit bad }' "$f"
+}
+
+# sc_quantiles: read numbers on stdin, print "P50 P99 MAX COUNT" (NA if none).
+sc_quantiles() {
+	sort -g | awk '{ v[++n] = $1 }
+		END { if (!n) { print "NA NA NA 0"; exit }
+		      i = int(n * 0.99 + 0.5); if (i < 1) i = 1
+		      print v[int((n + 1) / 2)], v[i], v[n], n }'
+}
+
+# ------------------------------------------------------------ kill rounds
+# sc_kill_round NAME MODE EPOCH_MS [option...] [-- sc_pair_up option...]:
+# one randomized kill of the primary under client traffic, on a fresh pair
+# (sc_pair_up NAME MODE EPOCH_MS, torn down again at the end):
+#   the consistency client (incr,keys, until SIGTERM, per-reply CSV) and a
+#   redis-benchmark SET load in the client namespace; a random delay; the
+#   backup's status; kill -9 of the primary (CLOCK_MONOTONIC taken at that
+#   instant); the backup's failover report; AFTER seconds more of traffic
+#   on the backup's VM; SIGTERM to the client (it drains, reads every
+#   acknowledged key back and reports); its JSON.
+# Options:
+#   --delay MIN_MS MAX_MS   kill this long (uniform) after the client's
+#                           first reply (default 1000 3000)
+#   --after S               traffic after the report, seconds (default 1)
+#   --load-clients N        redis-benchmark -t set -r 100000 -c N (default
+#                           10; 0: no load)
+#   --stall-timeout MS      the client's --stall-timeout (e.g. 2000 for
+#                           naive: a hung connection is reported, not
+#                           waited on)
+#   --report-timeout MS     wait this long for the report (default 15000)
+# Sets (always, '{}'/empty when unknown):
+#   KR_DELAY_MS, KR_KILL_MONO_MS (CLOCK_MONOTONIC ms, 3 decimals, of the
+#   kill), KR_STOP_MONO_MS (of the client's SIGTERM), KR_KILL_TO_REPORT_MS,
+#   KR_STATUS (backup `status --json` just before the kill), KR_REPORT
+#   (failover report), KR_CLIENT (client JSON), KR_CLIENT_RC (0, 1
+#   violations, 2 setup error, timeout), KR_CSV (the client's per-reply
+#   CSV), KR_FALSE_FAILOVER (1: the backup was not replicating just before
+#   the kill — it had already failed over), KR_OK (1: a kill, a report and
+#   a client JSON).
+# Files: raw/NAME.{client.json,client.csv,status.json,failover.json},
+# logs/NAME.{client,redis-benchmark,primary,backup}.log.
+# Returns 0 if KR_OK=1, else 1 (the problem noted). Never aborts the run.
+SC_PY=''
+KR_OK=0 KR_DELAY_MS='' KR_KILL_MONO_MS='' KR_STOP_MONO_MS='' KR_KILL_TO_REPORT_MS=''
+KR_STATUS='{}' KR_REPORT='{}' KR_CLIENT='{}' KR_CLIENT_RC='' KR_CSV='' KR_FALSE_FAILOVER=0
+
+# sc_mono_offset_ns: CLOCK_REALTIME - CLOCK_MONOTONIC in ns (the best of
+# five paired readings), so that bash's $EPOCHREALTIME (no fork) can be
+# put on the monotonic axis of the client CSV and the failover report.
+sc_mono_offset_ns() {
+	[ -n "$SC_PY" ] || SC_PY=$(rrvm_python) || return 1
+	"$SC_PY" -c '
+import time
+best = None
+for _ in range(5):
+    a = time.monotonic_ns(); r = time.clock_gettime_ns(time.CLOCK_REALTIME); b = time.monotonic_ns()
+    if best is None or b - a < best[0]:
+        best = (b - a, r - (a + b) // 2)
+print(best[1])'
+}
+
+# sc_real_to_mono_ms EPOCHREALTIME OFFSET_NS: the instant in CLOCK_MONOTONIC ms.
+sc_real_to_mono_ms() {
+	local us=${1/./} ns
+	ns=$(( 10#$us * 1000 - $2 ))
+	printf '%d.%03d' $((ns / 1000000)) $(( (ns % 1000000) / 1000 ))
+}
+
+# shellcheck disable=SC2034 # KR_* are read by the scenarios
+sc_kill_round() {
+	local name=$1 mode=$2 epoch=$3
+	local dmin=1000 dmax=3000 after=1 lc=10 rto=15000 cc_pid='' rb_pid='' rc off off2 t_kill t_stop t0
+	local -a ccopt=() popt=()
+	shift 3
+	KR_OK=0 KR_DELAY_MS='' KR_KILL_MONO_MS='' KR_STOP_MONO_MS='' KR_KILL_TO_REPORT_MS=''
+	KR_STATUS='{}' KR_REPORT='{}' KR_CLIENT='{}' KR_CLIENT_RC='' KR_FALSE_FAILOVER=0
+	KR_CSV=$SC_OUT/raw/$name.client.csv
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--delay) dmin=$2 dmax=$3; shift 3 ;;
+		--after) after=$2; shift 2 ;;
+		--load-clients) lc=$2; shift 2 ;;
+		--stall-timeout) ccopt+=(--stall-timeout "$2"); shift 2 ;;
+		--report-timeout) rto=$2; shift 2 ;;
+		--) shift; popt=("$@"); break ;;
+		*) sc_note "$name: sc_kill_round: unknown option '$1'"; return 1 ;;
+		esac
+	done
+	if ! sc_pair_up "$name" "$mode" "$epoch" "${popt[@]}"; then
+		sc_pair_down
+		return 1
+	fi
+	rrvm_cc_bg "$TB_NS_C" "$SC_OUT/logs/$name.client.log" "$SC_OUT/raw/$name.client.json" 0 \
+		--csv "$KR_CSV" "${ccopt[@]}"
+	cc_pid=$RRVM_LAST_PID
+	if [ "$lc" -gt 0 ]; then
+		rrvm_load_bg "$TB_NS_C" "$SC_OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -c "$lc"
+		rb_pid=$RRVM_LAST_PID
+	fi
+	# The delay runs from the client's first reply (the CSV's second line).
+	if ! wait_for 10 --pid "$cc_pid" awk 'NR == 2 { ok = 1; exit } END { exit !ok }' "$KR_CSV"; then
+		sc_note "$name: the consistency client did not start: $(tail -n 2 "$SC_OUT/logs/$name.client.log" | tr '\n' ' ')"
+		sc_pair_down "$cc_pid" "$rb_pid"
+		return 1
+	fi
+	t0=$(now_ms)
+	KR_DELAY_MS=$((dmin + (RANDOM * 32768 + RANDOM) % (dmax - dmin + 1)))
+	off=$(sc_mono_offset_ns) || off=''
+	rc=$(( KR_DELAY_MS - ($(now_ms) - t0) ))
+	[ "$rc" -gt 0 ] && sleep "$(awk -v d="$rc" 'BEGIN { printf "%.3f", d / 1000 }')"
+	KR_STATUS=$(rrvm_backup_status "$B_CTL" 2>/dev/null) || KR_STATUS=''
+	[ -n "$KR_STATUS" ] && jq -e . >/dev/null 2>&1 <<<"$KR_STATUS" || KR_STATUS='{}'
+	printf '%s\n' "$KR_STATUS" >"$SC_OUT/raw/$name.status.json"
+	if [ "$(json_get "$KR_STATUS" .state)" != replicating ] || [ -s "$B_REPORT" ]; then
+		KR_FALSE_FAILOVER=1
+		sc_note "$name: the backup was not replicating just before the kill (false failover under host load?): $(jq -c '{state, max_silence_ms}' <<<"$KR_STATUS" 2>/dev/null)"
+	fi
+	t_kill=$EPOCHREALTIME
+	rrvm_kill9 "$P_PID" || sc_note "$name: the primary had already exited before the kill"
+	P_PID=''
+	rrvm_wait_file "$B_REPORT" "$B_PID" "$rto"
+	rc=$?
+	KR_KILL_TO_REPORT_MS=$(( $(now_ms) - ${t_kill/./} / 1000 ))
+	[ $rc = 0 ] || sc_note "$name: no failover report ($([ $rc = 2 ] && echo "the backup exited" || echo "$rto ms timeout"))"
+	sleep "$after"
+	[ -z "$B_PID" ] || pid_alive "$B_PID" || sc_note "$name: the backup's VM exited after the failover"
+	t_stop=$EPOCHREALTIME
+	kill -TERM "$cc_pid" 2>/dev/null
+	if pid_wait "$cc_pid" 30; then KR_CLIENT_RC=$RRVM_WAIT_RC; else pid_stop "$cc_pid" 1; KR_CLIENT_RC=timeout; fi
+	[ -n "$rb_pid" ] && pid_stop "$rb_pid" 3
+	# The offset again: a clock step in between would misplace the kill.
+	off2=$(sc_mono_offset_ns) || off2=''
+	if [ -n "$off" ]; then
+		KR_KILL_MONO_MS=$(sc_real_to_mono_ms "$t_kill" "$off")
+		KR_STOP_MONO_MS=$(sc_real_to_mono_ms "$t_stop" "$off")
+		if [ -n "$off2" ] && [ $(( off2 > off ? off2 - off : off - off2 )) -gt 2000000 ]; then
+			sc_note "$name: CLOCK_REALTIME moved against CLOCK_MONOTONIC by $(( (off2 - off) / 1000 )) us during the round"
+		fi
+	else
+		sc_note "$name: cannot read CLOCK_MONOTONIC (python3)"
+	fi
+	KR_REPORT=$(jq -c . "$B_REPORT" 2>/dev/null) || KR_REPORT=''
+	[ -n "$KR_REPORT" ] || KR_REPORT='{}'
+	KR_CLIENT=$(jq -c . "$SC_OUT/raw/$name.client.json" 2>/dev/null) || KR_CLIENT=''
+	[ -n "$KR_CLIENT" ] || { KR_CLIENT='{}'; sc_note "$name: no consistency-client report (exit status $KR_CLIENT_RC)"; }
+	[ "$KR_CLIENT_RC" = timeout ] && sc_note "$name: the consistency client did not finish within 30 s of SIGTERM"
+	sc_pair_down "$cc_pid" "$rb_pid"
+	[ "$KR_REPORT" != '{}' ] && [ "$KR_CLIENT" != '{}' ] && [ -n "$KR_KILL_MONO_MS" ] && KR_OK=1
+	[ "$KR_OK" = 1 ]
+}
