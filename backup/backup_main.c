@@ -51,6 +51,7 @@ struct backup {
 	struct reverse_config rcfg;
 	struct reverse reverse;
 	bool reverse_on;
+	bool spin_set; /* --capture-spin given */
 	const char *guest_mac_s, *guest_ip_s;
 };
 
@@ -71,6 +72,11 @@ static void backup_usage(FILE *out)
 	    "                   [--fence-cmd CMD] [--announce-dev DEV] "
 	    "[--report FILE]\n"
 	    "                   [--control SOCKET] [--log-level LEVEL]\n"
+	    "                   [--topology inline|mirror --capture-if IF "
+	    "--guest-mac MAC\n"
+	    "                    --guest-ip A.B.C.D [--forward-if IF] "
+	    "[--capture xdp|pcap|auto]\n"
+	    "                    [--log-limit BYTES] [--capture-spin US]]\n"
 	    "\n"
 	    "Receive checkpoints from 'rrvm primary --backup ADDR:PORT'. "
 	    "Each epoch\n"
@@ -94,7 +100,40 @@ static void backup_usage(FILE *out)
 	    "replica:\n"
 	    "committed epoch, epochs committed/rejected, time since the "
 	    "primary was\n"
-	    "last heard.\n");
+	    "last heard.\n"
+	    "\n"
+	    "Reverse replication (the primary in --mode reverse or naive):\n"
+	    "  --topology T        inline: this host sits between the "
+	    "clients and the\n"
+	    "                      primary, logs each client->guest frame "
+	    "and only then\n"
+	    "                      forwards it (--forward-if); mirror: the "
+	    "switch copies\n"
+	    "                      them to --capture-if\n"
+	    "  --capture-if IF     where the client's frames arrive\n"
+	    "  --forward-if IF     inline: towards the primary\n"
+	    "  --guest-mac MAC, --guest-ip A.B.C.D   the protected VM's "
+	    "addresses\n"
+	    "  --capture B         xdp (AF_XDP), pcap or auto (default: "
+	    "xdp, else pcap)\n"
+	    "  --log-limit BYTES   replay log bound (default 32M); when "
+	    "full, inline\n"
+	    "                      stops forwarding until a commit trims "
+	    "room, mirror\n"
+	    "                      counts the overflow\n"
+	    "  --capture-spin US   keep polling the capture this long after "
+	    "a frame\n"
+	    "                      before sleeping (default 100; 0 = sleep "
+	    "at once):\n"
+	    "                      saves a thread wake-up per frame (inline "
+	    "p50 ~1.1x\n"
+	    "                      instead of ~1.7x unreplicated here) for "
+	    "CPU while\n"
+	    "                      traffic flows\n"
+	    "The log (trimmed by each committed epoch's frame digests) is "
+	    "replayed into\n"
+	    "the resumed VM at failover; 'rrvm ctl SOCKET log-dump "
+	    "FILE.pcapng' exports it.\n");
 }
 
 static void drop_link(struct backup *b, const char *why)
@@ -448,6 +487,7 @@ static int parse_args(int argc, char **argv, struct backup *b)
 	    {"guest-mac", required_argument, NULL, 'M'},
 	    {"guest-ip", required_argument, NULL, 'I'},
 	    {"log-limit", required_argument, NULL, 'S'},
+	    {"capture-spin", required_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -524,6 +564,16 @@ static int parse_args(int argc, char **argv, struct backup *b)
 				return -EINVAL;
 			}
 			break;
+		case 'P':
+			b->spin_set = true;
+			b->rcfg.spin_us = (uint32_t)strtoul(optarg, &end, 10);
+			if (*end || !*optarg || b->rcfg.spin_us > 10000) {
+				log_error("--capture-spin '%s': microseconds, "
+					  "0..10000",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'h':
 			backup_usage(stdout);
 			return 1;
@@ -581,6 +631,8 @@ int cmd_backup(int argc, char **argv)
 	if (b.rcfg.topology != TOPOLOGY_NONE) {
 		if (!b.rcfg.backend)
 			b.rcfg.backend = "auto";
+		if (!b.spin_set)
+			b.rcfg.spin_us = REVERSE_DEFAULT_SPIN_US;
 		if (!b.rcfg.log_bytes)
 			b.rcfg.log_bytes = REPLAY_LOG_DEFAULT_BYTES;
 		b.rcfg.log_frames = REPLAY_LOG_DEFAULT_FRAMES;

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/repl_protocol.h"
 
@@ -69,6 +70,40 @@ static void on_frame(void *arg, const struct capture_frame *f)
 	}
 }
 
+/* Tell a commit waiting in drain_capture that the ring was emptied. */
+static void drain_answer(struct reverse *r, uint64_t asked)
+{
+	pthread_mutex_lock(&r->lock);
+	if (asked > r->drain_done) {
+		r->drain_done = asked;
+		pthread_cond_broadcast(&r->drained);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * Poll without sleeping until spin_ns pass with no frame. A commit's drain
+ * request is answered from here too (each poll empties the ring), or the
+ * commit would wait out its bound while traffic keeps the spin going.
+ */
+static void capture_spin(struct reverse *r, uint64_t spin_ns)
+{
+	uint64_t until = clock_mono_ns() + spin_ns;
+
+	while (!r->stop && clock_mono_ns() < until) {
+		uint64_t asked = __atomic_load_n(&r->drain_asked,
+						 __ATOMIC_ACQUIRE);
+		int n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
+
+		if (n > 0)
+			until = clock_mono_ns() + spin_ns;
+		else if (n < 0 && n != -EAGAIN && n != -EINTR)
+			return;
+		if (n < CAPTURE_BATCH && asked > r->drain_done)
+			drain_answer(r, asked);
+	}
+}
+
 static void *capture_thread(void *arg)
 {
 	struct reverse *r = arg;
@@ -94,12 +129,10 @@ static void *capture_thread(void *arg)
 		do {
 			n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
 		} while (n == CAPTURE_BATCH && !r->stop);
-		if (asked) {
-			pthread_mutex_lock(&r->lock);
-			r->drain_done = asked;
-			pthread_cond_broadcast(&r->drained);
-			pthread_mutex_unlock(&r->lock);
-		}
+		if (n > 0 && r->cfg.spin_us)
+			capture_spin(r, r->cfg.spin_us * 1000ull);
+		if (asked)
+			drain_answer(r, asked);
 		if (n < 0 && n != -EAGAIN && n != -EINTR) {
 			log_error("reverse: capture on %s failed: %s",
 				  r->cfg.capture_if, strerror(-n));
@@ -241,7 +274,7 @@ static void drain_capture(struct reverse *r)
 		until.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&r->lock);
-	ticket = ++r->drain_asked;
+	ticket = __atomic_add_fetch(&r->drain_asked, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&r->lock);
 	if (write(r->drain_fd, &one, sizeof(one)) < 0)
 		return;

@@ -29,7 +29,15 @@ struct reverse_config {
 	uint32_t log_frames;
 	uint8_t guest_mac[6];
 	uint32_t guest_ip; /* network order */
+	/*
+	 * After a frame, poll on for this long before sleeping: a thread
+	 * wake-up per frame (tens of µs in nested KVM) is most of what the
+	 * inline hop costs a request. 0: sleep at once.
+	 */
+	uint32_t spin_us;
 };
+
+#define REVERSE_DEFAULT_SPIN_US 100u
 
 struct reverse_stats {
 	uint64_t captured, forwarded, forward_errors;

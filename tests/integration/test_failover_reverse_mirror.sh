@@ -25,7 +25,8 @@ tb_t_rep_init
 declare -a SUMMARY=()
 for ((round = 1; round <= ROUNDS; round++)); do
 	t_info "--- reverse round $round of $ROUNDS"
-	tb_t_reverse_pair_up reverse
+	# Sleep-at-once capture here (the default spins: test_failover_reverse).
+	tb_t_reverse_pair_up reverse --capture-spin 0
 	tb_t_cc_start
 	tb_t_load_start
 	wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start: $(tail -n 5 "$CC_LOG")"
