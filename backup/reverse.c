@@ -307,10 +307,18 @@ void reverse_committed(struct reverse *r, uint64_t epoch)
 	}
 	pthread_mutex_unlock(&r->lock);
 	r->stats.epochs_trimmed++;
-	if (res.missed)
+	if (res.missed) {
+		struct capture_stats cs = {0};
+
+		if (r->cap)
+			capture_stats(r->cap, &cs);
+		/* Drops tell a lost burst from one captured too late. */
 		log_warn("reverse: epoch %llu: %u frame(s) the primary's VM "
-			 "got were never captured (capture gap)",
-			 (unsigned long long)epoch, res.missed);
+			 "got were never captured (capture gap; %llu kernel "
+			 "drops so far)",
+			 (unsigned long long)epoch, res.missed,
+			 (unsigned long long)cs.drops_kernel);
+	}
 	r->have_digests = false;
 }
 

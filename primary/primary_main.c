@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli_parse.h"
 #include "cli/commands.h"
 #include "cli/run_args.h"
 #include "cli/vm_session.h"
@@ -205,6 +206,10 @@ int cmd_primary(int argc, char **argv)
 	if (args.mode == REPL_MODE_NONE)
 		return vm_session_run(args.control, &info);
 	if (args.mode == REPL_MODE_REVERSE || args.mode == REPL_MODE_NAIVE) {
+		memcpy(replicator.rx_filter.mac, args.mac_bytes, 6);
+		replicator.rx_filter_on =
+		    parse_ipv4_prefix(args.ip, &replicator.rx_filter.ip, NULL,
+				      0, NULL, 0) == 0;
 		session_vm.vnic.rx_observer = replicator_rx_observer;
 		session_vm.vnic.rx_observer_ctx = &replicator;
 	}

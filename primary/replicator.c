@@ -152,6 +152,9 @@ void replicator_rx_observer(void *ctx, const uint8_t *frame, uint32_t len)
 {
 	struct replicator *r = ctx;
 
+	/* What no capture takes must not be expected of the backup's log. */
+	if (r->rx_filter_on && !guest_filter_wants(&r->rx_filter, frame, len))
+		return;
 	if (r->rx_count == r->rx_cap) {
 		size_t cap = r->rx_cap ? r->rx_cap * 2 : 4096;
 		uint64_t *p;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/repl_protocol.h"
+#include "netstate/guest_filter.h"
 #include "primary/output_policy.h"
 #include "vmm/vm_snapshot.h"
 
@@ -71,6 +72,9 @@ struct replicator {
 	uint64_t *rx_digests, *epoch_digests;
 	size_t rx_count, rx_cap, epoch_count, epoch_cap;
 	bool rx_incomplete, epoch_incomplete;
+	/* Only frames the backup's capture would take are digested. */
+	struct guest_filter rx_filter;
+	bool rx_filter_on;
 };
 
 /* Install as the VM's vnic rx_observer (reverse and naive modes). */

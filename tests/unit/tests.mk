@@ -73,6 +73,8 @@ test_pcapng_SOURCES := backup/replay_log.c backup/pcapng.c common/log.c
 # netstate/: frame parsing, flow state, replay gating and audit.
 UNIT_TESTS += test_netstate_frame
 test_netstate_frame_SOURCES := netstate/frame.c netstate/frame_build.c
+UNIT_TESTS += test_guest_filter
+test_guest_filter_SOURCES := netstate/guest_filter.c
 UNIT_TESTS += test_netstate_flow
 test_netstate_flow_SOURCES := netstate/frame.c netstate/frame_build.c netstate/flow.c
 UNIT_TESTS += test_netstate_gate
