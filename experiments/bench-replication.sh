@@ -84,6 +84,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/experiments/lib/rrvm.sh"
 # shellcheck source=SCRIPTDIR/lib/testbed.sh
 . "$ROOT/experiments/lib/testbed.sh"
+# shellcheck source=SCRIPTDIR/lib/scenario.sh
+. "$ROOT/experiments/lib/scenario.sh"
 
 QUICK=0
 for arg in "$@"; do
@@ -117,13 +119,11 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${BENCH_REPL_OUT:-$ROOT/results/bench-replication/$STAMP}
 GUEST_IMG=$RRVM_GUEST_DIR/kv.elf
 TB_CLI=$ROOT/experiments/testbed
-PREFIX=rrvm-bench-$$
-REP_ADDR=''
+PREFIX=''
 
 TMP=''
 P_PID='' P_CTL='' P_LOG=''
 B_PID='' B_CTL='' B_LOG='' B_REPORT=''
-RUN=0
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 LOADAVG_END=''
 FAILURES=0
@@ -187,89 +187,22 @@ testbed_up() {
 	local r out
 	rrvm_trap_cleanup
 	tmpdir_create TMP
-	tb_set_prefix "$PREFIX" || fail "bad testbed prefix"
-	for r in $TB_ROLES; do
-		RRVM_NS_LIST+=("$(tb_ns "$r")")
-	done
 	mkdir -p "$OUT/logs" "$OUT/raw" || fail "cannot create $OUT"
-	out=$("$TB_CLI" --prefix "$PREFIX" up 2>&1) || fail "testbed up: $out"
-	REP_ADDR=$TB_BAK_REP_IP:7777
-	tb_load_topology
-	say "testbed $PREFIX up; results in $OUT"
+	# The pair and topology helpers are experiments/lib/scenario.sh's.
+	SC_NAME=bench-replication SC_TMP=$TMP SC_OUT=$OUT
+	sc_testbed_up
+	PREFIX=$SC_PREFIX
+	say "results in $OUT"
 }
 
-# use_topology basic|inline|mirror: rebuild the testbed with TOPOLOGY if it
-# has another one (nothing of ours may run in it then).
-use_topology() {
-	local out
-	[ "$(tb_topology)" = "$1" ] && { tb_load_topology; return 0; }
-	out=$("$TB_CLI" --prefix "$PREFIX" up --topology "$1" --force 2>&1) ||
-		{ note "testbed up --topology $1: $out"; return 1; }
-	tb_load_topology
-	[ "$TB_TOPOLOGY" = "$1" ] || { note "testbed is '$TB_TOPOLOGY', not '$1'"; return 1; }
-	say "  testbed rebuilt as '$1'"
-}
-# topology_of MODE: the testbed topology a mode runs on.
-topology_of() {
-	case "$1" in
-	reverse-inline) echo inline ;;
-	reverse-mirror) echo mirror ;;
-	*) echo basic ;;
-	esac
-}
-
-# pair_up NAME MODE EPOCH [backup option...]: a fresh primary (kv guest),
-# and a backup unless MODE is none; waits until the guest answers and (with
-# a backup) the full checkpoint is acknowledged. Returns 1 (noted) if not.
-# MODE reverse-inline|reverse-mirror: rrvm primary --mode reverse, backup
-# capturing on the testbed's topology (which must be that one).
-pair_up() {
-	local name=$1 mode=$2 epoch=$3 rc
-	shift 3
-	case "$mode" in
-	reverse-*)
-		[ "$(tb_topology)" = "${mode#reverse-}" ] || { note "$name: testbed is not ${mode#reverse-}"; return 1; }
-		rrvm_reverse_args "${mode#reverse-}"
-		set -- "${RRVM_REV_ARGS[@]}" "$@"
-		mode=reverse
-		;;
-	esac
-	RUN=$((RUN + 1))
-	P_CTL=$TMP/p.$RUN.ctl P_LOG=$OUT/logs/$name.primary.log
-	B_CTL=$TMP/b.$RUN.ctl B_LOG=$OUT/logs/$name.backup.log B_REPORT=$OUT/raw/$name.failover.json
-	B_PID=''
-	if [ "$mode" != none ]; then
-		rrvm_backup_bg "$TB_NS_BAK" "$B_LOG" "$B_CTL" "$REP_ADDR" "$B_REPORT" \
-			--fence-cmd "$(rrvm_tb_fence_cmd pri)" "$@"
-		B_PID=$RRVM_LAST_PID
-		wait_for 10 --pid "$B_PID" test -S "$B_CTL" || { note "$name: rrvm backup did not start"; return 1; }
-	fi
-	rrvm_primary_bg "$TB_NS_PRI" "$P_LOG" "$P_CTL" "$GUEST_IMG" "$REP_ADDR" "$mode" "$epoch" --mem 64M
-	P_PID=$RRVM_LAST_PID
-	rrvm_wait_ready "$TB_NS_C" "$TB_GUEST_IP" 6379 "$P_PID" 30
-	rc=$?
-	[ $rc = 0 ] || { note "$name: the guest did not come up ($([ $rc = 2 ] && echo "rrvm exited" || echo timeout))"; return 1; }
-	if [ "$mode" != none ]; then
-		rrvm_wait_protected "$P_CTL" "$P_PID" 20 ||
-			{ note "$name: the backup did not acknowledge the full checkpoint"; return 1; }
-	fi
-	return 0
-}
-
-# pair_down: stop what runs (by PID), unfence pri, make the switch forget
-# the guest on port-bak.
-pair_down() {
-	local p
-	for p in "$@" "$B_PID" "$P_PID"; do
-		[ -n "$p" ] && pid_stop "$p" 5
-	done
-	B_PID='' P_PID=''
-	if tb_is_fenced pri; then
-		"$TB_CLI" --prefix "$PREFIX" unfence pri >/dev/null 2>&1 || note "unfence pri failed"
-	fi
-	ip -n "$TB_NS_SW" link set dev port-bak down 2>/dev/null
-	ip -n "$TB_NS_SW" link set dev port-bak up 2>/dev/null
-}
+# A pair helper's problem is a note of this benchmark.
+sc_note() { note "$@"; }
+use_topology() { sc_use_topology "$@"; }
+topology_of() { sc_topology_of "$@"; }
+# pair_up NAME MODE EPOCH [backup option...]: sc_pair_up (kv guest, 64 MiB;
+# reverse-inline / reverse-mirror on their topology, switched to if need be).
+pair_up() { sc_pair_up "$@"; }
+pair_down() { sc_pair_down "$@"; }
 
 # ------------------------------------------------------------- part: perf
 # rb NAME ARGS...: redis-benchmark --csv against the guest; CSV in raw/.
