@@ -475,7 +475,8 @@ static bool take(struct replay_log *log, uint64_t digest, uint64_t until_ns,
 /*
  * Earlier gaps whose frame has been captured since: the committed guest
  * had it, so it is removed as delivered. One still absent ages, and after
- * REPLAY_LATE_TRIMS (or at once when give_up) it is missed for good.
+ * once the capture has moved past its window (or REPLAY_LATE_MAX_TRIMS
+ * trims, or at once when give_up) it is missed for good.
  */
 static void match_late(struct replay_log *log, const struct trim_obs *obs,
 		       struct replay_trim_result *res, bool give_up,
@@ -490,7 +491,8 @@ static void match_late(struct replay_log *log, const struct trim_obs *obs,
 			res->late++;
 			log->st.late++;
 			log->st.trimmed++;
-		} else if (give_up || ++p->age >= REPLAY_LATE_TRIMS) {
+		} else if (give_up || log->newest_ns > p->until_ns ||
+			   ++p->age >= REPLAY_LATE_MAX_TRIMS) {
 			res->missed++;
 			log->st.missed++;
 		} else {

@@ -34,17 +34,22 @@
 
 /*
  * With a reorder tolerance (mirror, replay_log_set_reorder), a gap's digest
- * stays pending this many further trims: a frame whose copy reached the
- * backup after its epoch committed (the mirror path lags under load) is
- * then matched late and removed as delivered instead of being replayed
- * twice. Only a copy captured within REPLAY_LATE_WINDOW_NS of the newest
- * frame logged when the gap was seen qualifies: an equal frame sent later
- * (a repeated ARP request) must not pass for it. Pending digests beyond
- * REPLAY_LATE_MAX are missed at once.
+ * stays pending: a frame whose copy reached the backup after its epoch
+ * committed (the mirror path lags under load, the capture thread may be
+ * descheduled) is then matched late and removed as delivered instead of
+ * being replayed twice. Only a copy captured within REPLAY_LATE_WINDOW_NS
+ * of the newest frame logged when the gap was seen qualifies (an equal
+ * frame sent later, a repeated ARP request, must not pass for it), so the
+ * gap is missed for good once the capture has moved past that window, or
+ * after REPLAY_LATE_MAX_TRIMS trims without traffic. Time, not a trim
+ * count, decides: commits come in bursts when the backup catches up.
+ * Pending digests beyond REPLAY_LATE_MAX are missed at once. A frame
+ * passed over (see replay_log_set_reorder) is kept REPLAY_LATE_TRIMS trims.
  */
 #define REPLAY_LATE_TRIMS     4u
+#define REPLAY_LATE_MAX_TRIMS 64u
 #define REPLAY_LATE_MAX	      1024u
-#define REPLAY_LATE_WINDOW_NS (20ull * 1000 * 1000)
+#define REPLAY_LATE_WINDOW_NS (200ull * 1000 * 1000)
 
 /*
  * XXH64 (seed 0) of the whole frame. The primary hashes every frame it puts
@@ -191,8 +196,8 @@ bool replay_log_would_fit(const struct replay_log *log, size_t len);
  * Commit of `epoch`: remove the frames whose digests the primary listed
  * (the oldest live copy of each, wherever it sits) and the frames the VM's
  * input moved past (see replay_log_set_reorder); count digests found
- * nowhere in the log as capture gaps, which wait REPLAY_LATE_TRIMS trims
- * for a late copy. Never fails on content: 0, or -EINVAL for bad
+ * nowhere in the log as capture gaps, which (mirror) wait for a late copy
+ * within REPLAY_LATE_WINDOW_NS. Never fails on content: 0, or -EINVAL for bad
  * arguments. `res` may be NULL.
  */
 int replay_log_trim(struct replay_log *log, uint64_t epoch,

@@ -425,7 +425,8 @@ static void append_key_at(struct replay_log *log, uint64_t key,
  * Mirror (a reorder tolerance): a copy that reaches the backup after its
  * epoch committed is matched late and removed as delivered, unless it was
  * captured too long after (an equal frame sent later); one that never
- * comes is missed after REPLAY_LATE_TRIMS trims, or at once when settled;
+ * comes is missed once the capture has moved past its window (or after
+ * REPLAY_LATE_MAX_TRIMS trims without traffic), or at once when settled;
  * a frame passed over goes only after the tolerance.
  */
 static void test_late_frames(void **state)
@@ -464,13 +465,20 @@ static void test_late_frames(void **state)
 	/* An equal frame captured after the window is not the late copy. */
 	assert_int_equal(replay_log_trim(&log, 3, &d9, 1, &res), 0);
 	append_key_at(&log, 9, 4 * MS + REPLAY_LATE_WINDOW_NS + 1);
-	for (uint32_t i = 1; i <= REPLAY_LATE_TRIMS; i++) {
-		assert_int_equal(replay_log_trim(&log, 3 + i, NULL, 0, &res),
-				 0);
-		assert_int_equal(res.late, 0);
-		assert_int_equal(res.missed, i == REPLAY_LATE_TRIMS);
-	}
+	assert_int_equal(replay_log_trim(&log, 4, NULL, 0, &res), 0);
+	assert_int_equal(res.late, 0);
+	assert_int_equal(res.missed, 1); /* the capture is past the window */
 	assert_int_equal(replay_log_frames(&log), 1);
+
+	/* No traffic, no clock: given up after REPLAY_LATE_MAX_TRIMS. */
+	d9 = key_digest(77);
+	assert_int_equal(replay_log_trim(&log, 5, &d9, 1, &res), 0);
+	assert_int_equal(res.gaps, 1);
+	for (uint32_t i = 1; i <= REPLAY_LATE_MAX_TRIMS; i++) {
+		assert_int_equal(replay_log_trim(&log, 5 + i, NULL, 0, &res),
+				 0);
+		assert_int_equal(res.missed, i == REPLAY_LATE_MAX_TRIMS);
+	}
 
 	/* Passed over: 9 stays for REPLAY_LATE_TRIMS trims, then goes. */
 	for (uint32_t i = 1; i <= REPLAY_LATE_TRIMS + 1; i++) {
@@ -494,9 +502,9 @@ static void test_late_frames(void **state)
 
 	replay_log_stats(&log, &st);
 	assert_int_equal(st.late, 2);
-	assert_int_equal(st.missed, 2);
+	assert_int_equal(st.missed, 3);
 	assert_int_equal(st.pending, 0);
-	assert_int_equal(st.gaps, 4);
+	assert_int_equal(st.gaps, 5);
 	assert_int_equal(st.trimmed + st.skipped + st.frames, st.appended);
 	replay_log_free(&log);
 }
@@ -625,10 +633,12 @@ static void model_trim(struct model *m, const uint64_t *keys, size_t n,
 	for (size_t i = 0; i < m->nlate; i++) {
 		if (model_take(m, m->late[i], m->until[i])) {
 			(*late)++;
-		} else if (++m->age[i] >= REPLAY_LATE_TRIMS) {
+		} else if ((m->tail && MODEL_TS(m->tail - 1) > m->until[i]) ||
+			   ++m->age[i] >= REPLAY_LATE_MAX_TRIMS) {
 			(*missed)++;
 		} else {
 			m->late[kept] = m->late[i];
+			m->until[kept] = m->until[i];
 			m->age[kept++] = m->age[i];
 		}
 	}
