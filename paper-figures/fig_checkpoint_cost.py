@@ -105,6 +105,8 @@ def main():
     if len(rates) <= 8:
         axb.set_xticks(rates)
         axb.xaxis.set_minor_locator(plt.NullLocator())
+        # Neighbouring rates sit close on the log axis: tilt the labels.
+        plt.setp(axb.get_xticklabels(), rotation=30, ha="right")
     axb.set_yscale("log")
     axb.set_xlabel("dirty rate (pages/s%s)" % (", 0 = idle; log scale above %s" % fmt(positive[0])
                                                if positive and 0 in rates else ", log scale"))
