@@ -18,7 +18,7 @@ COLUMNS = {"topology": "str", "epoch_ms": "float", "rate_rps": "float", "kill": 
 # docs/experiments.md does not spell the topology values; accept both the
 # testbed names and the mode names.
 TOPOLOGIES = ["inline", "mirror", "reverse-inline", "reverse-mirror"]
-TOPO_LS = {"inline": "-", "mirror": "--"}
+TOPO_LS = {"inline": "-", "mirror": "--"}  # the topologies, in order
 TOPO_MARKER = {"inline": fl.MODE_STYLE["reverse-inline"]["marker"],
                "mirror": fl.MODE_STYLE["reverse-mirror"]["marker"]}
 
@@ -26,9 +26,10 @@ TOPO_MARKER = {"inline": fl.MODE_STYLE["reverse-inline"]["marker"],
 def main():
     args = fl.parse_args(
         NAME,
-        "Frames replayed (log y) and replay time (ms) against the checkpoint "
-        "epoch (ms, log x): a line per request rate (median over kills, bars "
-        "= min-max), solid for the inline topology, dashed for mirror.",
+        "Left: frames replayed per failover against the requests that "
+        "arrive in one epoch (measured rate x epoch); right: replay time "
+        "(ms) against frames replayed. One point per kill, colour = epoch, "
+        "marker = topology.",
         ["replay.csv: " + ",".join(COLUMNS)]).parse_args()
     path, rows = fl.load_csv(args.results_dir, "replay.csv", COLUMNS,
                              {"topology": TOPOLOGIES})
@@ -38,63 +39,55 @@ def main():
         if r["epoch_ms"] <= 0:
             fl.die("%s:%d: column 'epoch_ms': %g is not a positive epoch"
                    % (path, r["_line"], r["epoch_ms"]))
-    rates = sorted({r["rate_rps"] for r in rows})
     topos = [t for t in TOPO_LS if any(r["topology"] == t for r in rows)]
     epochs = sorted({r["epoch_ms"] for r in rows})
     plt = fl.pyplot()  # only now: the input is known to be good
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import LogLocator
-    # Request rates are an ordered quantity: one hue, light to dark, none
-    # of the mode colours (those mean "mode" in every figure).
+    # The rate is measured per kill, so points, not lines: the replay set
+    # should follow the requests that arrive in one epoch (rate x epoch).
+    # Epochs are an ordered quantity: one hue, light to dark, none of the
+    # mode colours (those mean "mode" in every figure).
     cmap = plt.get_cmap("Purples")
-    rcolor = {rt: cmap(0.5 + 0.45 * i / max(1, len(rates) - 1)) for i, rt in enumerate(rates)}
+    ecolor = {e: cmap(0.45 + 0.5 * i / max(1, len(epochs) - 1)) for i, e in enumerate(epochs)}
 
     fig, (axf, axt) = plt.subplots(1, 2, figsize=(11, 4.6))
-    kills = 0
-    for (topo, rate), sr in sorted(fl.group(rows, "topology", "rate_rps").items()):
-        for ax, col in ((axf, "replay_frames"), (axt, "replay_ms")):
-            xs, ys, lo_e, hi_e = [], [], [], []
-            for e, er in sorted(fl.group(sr, "epoch_ms").items()):
-                kills = max(kills, len(er))
-                med, lo, hi = fl.spread([r[col] for r in er])
-                xs.append(e)
-                ys.append(med)
-                lo_e.append(med - lo)
-                hi_e.append(hi - med)
-            ax.errorbar(xs, ys, yerr=[lo_e, hi_e], color=rcolor[rate], ls=TOPO_LS[topo],
-                        marker=TOPO_MARKER[topo], ms=5, lw=1.4, capsize=3)
-    for ax in (axf, axt):
-        ax.set_xscale("log")
-        ax.set_xticks(epochs)
-        ax.set_xticklabels(["%g" % e for e in epochs])
-        ax.xaxis.set_minor_locator(plt.NullLocator())
-        ax.set_xlabel("checkpoint epoch (ms)")
-        ax.grid(True, which="major", alpha=0.3)
-    if min(r["replay_frames"] for r in rows) > 0:
-        axf.set_yscale("log")
-        # 1-2-5 ticks: the frame counts span barely two decades.
-        axf.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-        axf.yaxis.set_minor_locator(plt.NullLocator())
-        axf.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: "%g" % v))
-        axf.set_ylabel("frames replayed per failover (log scale)")
-    else:
-        axf.set_ylim(bottom=0)
-        axf.set_ylabel("frames replayed per failover")
-    axf.set_title("replay-log frames re-injected")
+    for r in rows:
+        per_epoch = r["rate_rps"] * r["epoch_ms"] / 1000.0
+        style = dict(color=ecolor[r["epoch_ms"]], marker=TOPO_MARKER[r["topology"]],
+                     ms=7, ls="none", mec="#333333", mew=0.5)
+        axf.plot(max(per_epoch, 1), max(r["replay_frames"], 1), **style)
+        axt.plot(max(r["replay_frames"], 1), r["replay_ms"], **style)
+    lo = max(1.0, min(r["rate_rps"] * r["epoch_ms"] / 1000.0 for r in rows))
+    hi = max(r["rate_rps"] * r["epoch_ms"] / 1000.0 for r in rows)
+    # Reference: one frame per request arriving in an epoch.
+    axf.plot([lo, hi], [lo, hi], ls=":", color="#888888", lw=1)
+    axf.set_xscale("log")
+    axf.set_yscale("log")
+    axf.set_xlabel("requests per epoch (measured rate x epoch, log scale)")
+    axf.set_ylabel("frames replayed per failover (log scale)")
+    axf.set_title("replay-set size")
+    axt.set_xscale("log")
     axt.set_ylim(bottom=0, top=max(r["replay_ms"] for r in rows) * 1.15)
+    axt.set_xlabel("frames replayed (log scale)")
     axt.set_ylabel("replay time (ms)")
     axt.set_title("time to replay the log")
+    for ax in (axf, axt):
+        ax.grid(True, which="major", alpha=0.3)
 
-    handles = [Line2D([], [], color=rcolor[rt], lw=2) for rt in rates]
-    labels = ["%s requests/s" % "{:,.0f}".format(rt) for rt in rates]
+    handles = [Line2D([], [], color=ecolor[e], marker="o", ls="none", ms=7) for e in epochs]
+    labels = ["epoch %g ms" % e for e in epochs]
     for t in topos:
-        handles.append(Line2D([], [], color="#444444", ls=TOPO_LS[t], marker=TOPO_MARKER[t]))
+        handles.append(Line2D([], [], color="#444444", marker=TOPO_MARKER[t], ls="none"))
         labels.append("%s topology" % t)
+    handles.append(Line2D([], [], color="#888888", ls=":"))
+    labels.append("1 frame per request")
     gaps = [r["capture_gaps"] for r in rows if r["capture_gaps"]]
-    note = ("Points: median over kills (up to %d per point), bars: min-max. "
+    note = ("One point per kill; rates %s-%s requests/s. "
             "Suppressed (already answered) frames: median %d per failover. "
             "Kills with capture gaps: %d of %d%s." % (
-                kills, sorted(r["suppressed"] for r in rows)[len(rows) // 2],
+                "{:,.0f}".format(min(r["rate_rps"] for r in rows)),
+                "{:,.0f}".format(max(r["rate_rps"] for r in rows)),
+                sorted(r["suppressed"] for r in rows)[len(rows) // 2],
                 len(gaps), len(rows), (" (%d gaps)" % sum(gaps)) if gaps else ""))
     fl.finish(fig, meta, note, args, NAME, "Replay cost at failover", legend=(handles, labels),
               ncol=6)
