@@ -78,7 +78,8 @@ struct capture_config {
 	const char *xdp_obj;
 	/*
 	 * Where inject sends: NULL = out of the capture interface (xdp: the
-	 * XSK TX ring; pcap: pcap_inject); else a packet socket on this one.
+	 * XSK TX ring; pcap: pcap_inject); else a packet socket on this one
+	 * (opened and used by capture.c: the backends never see it).
 	 */
 	const char *inject_ifname;
 };
@@ -143,17 +144,23 @@ struct capture_ops {
 	void (*close)(struct capture *c);
 };
 
-/* Every backend's handle starts with this. */
+/*
+ * Every backend's handle starts with this. The backend sets ops; the rest
+ * is the shared layer's (backup/capture.c), set by capture_open.
+ */
 struct capture {
 	const struct capture_ops *ops;
+	int inject_fd;	     /* packet socket on cfg->inject_ifname, or -1 */
+	uint32_t inject_max; /* cfg->snaplen */
+	uint64_t injected;   /* frames sent on inject_fd (capture_count) */
 };
 
 extern const struct capture_ops capture_xdp_ops;
 extern const struct capture_ops capture_pcap_ops;
 
 /*
- * For the backends (defined in capture_pcap.c): a send-only packet socket on
- * ifname (cfg->inject_ifname), and interface checks.
+ * For the backends (defined in capture.c): a send-only packet socket on
+ * ifname, and interface checks.
  */
 int capture_psock_open(const char *ifname);
 int capture_psock_send(int fd, const void *frame, size_t len);
@@ -207,33 +214,16 @@ static inline const struct capture_ops *capture_backend(const char *name)
 
 /*
  * Open with backend "xdp", "pcap" or "auto" (xdp, and pcap if xdp does
- * not open: the reason is logged). -EINVAL for an unknown name.
+ * not open: the reason is logged). -EINVAL for an unknown name. With
+ * cfg->inject_ifname, capture_inject sends through a packet socket on that
+ * interface whatever the backend.
  */
-static inline int capture_open(struct capture **out, const char *backend,
-			       const char *ifname, const uint8_t guest_mac[6],
-			       const struct capture_config *cfg)
-{
-	const struct capture_ops *ops;
-	int err;
-
-	*out = NULL;
-	if (strcmp(backend, "auto") == 0) {
-		err = capture_xdp_ops.open(out, ifname, guest_mac, cfg);
-		if (err == 0)
-			return 0;
-		log_warn(
-		    "capture: %s: xdp backend unavailable (%s); using pcap",
-		    ifname, strerror(-err));
-		return capture_pcap_ops.open(out, ifname, guest_mac, cfg);
-	}
-	ops = capture_backend(backend);
-	if (!ops) {
-		log_error("capture: unknown backend '%s' (xdp, pcap, auto)",
-			  backend);
-		return -EINVAL;
-	}
-	return ops->open(out, ifname, guest_mac, cfg);
-}
+int capture_open(struct capture **out, const char *backend,
+		 const char *ifname, const uint8_t guest_mac[6],
+		 const struct capture_config *cfg);
+int capture_inject(struct capture *c, const void *frame, size_t len);
+void capture_stats(struct capture *c, struct capture_stats *out);
+void capture_close(struct capture *c);
 
 static inline const char *capture_name(const struct capture *c)
 {
@@ -251,27 +241,11 @@ static inline int capture_poll(struct capture *c, int max, capture_cb cb,
 	return c->ops->poll(c, max, cb, arg);
 }
 
-static inline int capture_inject(struct capture *c, const void *frame,
-				 size_t len)
-{
-	return c->ops->inject(c, frame, len);
-}
-
-static inline void capture_stats(struct capture *c, struct capture_stats *out)
-{
-	c->ops->stats(c, out);
-}
-
 static inline void capture_quiesce(struct capture *c)
 {
 	if (c && c->ops->quiesce)
 		c->ops->quiesce(c);
 }
 
-static inline void capture_close(struct capture *c)
-{
-	if (c)
-		c->ops->close(c);
-}
 
 #endif

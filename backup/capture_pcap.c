@@ -4,9 +4,6 @@
  * buffer sized for bursts, the guest filter compiled into the kernel, and
  * non-blocking reads driven by the caller's poll loop. pcap only ever
  * copies: the kernel still delivers every frame it captures.
- *
- * Also the helpers both backends share (packet-socket inject, bridge
- * check): pcap is the backend that is always there.
  */
 /* libpcap's own bpf.h clashes with linux/bpf.h, which xsk.h pulls in. */
 #define PCAP_DONT_INCLUDE_PCAP_BPF_H
@@ -14,11 +11,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <linux/ethtool.h>
-#include <linux/if_packet.h>
-#include <linux/sockios.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <pcap/bpf.h>
@@ -27,9 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -37,8 +26,7 @@
 struct capture_pcap {
 	struct capture base;
 	pcap_t *p;
-	int fd;	       /* pcap_get_selectable_fd */
-	int inject_fd; /* packet socket when cfg->inject_ifname, else -1 */
+	int fd; /* pcap_get_selectable_fd */
 	char ifname[IF_NAMESIZE];
 	uint32_t snaplen;
 	bool nano; /* time stamps in ns (else us) */
@@ -57,133 +45,6 @@ struct capture_pcap {
 	struct pcap_stat last;
 	uint64_t matched, drops_kernel, drops_iface;
 };
-
-/* ------------------------------------------------------ shared helpers */
-
-int capture_psock_open(const char *ifname)
-{
-	struct sockaddr_ll sll;
-	unsigned int ifindex;
-	int fd, err;
-
-	ifindex = if_nametoindex(ifname);
-	if (!ifindex) {
-		err = -errno;
-		log_error("capture: packet socket on %s: %s", ifname,
-			  strerror(errno));
-		return err;
-	}
-	/* Protocol 0: the socket receives nothing, it only sends. */
-	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		err = -errno;
-		log_error("capture: packet socket for %s: %s%s", ifname,
-			  strerror(errno),
-			  errno == EPERM ? " (needs CAP_NET_RAW)" : "");
-		return err;
-	}
-	memset(&sll, 0, sizeof(sll));
-	sll.sll_family = AF_PACKET;
-	sll.sll_ifindex = (int)ifindex;
-	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
-		err = -errno;
-		log_error("capture: bind packet socket to %s: %s", ifname,
-			  strerror(errno));
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
-int capture_psock_send(int fd, const void *frame, size_t len)
-{
-	ssize_t n;
-
-	if (len < ETH_HLEN)
-		return -EINVAL;
-	n = send(fd, frame, len, MSG_DONTWAIT);
-	if (n < 0) {
-		/* A full device queue is what EAGAIN means to our callers. */
-		if (errno == ENOBUFS || errno == EWOULDBLOCK)
-			return -EAGAIN;
-		return -errno;
-	}
-	return (size_t)n == len ? 0 : -EIO;
-}
-
-int capture_promisc_hold(const char *ifname)
-{
-	struct packet_mreq mr;
-	int fd, err;
-
-	fd = capture_psock_open(ifname);
-	if (fd < 0)
-		return fd;
-	memset(&mr, 0, sizeof(mr));
-	mr.mr_ifindex = (int)if_nametoindex(ifname);
-	mr.mr_type = PACKET_MR_PROMISC;
-	if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) <
-	    0) {
-		err = -errno;
-		log_error("capture: promiscuous mode on %s: %s", ifname,
-			  strerror(errno));
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
-int capture_if_bridged(const char *ifname)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "/sys/class/net/%s", ifname);
-	if (access(path, F_OK) != 0)
-		return -errno;
-	/* brport/: a bridge port; bridge/: the bridge itself. */
-	snprintf(path, sizeof(path), "/sys/class/net/%s/brport", ifname);
-	if (access(path, F_OK) == 0)
-		return 1;
-	snprintf(path, sizeof(path), "/sys/class/net/%s/bridge", ifname);
-	if (access(path, F_OK) == 0)
-		return 1;
-	return 0;
-}
-
-int capture_if_coalesces(const char *ifname)
-{
-	struct ethtool_value ev;
-	struct ifreq ifr;
-	int fd, on = 0, err = 0;
-
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&ev;
-	ev.cmd = ETHTOOL_GGRO;
-	ev.data = 0;
-	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0)
-		on |= ev.data != 0;
-	else
-		err = -errno;
-	ev.cmd = ETHTOOL_GFLAGS;
-	ev.data = 0;
-	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0)
-		on |= (ev.data & ETH_FLAG_LRO) != 0;
-	close(fd);
-	return on ? 1 : err;
-}
-
-void capture_warn_coalescing(const char *backend, const char *ifname)
-{
-	if (capture_if_coalesces(ifname) == 1)
-		log_warn("capture: %s: GRO or LRO is on for %s: coalesced TCP "
-			 "frames are longer than snaplen and will be lost "
-			 "(ethtool -K %s gro off lro off)",
-			 backend, ifname, ifname);
-}
 
 /* ------------------------------------------------------------- backend */
 
@@ -282,7 +143,6 @@ static int pcap_open_handle(struct capture **out, const char *ifname,
 	cp->base.ops = &capture_pcap_ops;
 	pthread_mutex_init(&cp->lock, NULL);
 	cp->fd = -1;
-	cp->inject_fd = -1;
 	cp->snaplen = cfg.snaplen;
 	snprintf(cp->ifname, sizeof(cp->ifname), "%s", ifname);
 
@@ -370,13 +230,6 @@ static int pcap_open_handle(struct capture **out, const char *ifname,
 		err = -EOPNOTSUPP;
 		goto out_free;
 	}
-	if (cfg.inject_ifname) {
-		cp->inject_fd = capture_psock_open(cfg.inject_ifname);
-		if (cp->inject_fd < 0) {
-			err = cp->inject_fd;
-			goto out_free;
-		}
-	}
 	/*
 	 * Frames that arrived between activate and setfilter passed no
 	 * filter (libpcap drains the ring at setfilter, but counters
@@ -459,12 +312,6 @@ static int pcap_inject_frame(struct capture *c, const void *frame, size_t len)
 		return -EINVAL;
 	if (len > cp->snaplen)
 		return -EMSGSIZE;
-	if (cp->inject_fd >= 0) {
-		rc = capture_psock_send(cp->inject_fd, frame, len);
-		if (rc == 0)
-			capture_count(&cp->st.injected, 1);
-		return rc;
-	}
 	errno = 0;
 	rc = pcap_inject(cp->p, frame, len);
 	if (rc < 0) {
@@ -514,8 +361,6 @@ static void pcap_close_handle(struct capture *c)
 
 	if (!cp)
 		return;
-	if (cp->inject_fd >= 0)
-		close(cp->inject_fd);
 	if (cp->p)
 		pcap_close(cp->p); /* closes cp->fd */
 	pthread_mutex_destroy(&cp->lock);

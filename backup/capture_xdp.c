@@ -95,7 +95,6 @@ struct capture_xdp {
 	uint64_t *tx_free;
 	uint32_t tx_nfree;
 	bool tx_kick; /* the last kick was refused: frames wait in TX */
-	int inject_fd;
 	int promisc_fd; /* holds promiscuous mode (cfg->promisc) */
 
 	int ncpus;
@@ -566,7 +565,6 @@ static int xdp_open_handle(struct capture **out, const char *ifname,
 	cx->base.ops = &capture_xdp_ops;
 	pthread_mutex_init(&cx->stats_lock, NULL);
 	cx->epfd = -1;
-	cx->inject_fd = -1;
 	cx->promisc_fd = -1;
 	cx->cfg_fd = cx->cnt_fd = cx->xsks_fd = -1;
 	snprintf(cx->ifname, sizeof(cx->ifname), "%s", ifname);
@@ -697,13 +695,6 @@ static int xdp_open_handle(struct capture **out, const char *ifname,
 	if (err)
 		goto out_free;
 
-	if (cfg.inject_ifname) {
-		cx->inject_fd = capture_psock_open(cfg.inject_ifname);
-		if (cx->inject_fd < 0) {
-			err = cx->inject_fd;
-			goto out_free;
-		}
-	}
 	/* Generic XDP runs after GRO; native XDP before it. */
 	if (cx->mode == XDP_MODE_SKB)
 		capture_warn_coalescing("xdp", ifname);
@@ -764,8 +755,6 @@ static void xdp_close_handle(struct capture *c)
 	}
 	if (cx->epfd >= 0)
 		close(cx->epfd);
-	if (cx->inject_fd >= 0)
-		close(cx->inject_fd);
 	if (cx->promisc_fd >= 0)
 		close(cx->promisc_fd);
 	free(cx->q);
@@ -921,12 +910,6 @@ static int xdp_inject(struct capture *c, const void *frame, size_t len)
 		return -EINVAL;
 	if (len > cx->snaplen)
 		return -EMSGSIZE;
-	if (cx->inject_fd >= 0) {
-		err = capture_psock_send(cx->inject_fd, frame, len);
-		if (err == 0)
-			capture_count(&cx->st.injected, 1);
-		return err;
-	}
 	xdp_tx_reclaim(cx);
 	if (!cx->tx_nfree) {
 		err = xdp_tx_kick(cx);

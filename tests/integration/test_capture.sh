@@ -71,7 +71,7 @@ fi
 mv -f "$BPF_OBJ.tmp.$$" "$BPF_OBJ" || t_fail "cannot install $BPF_OBJ"
 CFLAGS=(-std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 	-D_GNU_SOURCE -Iinclude -I.)
-SRCS=(tests/integration/capture_probe.c backup/capture_xdp.c
+SRCS=(tests/integration/capture_probe.c backup/capture.c backup/capture_xdp.c
 	backup/capture_pcap.c common/log.c)
 read -r -a LIBS <<<"$(pkg-config --libs libxdp libbpf libpcap)"
 build() { # OUT FLAGS...
