@@ -78,22 +78,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/experiments/lib/netns.sh"
 # shellcheck source=SCRIPTDIR/lib/rrvm.sh
 . "$ROOT/experiments/lib/rrvm.sh"
-
-QUICK=0
-for arg in "$@"; do
-	case "$arg" in
-	--quick) QUICK=1 ;;
-	-h | --help)
-		sed -n '2,/^set -u/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
-	*)
-		echo "usage: $0 [--quick]" >&2
-		exit 2
-		;;
-	esac
-done
-q() { [ $QUICK = 1 ] && echo "$2" || echo "$1"; } # q FULL QUICK
+# shellcheck source=SCRIPTDIR/lib/bench.sh
+BENCH_NAME=bench-checkpoint
+. "$ROOT/experiments/lib/bench.sh"
+bench_args "$@"
 
 PARTS=${BENCH_CKPT_PARTS:-pause codec saverestore}
 PAGES_TARGETS=${BENCH_CKPT_PAGES:-0 100 1000 10000}
@@ -131,40 +119,7 @@ NS=
 TMP=
 CTL=
 PY=
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
-LOADAVG_END=
 MON_PID=    # the running monitor (rrvm run or rrvm restore), if any
-FAILURES=0
-declare -a NOTES=()
-
-fail() {
-	say "bench-checkpoint failed: $*"
-	exit 1
-}
-note() { # a problem worth reporting, not fatal
-	say "NOTE: $*"
-	NOTES+=("$*")
-	FAILURES=$((FAILURES + 1))
-}
-# cpu_ticks: "STEAL TOTAL" jiffies of all CPUs (/proc/stat). Steal is time
-# the hypervisor below us ran something else: on a shared VM it is what
-# makes pauses jump by tens of ms.
-cpu_ticks() {
-	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat
-}
-declare -A STEAL_PCT=() BUSY_LOAD=()
-# run_part NAME FUNCTION: run it, recording steal % and the load average.
-run_part() {
-	local a b
-	a=$(cpu_ticks)
-	"$2"
-	b=$(cpu_ticks)
-	STEAL_PCT[$1]=$(awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
-		if (y[2] - x[2] > 0) printf "%.1f", (y[1] - x[1]) * 100 / (y[2] - x[2]); else print "NA" }')
-	BUSY_LOAD[$1]=$(cut -d' ' -f1 /proc/loadavg)
-	say "part $1: CPU steal ${STEAL_PCT[$1]}%, load average ${BUSY_LOAD[$1]}"
-}
-has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 mb_of() { # 128M / 64m / 1G -> MiB
 	local v=${1^^}
 	case "$v" in

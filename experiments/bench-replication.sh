@@ -87,21 +87,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=SCRIPTDIR/lib/scenario.sh
 . "$ROOT/experiments/lib/scenario.sh"
 
-QUICK=0
-for arg in "$@"; do
-	case "$arg" in
-	--quick) QUICK=1 ;;
-	-h | --help)
-		sed -n '2,/^set -u/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
-	*)
-		echo "usage: $0 [--quick]" >&2
-		exit 2
-		;;
-	esac
-done
-q() { [ $QUICK = 1 ] && echo "$2" || echo "$1"; } # q FULL QUICK
+# shellcheck source=SCRIPTDIR/lib/bench.sh
+BENCH_NAME=bench-replication
+. "$ROOT/experiments/lib/bench.sh"
+bench_args "$@"
 
 PARTS=${BENCH_REPL_PARTS:-perf failover detect}
 EPOCHS=${BENCH_REPL_EPOCHS:-10 25 50 100}
@@ -124,35 +113,6 @@ PREFIX=''
 TMP=''
 P_PID='' P_CTL='' P_LOG=''
 B_PID='' B_CTL='' B_LOG='' B_REPORT=''
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
-LOADAVG_END=''
-FAILURES=0
-declare -a NOTES=()
-
-fail() {
-	say "bench-replication failed: $*"
-	exit 1
-}
-note() { # a problem worth reporting, not fatal
-	say "NOTE: $*"
-	NOTES+=("$*")
-	FAILURES=$((FAILURES + 1))
-}
-# cpu_ticks: "STEAL TOTAL" jiffies of all CPUs (/proc/stat).
-cpu_ticks() {
-	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat
-}
-declare -A STEAL_PCT=()
-run_part() {
-	local a b
-	a=$(cpu_ticks)
-	"$2"
-	b=$(cpu_ticks)
-	STEAL_PCT[$1]=$(awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
-		if (y[2] - x[2] > 0) printf "%.1f", (y[1] - x[1]) * 100 / (y[2] - x[2]); else print "NA" }')
-	say "part $1: CPU steal ${STEAL_PCT[$1]}%, load average $(cut -d' ' -f1 /proc/loadavg)"
-}
-has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- setup
 check_env() {

@@ -337,6 +337,19 @@ cc_max_gap() {
 		END { if (n < 2) print "NA", n + 0; else printf "%.1f %d\n", max, n }' "$1"
 }
 
+# cpu_ticks: "STEAL TOTAL" jiffies of all CPUs (/proc/stat). Steal is time
+#   the hypervisor below us ran something else: on a shared VM it is what
+#   makes pauses and tails jump by tens of ms.
+cpu_ticks() {
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat
+}
+# cpu_steal_pct A B [NONE]: steal % between two cpu_ticks readings (NONE,
+#   default null, when no time passed).
+cpu_steal_pct() {
+	awk -v a="$1" -v b="$2" -v none="${3:-null}" 'BEGIN { split(a, x, " "); split(b, y, " ")
+		if (y[2] - x[2] > 0) printf "%.1f", (y[1] - x[1]) * 100 / (y[2] - x[2]); else print none }'
+}
+
 # json_num VALUE: VALUE if it is a number, else null (for jq --argjson).
 json_num() { [[ ${1:-} =~ ^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$ ]] && echo "$1" || echo null; }
 

@@ -88,16 +88,6 @@ sc_step() {
 	say "[$SC_STEP/$SC_STEPS$eta] $*"
 }
 
-# --------------------------------------------------------------- CPU steal
-sc_cpu_ticks() {
-	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat
-}
-# sc_steal_between A B: steal % between two sc_cpu_ticks readings.
-sc_steal_between() {
-	awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ")
-		if (y[2] - x[2] > 0) printf "%.1f", (y[1] - x[1]) * 100 / (y[2] - x[2]); else print "null" }'
-}
-
 # ----------------------------------------------------------------- testbed
 # sc_testbed_up: a private testbed (prefix rrvm-exp-PID) in the basic
 # topology; removed on exit with everything we started.
@@ -221,7 +211,7 @@ sc_write_meta() {
 	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 	params=$(for n in "${SC_PARAM_ORDER[@]}"; do printf '%s\n%s\n' "$n" "${SC_PARAM[$n]}"; done |
 		jq -Rn '[inputs] | [range(0; length; 2) as $i | {(.[$i] | ascii_downcase): .[$i + 1]}] | add // {}')
-	steal_total=$(sc_steal_between "$SC_TICKS_START" "$(sc_cpu_ticks)")
+	steal_total=$(cpu_steal_pct "$SC_TICKS_START" "$(cpu_ticks)")
 	jq -n --arg scenario "$SC_NAME" --arg stamp "$SC_STAMP" \
 		--argjson quick "$([ "$SC_QUICK" = 1 ] && echo true || echo false)" \
 		--arg commit "$(git -C "$RRVM_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)" \

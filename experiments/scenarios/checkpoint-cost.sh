@@ -86,7 +86,7 @@ ck_measure() {
 		fi
 		gopt=(--primary-opt -- --primary-opt "dirty=$rate" --primary-opt "dirty_mb=$mb")
 	fi
-	t0=$(sc_cpu_ticks)
+	t0=$(cpu_ticks)
 	if sc_pair_up "$name" buffered "$ep" --primary-opt --compress --primary-opt "$c" \
 		--primary-opt --log-level --primary-opt debug "${gopt[@]}"; then
 		sleep "$WARMUP"
@@ -100,8 +100,8 @@ ck_measure() {
 		ck_row "$c" "$rate" "$ep" "$name" "$s0" "$s1" $((w1 - w0)) && ok=0
 	fi
 	sc_pair_down
-	t1=$(sc_cpu_ticks)
-	CK_STEAL=$(jq -c --arg k "$name" --argjson v "$(sc_steal_between "$t0" "$t1")" '. + {($k): $v}' <<<"$CK_STEAL")
+	t1=$(cpu_ticks)
+	CK_STEAL=$(jq -c --arg k "$name" --argjson v "$(cpu_steal_pct "$t0" "$t1")" '. + {($k): $v}' <<<"$CK_STEAL")
 	return $ok
 }
 
