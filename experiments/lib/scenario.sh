@@ -321,10 +321,43 @@ sc_real_to_mono_ms() {
 	printf '%d.%03d' $((ns / 1000000)) $(( (ns % 1000000) / 1000 ))
 }
 
+# sc_kill_primary NAME DELAY_MIN_MS DELAY_MAX_MS REPORT_TIMEOUT_MS: after a
+# uniformly random delay, read the backup's status (raw/NAME.status.json;
+# a failover already under way is noted as false), kill -9 the primary
+# (P_PID) and wait for the backup's report (B_REPORT). Sets KR_DELAY_MS,
+# KR_STATUS, KR_FALSE_FAILOVER, KR_KILL_REAL ($EPOCHREALTIME at the kill),
+# KR_OFFSET_NS (sc_mono_offset_ns, empty if unreadable) and
+# KR_KILL_TO_REPORT_MS.
+# shellcheck disable=SC2034 # KR_* are read by the callers
+sc_kill_primary() {
+	local name=$1 dmin=$2 dmax=$3 rto=$4 t0 rc
+	t0=$(now_ms)
+	KR_FALSE_FAILOVER=0
+	KR_DELAY_MS=$((dmin + (RANDOM * 32768 + RANDOM) % (dmax - dmin + 1)))
+	KR_OFFSET_NS=$(sc_mono_offset_ns) || KR_OFFSET_NS=''
+	rc=$(( KR_DELAY_MS - ($(now_ms) - t0) ))
+	[ "$rc" -gt 0 ] && sleep "$(awk -v d="$rc" 'BEGIN { printf "%.3f", d / 1000 }')"
+	KR_STATUS=$(rrvm_backup_status "$B_CTL" 2>/dev/null) || KR_STATUS=''
+	[ -n "$KR_STATUS" ] && jq -e . >/dev/null 2>&1 <<<"$KR_STATUS" || KR_STATUS='{}'
+	printf '%s\n' "$KR_STATUS" >"$SC_OUT/raw/$name.status.json"
+	if [ "$(json_get "$KR_STATUS" .state)" != replicating ] || [ -s "$B_REPORT" ]; then
+		KR_FALSE_FAILOVER=1
+		sc_note "$name: the backup was not replicating just before the kill (false failover under host load?): $(jq -c '{state, max_silence_ms}' <<<"$KR_STATUS" 2>/dev/null)"
+	fi
+	KR_KILL_REAL=$EPOCHREALTIME
+	rrvm_kill9 "$P_PID" || sc_note "$name: the primary had already exited before the kill"
+	P_PID=''
+	rrvm_wait_file "$B_REPORT" "$B_PID" "$rto"
+	rc=$?
+	KR_KILL_TO_REPORT_MS=$(( $(now_ms) - ${KR_KILL_REAL/./} / 1000 ))
+	[ $rc = 0 ] || sc_note "$name: no failover report ($([ $rc = 2 ] && echo "the backup exited" || echo "$rto ms timeout"))"
+	return 0
+}
+
 # shellcheck disable=SC2034 # KR_* are read by the scenarios
 sc_kill_round() {
 	local name=$1 mode=$2 epoch=$3
-	local dmin=1000 dmax=3000 after=1 lc=10 rto=15000 cc_pid='' rb_pid='' rc off off2 t_kill t_stop t0
+	local dmin=1000 dmax=3000 after=1 lc=10 rto=15000 cc_pid='' rb_pid='' off off2 t_kill t_stop
 	local -a ccopt=() popt=()
 	shift 3
 	KR_OK=0 KR_DELAY_MS='' KR_KILL_MONO_MS='' KR_STOP_MONO_MS='' KR_KILL_TO_REPORT_MS=''
@@ -358,25 +391,8 @@ sc_kill_round() {
 		sc_pair_down "$cc_pid" "$rb_pid"
 		return 1
 	fi
-	t0=$(now_ms)
-	KR_DELAY_MS=$((dmin + (RANDOM * 32768 + RANDOM) % (dmax - dmin + 1)))
-	off=$(sc_mono_offset_ns) || off=''
-	rc=$(( KR_DELAY_MS - ($(now_ms) - t0) ))
-	[ "$rc" -gt 0 ] && sleep "$(awk -v d="$rc" 'BEGIN { printf "%.3f", d / 1000 }')"
-	KR_STATUS=$(rrvm_backup_status "$B_CTL" 2>/dev/null) || KR_STATUS=''
-	[ -n "$KR_STATUS" ] && jq -e . >/dev/null 2>&1 <<<"$KR_STATUS" || KR_STATUS='{}'
-	printf '%s\n' "$KR_STATUS" >"$SC_OUT/raw/$name.status.json"
-	if [ "$(json_get "$KR_STATUS" .state)" != replicating ] || [ -s "$B_REPORT" ]; then
-		KR_FALSE_FAILOVER=1
-		sc_note "$name: the backup was not replicating just before the kill (false failover under host load?): $(jq -c '{state, max_silence_ms}' <<<"$KR_STATUS" 2>/dev/null)"
-	fi
-	t_kill=$EPOCHREALTIME
-	rrvm_kill9 "$P_PID" || sc_note "$name: the primary had already exited before the kill"
-	P_PID=''
-	rrvm_wait_file "$B_REPORT" "$B_PID" "$rto"
-	rc=$?
-	KR_KILL_TO_REPORT_MS=$(( $(now_ms) - ${t_kill/./} / 1000 ))
-	[ $rc = 0 ] || sc_note "$name: no failover report ($([ $rc = 2 ] && echo "the backup exited" || echo "$rto ms timeout"))"
+	sc_kill_primary "$name" "$dmin" "$dmax" "$rto"
+	off=$KR_OFFSET_NS t_kill=$KR_KILL_REAL
 	sleep "$after"
 	[ -z "$B_PID" ] || pid_alive "$B_PID" || sc_note "$name: the backup's VM exited after the failover"
 	t_stop=$EPOCHREALTIME

@@ -59,7 +59,7 @@ rc_point() {
 # rc_kill TOPOLOGY EPOCH CLIENTS K NAME: one round, one replay.csv row.
 # 0 if the row was written, else 1 (noted).
 rc_kill() {
-	local topo=$1 ep=$2 nc=$3 k=$4 name=$5 i t0 t_kill delay off rc rate
+	local topo=$1 ep=$2 nc=$3 k=$4 name=$5 i t_kill delay off rate
 	local status='{}' report='{}' clients='[]' kill_mono='' false_fo=0 wall row
 	local -a pids=() csvs=() jsons=()
 	if ! sc_pair_up "$name" "reverse-$topo" "$ep"; then
@@ -82,24 +82,9 @@ rc_kill() {
 			return 1
 		fi
 	done
-	t0=$(now_ms)
-	delay=$((KILL_MIN_MS + (RANDOM * 32768 + RANDOM) % (KILL_MAX_MS - KILL_MIN_MS + 1)))
-	off=$(sc_mono_offset_ns) || off=''
-	rc=$((delay - ($(now_ms) - t0)))
-	[ "$rc" -gt 0 ] && sleep "$(awk -v d="$rc" 'BEGIN { printf "%.3f", d / 1000 }')"
-	status=$(rrvm_backup_status "$B_CTL" 2>/dev/null) || status=''
-	jq -e . >/dev/null 2>&1 <<<"$status" || status='{}'
-	if [ "$(json_get "$status" .state)" != replicating ] || [ -s "$B_REPORT" ]; then
-		false_fo=1
-		sc_note "$name: the backup was not replicating just before the kill (false failover under host load?): $(jq -c '{state, max_silence_ms}' <<<"$status")"
-	fi
-	t_kill=$EPOCHREALTIME
-	rrvm_kill9 "$P_PID" || sc_note "$name: the primary had already exited before the kill"
-	P_PID=''
-	rrvm_wait_file "$B_REPORT" "$B_PID" 15000
-	rc=$?
-	wall=$(($(now_ms) - ${t_kill/./} / 1000))
-	[ $rc = 0 ] || sc_note "$name: no failover report ($([ $rc = 2 ] && echo "the backup exited" || echo "15 s timeout"))"
+	sc_kill_primary "$name" "$KILL_MIN_MS" "$KILL_MAX_MS" 15000
+	delay=$KR_DELAY_MS status=$KR_STATUS false_fo=$KR_FALSE_FAILOVER
+	off=$KR_OFFSET_NS t_kill=$KR_KILL_REAL wall=$KR_KILL_TO_REPORT_MS
 	sleep "$AFTER"
 	for ((i = 0; i < nc; i++)); do
 		kill -TERM "${pids[i]}" 2>/dev/null
