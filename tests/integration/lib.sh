@@ -565,6 +565,10 @@ tb_t_check_failover() {
 	t_info "$label: report: $FO_JSON"
 	t_check "$label: report: committed epoch > 0, fence and announce status 0, first frame seen" \
 		json_true "$FO_JSON" '.committed_epoch > 0 and .fence_status == 0 and .announce_status == 0 and .first_frame_seen == true'
+	# The timeline drivers place on their clients' clock: in order, and
+	# the replay (reverse) inside the failover.
+	t_check "$label: report: CLOCK_MONOTONIC timeline in order" \
+		json_true "$FO_JSON" '.timeline_mono_ms as $t | $t.last_rx > 0 and $t.last_rx <= $t.detected and $t.detected <= $t.fenced and $t.fenced <= $t.restored and $t.restored <= $t.announced and $t.announced <= $t.first_frame_out and (.replay == null or (.replay.started_mono_ms >= $t.fenced and .replay.finished_mono_ms >= .replay.started_mono_ms))'
 	sleep "$settle"
 	t_check "$label: the backup's VM is running" pid_alive "$B_PID"
 	t_check "$label: the consistency client is still running" pid_alive "$CC_PID"
