@@ -12,6 +12,8 @@
 #include "backup/pcapng.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,37 +336,19 @@ static int write_isb(struct pcapng_block *b, FILE *f,
 	return pcapng_block_write(b, f);
 }
 
-int replay_log_export_pcapng(const struct replay_log *log, const char *path,
-			     const char *note, size_t *frames)
+int replay_log_render_pcapng(const struct replay_log *log, const char *note,
+			     char **out, size_t *out_len, size_t *frames)
 {
 	struct pcapng_block b = {0};
 	size_t count = 0;
-	char *tmp = NULL;
-	FILE *f = NULL;
-	int fd, ret;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int ret;
 
-	if (frames)
-		*frames = 0;
-	tmp = malloc(strlen(path) + sizeof(".XXXXXX"));
-	if (!tmp)
-		return -ENOMEM;
-	strcpy(tmp, path);
-	strcat(tmp, ".XXXXXX");
-	/* Same directory as the target, so the rename is atomic. */
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		ret = -errno;
-		free(tmp);
-		return ret;
-	}
-	/* mkstemp makes 0600; a capture file is meant to be shared. */
-	fchmod(fd, 0644);
-	f = fdopen(fd, "wb");
-	if (!f) {
-		ret = -errno;
-		close(fd);
-		goto out;
-	}
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return -errno;
 	ret = write_shb(&b, f, log, note);
 	if (!ret)
 		ret = write_idb(&b, f);
@@ -372,21 +356,80 @@ int replay_log_export_pcapng(const struct replay_log *log, const char *path,
 		ret = write_epbs(&b, f, log, &count);
 	if (!ret)
 		ret = write_isb(&b, f, log);
-	if (!ret && fflush(f))
-		ret = -errno;
-	/* Durable before visible: a crash leaves the old file or the new. */
-	if (!ret && fsync(fileno(f)))
-		ret = -errno;
 	if (fclose(f) && !ret)
+		ret = -ENOMEM;
+	pcapng_block_free(&b);
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	*out = buf;
+	*out_len = len;
+	if (frames)
+		*frames = count;
+	return 0;
+}
+
+int pcapng_write_file(const char *path, const char *data, size_t len)
+{
+	char *tmp;
+	int fd, ret = 0;
+
+	tmp = malloc(strlen(path) + sizeof(".XXXXXX"));
+	if (!tmp)
+		return -ENOMEM;
+	strcpy(tmp, path);
+	strcat(tmp, ".XXXXXX");
+	/* Same directory as the target, so the rename is atomic; mkstemp
+	 * cannot follow a planted symlink (O_EXCL). */
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		free(tmp);
+		return ret;
+	}
+	/* mkstemp makes 0600; a capture file is meant to be shared. */
+	fchmod(fd, 0644);
+	while (len && !ret) {
+		ssize_t n = write(fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			ret = n < 0 ? -errno : -EIO;
+		else {
+			data += n;
+			len -= (size_t)n;
+		}
+	}
+	/* Durable before visible: a crash leaves the old file or the new. */
+	if (!ret && fsync(fd))
+		ret = -errno;
+	if (close(fd) && !ret)
 		ret = -EIO;
 	if (!ret && rename(tmp, path))
 		ret = -errno;
-out:
 	if (ret)
 		unlink(tmp);
-	else if (frames)
-		*frames = count;
 	free(tmp);
-	pcapng_block_free(&b);
+	return ret;
+}
+
+int replay_log_export_pcapng(const struct replay_log *log, const char *path,
+			     const char *note, size_t *frames)
+{
+	char *buf;
+	size_t len, count;
+	int ret;
+
+	if (frames)
+		*frames = 0;
+	ret = replay_log_render_pcapng(log, note, &buf, &len, &count);
+	if (ret)
+		return ret;
+	ret = pcapng_write_file(path, buf, len);
+	free(buf);
+	if (!ret && frames)
+		*frames = count;
 	return ret;
 }

@@ -75,5 +75,12 @@ void pcapng_block_free(struct pcapng_block *b);
  */
 int replay_log_export_pcapng(const struct replay_log *log, const char *path,
 			     const char *note, size_t *frames);
+/*
+ * The same in two steps, so a caller can hold the log's lock only while
+ * rendering into memory (*out, malloc'd) and write the file without it.
+ */
+int replay_log_render_pcapng(const struct replay_log *log, const char *note,
+			     char **out, size_t *out_len, size_t *frames);
+int pcapng_write_file(const char *path, const char *data, size_t len);
 
 #endif

@@ -13,6 +13,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/repl_protocol.h"
+#include "common/report.h"
+#include "vmm/vm_stats.h"
 
 #define CAPTURE_BATCH 64
 
@@ -48,11 +50,11 @@ static void on_frame(void *arg, const struct capture_frame *f)
 	pthread_mutex_lock(&r->lock);
 	ret = replay_log_append(&r->log, f->data, f->len, &ts);
 	pthread_mutex_unlock(&r->lock);
-	r->stats.captured++;
+	stat_inc(r->stats.captured);
 	if (ret) {
 		/* Full: inline holds back (drops) until a commit frees room;
 		 * mirror can only count what it will not be able to replay. */
-		r->stats.overflow_dropped++;
+		stat_inc(r->stats.overflow_dropped);
 		return;
 	}
 	if (r->cfg.topology == TOPOLOGY_INLINE) {
@@ -64,9 +66,9 @@ static void on_frame(void *arg, const struct capture_frame *f)
 			usleep(20);
 		}
 		if (ret == 0)
-			r->stats.forwarded++;
+			stat_inc(r->stats.forwarded);
 		else
-			r->stats.forward_errors++;
+			stat_inc(r->stats.forward_errors);
 	}
 }
 
@@ -90,7 +92,7 @@ static void capture_spin(struct reverse *r, uint64_t spin_ns)
 {
 	uint64_t until = clock_mono_ns() + spin_ns;
 
-	while (!r->stop && clock_mono_ns() < until) {
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE) && clock_mono_ns() < until) {
 		uint64_t asked = __atomic_load_n(&r->drain_asked,
 						 __ATOMIC_ACQUIRE);
 		int n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
@@ -113,7 +115,7 @@ static void *capture_thread(void *arg)
 		{ .fd = r->drain_fd, .events = POLLIN },
 	};
 
-	while (!r->stop) {
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		uint64_t asked = 0, v;
 		int n;
 
@@ -128,7 +130,7 @@ static void *capture_thread(void *arg)
 		}
 		do {
 			n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
-		} while (n == CAPTURE_BATCH && !r->stop);
+		} while (n == CAPTURE_BATCH && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE));
 		if (n > 0 && r->cfg.spin_us)
 			capture_spin(r, r->cfg.spin_us * 1000ull);
 		if (asked)
@@ -197,7 +199,7 @@ void reverse_stop_capture(struct reverse *r)
 	uint64_t one = 1;
 
 	if (r->running) {
-		r->stop = 1;
+		__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
 		if (write(r->wake_fd, &one, sizeof(one)) < 0)
 			log_debug("reverse: wake: %s", strerror(errno));
 		pthread_join(r->thread, NULL);
@@ -290,7 +292,7 @@ void reverse_committed(struct reverse *r, uint64_t epoch)
 	struct replay_trim_result res;
 
 	if (!r->have_digests || r->digests_epoch != epoch) {
-		r->stats.epochs_without_digests++;
+		stat_inc(r->stats.epochs_without_digests);
 		log_warn("reverse: epoch %llu committed without frame "
 			 "digests: is the primary in reverse mode?",
 			 (unsigned long long)epoch);
@@ -302,11 +304,11 @@ void reverse_committed(struct reverse *r, uint64_t epoch)
 			   on_trimmed, r);
 	if (r->digests_incomplete) {
 		/* The primary lost count: nothing older can be trusted. */
-		r->stats.digests_incomplete++;
+		stat_inc(r->stats.digests_incomplete);
 		replay_log_clear(&r->log);
 	}
 	pthread_mutex_unlock(&r->lock);
-	r->stats.epochs_trimmed++;
+	stat_inc(r->stats.epochs_trimmed);
 	if (res.missed) {
 		struct capture_stats cs = {0};
 
@@ -338,58 +340,39 @@ void reverse_aborted(struct reverse *r)
 	r->have_digests = false;
 }
 
-int reverse_render(struct reverse *r, int json, char *buf, size_t size)
+void reverse_report(struct reverse *r, struct report *rep)
 {
 	struct replay_log_stats ls;
-	struct capture_stats cs = { 0 };
+	struct capture_stats cs = {0};
 
 	pthread_mutex_lock(&r->lock);
 	replay_log_stats(&r->log, &ls);
 	pthread_mutex_unlock(&r->lock);
 	if (r->cap)
 		capture_stats(r->cap, &cs);
-	if (json)
-		return snprintf(
-			buf, size,
-			"{\"topology\":\"%s\",\"capture\":\"%s\","
-			"\"captured\":%llu,\"forwarded\":%llu,"
-			"\"overflow_dropped\":%llu,\"kernel_drops\":%llu,"
-			"\"log_frames\":%llu,\"log_bytes\":%llu,"
-			"\"trimmed\":%llu,\"skipped\":%llu,\"gaps\":%llu,"
-			"\"late\":%llu,\"pending\":%llu,"
-			"\"epochs_without_digests\":%llu}",
-			reverse_topology_name(r->cfg.topology),
-			r->cap ? capture_name(r->cap) : "stopped",
-			(unsigned long long)r->stats.captured,
-			(unsigned long long)r->stats.forwarded,
-			(unsigned long long)r->stats.overflow_dropped,
-			(unsigned long long)cs.drops_kernel,
-			(unsigned long long)ls.frames,
-			(unsigned long long)ls.bytes,
-			(unsigned long long)ls.trimmed,
-			(unsigned long long)ls.skipped,
-			(unsigned long long)ls.missed,
-			(unsigned long long)ls.late,
-			(unsigned long long)ls.pending,
-			(unsigned long long)r->stats.epochs_without_digests);
-	return snprintf(buf, size,
-			"reverse:          %s topology, capture %s\n"
-			"captured:         %llu frames (%llu forwarded, %llu "
-			"dropped: log full, %llu kernel drops)\n"
-			"replay log:       %llu frames, %llu bytes (trimmed "
-			"%llu, skipped %llu, capture gaps %llu; captured "
-			"after their commit %llu, awaited %llu)\n",
-			reverse_topology_name(r->cfg.topology),
-			r->cap ? capture_name(r->cap) : "stopped",
-			(unsigned long long)r->stats.captured,
-			(unsigned long long)r->stats.forwarded,
-			(unsigned long long)r->stats.overflow_dropped,
-			(unsigned long long)cs.drops_kernel,
-			(unsigned long long)ls.frames,
-			(unsigned long long)ls.bytes,
-			(unsigned long long)ls.trimmed,
-			(unsigned long long)ls.skipped,
-			(unsigned long long)ls.missed,
-			(unsigned long long)ls.late,
-			(unsigned long long)ls.pending);
+	report_str(rep, "topology", "topology",
+		   reverse_topology_name(r->cfg.topology));
+	report_str(rep, "capture", "capture",
+		   r->cap ? capture_name(r->cap) : "stopped");
+	report_u64(rep, "captured", "frames captured",
+		   stat_read(r->stats.captured));
+	report_u64(rep, "forwarded", "forwarded", stat_read(r->stats.forwarded));
+	report_u64(rep, "forward_errors", "forward errors",
+		   stat_read(r->stats.forward_errors));
+	report_u64(rep, "overflow_dropped", "dropped: log full",
+		   stat_read(r->stats.overflow_dropped));
+	report_u64(rep, "kernel_drops", "kernel drops", cs.drops_kernel);
+	report_u64(rep, "log_frames", "log frames", ls.frames);
+	report_u64(rep, "log_bytes", "log bytes", ls.bytes);
+	report_u64(rep, "trimmed", "trimmed", ls.trimmed);
+	report_u64(rep, "skipped", "skipped", ls.skipped);
+	report_u64(rep, "gaps", "capture gaps", ls.missed);
+	report_u64(rep, "late", "captured late", ls.late);
+	report_u64(rep, "pending", "gaps awaited", ls.pending);
+	report_u64(rep, "epochs_trimmed", "epochs trimmed",
+		   stat_read(r->stats.epochs_trimmed));
+	report_u64(rep, "epochs_without_digests", "epochs w/o digests",
+		   stat_read(r->stats.epochs_without_digests));
+	report_u64(rep, "digests_incomplete", "digest lists cut",
+		   stat_read(r->stats.digests_incomplete));
 }

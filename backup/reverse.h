@@ -39,6 +39,8 @@ struct reverse_config {
 
 #define REVERSE_DEFAULT_SPIN_US 100u
 
+/* Written by the capture and receive threads, read by the control thread:
+ * stat_* (relaxed atomics) only. */
 struct reverse_stats {
 	uint64_t captured, forwarded, forward_errors;
 	uint64_t overflow_dropped; /* log full: not logged (and, inline,
@@ -52,7 +54,7 @@ struct reverse {
 	struct capture *cap;
 	pthread_t thread;
 	bool running;
-	volatile int stop;
+	int stop; /* __atomic: set by the stopping thread */
 	int wake_fd;
 	/* Drain barrier: a commit first makes the capture thread empty its
 	 * ring, so a frame the primary already had is logged before the trim
@@ -103,7 +105,8 @@ void reverse_committed(struct reverse *r, uint64_t epoch);
 /* The epoch in flight was discarded. */
 void reverse_aborted(struct reverse *r);
 
-/* Text or JSON (json != 0) status lines. */
-int reverse_render(struct reverse *r, int json, char *buf, size_t size);
+struct report;
+/* The capture and replay log's fields (status, failover report). */
+void reverse_report(struct reverse *r, struct report *rep);
 
 #endif

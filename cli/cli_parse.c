@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "cli/cli_parse.h"
+#include "common/number.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -143,6 +144,38 @@ int parse_mem_size(const char *s, uint64_t *bytes, char *err, size_t err_size)
 				  s);
 	*bytes = n;
 	return 0;
+}
+
+int parse_number_option(const char *option, const char *s, uint64_t min,
+			uint64_t max, const char *unit, uint64_t *out, char *err,
+			size_t err_size)
+{
+	int ret = parse_u64(s, min, max, out);
+
+	if (ret == -EINVAL)
+		return parse_fail(err, err_size,
+				  "%s '%s': not a number (%s, %llu..%llu)",
+				  option, s, unit, (unsigned long long)min,
+				  (unsigned long long)max);
+	if (ret)
+		return parse_fail(err, err_size,
+				  "%s '%s': out of range (%s, %llu..%llu)",
+				  option, s, unit, (unsigned long long)min,
+				  (unsigned long long)max);
+	return 0;
+}
+
+int parse_uint_option(const char *option, const char *s, unsigned min,
+		      unsigned max, const char *unit, unsigned *out, char *err,
+		      size_t err_size)
+{
+	uint64_t v;
+	int ret = parse_number_option(option, s, min, max, unit, &v, err,
+				      err_size);
+
+	if (!ret)
+		*out = (unsigned)v;
+	return ret;
 }
 
 int check_guest_option(const char *s, char *err, size_t err_size)

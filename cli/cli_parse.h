@@ -15,6 +15,17 @@ int parse_mac(const char *s, uint8_t mac[6], char *err, size_t err_size);
 /* "32M", "1G", "4096": a byte count with an optional K/M/G suffix. */
 int parse_byte_size(const char *s, uint64_t *bytes);
 int parse_mem_size(const char *s, uint64_t *bytes, char *err, size_t err_size);
+/*
+ * A numeric option (common/number.h: digits only, no wrap-around) within
+ * min..max; the error names the option, the value, the unit and the range.
+ * 0 or -EINVAL.
+ */
+int parse_number_option(const char *option, const char *s, uint64_t min,
+			uint64_t max, const char *unit, uint64_t *out, char *err,
+			size_t err_size);
+int parse_uint_option(const char *option, const char *s, unsigned min,
+		      unsigned max, const char *unit, unsigned *out, char *err,
+		      size_t err_size);
 /* A guest option must be key=value with no whitespace. */
 int check_guest_option(const char *s, char *err, size_t err_size);
 

@@ -1,47 +1,73 @@
 /* SPDX-License-Identifier: MIT */
-/* rrvm ctl: send one request to a control socket and print the reply. */
+/*
+ * rrvm ctl: send one request to a daemon's control socket and print the
+ * reply as it streams in. The daemon decides what its role understands;
+ * an error reply makes the exit status 1.
+ */
 #include <errno.h>
 #include <limits.h>
-#include <stdlib.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "common/control_server.h"
 
 static void ctl_usage(FILE *out)
 {
-	fprintf(
-	    out,
+	fputs(
 	    "usage: rrvm ctl SOCKET COMMAND [ARGS] [--json]\n"
 	    "\n"
-	    "Ask a running 'rrvm run|restore --control SOCKET' about its "
-	    "VM.\n"
+	    "Talk to a running rrvm daemon (run, restore, primary, backup) "
+	    "through its\n"
+	    "--control socket. What a daemon understands depends on its role "
+	    "now.\n"
 	    "\n"
-	    "commands:\n"
-	    "  status             state, uptime, guest image, TAP, IP, MAC,"
-	    " memory\n"
-	    "  stats              exits by kind, wait calls, frames and "
-	    "bytes in/out,\n"
-	    "                     drops\n"
-	    "  save FILE [--stop] write a full snapshot (memory, vCPU, "
-	    "devices) to FILE;\n"
-	    "                     --stop ends the VM right after, so the "
-	    "guest never\n"
-	    "                     runs past the saved state. Resume it with "
-	    "'rrvm restore'.\n"
+	    "A running VM (run, restore, primary, a backup that took over):\n"
+	    "  status             state, uptime, guest image, TAP, IP, MAC, "
+	    "memory;\n"
+	    "                     for primary/backup also role and "
+	    "protection\n"
+	    "  stats              exits by kind, wait calls, frames and bytes "
+	    "in/out,\n"
+	    "                     drops; replication figures when protected\n"
+	    "  save FILE [--stop] write a full snapshot to FILE; --stop ends "
+	    "the VM right\n"
+	    "                     after. Resume it with 'rrvm restore'.\n"
 	    "  checkpoint-probe EPOCHS INTERVAL_MS\n"
-	    "                     collect EPOCHS incremental checkpoints "
-	    "every\n"
-	    "                     INTERVAL_MS (as a primary would) and "
-	    "report pause\n"
-	    "                     times, dirty pages and bytes with and "
-	    "without\n"
-	    "                     delta compression; the VM keeps running\n"
+	    "                     collect EPOCHS incremental checkpoints every "
+	    "INTERVAL_MS\n"
+	    "                     and report pause times, dirty pages and "
+	    "bytes\n"
+	    "A VM under rrvm primary/backup (role changes, docs/design.md):\n"
+	    "  protect ADDR:PORT [--mode reverse|buffered|naive]\n"
+	    "                     protect the VM to a backup listening there "
+	    "(after a\n"
+	    "                     failover: re-protection)\n"
+	    "  unprotect          stop replicating; the backup stands down\n"
+	    "  switchover [--timeout MS]\n"
+	    "                     hand the VM to the backup (final epoch, "
+	    "handover, no\n"
+	    "                     fence); refused unless the backup is in "
+	    "sync\n"
+	    "A backup waiting to take over:\n"
+	    "  status             replica, primary, longest silence, capture\n"
+	    "  log-dump FILE.pcapng  the replay log (reverse mode)\n"
 	    "\n"
-	    "--json prints one JSON object instead of text.\n");
+	    "--json prints one JSON object instead of text. Exit status: 0 "
+	    "ok, 1 the\n"
+	    "daemon answered with an error (or is not there), 2 usage.\n",
+	    out);
+}
+
+/* Commands whose FILE argument the daemon (maybe elsewhere) must get whole. */
+static bool takes_file(const char *command)
+{
+	return strcmp(command, "save") == 0 || strcmp(command, "log-dump") == 0;
 }
 
 static int absolute_path(const char *in, char *out, size_t size)
@@ -61,14 +87,107 @@ static int absolute_path(const char *in, char *out, size_t size)
 	return n < 0 || (size_t)n >= size || n > PATH_MAX ? -1 : 0;
 }
 
+/* argv[2..] as one request line. 0 or -1 (message printed). */
+static int build_request(int argc, char **argv, char *req, size_t size,
+			 bool *json)
+{
+	size_t len = 0;
+
+	for (int i = 2; i < argc; i++) {
+		char path[PATH_MAX + 2];
+		const char *word = argv[i];
+
+		if (strchr(word, ' ') || strchr(word, '\n') || !*word) {
+			fprintf(stderr,
+				"rrvm ctl: arguments cannot be empty or hold "
+				"spaces ('%s')\n",
+				word);
+			return -1;
+		}
+		if (strcmp(word, "--json") == 0)
+			*json = true;
+		if (i == 3 && takes_file(argv[2]) && word[0] != '-') {
+			if (absolute_path(word, path, sizeof(path))) {
+				fprintf(stderr, "rrvm ctl: bad path '%s'\n",
+					word);
+				return -1;
+			}
+			word = path;
+		}
+		if (len + strlen(word) + 2 > size) {
+			fprintf(stderr, "rrvm ctl: request too long\n");
+			return -1;
+		}
+		len += (size_t)snprintf(req + len, size - len, "%s%s",
+					len ? " " : "", word);
+	}
+	req[len++] = '\n';
+	req[len] = '\0';
+	return 0;
+}
+
+static bool is_error_line(const char *line)
+{
+	return strncmp(line, "error:", 6) == 0 ||
+	       strncmp(line, "{\"error\"", 8) == 0;
+}
+
+/*
+ * Print the reply as it arrives (progress of long commands streams);
+ * remember whether its first or last line is an error.
+ */
+static int relay_reply(int fd, bool json)
+{
+	char buf[4096], first[16] = "", last[256] = "";
+	size_t first_len = 0, last_len = 0;
+	bool at_line_start = true, any = false;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			char c = buf[i];
+
+			if (at_line_start)
+				last_len = 0;
+			at_line_start = c == '\n';
+			if (first_len < sizeof(first) - 1 && !any)
+				first[first_len++] = c;
+			if (c == '\n') {
+				any = true;
+				continue;
+			}
+			if (last_len < sizeof(last) - 1)
+				last[last_len++] = c;
+			last[last_len] = '\0';
+		}
+		first[first_len] = '\0';
+		if (is_error_line(first) || is_error_line(last)) {
+			/* Errors go to stderr unless JSON was asked for. */
+			fwrite(buf, 1, (size_t)n, json ? stdout : stderr);
+		} else {
+			fwrite(buf, 1, (size_t)n, stdout);
+		}
+		fflush(stdout);
+	}
+	if (n < 0) {
+		fprintf(stderr, "rrvm ctl: read: %s\n", strerror(errno));
+		return RRVM_EXIT_ERROR;
+	}
+	if (!first_len) {
+		fprintf(stderr, "rrvm ctl: no reply from the daemon\n");
+		return RRVM_EXIT_ERROR;
+	}
+	return is_error_line(first) || is_error_line(last) ? RRVM_EXIT_ERROR
+							   : RRVM_EXIT_OK;
+}
+
 int cmd_ctl(int argc, char **argv)
 {
-	struct sockaddr_un addr;
-	char request[PATH_MAX + 64], reply[4096];
-	const char *path, *command;
-	int json = 0, fd, ret = RRVM_EXIT_ERROR;
-	ssize_t n = 0;
-	size_t len, got;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	char request[CONTROL_REQUEST_MAX];
+	const char *path;
+	bool json = false;
+	int fd, ret;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
@@ -82,127 +201,36 @@ int cmd_ctl(int argc, char **argv)
 		return RRVM_EXIT_USAGE;
 	}
 	path = argv[1];
-	command = argv[2];
-	if (strcmp(command, "status") == 0 || strcmp(command, "stats") == 0) {
-		if (argc > 4 || (argc == 4 && strcmp(argv[3], "--json") != 0)) {
-			ctl_usage(stderr);
-			return RRVM_EXIT_USAGE;
-		}
-		json = argc == 4;
-		len = (size_t)snprintf(request, sizeof(request), "%s%s\n",
-				       command, json ? " --json" : "");
-	} else if (strcmp(command, "log-dump") == 0) {
-		char file[PATH_MAX + 2];
-
-		if (argc != 4 || absolute_path(argv[3], file, sizeof(file))) {
-			fprintf(stderr, "rrvm ctl: usage: log-dump FILE.pcapng "
-					"(no spaces in FILE)\n");
-			return RRVM_EXIT_USAGE;
-		}
-		len = (size_t)snprintf(request, sizeof(request),
-				       "log-dump %s\n", file);
-	} else if (strcmp(command, "save") == 0) {
-		int stop = 0;
-		char file[PATH_MAX + 2];
-
-		if (argc < 4) {
-			fprintf(stderr, "rrvm ctl: save needs a FILE\n");
-			return RRVM_EXIT_USAGE;
-		}
-		for (int i = 4; i < argc; i++) {
-			if (strcmp(argv[i], "--stop") == 0) {
-				stop = 1;
-			} else if (strcmp(argv[i], "--json") == 0) {
-				json = 1;
-			} else {
-				fprintf(stderr,
-					"rrvm ctl: save: unknown option '%s'\n",
-					argv[i]);
-				return RRVM_EXIT_USAGE;
-			}
-		}
-		/* The monitor may run in another directory: send a full path.
-		 */
-		if (absolute_path(argv[3], file, sizeof(file))) {
-			fprintf(stderr,
-				"rrvm ctl: save: bad path '%s' (no spaces, "
-				"at most %d bytes)\n",
-				argv[3], PATH_MAX);
-			return RRVM_EXIT_USAGE;
-		}
-		len = (size_t)snprintf(
-		    request, sizeof(request), "save %s%s%s\n", file,
-		    stop ? " --stop" : "", json ? " --json" : "");
-	} else if (strcmp(command, "checkpoint-probe") == 0) {
-		char *end1, *end2;
-		unsigned long epochs, interval;
-
-		if (argc < 5 || argc > 6 ||
-		    (argc == 6 && strcmp(argv[5], "--json") != 0)) {
-			fprintf(stderr, "rrvm ctl: usage: checkpoint-probe "
-					"EPOCHS INTERVAL_MS [--json]\n");
-			return RRVM_EXIT_USAGE;
-		}
-		epochs = strtoul(argv[3], &end1, 10);
-		interval = strtoul(argv[4], &end2, 10);
-		if (*end1 || *end2 || epochs < 1 || epochs > 10000 ||
-		    interval < 1 || interval > 10000) {
-			fprintf(stderr, "rrvm ctl: checkpoint-probe: EPOCHS "
-					"and INTERVAL_MS must be 1..10000\n");
-			return RRVM_EXIT_USAGE;
-		}
-		json = argc == 6;
-		len = (size_t)snprintf(request, sizeof(request),
-				       "checkpoint-probe %lu %lu%s\n", epochs,
-				       interval, json ? " --json" : "");
-	} else {
-		fprintf(stderr,
-			"rrvm ctl: unknown command '%s' (known: status, "
-			"stats, save, checkpoint-probe, log-dump)\n",
-			command);
+	if (takes_file(argv[2]) && (argc < 4 || argv[3][0] == '-')) {
+		fprintf(stderr, "rrvm ctl: %s needs a FILE\n", argv[2]);
 		return RRVM_EXIT_USAGE;
 	}
+	if (build_request(argc, argv, request, sizeof(request), &json))
+		return RRVM_EXIT_USAGE;
 	if (strlen(path) >= sizeof(addr.sun_path)) {
 		fprintf(stderr, "rrvm ctl: socket path too long\n");
 		return RRVM_EXIT_USAGE;
 	}
+	memcpy(addr.sun_path, path, strlen(path));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		perror("rrvm ctl: socket");
 		return RRVM_EXIT_ERROR;
 	}
-	memset(&addr, 0, sizeof(addr));
-	addr.sun_family = AF_UNIX;
-	memcpy(addr.sun_path, path, strlen(path));
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		fprintf(stderr,
-			"rrvm ctl: cannot connect to '%s': %s (is 'rrvm run "
-			"--control %s' running?)\n",
+			"rrvm ctl: cannot connect to '%s': %s (is a daemon "
+			"running with --control %s?)\n",
 			path, strerror(errno), path);
-		goto out;
+		close(fd);
+		return RRVM_EXIT_ERROR;
 	}
-	if (write(fd, request, len) != (ssize_t)len) {
+	if (write(fd, request, strlen(request)) != (ssize_t)strlen(request)) {
 		fprintf(stderr, "rrvm ctl: write: %s\n", strerror(errno));
-		goto out;
+		close(fd);
+		return RRVM_EXIT_ERROR;
 	}
-	/* Replies are small; an error reply makes the exit status 1. */
-	got = 0;
-	while (got < sizeof(reply) - 1 &&
-	       (n = read(fd, reply + got, sizeof(reply) - 1 - got)) > 0)
-		got += (size_t)n;
-	if (n < 0) {
-		fprintf(stderr, "rrvm ctl: read: %s\n", strerror(errno));
-		goto out;
-	}
-	reply[got] = '\0';
-	if (strncmp(reply, "error:", 6) == 0 ||
-	    strncmp(reply, "{\"error\"", 9) == 0) {
-		fputs(reply, json ? stdout : stderr);
-		goto out;
-	}
-	fputs(reply, stdout);
-	ret = RRVM_EXIT_OK;
-out:
+	ret = relay_reply(fd, json);
 	close(fd);
 	return ret;
 }

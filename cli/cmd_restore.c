@@ -76,7 +76,7 @@ int cmd_restore(int argc, char **argv)
 	const char *tap = NULL, *control = NULL, *path;
 	char err[256], ip[64], mac[32];
 	struct vnic_backend *backend;
-	struct control_info info;
+	struct vm_control vc;
 	enum log_level level;
 	const uint8_t *data = NULL;
 	size_t len = 0;
@@ -145,7 +145,8 @@ int cmd_restore(int argc, char **argv)
 	if (!boot_info_cmdline_value(session_vm.boot_info->cmdline, "mac", mac,
 				     sizeof(mac)))
 		snprintf(mac, sizeof(mac), "?");
-	info = (struct control_info){
+	vc = (struct vm_control){
+	    .vm = &session_vm,
 	    .guest_path = path,
 	    .tap = tap,
 	    .ip = ip,
@@ -155,5 +156,5 @@ int cmd_restore(int argc, char **argv)
 	log_info("restored %s: %llu MiB, tap %s, %s", path,
 		 (unsigned long long)(session_vm.mem_size >> 20), tap,
 		 session_vm.boot_info->cmdline);
-	return vm_session_run(control, &info);
+	return vm_session_run(control, &vc);
 }

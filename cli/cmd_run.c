@@ -7,7 +7,6 @@
 #include "cli/run_args.h"
 #include "cli/vm_session.h"
 #include "common/log.h"
-#include "vmm/control.h"
 #include "vmm/vm.h"
 
 static void run_usage(FILE *out)
@@ -50,11 +49,11 @@ int cmd_run(int argc, char **argv)
 	struct vnic_backend *backend;
 	struct vm_config config;
 	struct run_args args;
-	struct control_info info;
+	struct vm_control vc;
 	int ret;
 
 	log_set_component("rrvm run");
-	ret = run_args_parse(argc, argv, &args, false, run_usage);
+	ret = run_args_parse(argc, argv, &args, run_usage);
 	if (ret)
 		return ret > 0 ? RRVM_EXIT_OK : RRVM_EXIT_USAGE;
 	if (tap_backend_open(args.tap, &backend))
@@ -62,8 +61,8 @@ int cmd_run(int argc, char **argv)
 	run_args_vm_config(&args, backend, &config);
 	if (vm_create(&session_vm, &config))
 		return RRVM_EXIT_ERROR;
-	run_args_control_info(&args, &info);
+	run_args_vm_control(&args, &session_vm, &vc);
 	log_info("booting %s: %llu MiB, tap %s, %s", args.guest,
 		 (unsigned long long)(args.mem >> 20), args.tap, args.cmdline);
-	return vm_session_run(args.control, &info);
+	return vm_session_run(args.control, &vc);
 }

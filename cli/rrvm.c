@@ -7,13 +7,16 @@
 
 static const struct rrvm_command commands[] = {
     {"run", "boot a guest image on a TAP device (unprotected)", cmd_run},
-    {"primary", "run a VM and replicate it to a backup (buffered/none)",
+    {"primary",
+     "run a VM protected by a backup (reverse, buffered/Remus, naive)",
      cmd_primary},
-    {"backup", "receive a primary's checkpoints; take over when it dies",
+    {"backup",
+     "hold a primary's checkpoints (and client log); take over, re-protect",
      cmd_backup},
     {"restore", "resume a saved VM (rrvm ctl SOCKET save) on a TAP",
      cmd_restore},
-    {"ctl", "query or save a running VM through its control socket", cmd_ctl},
+    {"ctl", "talk to a daemon: status, stats, save, protect, switchover...",
+     cmd_ctl},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -23,10 +26,10 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: rrvm <command> [options]\n"
 		"\n"
-		"rrvm runs a KVM micro-VM and (in later releases) protects it\n"
-		"by reverse replication: a primary streams checkpoints to a\n"
-		"backup that logs client requests and replays them on "
-		"failover.\n"
+		"rrvm runs a KVM micro-VM and protects it by reverse\n"
+		"replication: a primary streams checkpoints to a backup that\n"
+		"logs client requests and replays them on failover; classic\n"
+		"buffered (Remus) mode runs too, for comparison.\n"
 		"\n"
 		"commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
@@ -35,7 +38,8 @@ static void usage(FILE *out)
 	fprintf(out, "\n"
 		     "'rrvm <command> --help' explains each command.\n"
 		     "exit status: 0 ok, 1 error, 2 usage, 3 guest fault.\n"
-		     "docs: docs/design.md, docs/hypercall-abi.md\n");
+		     "docs: docs/design.md, docs/replication-protocol.md,\n"
+		     "      docs/hypercall-abi.md\n");
 }
 
 int main(int argc, char **argv)

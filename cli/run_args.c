@@ -2,20 +2,31 @@
 #include "cli/run_args.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli_parse.h"
 #include "common/log.h"
-#include "vmm/control.h"
 #include "vmm/vm.h"
+#include "vmm/vm_control.h"
 
 #define DEFAULT_MEM (64ull << 20)
 
-static int build_cmdline(struct run_args *a, int nopts, char **opts)
+const struct option run_args_longopts[] = {
+    {"guest", required_argument, NULL, 'g'},
+    {"tap", required_argument, NULL, 't'},
+    {"ip", required_argument, NULL, 'i'},
+    {"mac", required_argument, NULL, 'm'},
+    {"gw", required_argument, NULL, 'w'},
+    {"mem", required_argument, NULL, 'M'},
+    {"control", required_argument, NULL, 'c'},
+    {"log-level", required_argument, NULL, 'l'},
+    {NULL, 0, NULL, 0},
+};
+
+static int build_cmdline(struct run_args *a, int nopts, char **opts, char *err,
+			 size_t err_size)
 {
-	char err[256];
 	size_t len;
 	int n;
 
@@ -25,14 +36,13 @@ static int build_cmdline(struct run_args *a, int nopts, char **opts)
 		n += snprintf(a->cmdline + n, sizeof(a->cmdline) - (size_t)n,
 			      " gw=%s", a->gw);
 	for (int i = 0; i < nopts; i++) {
-		if (check_guest_option(opts[i], err, sizeof(err))) {
-			log_error("%s", err);
+		if (check_guest_option(opts[i], err, err_size))
 			return -EINVAL;
-		}
 		len = strlen(a->cmdline);
 		if (len + 1 + strlen(opts[i]) + 1 > sizeof(a->cmdline)) {
-			log_error("guest options too long (limit %d bytes)",
-				  RRVM_CMDLINE_MAX - 1);
+			snprintf(err, err_size,
+				 "guest options too long (limit %d bytes)",
+				 RRVM_CMDLINE_MAX - 1);
 			return -E2BIG;
 		}
 		snprintf(a->cmdline + len, sizeof(a->cmdline) - len, " %s",
@@ -41,163 +51,120 @@ static int build_cmdline(struct run_args *a, int nopts, char **opts)
 	return 0;
 }
 
-static int parse_replication_option(int c, const char *arg, struct run_args *a,
-				    char *err, size_t err_size)
+void run_args_init(struct run_args *a)
 {
-	char *end;
-	unsigned long v;
-
-	switch (c) {
-	case 'b':
-		a->backup = arg;
-		return 0;
-	case 'o':
-		if (repl_mode_parse(arg, &a->mode) == 0)
-			return 0;
-		snprintf(err, err_size,
-			 "--mode '%s': use reverse, buffered, naive or none",
-			 arg);
-		return -EINVAL;
-	case 'e':
-	case 'H':
-		v = strtoul(arg, &end, 10);
-		if (*end || end == arg || v > 10000 || (c == 'e' && v < 1)) {
-			snprintf(err, err_size,
-				 "--%s '%s': milliseconds, %s..10000",
-				 c == 'e' ? "epoch" : "heartbeat", arg,
-				 c == 'e' ? "1" : "0");
-			return -EINVAL;
-		}
-		if (c == 'e')
-			a->epoch_ms = (unsigned)v;
-		else
-			a->heartbeat_ms = (unsigned)v;
-		return 0;
-	case 'z':
-		if (strcmp(arg, "auto") == 0) {
-			a->compress = CKPT_COMPRESS_AUTO;
-			return 0;
-		}
-		if (strcmp(arg, "none") == 0) {
-			a->compress = CKPT_COMPRESS_NONE;
-			return 0;
-		}
-		snprintf(err, err_size, "--compress '%s': use auto or none",
-			 arg);
-		return -EINVAL;
-	}
-	return -EINVAL;
-}
-
-int run_args_parse(int argc, char **argv, struct run_args *a, bool primary,
-		   void (*usage)(FILE *out))
-{
-	static const struct option longopts[] = {
-	    {"guest", required_argument, NULL, 'g'},
-	    {"tap", required_argument, NULL, 't'},
-	    {"ip", required_argument, NULL, 'i'},
-	    {"mac", required_argument, NULL, 'm'},
-	    {"gw", required_argument, NULL, 'w'},
-	    {"mem", required_argument, NULL, 'M'},
-	    {"control", required_argument, NULL, 'c'},
-	    {"log-level", required_argument, NULL, 'l'},
-	    {"backup", required_argument, NULL, 'b'},
-	    {"mode", required_argument, NULL, 'o'},
-	    {"epoch", required_argument, NULL, 'e'},
-	    {"heartbeat", required_argument, NULL, 'H'},
-	    {"compress", required_argument, NULL, 'z'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	char err[256];
-	uint32_t addr;
-	int prefix, c;
-	enum log_level level;
-
 	memset(a, 0, sizeof(*a));
 	a->mem = DEFAULT_MEM;
-	a->mode = REPL_MODE_REVERSE;
-	a->epoch_ms = 20;
-	a->heartbeat_ms = 5;
-	a->compress = CKPT_COMPRESS_AUTO;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'g':
-			a->guest = optarg;
-			break;
-		case 't':
-			a->tap = optarg;
-			break;
-		case 'i':
-			a->ip = optarg;
-			break;
-		case 'm':
-			a->mac = optarg;
-			break;
-		case 'w':
-			a->gw = optarg;
-			break;
-		case 'c':
-			a->control = optarg;
-			break;
-		case 'M':
-			if (parse_mem_size(optarg, &a->mem, err, sizeof(err)))
-				goto bad;
-			break;
-		case 'l':
-			if (log_parse_level(optarg, &level)) {
-				snprintf(err, sizeof(err),
-					 "--log-level '%s': use error, warn, "
-					 "info or debug",
-					 optarg);
-				goto bad;
-			}
-			log_set_level(level);
-			break;
-		case 'b':
-		case 'o':
-		case 'e':
-		case 'H':
-		case 'z':
-			if (!primary) {
-				snprintf(err, sizeof(err),
-					 "--backup, --mode, --epoch, "
-					 "--heartbeat and --compress belong "
-					 "to 'rrvm primary'");
-				goto bad;
-			}
-			if (parse_replication_option(c, optarg, a, err,
-						     sizeof(err)))
-				goto bad;
-			break;
-		case 'h':
+}
+
+int run_args_handle(int c, const char *arg, struct run_args *a, char *err,
+		    size_t err_size)
+{
+	enum log_level level;
+
+	switch (c) {
+	case 'g':
+		a->guest = arg;
+		return 1;
+	case 't':
+		a->tap = arg;
+		return 1;
+	case 'i':
+		a->ip = arg;
+		return 1;
+	case 'm':
+		a->mac = arg;
+		return 1;
+	case 'w':
+		a->gw = arg;
+		return 1;
+	case 'c':
+		a->control = arg;
+		return 1;
+	case 'M':
+		return parse_mem_size(arg, &a->mem, err, err_size) ? -EINVAL
+								   : 1;
+	case 'l':
+		if (log_parse_level(arg, &level)) {
+			snprintf(err, err_size,
+				 "--log-level '%s': use error, warn, info or "
+				 "debug",
+				 arg);
+			return -EINVAL;
+		}
+		log_set_level(level);
+		return 1;
+	}
+	return 0;
+}
+
+int run_args_finish(struct run_args *a, const char *command, int nopts,
+		    char **opts, char *err, size_t err_size)
+{
+	uint32_t addr;
+	int prefix;
+
+	if (!a->guest || !a->tap || !a->ip || !a->mac) {
+		snprintf(err, err_size,
+			 "--guest, --tap, --ip and --mac are required "
+			 "(see 'rrvm %s --help')",
+			 command);
+		return -EINVAL;
+	}
+	if (parse_ipv4_prefix(a->ip, &a->ip_be, &prefix, 0, err, err_size))
+		return -EINVAL;
+	if (a->gw && parse_ipv4_prefix(a->gw, &addr, NULL, 1, err, err_size))
+		return -EINVAL;
+	if (parse_mac(a->mac, a->mac_bytes, err, err_size))
+		return -EINVAL;
+	return build_cmdline(a, nopts, opts, err, err_size) ? -EINVAL : 0;
+}
+
+/* Options of `rrvm primary` that people try on `rrvm run`. */
+static const char *const primary_only[] = {
+    "backup", "mode", "epoch", "heartbeat", "compress", "key-file", "listen",
+};
+
+int run_args_parse(int argc, char **argv, struct run_args *a,
+		   void (*usage)(FILE *out))
+{
+	static struct option longopts[24];
+	char err[256];
+	int c, n = 0, ret, idx;
+
+	for (const struct option *o = run_args_longopts; o->name; o++)
+		longopts[n++] = *o;
+	for (size_t i = 0; i < sizeof(primary_only) / sizeof(*primary_only);
+	     i++)
+		longopts[n++] = (struct option){primary_only[i],
+						required_argument, NULL, 'P'};
+	longopts[n++] = (struct option){"insecure", no_argument, NULL, 'P'};
+	longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[n] = (struct option){NULL, 0, NULL, 0};
+	run_args_init(a);
+	while ((c = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
+		if (c == 'h') {
 			usage(stdout);
 			return 1;
-		default:
+		}
+		if (c == 'P') {
+			snprintf(err, sizeof(err),
+				 "--%s belongs to 'rrvm primary' (replication); "
+				 "'rrvm run' runs a VM unprotected",
+				 longopts[idx].name);
+			goto bad;
+		}
+		ret = run_args_handle(c, optarg, a, err, sizeof(err));
+		if (ret < 0)
+			goto bad;
+		if (ret == 0) {
 			fprintf(stderr, "see 'rrvm %s --help'\n", argv[0]);
 			return -EINVAL;
 		}
 	}
-	if (!a->guest || !a->tap || !a->ip || !a->mac) {
-		snprintf(err, sizeof(err),
-			 "--guest, --tap, --ip and --mac are required "
-			 "(see 'rrvm %s --help')",
-			 argv[0]);
+	if (run_args_finish(a, argv[0], argc - optind, argv + optind, err,
+			    sizeof(err)))
 		goto bad;
-	}
-	if (parse_ipv4_prefix(a->ip, &addr, &prefix, 0, err, sizeof(err)))
-		goto bad;
-	if (a->gw && parse_ipv4_prefix(a->gw, &addr, NULL, 1, err, sizeof(err)))
-		goto bad;
-	if (parse_mac(a->mac, a->mac_bytes, err, sizeof(err)))
-		goto bad;
-	if (primary && a->mode != REPL_MODE_NONE && !a->backup) {
-		snprintf(err, sizeof(err),
-			 "--backup ADDR:PORT is required unless --mode none");
-		goto bad;
-	}
-	if (build_cmdline(a, argc - optind, argv + optind))
-		return -EINVAL;
 	return 0;
 bad:
 	log_error("%s", err);
@@ -215,12 +182,14 @@ void run_args_vm_config(const struct run_args *a, struct vnic_backend *backend,
 	config->backend = backend;
 }
 
-void run_args_control_info(const struct run_args *a, struct control_info *info)
+void run_args_vm_control(const struct run_args *a, struct vm *vm,
+			 struct vm_control *vc)
 {
-	memset(info, 0, sizeof(*info));
-	info->guest_path = a->guest;
-	info->tap = a->tap;
-	info->ip = a->ip;
-	info->mac = a->mac;
-	info->mem_size = a->mem;
+	memset(vc, 0, sizeof(*vc));
+	vc->vm = vm;
+	vc->guest_path = a->guest;
+	vc->tap = a->tap;
+	vc->ip = a->ip;
+	vc->mac = a->mac;
+	vc->mem_size = a->mem;
 }

@@ -6,67 +6,94 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "common/control_server.h"
 #include "common/log.h"
 #include "vmm/vm.h"
 
 struct vm session_vm;
 
+static volatile int stop_signalled;
+static struct vm *signal_target;
+
 static void on_stop_signal(int sig)
 {
+	struct vm *vm = __atomic_load_n(&signal_target, __ATOMIC_ACQUIRE);
+
 	(void)sig;
-	session_vm.stop_requested = 1;
+	__atomic_store_n(&stop_signalled, 1, __ATOMIC_RELEASE);
+	if (vm)
+		vm_request_stop(vm);
 }
 
-static int install_signals(void)
+int vm_session_signals_install(void)
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal;
-	/* No SA_RESTART: KVM_RUN and ppoll must return EINTR so we stop. */
+	/* No SA_RESTART: KVM_RUN and poll must return EINTR so we stop. */
 	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }
 
-int vm_session_run(const char *control_path, const struct control_info *info)
+void vm_session_signal_target(struct vm *vm)
 {
-	return vm_session_run_hooked(control_path, info, NULL, NULL);
+	__atomic_store_n(&signal_target, vm, __ATOMIC_RELEASE);
+	/* A signal that came before the target was set still stops it. */
+	if (vm && vm_session_stop_signalled())
+		vm_request_stop(vm);
 }
 
-int vm_session_run_hooked(const char *control_path,
-			  const struct control_info *info,
-			  void (*on_stop)(void *ctx), void *ctx)
+int vm_session_stop_signalled(void)
 {
+	return __atomic_load_n(&stop_signalled, __ATOMIC_ACQUIRE);
+}
+
+volatile int *vm_session_stop_flag(void)
+{
+	return &stop_signalled;
+}
+
+int vm_session_exit_status(struct vm *vm, int run_ret)
+{
+	if (run_ret == -EFAULT)
+		return RRVM_EXIT_GUEST_FAULT;
+	if (run_ret < 0)
+		return RRVM_EXIT_ERROR;
+	if (vm_stop_requested(vm)) {
+		log_info("VM stopped (signal, handover or 'ctl save --stop')");
+		return RRVM_EXIT_OK;
+	}
+	log_info("guest exited with status %d", run_ret);
+	return run_ret & 0xff;
+}
+
+int vm_session_run(const char *control_path, struct vm_control *vc)
+{
+	struct control_command cmds[VM_CONTROL_COMMANDS];
 	struct control_server *control = NULL;
+	size_t n;
 	int ret;
 
-	if (install_signals()) {
+	if (vm_session_signals_install()) {
 		ret = RRVM_EXIT_ERROR;
 		goto out;
 	}
-	if (control_path &&
-	    control_start(control_path, &session_vm, info, &control)) {
-		ret = RRVM_EXIT_ERROR;
-		goto out;
+	vm_session_signal_target(&session_vm);
+	if (control_path) {
+		if (control_server_start(control_path, &control)) {
+			ret = RRVM_EXIT_ERROR;
+			goto out;
+		}
+		n = vm_control_commands(vc, cmds);
+		control_server_set(control, cmds, n);
 	}
-	ret = vm_run(&session_vm);
-	if (ret == -EFAULT) {
-		ret = RRVM_EXIT_GUEST_FAULT;
-	} else if (ret < 0) {
-		ret = RRVM_EXIT_ERROR;
-	} else if (session_vm.stop_requested) {
-		log_info("VM stopped (signal or 'ctl save --stop')");
-		ret = RRVM_EXIT_OK;
-	} else {
-		log_info("guest exited with status %d", ret);
-		ret &= 0xff;
-	}
+	ret = vm_session_exit_status(&session_vm, vm_run(&session_vm));
 out:
-	if (on_stop)
-		on_stop(ctx);
-	control_stop(control);
+	control_server_stop(control);
+	vm_session_signal_target(NULL);
 	vm_destroy(&session_vm);
 	return ret;
 }

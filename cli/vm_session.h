@@ -1,25 +1,36 @@
 /* SPDX-License-Identifier: MIT */
-/* Running a created VM in the foreground: signals, control socket, status. */
+/*
+ * Running a VM in the foreground of this process: the process's signals
+ * (SIGINT/SIGTERM stop the VM, or whatever the daemon is waiting for), the
+ * control socket, and the exit status (see `rrvm --help`).
+ */
 #ifndef RRVM_VM_SESSION_H
 #define RRVM_VM_SESSION_H
 
-#include "vmm/control.h"
+#include "vmm/vm_control.h"
 
 struct vm;
 
-/* The process-wide VM (signal handlers need to reach it). */
+/* The VM of `rrvm run` and `rrvm restore`. */
 extern struct vm session_vm;
+
+/* SIGINT/SIGTERM: set the stop flag and stop the target VM (if any);
+ * SIGPIPE ignored. 0 or -errno. */
+int vm_session_signals_install(void);
+void vm_session_signal_target(struct vm *vm);
+/* Was SIGINT/SIGTERM received? */
+int vm_session_stop_signalled(void);
+/* The stop flag itself, for loops that poll it (backup_serve). */
+volatile int *vm_session_stop_flag(void);
+
+/* vm_run's result as the process exit status; logs why it stopped. */
+int vm_session_exit_status(struct vm *vm, int run_ret);
 
 /*
  * Run session_vm until the guest exits, faults or a signal/--stop ends it;
- * serve `control_path` (may be NULL) meanwhile; destroy the VM. Returns the
- * process exit status (see `rrvm --help`).
+ * serve vc's commands on control_path (may be NULL) meanwhile; destroy the
+ * VM. Returns the process exit status.
  */
-int vm_session_run(const char *control_path, const struct control_info *info);
-/* Same, calling on_stop(ctx) after the VM stopped and before it is freed
- * (to join threads that use it). */
-int vm_session_run_hooked(const char *control_path,
-			  const struct control_info *info,
-			  void (*on_stop)(void *ctx), void *ctx);
+int vm_session_run(const char *control_path, struct vm_control *vc);
 
 #endif

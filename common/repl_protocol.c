@@ -60,6 +60,50 @@ int repl_encode_heartbeat(struct ckpt_buf *out, uint64_t last_epoch)
 				last_epoch, NULL, 0);
 }
 
+int repl_encode_signal(struct ckpt_buf *out, enum repl_msg_type type,
+		       uint64_t epoch)
+{
+	if (type != REPL_MSG_GOODBYE && type != REPL_MSG_HANDOVER_READY &&
+	    type != REPL_MSG_HANDOVER_GO && type != REPL_MSG_HANDOVER_ABORT)
+		return -EINVAL;
+	return ckpt_encode_blob(out, (enum ckpt_msg_type)type, epoch, NULL, 0);
+}
+
+#define HANDOVER_PAYLOAD (4 + 64)
+
+int repl_encode_handover(struct ckpt_buf *out, uint64_t epoch,
+			 const struct repl_handover *h)
+{
+	uint8_t p[HANDOVER_PAYLOAD] = {0};
+	size_t n = strnlen(h->listen, sizeof(h->listen));
+
+	if (n == sizeof(h->listen))
+		return -EINVAL;
+	put_u32(p, h->flags);
+	memcpy(p + 4, h->listen, n);
+	return ckpt_encode_blob(out, (enum ckpt_msg_type)REPL_MSG_HANDOVER,
+				epoch, p, sizeof(p));
+}
+
+int repl_decode_handover(const struct ckpt_msg *msg, struct repl_handover *h)
+{
+	const uint8_t *p = msg->payload;
+
+	if (msg->header.type != REPL_MSG_HANDOVER ||
+	    msg->header.length != HANDOVER_PAYLOAD)
+		return -EINVAL;
+	memcpy(&h->flags, p, 4);
+	memcpy(h->listen, p + 4, sizeof(h->listen));
+	/* Must be a terminated string of printable characters. */
+	if (h->listen[sizeof(h->listen) - 1] != '\0' ||
+	    (h->flags & ~REPL_HANDOVER_RETURN))
+		return -EINVAL;
+	for (const char *c = h->listen; *c; c++)
+		if (*c < 0x21 || *c > 0x7e)
+			return -EINVAL;
+	return 0;
+}
+
 int repl_decode_hello(const struct ckpt_msg *msg, struct repl_hello *h)
 {
 	const uint8_t *p = msg->payload;

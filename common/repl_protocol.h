@@ -24,10 +24,30 @@ enum repl_msg_type {
 	 * commits the epoch.
 	 */
 	REPL_MSG_RX_DIGESTS = 67,
+	/*
+	 * primary -> backup: an orderly stop. The primary's VM is gone and
+	 * the backup must not run it (stand down); see docs.
+	 */
+	REPL_MSG_GOODBYE = 68,
+	/*
+	 * Planned handover (switchover; also migration's cutover). The
+	 * primary froze its VM, sent the final epoch E, then HANDOVER (epoch
+	 * E). The backup commits E and answers READY (epoch E) or ABORT; on
+	 * READY the primary answers GO and never runs the VM again; on GO the
+	 * backup takes over without fencing. A link cut after READY and
+	 * before GO leaves the backup unsure: it fails over, fence included.
+	 */
+	REPL_MSG_HANDOVER = 69, /* P -> B: payload struct repl_handover */
+	REPL_MSG_HANDOVER_READY = 70, /* B -> P */
+	REPL_MSG_HANDOVER_GO = 71, /* P -> B */
+	REPL_MSG_HANDOVER_ABORT = 72, /* either way: the VM stays where it is */
 };
 
 /* RX_DIGESTS flags */
 #define REPL_DIGESTS_INCOMPLETE 0x1u /* the primary dropped some (cap hit) */
+/* A full epoch's list: frames the VM got before this backup's log began
+ * are in it too, so a digest with no logged frame is not a capture gap. */
+#define REPL_DIGESTS_FULL 0x2u
 #define REPL_DIGESTS_MAX ((CKPT_MAX_PAYLOAD - 8) / 8)
 
 enum repl_mode {
@@ -46,6 +66,15 @@ struct repl_hello {
 	uint32_t reserved;
 };
 
+/* HANDOVER flags */
+#define REPL_HANDOVER_RETURN 0x1u /* the old primary becomes our backup at
+				     listen (protect it from there) */
+
+struct repl_handover {
+	uint32_t flags;
+	char listen[64]; /* "A.B.C.D:PORT" or "" (NUL-terminated) */
+};
+
 const char *repl_mode_name(enum repl_mode mode);
 int repl_mode_parse(const char *s, enum repl_mode *mode);
 
@@ -53,6 +82,13 @@ int repl_mode_parse(const char *s, enum repl_mode *mode);
 int repl_encode_hello(struct ckpt_buf *out, const struct repl_hello *h);
 int repl_encode_ack(struct ckpt_buf *out, uint64_t epoch);
 int repl_encode_heartbeat(struct ckpt_buf *out, uint64_t last_epoch);
+
+/* GOODBYE, HANDOVER_READY, HANDOVER_GO, HANDOVER_ABORT: no payload. */
+int repl_encode_signal(struct ckpt_buf *out, enum repl_msg_type type,
+		       uint64_t epoch);
+int repl_encode_handover(struct ckpt_buf *out, uint64_t epoch,
+			 const struct repl_handover *h);
+int repl_decode_handover(const struct ckpt_msg *msg, struct repl_handover *h);
 
 int repl_encode_digests(struct ckpt_buf *out, uint64_t epoch,
 			const uint64_t *digests, uint32_t count, uint32_t flags);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/report.h"
 #include "netstate/replay_gate.h"
 #include "netstate/replay_priv.h"
 
@@ -187,37 +188,6 @@ int replay_gate_audit(struct replay_gate *g, struct replay_audit *out)
 
 /* ------------------------------------------------------------ rendering */
 
-struct out {
-	char *buf;
-	size_t cap, len;
-	bool full;
-};
-
-static void put(struct out *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void put(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->full)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->cap - o->len) {
-		o->full = true;
-		return;
-	}
-	o->len += (size_t)n;
-}
-
-static int finish(struct out *o)
-{
-	return o->full ? -ENOSPC : (int)o->len;
-}
-
 static void ip_str(uint32_t ip_be, char s[16])
 {
 	const uint8_t *b = (const uint8_t *)&ip_be;
@@ -229,130 +199,73 @@ static const char *const problem_names[] = {
     "diverged", "isn_mismatch", "client_gap", "ack_ahead", "timed_out",
 };
 
-static void put_problems(struct out *o, uint32_t p, const char *quote)
+void replay_audit_report(const struct replay_audit *a, struct report *r)
 {
-	bool first = true;
-
-	for (unsigned i = 0; i < 5; i++) {
-		if (!(p & (1u << i)))
-			continue;
-		put(o, "%s%s%s%s", first ? "" : ",", quote, problem_names[i],
-		    quote);
-		first = false;
-	}
-}
-
-#define U(x) ((unsigned long long)(x))
-
-int replay_audit_format_text(const struct replay_audit *a, char *buf,
-			     size_t cap)
-{
-	struct out o = {buf, cap, 0, false};
-
-	if (!a || !buf || !cap)
-		return -EINVAL;
-	buf[0] = '\0';
-	put(&o, "replay audit:\n");
-	put(&o,
-	    "  frames  committed %llu, logged %llu, replayed %llu "
-	    "(%llu bytes), unparsed %llu, ungated %llu, original %llu\n",
-	    U(a->frames_committed), U(a->frames_logged), U(a->frames_replayed),
-	    U(a->bytes_replayed), U(a->frames_unparsed), U(a->frames_ungated),
-	    U(a->frames_original));
-	put(&o,
-	    "  gate    %llu waited: %llu released by output, %llu idle, "
-	    "%llu timed out; %.3f ms waiting\n",
-	    U(a->gate_waits), U(a->gate_released), U(a->gate_idle_releases),
-	    U(a->gate_timeouts), (double)a->gate_wait_ns / 1e6);
-	put(&o,
-	    "  output  %llu frames: %llu forwarded (%llu bytes), "
-	    "%llu suppressed (%llu bytes)\n",
-	    U(a->outputs), U(a->outputs_forwarded), U(a->bytes_forwarded),
-	    U(a->outputs_suppressed), U(a->bytes_suppressed));
-	put(&o,
-	    "  flows   %u tracked, %u replayed, %llu refused, %llu "
-	    "evicted; retransmitted segments: client %llu, guest %llu\n",
-	    a->flows, a->flows_replayed, U(a->flows_refused),
-	    U(a->flows_evicted), U(a->client_retrans), U(a->guest_retrans));
-	put(&o,
-	    "  checks  %u flows compared (%llu bytes), %u diverged "
-	    "(%llu bytes differ), %u ISN mismatch, %u client gap, "
-	    "%u ack ahead, %u timed out\n",
-	    a->flows_compared, U(a->bytes_compared), a->flows_diverged,
-	    U(a->bytes_differ), a->flows_isn_mismatch, a->flows_client_gap,
-	    a->flows_ack_ahead, a->flows_timed_out);
+	report_open(r, "frames", "frames");
+	report_u64(r, "committed", "committed", a->frames_committed);
+	report_u64(r, "logged", "logged", a->frames_logged);
+	report_u64(r, "replayed", "replayed", a->frames_replayed);
+	report_u64(r, "replayed_bytes", "replayed bytes", a->bytes_replayed);
+	report_u64(r, "unparsed", "unparsed", a->frames_unparsed);
+	report_u64(r, "ungated", "ungated", a->frames_ungated);
+	report_u64(r, "original", "original", a->frames_original);
+	report_u64(r, "ignored", "ignored", a->frames_ignored);
+	report_close(r);
+	report_open(r, "gate", "gate");
+	report_u64(r, "waits", "waited", a->gate_waits);
+	report_u64(r, "released", "released by output", a->gate_released);
+	report_u64(r, "idle_releases", "released idle", a->gate_idle_releases);
+	report_u64(r, "timeouts", "timed out", a->gate_timeouts);
+	report_f(r, "wait_ms", "time waiting", 3, (double)a->gate_wait_ns / 1e6,
+		 "ms");
+	report_close(r);
+	report_open(r, "output", "output");
+	report_u64(r, "frames", "frames", a->outputs);
+	report_u64(r, "forwarded", "forwarded", a->outputs_forwarded);
+	report_u64(r, "forwarded_bytes", "forwarded bytes", a->bytes_forwarded);
+	report_u64(r, "suppressed", "suppressed", a->outputs_suppressed);
+	report_u64(r, "suppressed_bytes", "suppressed bytes",
+		   a->bytes_suppressed);
+	report_close(r);
+	report_open(r, "flows", "flows");
+	report_u64(r, "tracked", "tracked", a->flows);
+	report_u64(r, "replayed", "replayed", a->flows_replayed);
+	report_u64(r, "refused", "refused", a->flows_refused);
+	report_u64(r, "evicted", "evicted", a->flows_evicted);
+	report_u64(r, "client_retrans", "client retransmits", a->client_retrans);
+	report_u64(r, "guest_retrans", "guest retransmits", a->guest_retrans);
+	report_u64(r, "compared", "compared", a->flows_compared);
+	report_u64(r, "compared_bytes", "compared bytes", a->bytes_compared);
+	report_u64(r, "diverged", "diverged", a->flows_diverged);
+	report_u64(r, "differ_bytes", "bytes differing", a->bytes_differ);
+	report_u64(r, "isn_mismatch", "ISN mismatch", a->flows_isn_mismatch);
+	report_u64(r, "client_gap", "client gap", a->flows_client_gap);
+	report_u64(r, "ack_ahead", "ack ahead", a->flows_ack_ahead);
+	report_u64(r, "timed_out", "timed out", a->flows_timed_out);
+	report_close(r);
+	report_list_open(r, "problem_flows", "problem flows");
 	for (uint32_t i = 0; i < a->listed && i < REPLAY_AUDIT_MAX_LISTED;
 	     i++) {
 		const struct replay_audit_flow *l = &a->flow[i];
-		char c[16], g[16];
+		char c[16], g[16], ep[40];
 
 		ip_str(l->client_ip, c);
 		ip_str(l->guest_ip, g);
-		put(&o, "  flow    %s:%u -> %s:%u: ", c, l->client_port, g,
-		    l->guest_port);
-		put_problems(&o, l->problems, "");
-		if (l->problems & REPLAY_FLOW_DIVERGED)
-			put(&o, " (%llu bytes differ from seq %u)",
-			    U(l->bytes_differ), l->first_diff_seq);
-		put(&o, "\n");
+		report_item_open(r, "flow");
+		snprintf(ep, sizeof(ep), "%s:%u", c, l->client_port);
+		report_str(r, "client", "client", ep);
+		snprintf(ep, sizeof(ep), "%s:%u", g, l->guest_port);
+		report_str(r, "guest", "guest", ep);
+		report_list_open(r, "problems", "problems");
+		for (unsigned p = 0; p < 5; p++)
+			if (l->problems & (1u << p))
+				report_list_str(r, problem_names[p]);
+		report_close(r);
+		report_u64(r, "bytes_differ", "bytes differing",
+			   l->bytes_differ);
+		report_u64(r, "first_diff_seq", "first differing seq",
+			   l->first_diff_seq);
+		report_close(r);
 	}
-	return finish(&o);
-}
-
-int replay_audit_format_json(const struct replay_audit *a, char *buf,
-			     size_t cap)
-{
-	struct out o = {buf, cap, 0, false};
-
-	if (!a || !buf || !cap)
-		return -EINVAL;
-	buf[0] = '\0';
-	put(&o,
-	    "{\"frames\":{\"committed\":%llu,\"logged\":%llu,"
-	    "\"replayed\":%llu,\"replayed_bytes\":%llu,\"unparsed\":%llu,"
-	    "\"ungated\":%llu,\"original\":%llu,\"ignored\":%llu},",
-	    U(a->frames_committed), U(a->frames_logged), U(a->frames_replayed),
-	    U(a->bytes_replayed), U(a->frames_unparsed), U(a->frames_ungated),
-	    U(a->frames_original), U(a->frames_ignored));
-	put(&o,
-	    "\"gate\":{\"waits\":%llu,\"released\":%llu,"
-	    "\"idle_releases\":%llu,\"timeouts\":%llu,\"wait_ms\":%.3f},",
-	    U(a->gate_waits), U(a->gate_released), U(a->gate_idle_releases),
-	    U(a->gate_timeouts), (double)a->gate_wait_ns / 1e6);
-	put(&o,
-	    "\"output\":{\"frames\":%llu,\"forwarded\":%llu,"
-	    "\"forwarded_bytes\":%llu,\"suppressed\":%llu,"
-	    "\"suppressed_bytes\":%llu},",
-	    U(a->outputs), U(a->outputs_forwarded), U(a->bytes_forwarded),
-	    U(a->outputs_suppressed), U(a->bytes_suppressed));
-	put(&o,
-	    "\"flows\":{\"tracked\":%u,\"replayed\":%u,\"refused\":%llu,"
-	    "\"evicted\":%llu,\"client_retrans\":%llu,"
-	    "\"guest_retrans\":%llu,\"compared\":%u,"
-	    "\"compared_bytes\":%llu,\"diverged\":%u,\"differ_bytes\":%llu,"
-	    "\"isn_mismatch\":%u,\"client_gap\":%u,\"ack_ahead\":%u,"
-	    "\"timed_out\":%u},",
-	    a->flows, a->flows_replayed, U(a->flows_refused),
-	    U(a->flows_evicted), U(a->client_retrans), U(a->guest_retrans),
-	    a->flows_compared, U(a->bytes_compared), a->flows_diverged,
-	    U(a->bytes_differ), a->flows_isn_mismatch, a->flows_client_gap,
-	    a->flows_ack_ahead, a->flows_timed_out);
-	put(&o, "\"problem_flows\":[");
-	for (uint32_t i = 0; i < a->listed && i < REPLAY_AUDIT_MAX_LISTED;
-	     i++) {
-		const struct replay_audit_flow *l = &a->flow[i];
-		char c[16], g[16];
-
-		ip_str(l->client_ip, c);
-		ip_str(l->guest_ip, g);
-		put(&o,
-		    "%s{\"client\":\"%s:%u\",\"guest\":\"%s:%u\","
-		    "\"problems\":[",
-		    i ? "," : "", c, l->client_port, g, l->guest_port);
-		put_problems(&o, l->problems, "\"");
-		put(&o, "],\"bytes_differ\":%llu,\"first_diff_seq\":%u}",
-		    U(l->bytes_differ), l->first_diff_seq);
-	}
-	put(&o, "]}");
-	return finish(&o);
+	report_close(r);
 }

@@ -36,7 +36,7 @@
  *                          run the guest until dl (or until it sends);
  *                          feed every frame it sends to
  * replay_gate_guest_output() and send it only if OUTPUT_FORWARD; deliver f;
- *   replay_gate_audit(&g, &a); replay_audit_format_text(&a, buf, sizeof(buf));
+ *   replay_gate_audit(&g, &a); replay_audit_report(&a, &report);
  */
 #ifndef RRVM_NETSTATE_REPLAY_GATE_H
 #define RRVM_NETSTATE_REPLAY_GATE_H
@@ -211,12 +211,8 @@ enum output_decision replay_gate_guest_output(struct replay_gate *g,
 /* Fill *out: the counters plus the per-flow consistency checks. */
 int replay_gate_audit(struct replay_gate *g, struct replay_audit *out);
 
-/* Render an audit as human-readable lines / one JSON object. Return the
- * length written (without the NUL) or -ENOSPC if cap was too small (the
- * buffer then holds a NUL-terminated prefix); -EINVAL without a buffer. */
-int replay_audit_format_text(const struct replay_audit *a, char *buf,
-			     size_t cap);
-int replay_audit_format_json(const struct replay_audit *a, char *buf,
-			     size_t cap);
+struct report;
+/* The audit's fields (common/report.h: text lines or JSON). */
+void replay_audit_report(const struct replay_audit *a, struct report *r);
 
 #endif

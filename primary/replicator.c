@@ -12,11 +12,35 @@
 #include "backup/replay_log.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/repl_link.h"
+#include "common/report.h"
+#include "common/run_cmd.h"
 #include "common/transport.h"
 #include "vmm/vm.h"
 
 #define RECONNECT_MS	   200
 #define CONNECT_TIMEOUT_MS 200
+#define REWIRE_TIMEOUT_S   10
+
+static bool stopping(struct replicator *r)
+{
+	return __atomic_load_n(&r->stop, __ATOMIC_ACQUIRE);
+}
+
+static bool link_broken(struct replicator *r)
+{
+	return __atomic_load_n(&r->link_broken, __ATOMIC_ACQUIRE);
+}
+
+static void set_link_broken(struct replicator *r)
+{
+	__atomic_store_n(&r->link_broken, 1, __ATOMIC_RELEASE);
+}
+
+static bool reverse_mode(const struct replicator *r)
+{
+	return r->cfg.mode == REPL_MODE_REVERSE || r->cfg.mode == REPL_MODE_NAIVE;
+}
 
 /* Send one buffer of whole messages; the lock keeps messages intact. */
 static int link_send(struct replicator *r, const struct ckpt_buf *buf)
@@ -27,11 +51,72 @@ static int link_send(struct replicator *r, const struct ckpt_buf *buf)
 	ret = r->link ? r->link->ops->send(r->link, buf->data, buf->len)
 		      : -ENOTCONN;
 	if (!ret) {
-		r->last_send_ns = clock_mono_ns();
+		__atomic_store_n(&r->last_send_ns, clock_mono_ns(),
+				 __ATOMIC_RELAXED);
 		stat_add(r->stats.bytes_sent, buf->len);
 	}
 	pthread_mutex_unlock(&r->send_lock);
 	return ret;
+}
+
+static int link_send_signal(struct replicator *r, enum repl_msg_type type,
+			    uint64_t epoch)
+{
+	struct ckpt_buf buf;
+	int ret;
+
+	ckpt_buf_init(&buf);
+	ret = repl_encode_signal(&buf, type, epoch);
+	if (!ret)
+		ret = link_send(r, &buf);
+	ckpt_buf_free(&buf);
+	return ret;
+}
+
+static void handover_set(struct replicator *r, enum handover_state st)
+{
+	pthread_mutex_lock(&r->handover_lock);
+	r->handover = st;
+	pthread_cond_broadcast(&r->handover_cond);
+	pthread_mutex_unlock(&r->handover_lock);
+}
+
+/* One message from the backup (ack thread). */
+static void on_backup_message(struct replicator *r, const struct ckpt_msg *msg)
+{
+	uint64_t epoch = msg->header.epoch;
+
+	switch (msg->header.type) {
+	case REPL_MSG_ACK:
+		/* Never release output for an epoch not yet sent: a forged or
+		 * confused ack must not make buffered mode leak. */
+		if (epoch > __atomic_load_n(&r->sent_epoch, __ATOMIC_ACQUIRE)) {
+			uint64_t n = stat_add(r->stats.acks_bogus, 1) + 1;
+
+			/* 1st, 2nd, 4th, 8th...: loud but not a flood. */
+			if (!(n & (n - 1)))
+				log_warn("replication: dropped an ack for epoch "
+					 "%llu, which was never sent (%llu so "
+					 "far)",
+					 (unsigned long long)epoch,
+					 (unsigned long long)n);
+			return;
+		}
+		stat_set(r->stats.acked_epoch, epoch);
+		r->policy->ops->acked(r->policy, epoch);
+		return;
+	case REPL_MSG_HANDOVER_READY:
+	case REPL_MSG_HANDOVER_ABORT:
+		pthread_mutex_lock(&r->handover_lock);
+		if (r->handover == HANDOVER_SENT && epoch == r->handover_epoch) {
+			r->handover = msg->header.type == REPL_MSG_HANDOVER_READY
+					  ? HANDOVER_READY
+					  : HANDOVER_FAILED;
+			pthread_cond_broadcast(&r->handover_cond);
+		}
+		pthread_mutex_unlock(&r->handover_lock);
+		return;
+	}
 }
 
 /* Acks from the backup release held output. */
@@ -42,12 +127,14 @@ static void *ack_thread_main(void *arg)
 	uint8_t buf[4096];
 
 	ckpt_decoder_init(&dec);
-	while (!r->stop && !r->link_broken) {
+	while (!stopping(r) && !link_broken(r)) {
 		ssize_t n = r->link->ops->recv(r->link, buf, sizeof(buf));
 		size_t off = 0;
 
+		if (n == -EINTR || n == -EAGAIN)
+			continue;
 		if (n <= 0) {
-			if (!r->stop && !r->link_broken)
+			if (!stopping(r) && !link_broken(r))
 				log_error("replication: backup %s closed the "
 					  "link (%s)",
 					  r->link->peer,
@@ -69,22 +156,26 @@ static void *ack_thread_main(void *arg)
 			}
 			if (st == CKPT_DECODE_NEED_MORE)
 				break;
-			if (msg.header.type == REPL_MSG_ACK) {
-				stat_set(r->stats.acked_epoch,
-					 msg.header.epoch);
-				r->policy->ops->acked(r->policy,
-						      msg.header.epoch);
-			}
+			on_backup_message(r, &msg);
 		}
 	}
 out:
-	r->link_broken = 1;
+	set_link_broken(r);
+	/* A handover waiting for an answer will not get one. */
+	pthread_mutex_lock(&r->handover_lock);
+	if (r->handover == HANDOVER_SENT) {
+		r->handover = HANDOVER_FAILED;
+		pthread_cond_broadcast(&r->handover_cond);
+	}
+	pthread_mutex_unlock(&r->handover_lock);
 	ckpt_decoder_free(&dec);
 	return NULL;
 }
 
-static void link_drop(struct replicator *r)
+static void link_drop(struct replicator *r, bool quiet)
 {
+	struct transport *t;
+
 	if (!r->link)
 		return;
 	r->link->ops->shutdown(r->link);
@@ -93,67 +184,93 @@ static void link_drop(struct replicator *r)
 		r->ack_thread_running = false;
 	}
 	pthread_mutex_lock(&r->send_lock);
-	r->link->ops->close(r->link);
+	t = r->link;
 	r->link = NULL;
 	pthread_mutex_unlock(&r->send_lock);
+	t->ops->close(t);
 	/* Nobody will ack what is held: let it out, run unprotected. */
 	r->policy->ops->protection(r->policy, false);
 	stat_set(r->stats.protected_now, 0);
 	stat_inc(r->stats.disconnects);
-	log_error("replication: BACKUP LOST - the VM keeps running "
-		  "UNPROTECTED; reconnecting to %s every %d ms",
-		  r->backup_addr, RECONNECT_MS);
+	if (!quiet)
+		log_error("replication: BACKUP LOST - the VM keeps running "
+			  "UNPROTECTED; reconnecting to %s every %d ms",
+			  r->cfg.backup_addr, RECONNECT_MS);
+}
+
+/* Reverse mode: put the new backup's capture in front of us, once. */
+static int rewire(struct replicator *r)
+{
+	int status;
+
+	if (!reverse_mode(r) || !r->cfg.rewire_cmd || r->rewired)
+		return 0;
+	log_info("replication: moving the capture point: %s",
+		 r->cfg.rewire_cmd);
+	status = run_shell_command(r->cfg.rewire_cmd, REWIRE_TIMEOUT_S);
+	if (status != 0) {
+		stat_inc(r->stats.rewire_failures);
+		log_error("replication: --rewire-cmd failed (status %d): the "
+			  "backup would not see the client stream; not "
+			  "protecting yet",
+			  status);
+		return -EIO;
+	}
+	stat_inc(r->stats.rewires);
+	r->rewired = true;
+	return 0;
 }
 
 static int link_connect(struct replicator *r)
 {
 	struct repl_hello hello = {
 	    .version = REPL_VERSION,
-	    .mode = r->mode,
+	    .mode = r->cfg.mode,
 	    .session = r->session,
 	    .mem_size = r->vm->mem_size,
-	    .epoch_ms = r->epoch_ms,
+	    .epoch_ms = r->cfg.epoch_ms,
 	};
-	struct ckpt_buf buf;
 	struct transport *t;
 	int ret;
 
-	ret = transport_tcp_connect(r->backup_addr, CONNECT_TIMEOUT_MS, &t);
+	ret = repl_link_connect(r->cfg.backup_addr, r->cfg.key,
+				CONNECT_TIMEOUT_MS, &hello, &t);
 	if (ret)
 		return ret;
-	ckpt_buf_init(&buf);
-	ret = repl_encode_hello(&buf, &hello);
-	if (!ret)
-		ret = t->ops->send(t, buf.data, buf.len);
-	ckpt_buf_free(&buf);
+	ret = rewire(r);
 	if (ret) {
 		t->ops->close(t);
 		return ret;
 	}
 	pthread_mutex_lock(&r->send_lock);
 	r->link = t;
-	r->last_send_ns = clock_mono_ns();
 	pthread_mutex_unlock(&r->send_lock);
-	r->link_broken = 0;
+	__atomic_store_n(&r->last_send_ns, clock_mono_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&r->link_broken, 0, __ATOMIC_RELEASE);
 	r->need_full = true;
-	if (pthread_create(&r->ack_thread, NULL, ack_thread_main, r) == 0)
+	if (pthread_create(&r->ack_thread, NULL, ack_thread_main, r) == 0) {
+		pthread_setname_np(r->ack_thread, "repl-ack");
 		r->ack_thread_running = true;
+	}
 	stat_inc(r->stats.connects);
 	log_info("replication: connected to backup %s (%s mode, epoch %u "
-		 "ms); sending a full checkpoint",
-		 t->peer, repl_mode_name(r->mode), r->epoch_ms);
+		 "ms, link %s); sending a full checkpoint",
+		 t->peer, repl_mode_name(r->cfg.mode), r->cfg.epoch_ms,
+		 repl_link_security(r->cfg.key));
 	return 0;
 }
 
 /* Digests kept between two collects; more means the backup must resync. */
 #define RX_DIGESTS_CAP (1u << 20)
 
-void replicator_rx_observer(void *ctx, const uint8_t *frame, uint32_t len)
+/* The VM's vnic rx_observer (reverse and naive modes; vCPU thread). */
+static void rx_observer(void *ctx, const uint8_t *frame, uint32_t len)
 {
 	struct replicator *r = ctx;
 
 	/* What no capture takes must not be expected of the backup's log. */
-	if (r->rx_filter_on && !guest_filter_wants(&r->rx_filter, frame, len))
+	if (r->cfg.rx_filter_on &&
+	    !guest_filter_wants(&r->cfg.rx_filter, frame, len))
 		return;
 	if (r->rx_count == r->rx_cap) {
 		size_t cap = r->rx_cap ? r->rx_cap * 2 : 4096;
@@ -168,6 +285,13 @@ void replicator_rx_observer(void *ctx, const uint8_t *frame, uint32_t len)
 		r->rx_cap = cap;
 	}
 	r->rx_digests[r->rx_count++] = replay_digest(frame, len);
+}
+
+static int observer_install(struct vm *vm, void *arg)
+{
+	vm->vnic.rx_observer_ctx = arg;
+	vm->vnic.rx_observer = arg ? rx_observer : NULL;
+	return 0;
 }
 
 /* At the collect: the frames given so far belong to this epoch. */
@@ -186,6 +310,16 @@ static void cut_digests(struct replicator *r)
 	r->rx_incomplete = false;
 }
 
+static bool handover_requested(struct replicator *r)
+{
+	bool yes;
+
+	pthread_mutex_lock(&r->handover_lock);
+	yes = r->handover == HANDOVER_REQUESTED;
+	pthread_mutex_unlock(&r->handover_lock);
+	return yes;
+}
+
 /* Runs on the vCPU thread, vCPU stopped: the only part that pauses it. */
 static int collect_while_paused(struct vm *vm, void *arg)
 {
@@ -196,11 +330,15 @@ static int collect_while_paused(struct vm *vm, void *arg)
 		return ret;
 	r->epoch++;
 	r->snap.epoch = r->epoch;
+	r->epoch_full = r->need_full;
 	cut_digests(r);
 	/* Frames from now on belong to the next epoch. */
 	r->policy->ops->collected(r->policy, r->epoch);
-	if (r->need_full)
+	if (r->need_full && r->cfg.mode == REPL_MODE_BUFFERED)
 		r->policy->ops->protection(r->policy, true);
+	/* The final epoch of a handover: not one more guest instruction. */
+	if (handover_requested(r))
+		vm_set_frozen(vm, true);
 	return 0;
 }
 
@@ -211,8 +349,36 @@ static void base_apply(struct replicator *r)
 	if (s->full)
 		madvise(r->base, r->vm->mem_size, MADV_DONTNEED); /* zeros */
 	for (size_t i = 0; i < s->npages; i++)
-		memcpy(r->base + s->pfns[i] * 4096u, s->pages + i * 4096u,
-		       4096u);
+		memcpy(r->base + s->pfns[i] * CKPT_PAGE_SIZE,
+		       s->pages + i * CKPT_PAGE_SIZE, CKPT_PAGE_SIZE);
+}
+
+static void account_epoch(struct replicator *r, size_t bytes)
+{
+	const struct vm_snapshot *s = &r->snap;
+
+	stat_inc(r->stats.epochs);
+	if (s->full)
+		stat_inc(r->stats.full_epochs);
+	stat_add(r->stats.pages, s->npages);
+	stat_add(r->stats.raw_bytes, s->npages * CKPT_PAGE_SIZE);
+	stat_add(r->stats.pause_ns_total, s->pause_ns);
+	stat_set(r->stats.pause_ns_last, s->pause_ns);
+	if (s->pause_ns > stat_read(r->stats.pause_ns_max))
+		stat_set(r->stats.pause_ns_max, s->pause_ns);
+	/* One line per epoch (--log-level debug): per-epoch distributions. */
+	log_debug("replication: epoch %llu: %zu pages, pause %llu us, %zu "
+		  "bytes for %zu raw",
+		  (unsigned long long)s->epoch, s->npages,
+		  (unsigned long long)(s->pause_ns / 1000u), bytes,
+		  s->npages * CKPT_PAGE_SIZE);
+	if (s->pause_ns > 20000000u)
+		log_warn("replication: epoch %llu paused the VM %.1f ms (%zu "
+			 "pages: dirty log %.1f ms, copy %.1f ms, state %.1f "
+			 "ms)",
+			 (unsigned long long)s->epoch, s->pause_ns / 1e6,
+			 s->npages, s->dirty_log_ns / 1e6, s->copy_ns / 1e6,
+			 s->state_ns / 1e6);
 }
 
 static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
@@ -223,49 +389,32 @@ static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 
 	ckpt_buf_reset(buf);
 	ckpt_buf_reset(extra);
-	if (r->mode == REPL_MODE_REVERSE || r->mode == REPL_MODE_NAIVE) {
-		ret = repl_encode_digests(
-			extra, s->epoch, r->epoch_digests,
-			(uint32_t)r->epoch_count,
-			r->epoch_incomplete ? REPL_DIGESTS_INCOMPLETE : 0);
+	if (reverse_mode(r)) {
+		uint32_t flags = (r->epoch_incomplete ? REPL_DIGESTS_INCOMPLETE
+						      : 0) |
+				 (r->epoch_full ? REPL_DIGESTS_FULL : 0);
+
+		ret = repl_encode_digests(extra, s->epoch, r->epoch_digests,
+					  (uint32_t)r->epoch_count, flags);
 		if (ret)
 			return ret;
 	}
 	ret = vm_snapshot_encode_with(s, r->vm->mem_size,
-				      s->full ? NULL : r->base, r->compress,
+				      s->full ? NULL : r->base, r->cfg.compress,
 				      extra, buf, NULL);
 	if (ret) {
 		log_error("replication: cannot encode epoch %llu: %s",
 			  (unsigned long long)s->epoch, strerror(-ret));
 		return ret;
 	}
+	/* Before the send: the backup's ack can beat link_send's return. */
+	__atomic_store_n(&r->sent_epoch, s->epoch, __ATOMIC_RELEASE);
 	ret = link_send(r, buf);
 	if (ret)
 		return ret;
 	/* The backup will hold exactly this once it commits. */
 	base_apply(r);
-	stat_inc(r->stats.epochs);
-	if (s->full)
-		stat_inc(r->stats.full_epochs);
-	stat_add(r->stats.pages, s->npages);
-	stat_add(r->stats.raw_bytes, s->npages * 4096u);
-	stat_add(r->stats.pause_ns_total, s->pause_ns);
-	stat_set(r->stats.pause_ns_last, s->pause_ns);
-	if (s->pause_ns > stat_read(r->stats.pause_ns_max))
-		stat_set(r->stats.pause_ns_max, s->pause_ns);
-	/* One line per epoch (--log-level debug): per-epoch distributions. */
-	log_debug("replication: epoch %llu: %zu pages, pause %llu us, %zu "
-		  "bytes for %zu raw",
-		  (unsigned long long)s->epoch, s->npages,
-		  (unsigned long long)(s->pause_ns / 1000u), buf->len,
-		  s->npages * 4096u);
-	if (s->pause_ns > 20000000u)
-		log_warn("replication: epoch %llu paused the VM %.1f ms (%zu "
-			 "pages: dirty log %.1f ms, copy %.1f ms, state %.1f "
-			 "ms)",
-			 (unsigned long long)s->epoch, s->pause_ns / 1e6,
-			 s->npages, s->dirty_log_ns / 1e6, s->copy_ns / 1e6,
-			 s->state_ns / 1e6);
+	account_epoch(r, buf->len);
 	if (s->full) {
 		r->need_full = false;
 		stat_set(r->stats.protected_now, 1);
@@ -284,20 +433,24 @@ static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 static void *heartbeat_thread_main(void *arg)
 {
 	struct replicator *r = arg;
-	uint64_t hb = (uint64_t)r->heartbeat_ms * 1000000u;
+	uint64_t hb = (uint64_t)r->cfg.heartbeat_ms * 1000000u;
 	struct ckpt_buf buf;
 
 	ckpt_buf_init(&buf);
-	while (!r->stop) {
-		uint64_t now = clock_mono_ns(), last = r->last_send_ns;
+	while (!stopping(r)) {
+		uint64_t now = clock_mono_ns();
+		uint64_t last =
+		    __atomic_load_n(&r->last_send_ns, __ATOMIC_RELAXED);
 
 		if (now < last + hb) {
 			clock_sleep_until(last + hb);
 			continue;
 		}
-		if (r->link && !r->link_broken) {
+		if (!link_broken(r)) {
 			ckpt_buf_reset(&buf);
-			if (repl_encode_heartbeat(&buf, r->epoch) == 0 &&
+			if (repl_encode_heartbeat(
+				&buf, __atomic_load_n(&r->sent_epoch,
+						      __ATOMIC_RELAXED)) == 0 &&
 			    link_send(r, &buf) == 0)
 				stat_inc(r->stats.heartbeats);
 		}
@@ -307,22 +460,81 @@ static void *heartbeat_thread_main(void *arg)
 	return NULL;
 }
 
+/* Sleep until deadline, or until a handover is requested or we stop. */
+static void epoch_sleep(struct replicator *r, uint64_t deadline_ns)
+{
+	uint64_t now = clock_mono_ns();
+	uint64_t until = clock_real_ns() + (deadline_ns > now ? deadline_ns - now : 0);
+	struct timespec ts = {(time_t)(until / 1000000000u),
+			      (long)(until % 1000000000u)};
+
+	pthread_mutex_lock(&r->handover_lock);
+	while (r->handover != HANDOVER_REQUESTED && !stopping(r) &&
+	       pthread_cond_timedwait(&r->handover_cond, &r->handover_lock,
+				      &ts) == 0)
+		;
+	pthread_mutex_unlock(&r->handover_lock);
+}
+
+/* After the final epoch: nothing to do until the handover is settled. */
+static void wait_handover_settled(struct replicator *r)
+{
+	pthread_mutex_lock(&r->handover_lock);
+	while ((r->handover == HANDOVER_SENT ||
+		r->handover == HANDOVER_READY) &&
+	       !stopping(r))
+		pthread_cond_wait(&r->handover_cond, &r->handover_lock);
+	pthread_mutex_unlock(&r->handover_lock);
+}
+
+/* The final epoch and HANDOVER (epoch thread, VM frozen by the collect). */
+static void send_handover(struct replicator *r, struct ckpt_buf *buf,
+			  struct ckpt_buf *extra)
+{
+	int ret = send_epoch(r, buf, extra);
+
+	if (!ret) {
+		ckpt_buf_reset(buf);
+		ret = repl_encode_handover(buf, r->epoch, &r->handover_msg);
+		if (!ret) {
+			pthread_mutex_lock(&r->handover_lock);
+			r->handover_epoch = r->epoch;
+			r->handover = HANDOVER_SENT;
+			pthread_cond_broadcast(&r->handover_cond);
+			pthread_mutex_unlock(&r->handover_lock);
+			ret = link_send(r, buf);
+		}
+	}
+	if (ret) {
+		set_link_broken(r);
+		handover_set(r, HANDOVER_FAILED);
+		return;
+	}
+	log_info("replication: handover: VM frozen after epoch %llu; waiting "
+		 "for the backup",
+		 (unsigned long long)r->epoch);
+	wait_handover_settled(r);
+}
+
 static void *epoch_thread_main(void *arg)
 {
 	struct replicator *r = arg;
-	uint64_t interval = (uint64_t)r->epoch_ms * 1000000u;
+	uint64_t interval = (uint64_t)r->cfg.epoch_ms * 1000000u;
 	uint64_t next = clock_mono_ns() + interval, last_start = 0, last_try = 0;
 	struct ckpt_buf buf, extra;
 
 	ckpt_buf_init(&buf);
 	ckpt_buf_init(&extra);
-	while (!r->stop) {
+	while (!stopping(r)) {
 		uint64_t now = clock_mono_ns();
+		bool handover;
 		int ret;
 
-		if (r->link && r->link_broken)
-			link_drop(r);
+		if (r->link && link_broken(r))
+			link_drop(r, false);
 		if (!r->link) {
+			if (handover_requested(r))
+				handover_set(r, HANDOVER_FAILED);
 			if (now - last_try >= RECONNECT_MS * 1000000ull) {
 				last_try = now;
 				if (link_connect(r) == 0)
@@ -330,12 +542,14 @@ static void *epoch_thread_main(void *arg)
 			}
 			if (!r->link) {
 				clock_sleep_until(now +
-					    RECONNECT_MS * 1000000ull / 4);
+						  RECONNECT_MS * 1000000ull / 4);
 				continue;
 			}
 		}
 		if (now < next)
-			clock_sleep_until(next);
+			epoch_sleep(r, next);
+		if (stopping(r))
+			break;
 		now = clock_mono_ns();
 		if (last_start) {
 			stat_add(r->stats.interval_ns_total, now - last_start);
@@ -345,62 +559,96 @@ static void *epoch_thread_main(void *arg)
 		last_start = now;
 		next =
 		    (now - next > interval) ? now + interval : next + interval;
+		handover = handover_requested(r);
 		ret = vm_call_paused(r->vm, collect_while_paused, r);
-		if (ret == -ESHUTDOWN)
+		if (ret == -ESHUTDOWN && !handover)
 			break;
 		if (ret) {
 			log_error("replication: collect failed: %s",
 				  strerror(-ret));
+			if (handover)
+				handover_set(r, HANDOVER_FAILED);
 			continue;
 		}
-		if (send_epoch(r, &buf, &extra))
-			r->link_broken = 1;
+		if (handover)
+			send_handover(r, &buf, &extra);
+		else if (send_epoch(r, &buf, &extra))
+			set_link_broken(r);
 	}
 	ckpt_buf_free(&buf);
 	ckpt_buf_free(&extra);
 	return NULL;
 }
 
-int replicator_start(struct replicator *r)
+int replicator_start(struct replicator *r, struct vm *vm,
+		     struct output_policy *policy,
+		     const struct replicator_config *cfg)
 {
-	struct timespec ts;
+	int ret;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	r->session = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
-		     ((uint64_t)getpid() << 16);
+	memset(r, 0, sizeof(*r));
+	r->cfg = *cfg;
+	r->vm = vm;
+	r->policy = policy;
+	r->session = clock_real_ns() ^ ((uint64_t)getpid() << 16) ^
+		     (uint64_t)(uintptr_t)r;
 	pthread_mutex_init(&r->send_lock, NULL);
+	pthread_mutex_init(&r->handover_lock, NULL);
+	pthread_cond_init(&r->handover_cond, NULL);
 	vm_snapshot_init(&r->snap);
-	r->base = mmap(NULL, r->vm->mem_size, PROT_READ | PROT_WRITE,
+	r->base = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (r->base == MAP_FAILED) {
 		r->base = NULL;
 		return -ENOMEM;
 	}
 	r->need_full = true;
-	if (pthread_create(&r->epoch_thread, NULL, epoch_thread_main, r)) {
-		munmap(r->base, r->vm->mem_size);
-		r->base = NULL;
-		return -EAGAIN;
+	if (reverse_mode(r)) {
+		ret = vm_call_paused(vm, observer_install, r);
+		if (ret)
+			goto out;
 	}
-	if (r->heartbeat_ms && pthread_create(&r->heartbeat_thread, NULL,
-					      heartbeat_thread_main, r) == 0)
+	ret = -pthread_create(&r->epoch_thread, NULL, epoch_thread_main, r);
+	if (ret)
+		goto out;
+	pthread_setname_np(r->epoch_thread, "repl-epoch");
+	r->epoch_running = true;
+	if (cfg->heartbeat_ms && pthread_create(&r->heartbeat_thread, NULL,
+						heartbeat_thread_main, r) == 0) {
+		pthread_setname_np(r->heartbeat_thread, "repl-heartbeat");
 		r->heartbeat_running = true;
+	}
+	log_info("replication: protecting the VM in %s mode (epoch %u ms) to "
+		 "%s",
+		 repl_mode_name(cfg->mode), cfg->epoch_ms, cfg->backup_addr);
 	return 0;
+out:
+	if (reverse_mode(r))
+		vm_call_paused(vm, observer_install, NULL);
+	munmap(r->base, vm->mem_size);
+	r->base = NULL;
+	return ret;
 }
 
-void replicator_stop(struct replicator *r)
+void replicator_stop(struct replicator *r, bool goodbye)
 {
-	r->stop = 1;
-	pthread_join(r->epoch_thread, NULL);
+	__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&r->handover_lock);
+	pthread_cond_broadcast(&r->handover_cond);
+	pthread_mutex_unlock(&r->handover_lock);
+	if (r->epoch_running)
+		pthread_join(r->epoch_thread, NULL);
 	if (r->heartbeat_running)
 		pthread_join(r->heartbeat_thread, NULL);
-	if (r->link) {
-		r->link->ops->shutdown(r->link);
-		if (r->ack_thread_running)
-			pthread_join(r->ack_thread, NULL);
-		r->link->ops->close(r->link);
-		r->link = NULL;
+	r->epoch_running = r->heartbeat_running = false;
+	if (r->link && goodbye && !link_broken(r)) {
+		if (link_send_signal(r, REPL_MSG_GOODBYE, r->epoch) == 0)
+			log_info("replication: told the backup we stop in order "
+				 "(it stands down)");
 	}
+	link_drop(r, true);
+	if (reverse_mode(r))
+		vm_call_paused(r->vm, observer_install, NULL);
 	vm_snapshot_free(&r->snap);
 	free(r->rx_digests);
 	free(r->epoch_digests);
@@ -408,4 +656,155 @@ void replicator_stop(struct replicator *r)
 	if (r->base)
 		munmap(r->base, r->vm->mem_size);
 	r->base = NULL;
+	pthread_mutex_destroy(&r->send_lock);
+	pthread_mutex_destroy(&r->handover_lock);
+	pthread_cond_destroy(&r->handover_cond);
+}
+
+bool replicator_protected(struct replicator *r)
+{
+	return stat_read(r->stats.protected_now);
+}
+
+/* The backup holds a full checkpoint and keeps up. */
+static int check_in_sync(struct replicator *r, char *err, size_t size)
+{
+	uint64_t sent = __atomic_load_n(&r->sent_epoch, __ATOMIC_ACQUIRE);
+	uint64_t acked = stat_read(r->stats.acked_epoch);
+
+	if (!stat_read(r->stats.protected_now) || link_broken(r)) {
+		snprintf(err, size,
+			 "the backup is not in sync: the VM is unprotected "
+			 "(no backup holds a full checkpoint)");
+		return -EAGAIN;
+	}
+	if (acked + 3 < sent) {
+		snprintf(err, size,
+			 "the backup is not in sync: acked epoch %llu, sent "
+			 "%llu",
+			 (unsigned long long)acked, (unsigned long long)sent);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+int replicator_handover(struct replicator *r, const char *ret_listen,
+			int timeout_ms, char *err, size_t err_size)
+{
+	uint64_t until = clock_real_ns() + (uint64_t)timeout_ms * 1000000u;
+	struct timespec ts = {(time_t)(until / 1000000000u),
+			      (long)(until % 1000000000u)};
+	enum handover_state st;
+	int ret;
+
+	pthread_mutex_lock(&r->handover_lock);
+	if (r->handover != HANDOVER_NONE) {
+		pthread_mutex_unlock(&r->handover_lock);
+		snprintf(err, err_size, "a handover is already in progress");
+		return -EBUSY;
+	}
+	ret = check_in_sync(r, err, err_size);
+	if (ret) {
+		pthread_mutex_unlock(&r->handover_lock);
+		return ret;
+	}
+	memset(&r->handover_msg, 0, sizeof(r->handover_msg));
+	if (ret_listen) {
+		r->handover_msg.flags = REPL_HANDOVER_RETURN;
+		snprintf(r->handover_msg.listen, sizeof(r->handover_msg.listen),
+			 "%s", ret_listen);
+	}
+	r->handover = HANDOVER_REQUESTED;
+	pthread_cond_broadcast(&r->handover_cond);
+	while ((r->handover == HANDOVER_REQUESTED ||
+		r->handover == HANDOVER_SENT) &&
+	       pthread_cond_timedwait(&r->handover_cond, &r->handover_lock,
+				      &ts) == 0)
+		;
+	st = r->handover;
+	pthread_mutex_unlock(&r->handover_lock);
+	if (st == HANDOVER_READY &&
+	    link_send_signal(r, REPL_MSG_HANDOVER_GO, r->handover_epoch) == 0) {
+		stat_inc(r->stats.handovers);
+		log_info("replication: handover complete at epoch %llu: the "
+			 "backup runs the VM now",
+			 (unsigned long long)r->handover_epoch);
+		return 0;
+	}
+	/* Not handed over: the VM stays and runs on here. */
+	snprintf(err, err_size, "%s",
+		 st == HANDOVER_FAILED ? "the backup refused or the link broke"
+		 : st == HANDOVER_READY ? "could not send GO to the backup"
+					: "no answer from the backup in time");
+	if (r->link && !link_broken(r))
+		link_send_signal(r, REPL_MSG_HANDOVER_ABORT, r->handover_epoch);
+	stat_inc(r->stats.handovers_failed);
+	handover_set(r, HANDOVER_NONE);
+	vm_set_frozen(r->vm, false);
+	log_warn("replication: handover failed (%s); the VM runs on here",
+		 err);
+	return st == HANDOVER_FAILED ? -ECONNABORTED : -ETIMEDOUT;
+}
+
+static const char *compress_name(enum ckpt_compression c)
+{
+	return c == CKPT_COMPRESS_NONE ? "none" : "auto";
+}
+
+void replicator_report(struct replicator *r, struct report *rep)
+{
+	const struct replicator_stats *st = &r->stats;
+	struct output_policy_stats *ps = &r->policy->stats;
+	uint64_t epochs = stat_read(st->epochs);
+	uint64_t held = stat_read(ps->held_total);
+
+	report_str(rep, "mode", "mode", repl_mode_name(r->cfg.mode));
+	report_bool(rep, "protected", "protected",
+		    stat_read(st->protected_now));
+	report_str(rep, "backup", "backup", r->cfg.backup_addr);
+	report_str(rep, "link_security", "link",
+		   repl_link_security(r->cfg.key));
+	report_u64(rep, "epoch_ms", "epoch requested", r->cfg.epoch_ms);
+	report_f(rep, "achieved_interval_ms", "epoch achieved", 2,
+		 epochs > 1 ? stat_read(st->interval_ns_total) / 1e6 /
+				  (double)(epochs - 1)
+			    : 0,
+		 "ms");
+	report_str(rep, "compress", "compress", compress_name(r->cfg.compress));
+	report_u64(rep, "epochs", "epochs", epochs);
+	report_u64(rep, "full_epochs", "full epochs",
+		   stat_read(st->full_epochs));
+	report_u64(rep, "acked_epoch", "acked epoch", stat_read(st->acked_epoch));
+	report_u64(rep, "acks_bogus", "bogus acks dropped",
+		   stat_read(st->acks_bogus));
+	report_u64(rep, "late_epochs", "late epochs", stat_read(st->late_epochs));
+	report_f(rep, "pause_us_avg", "pause avg", 1,
+		 epochs ? stat_read(st->pause_ns_total) / 1e3 / (double)epochs
+			: 0,
+		 "us");
+	report_f(rep, "pause_us_max", "pause max", 1,
+		 stat_read(st->pause_ns_max) / 1e3, "us");
+	report_u64(rep, "pages", "pages", stat_read(st->pages));
+	report_u64(rep, "raw_bytes", "raw bytes", stat_read(st->raw_bytes));
+	report_u64(rep, "bytes_sent", "bytes sent", stat_read(st->bytes_sent));
+	report_u64(rep, "heartbeats", "heartbeats", stat_read(st->heartbeats));
+	report_u64(rep, "connects", "connects", stat_read(st->connects));
+	report_u64(rep, "disconnects", "disconnects", stat_read(st->disconnects));
+	report_u64(rep, "rewires", "rewires", stat_read(st->rewires));
+	report_u64(rep, "rewire_failures", "rewire failures",
+		   stat_read(st->rewire_failures));
+	report_u64(rep, "handovers", "handovers", stat_read(st->handovers));
+	report_u64(rep, "handovers_failed", "handovers failed",
+		   stat_read(st->handovers_failed));
+	report_open(rep, "output", "output");
+	report_u64(rep, "released", "released", stat_read(ps->released));
+	report_u64(rep, "held_now_bytes", "held now (bytes)",
+		   stat_read(ps->held_bytes_now));
+	report_u64(rep, "dropped", "dropped", stat_read(ps->dropped));
+	report_f(rep, "hold_ms_avg", "held avg", 2,
+		 held ? stat_read(ps->total_hold_ns) / 1e6 / (double)held : 0,
+		 "ms");
+	report_f(rep, "hold_ms_max", "held max", 2,
+		 stat_read(ps->max_hold_ns) / 1e6, "ms");
+	report_close(rep);
 }

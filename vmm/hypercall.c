@@ -106,7 +106,7 @@ static enum hypercall_result hc_wait(struct vm *vm, uint32_t arg)
 	received = vnic_fill_rx(vm);
 	if (sent < 0 || received < 0)
 		return HC_BAD_CALL;
-	if (received == 0 && w->deadline_ns != 0 && !vm->stop_requested) {
+	if (received == 0 && w->deadline_ns != 0 && !vm_stop_requested(vm)) {
 		wait_for_input(vm, w->deadline_ns);
 		received = vnic_fill_rx(vm);
 		if (received < 0)

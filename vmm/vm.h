@@ -61,7 +61,13 @@ struct vm {
 	char console_line[512];
 	size_t console_len;
 
-	volatile int stop_requested; /* set from a signal handler */
+	/* Set from signal handlers and other threads: vm_request_stop();
+	 * read with vm_stop_requested(). */
+	int stop_requested;
+	/* The vCPU stays out of KVM_RUN (it still serves pause requests):
+	 * a planned handover holds the VM still between its final epoch and
+	 * the backup's answer. vm_set_frozen(). */
+	int frozen;
 	int exit_status; /* guest's status once it exited */
 
 	/* Requests from other threads (vm_call_paused), see vm_pause.c. */
@@ -73,6 +79,18 @@ struct vm {
 	pthread_mutex_t caller_lock; /* one request at a time */
 	struct vm_request *request;
 };
+
+static inline bool vm_stop_requested(const struct vm *vm)
+{
+	return __atomic_load_n(&vm->stop_requested, __ATOMIC_ACQUIRE);
+}
+
+/* Async-signal-safe; vm_run returns soon after (0). */
+void vm_request_stop(struct vm *vm);
+/* vm_pause.c: freeze (the vCPU thread then waits, serving requests) or
+ * thaw. Freezing inside a vm_call_paused function keeps the guest from
+ * running a single instruction after it. */
+void vm_set_frozen(struct vm *vm, bool frozen);
 
 /* Create the VM, load the guest and prepare the vCPU. 0 or -errno. */
 int vm_create(struct vm *vm, const struct vm_config *config);

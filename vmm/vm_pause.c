@@ -66,6 +66,26 @@ void vm_kick(struct vm *vm)
 		pthread_kill(vm->vcpu_thread, KICK_SIGNAL);
 }
 
+void vm_request_stop(struct vm *vm)
+{
+	uint64_t one = 1;
+
+	__atomic_store_n(&vm->stop_requested, 1, __ATOMIC_RELEASE);
+	if (!vm->run)
+		return; /* not created yet: nothing to wake */
+	__atomic_store_n(&vm->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	/* Wake a WAIT sleep or a frozen vCPU; write() is signal-safe. */
+	if (write(vm->request_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+void vm_set_frozen(struct vm *vm, bool frozen)
+{
+	__atomic_store_n(&vm->frozen, frozen ? 1 : 0, __ATOMIC_RELEASE);
+	if (!frozen)
+		vm_kick(vm);
+}
+
 /* Complete a half-done I/O exit without running guest code. */
 static void vm_settle_io(struct vm *vm)
 {

@@ -4,10 +4,12 @@
  * ends the VM with a report (exit reason, RIP, registers): never a hang.
  */
 #include <errno.h>
+#include <poll.h>
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "rrvm/hypercall.h"
@@ -92,15 +94,28 @@ static int vm_handle_io(struct vm *vm)
 	return vm_fault(vm, what);
 }
 
+/* Frozen: no KVM_RUN; wake for requests, a thaw or a stop. */
+static void vm_wait_frozen(struct vm *vm)
+{
+	struct pollfd pfd = {.fd = vm->request_fd, .events = POLLIN};
+
+	if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+		usleep(1000);
+}
+
 static int vm_run_loop(struct vm *vm)
 {
 	int ret;
 
 	stat_set(vm->stats.state, VM_STATE_RUNNING);
-	while (!vm->stop_requested) {
+	while (!vm_stop_requested(vm)) {
 		vm_serve_requests(vm);
-		if (vm->stop_requested)
+		if (vm_stop_requested(vm))
 			break;
+		if (__atomic_load_n(&vm->frozen, __ATOMIC_ACQUIRE)) {
+			vm_wait_frozen(vm);
+			continue;
+		}
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				stat_inc(vm->stats.exits_interrupted);

@@ -249,6 +249,13 @@ static int write_all(int fd, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/*
+ * The temporary is made by mkstemp in the target's own directory (same file
+ * system, so rename is atomic; an unpredictable name that cannot be a
+ * pre-planted symlink, since mkstemp uses O_EXCL), then renamed over the
+ * target: rename replaces a symlink at the target path instead of writing
+ * through it.
+ */
 int vm_snapshot_write_file(const struct vm_snapshot *snap, uint64_t mem_size,
 			   const char *path, struct ckpt_encode_stats *stats)
 {
@@ -257,18 +264,19 @@ int vm_snapshot_write_file(const struct vm_snapshot *snap, uint64_t mem_size,
 	int fd = -1, ret;
 
 	ckpt_buf_init(&buf);
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid()) >=
-	    (int)sizeof(tmp)) {
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
 		ret = -ENAMETOOLONG;
 		goto out;
 	}
 	ret = vm_snapshot_encode(snap, mem_size, NULL, CKPT_COMPRESS_AUTO, &buf,
 				 stats);
-	if (ret)
-		goto out;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = -errno;
+	if (!ret) {
+		fd = mkostemp(tmp, O_CLOEXEC);
+		if (fd < 0)
+			ret = -errno;
+	}
+	if (ret) {
+		tmp[0] = '\0'; /* nothing of ours to remove */
 		goto out;
 	}
 	ret = write_all(fd, buf.data, buf.len);
@@ -282,7 +290,7 @@ int vm_snapshot_write_file(const struct vm_snapshot *snap, uint64_t mem_size,
 out:
 	if (ret && fd >= 0)
 		close(fd);
-	if (ret)
+	if (ret && tmp[0])
 		unlink(tmp);
 	ckpt_buf_free(&buf);
 	return ret;

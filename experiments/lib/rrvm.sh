@@ -178,6 +178,16 @@ RRVM_GUEST_GW=${RRVM_GUEST_GW:-10.77.0.1}
 RRVM_CC=${RRVM_CC:-$RRVM_ROOT/build/consistency-client}
 RRVM_PROXY=${RRVM_PROXY:-$RRVM_ROOT/experiments/lib/corrupt_proxy.py}
 
+# How the replication link is secured: RRVM_KEY_FILE (a key made by
+# `rrvm keygen`, the same for both daemons) or, without one, --insecure.
+rrvm_link_args() {
+	if [ -n "${RRVM_KEY_FILE:-}" ]; then
+		echo "--key-file $RRVM_KEY_FILE"
+	else
+		echo "--insecure"
+	fi
+}
+
 # rrvm_primary_bg NS LOG CTL IMAGE BACKUP MODE EPOCH_MS [rrvm-option...]
 #   [-- guest-option...]: `rrvm primary` on tap0 of NS in the background
 #   (PID in RRVM_LAST_PID).
@@ -187,7 +197,7 @@ rrvm_primary_bg() {
 	ns_bg "$ns" "$logf" "$RRVM" primary --guest "$img" --tap tap0 \
 		--ip "$RRVM_GUEST_IPN" --mac "$RRVM_GUEST_MAC" --gw "$RRVM_GUEST_GW" \
 		--backup "$backup" --mode "$mode" --epoch "$epoch" --control "$ctl" \
-		--log-level "${RRVM_LOG_LEVEL:-info}" "$@"
+		--log-level "${RRVM_LOG_LEVEL:-info}" $(rrvm_link_args) "$@"
 }
 
 # rrvm_backup_bg NS LOG CTL LISTEN REPORT [rrvm-option...]: `rrvm backup`
@@ -198,7 +208,7 @@ rrvm_backup_bg() {
 	shift 5
 	ns_bg "$ns" "$logf" "$RRVM" backup --listen "$listen" --tap tap0 \
 		--report "$report" --control "$ctl" \
-		--log-level "${RRVM_LOG_LEVEL:-info}" "$@"
+		--log-level "${RRVM_LOG_LEVEL:-info}" $(rrvm_link_args) "$@"
 }
 
 # rrvm_tb_fence_cmd ROLE: a fence command for `rrvm backup --fence-cmd` that

@@ -35,7 +35,7 @@ t_check "primary --compress lz4: says what is allowed" matches "$bad" "--compres
 bad=$("$RRVM" run --compress none --guest "$(guest_image kv)" --tap tap0 \
 	--ip 10.77.0.2/24 --mac 52:54:00:77:00:02 2>&1)
 t_eq "run --compress none: exit status 2" 2 "$?"
-t_check "run --compress none: belongs to rrvm primary" matches "$bad" "belong to 'rrvm primary'"
+t_check "run --compress none: belongs to rrvm primary" matches "$bad" "belongs to 'rrvm primary'"
 
 declare -a SUMMARY=()
 for ep in $INTERVALS; do

@@ -288,7 +288,7 @@ static int teardown(void **state)
 	(void)state;
 	if (!backend)
 		return 0;
-	the_vm.stop_requested = 1;
+	vm_request_stop(&the_vm);
 	vm_kick(&the_vm);
 	pthread_join(thread, NULL);
 	vm_destroy(&the_vm);

@@ -32,7 +32,7 @@ UNIT_TESTS += test_boot_info
 test_boot_info_SOURCES := vmm/boot_info.c
 
 UNIT_TESTS += test_cli_parse
-test_cli_parse_SOURCES := cli/cli_parse.c
+test_cli_parse_SOURCES := cli/cli_parse.c common/number.c
 
 UNIT_TESTS += test_resp
 test_resp_SOURCES := guest/services/kv/resp.c guest/services/kv/resp_reply.c
@@ -45,7 +45,7 @@ test_kv_SOURCES := guest/services/kv/resp.c guest/services/kv/resp_reply.c \
 
 # Needs /dev/kvm and build/guest/echo.elf (skips otherwise).
 UNIT_TESTS += test_dirty_tracking
-test_dirty_tracking_SOURCES := $(filter-out vmm/control.c,$(wildcard vmm/*.c)) common/log.c
+test_dirty_tracking_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) common/log.c
 
 # Checkpoint codec; links liblz4 (-llz4).
 UNIT_TESTS += test_ckpt_codec
@@ -79,7 +79,9 @@ UNIT_TESTS += test_netstate_flow
 test_netstate_flow_SOURCES := netstate/frame.c netstate/frame_build.c netstate/flow.c
 UNIT_TESTS += test_netstate_gate
 test_netstate_gate_SOURCES := netstate/frame.c netstate/frame_build.c \
-	netstate/flow.c netstate/replay_gate.c netstate/replay_audit.c common/log.c
+	netstate/flow.c netstate/replay_gate.c netstate/replay_audit.c common/log.c \
+	common/report.c
 UNIT_TESTS += test_netstate_audit
 test_netstate_audit_SOURCES := netstate/frame.c netstate/frame_build.c \
-	netstate/flow.c netstate/replay_gate.c netstate/replay_audit.c common/log.c
+	netstate/flow.c netstate/replay_gate.c netstate/replay_audit.c common/log.c \
+	common/report.c

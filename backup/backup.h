@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backup role: accept the primary's replication link, commit each epoch
+ * only when it arrived whole (backup/replica.c), acknowledge it, keep the
+ * reverse-mode replay log (backup/reverse.c), and decide when this host must
+ * take over: the primary crashed or fell silent (failover), or it handed the
+ * VM over on purpose (switchover). Taking over is backup/takeover.c; what
+ * runs afterwards is the caller's business (cli/ha_node.c).
+ *
+ * One primary at a time: while a session is live, a connection from another
+ * primary run is refused; the same primary reconnecting resumes.
+ */
+#ifndef RRVM_BACKUP_H
+#define RRVM_BACKUP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backup/replica.h"
+#include "backup/reverse.h"
+#include "common/repl_protocol.h"
+
+struct transport;
+struct control_command;
+struct repl_acceptor;
+
+struct backup_config {
+	const char *listen_addr; /* ADDR:PORT */
+	unsigned detect_timeout_ms; /* silence that counts as a failure */
+	/* Reverse replication: topology != TOPOLOGY_NONE captures. */
+	struct reverse_config reverse;
+	/* Pre-shared key (NULL: --insecure, no authentication). */
+	const uint8_t *key;
+};
+
+enum backup_outcome {
+	BACKUP_STOPPED = 0, /* asked to stop (signal) */
+	BACKUP_PRIMARY_FAILED, /* crashed or silent: fail over (fence!) */
+	BACKUP_HANDED_OVER, /* the primary gave us the VM (no fence) */
+};
+
+/* Why a failover was decided (for the report). */
+enum backup_detector {
+	DETECT_NONE = 0,
+	DETECT_SILENCE, /* no bytes for detect_timeout_ms */
+	DETECT_LINK_CLOSED, /* the link closed without a goodbye */
+	DETECT_HANDOVER_CUT, /* the link closed in the middle of a handover */
+};
+
+struct backup_stats {
+	uint64_t bytes_rx;
+	uint64_t max_silence_ns; /* longest gap between receives */
+	uint64_t connections_refused; /* another primary while live */
+	uint64_t acks_sent;
+};
+
+struct backup {
+	struct backup_config cfg;
+	struct repl_acceptor *acceptor;
+	struct transport *link;
+	struct ckpt_decoder dec;
+	struct replica replica;
+	uint64_t last_rx_ns;
+	uint64_t session; /* the primary run we replicate (0: none yet) */
+	enum repl_mode mode; /* as the primary said in HELLO */
+	unsigned epoch_ms;
+	bool stood_down; /* the primary said goodbye: do not take over */
+	uint8_t *rx_buf;
+
+	/* A handover in progress (HANDOVER received, READY sent). */
+	bool handover_ready;
+	uint64_t handover_epoch;
+	char handover_listen[64]; /* where the old primary will listen */
+
+	enum backup_detector detector;
+	uint64_t detected_ns;
+
+	struct reverse *reverse; /* NULL: no capture (buffered mode) */
+
+	/*
+	 * The receive loop holds lock while it changes the replica and the
+	 * fields above; the control thread takes it to read them.
+	 */
+	pthread_mutex_t lock;
+	struct backup_stats stats;
+	int state; /* enum backup_state */
+};
+
+enum backup_state {
+	BACKUP_STATE_WAITING = 0,
+	BACKUP_STATE_REPLICATING,
+	BACKUP_STATE_STOOD_DOWN,
+	BACKUP_STATE_TAKING_OVER,
+};
+
+/* Listen and (reverse mode) start capturing. 0 or -errno. */
+int backup_init(struct backup *b, const struct backup_config *cfg);
+/*
+ * Serve until something happens: *stop set (BACKUP_STOPPED), the primary
+ * failed, or it handed over. 0 with *outcome, or -errno.
+ */
+int backup_serve(struct backup *b, volatile int *stop,
+		 enum backup_outcome *outcome);
+/* Free what backup_init made. The reverse state (capture, replay log) is
+ * handed to *reverse_keep if given (the takeover replays it), else freed. */
+void backup_free(struct backup *b, struct reverse **reverse_keep);
+
+/* The mode the VM was replicated in, for the next protection. */
+static inline enum repl_mode backup_mode(const struct backup *b)
+{
+	return b->mode;
+}
+
+const char *backup_detector_name(enum backup_detector d);
+const char *backup_state_name(int state);
+
+/* backup_control.c: `status` and `log-dump` (ctx = b). */
+#define BACKUP_CONTROL_COMMANDS 2
+size_t backup_control_commands(struct backup *b, struct control_command *out);
+
+#endif

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* rrvm primary: run a VM and protect it by replicating it to a backup. */
+#include <stdio.h>
+
+#include "cli/commands.h"
+#include "cli/ha_node.h"
+#include "cli/node_args.h"
+#include "common/log.h"
+
+static void primary_usage(FILE *out)
+{
+	fputs(
+	    "usage: rrvm primary --guest IMAGE.elf --tap NAME --ip A.B.C.D/N "
+	    "--mac MAC\n"
+	    "                    --backup ADDR:PORT (--key-file FILE | "
+	    "--insecure)\n"
+	    "                    [--mode reverse|buffered|naive|none] "
+	    "[--epoch MS]\n"
+	    "                    [--heartbeat MS] [--compress auto|none] "
+	    "[--gw A.B.C.D]\n"
+	    "                    [--mem SIZE] [--control SOCKET] "
+	    "[--log-level LEVEL]\n"
+	    "                    [--listen ADDR:PORT] [--on-stop "
+	    "stand-down|switchover]\n"
+	    "                    [--rewire-cmd CMD] [backup-role options] "
+	    "[-- GUEST-OPTION ...]\n"
+	    "\n"
+	    "Run a guest like 'rrvm run' and protect it: every --epoch ms "
+	    "(default 20)\n"
+	    "the vCPU is paused just long enough to collect the pages it "
+	    "dirtied and its\n"
+	    "state, then resumed while the epoch streams to the backup "
+	    "('rrvm backup')\n"
+	    "over TCP; the first epoch is a full copy.\n"
+	    "\n"
+	    "  --backup ADDR:PORT  the backup's replication address\n"
+	    "  --mode MODE         reverse (default): every frame the guest "
+	    "sends is\n"
+	    "                      released at once; each epoch carries the "
+	    "digests of\n"
+	    "                      the frames the guest was given, so the "
+	    "backup trims\n"
+	    "                      its replay log; buffered (Remus): frames "
+	    "the guest\n"
+	    "                      sends in epoch N are held until the backup "
+	    "acks N;\n"
+	    "                      naive: reverse without a replay log (shows "
+	    "the\n"
+	    "                      last-gasp inconsistency); none: no "
+	    "replication\n"
+	    "  --epoch MS          checkpoint interval, 1..10000 (default 20)\n"
+	    "  --heartbeat MS      heartbeat when nothing was sent for MS "
+	    "(default 5;\n"
+	    "                      0 = epochs only)\n"
+	    "  --compress MODE     auto (default; XOR delta against the "
+	    "backup's copy,\n"
+	    "                      RLE or LZ4, raw fallback) or none (raw "
+	    "pages)\n"
+	    "  --key-file FILE     pre-shared key ('rrvm keygen FILE'; the "
+	    "same file on\n"
+	    "                      both hosts): both ends authenticate, every "
+	    "message is\n"
+	    "                      encrypted and authenticated\n"
+	    "  --insecure          no key: anyone who reaches the backup's "
+	    "port can feed\n"
+	    "                      it (labs only; status lines say so)\n"
+	    "\n"
+	    "Role changes (docs/design.md, \"Role changes\"):\n"
+	    "  'rrvm ctl SOCKET switchover' hands the VM to the backup with "
+	    "nothing\n"
+	    "  lost (final epoch, then a handover; refused unless the backup "
+	    "is in\n"
+	    "  sync). With --listen ADDR:PORT this process then becomes the "
+	    "backup of\n"
+	    "  the new primary, listening there (the backup options below "
+	    "apply);\n"
+	    "  without it, it exits.\n"
+	    "  --on-stop WHAT      on SIGTERM/SIGINT: stand-down (default: "
+	    "tell the\n"
+	    "                      backup we stop in order; it does not take "
+	    "over) or\n"
+	    "                      switchover (hand the VM over, then exit)\n"
+	    "  --handover-timeout MS  how long a handover waits for the "
+	    "backup (2000)\n"
+	    "  --rewire-cmd CMD    reverse mode: run (sh -c) before the first "
+	    "full\n"
+	    "                      checkpoint to a backup, to put its capture "
+	    "in front\n"
+	    "                      of this host (switch or SPAN config; on "
+	    "the testbed\n"
+	    "                      'experiments/testbed rewire ...'); must "
+	    "exit 0\n"
+	    "  'rrvm ctl SOCKET protect ADDR:PORT [--mode M]' protects to "
+	    "another\n"
+	    "  backup; 'unprotect' stops (the backup stands down).\n"
+	    "\n"
+	    "Backup-role options (used after a switchover, see 'rrvm backup "
+	    "--help'):\n"
+	    "  --detect-timeout, --fence-cmd, --announce-dev, --report, "
+	    "--topology,\n"
+	    "  --capture-if, --forward-if, --capture, --log-limit, "
+	    "--capture-spin\n"
+	    "  (the guest MAC/IP are this VM's).\n"
+	    "\n"
+	    "If the backup goes away the VM keeps running, releases what it "
+	    "held, logs\n"
+	    "loudly, and reconnects every 200 ms; a returning backup gets a "
+	    "full resync.\n"
+	    "'rrvm ctl SOCKET stats' adds replication figures. Other options "
+	    "and exit\n"
+	    "status as for 'rrvm run'.\n",
+	    out);
+}
+
+int cmd_primary(int argc, char **argv)
+{
+	struct node_args args;
+	int ret;
+
+	log_set_component("rrvm primary");
+	ret = node_args_parse(argc, argv, NODE_START_PRIMARY, &args,
+			      primary_usage);
+	if (ret)
+		return ret > 0 ? RRVM_EXIT_OK : RRVM_EXIT_USAGE;
+	return ha_node_run(&args);
+}

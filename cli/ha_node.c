@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: MIT */
+#include "cli/ha_node.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backup/backup.h"
+#include "backup/takeover.h"
+#include "cli/commands.h"
+#include "cli/node_args.h"
+#include "cli/vm_session.h"
+#include "common/clock.h"
+#include "common/control_server.h"
+#include "common/log.h"
+#include "common/number.h"
+#include "common/repl_link.h"
+#include "common/report.h"
+#include "primary/output_policy.h"
+#include "primary/replicator.h"
+#include "vmm/boot_info.h"
+#include "vmm/vm.h"
+#include "vmm/vm_control.h"
+
+#define NODE_MAX_COMMANDS 16
+
+enum node_role { ROLE_BACKUP, ROLE_VM };
+
+struct ha_node {
+	struct node_args *args;
+	struct control_server *control;
+	struct control_command cmds[NODE_MAX_COMMANDS];
+
+	/* The VM role. */
+	struct vm vm;
+	struct output_policy *policy; /* the VM's NIC (owned by the VM) */
+	struct vm_control vmc;
+	const char *origin; /* "boot", "failover", "handover" */
+	char ip[64], mac[32];
+	struct takeover takeover;
+	bool have_takeover;
+	/* Protection; repl_lock orders the control thread against the main
+	 * thread starting and stopping it. */
+	pthread_mutex_t repl_lock;
+	struct replicator repl;
+	bool repl_on;
+	enum repl_mode mode;
+	unsigned epoch_ms;
+	char peer[64]; /* where our backup listens */
+	bool handed_over;
+	char handover_note[160];
+
+	/* The backup role. */
+	struct backup backup;
+};
+
+/* --------------------------------------------------- VM role: protection */
+
+static void guest_filter_of(struct ha_node *n, struct guest_filter *f)
+{
+	char ip[64];
+	char *slash;
+	struct in_addr a = {0};
+
+	memset(f, 0, sizeof(*f));
+	memcpy(f->mac, n->vm.boot_info->mac, 6);
+	snprintf(ip, sizeof(ip), "%s", n->ip);
+	slash = strchr(ip, '/');
+	if (slash)
+		*slash = '\0';
+	if (inet_pton(AF_INET, ip, &a) == 1)
+		f->ip = a.s_addr;
+}
+
+/* Caller holds repl_lock. */
+static int protect_start(struct ha_node *n, const char *peer,
+			 enum repl_mode mode)
+{
+	struct node_args *a = n->args;
+	struct replicator_config cfg = {
+	    .backup_addr = peer,
+	    .key = node_args_key(a),
+	    .mode = mode,
+	    .epoch_ms = n->epoch_ms,
+	    .heartbeat_ms = a->heartbeat_ms,
+	    .compress = a->compress,
+	    .rewire_cmd = a->rewire_cmd,
+	};
+	int ret;
+
+	if (mode == REPL_MODE_NONE)
+		return -EINVAL;
+	if (peer != n->peer)
+		snprintf(n->peer, sizeof(n->peer), "%s", peer);
+	guest_filter_of(n, &cfg.rx_filter);
+	cfg.rx_filter_on = cfg.rx_filter.ip != 0;
+	cfg.backup_addr = n->peer;
+	ret = replicator_start(&n->repl, &n->vm, n->policy, &cfg);
+	if (ret) {
+		log_error("cannot start protecting the VM: %s", strerror(-ret));
+		return ret;
+	}
+	n->mode = mode;
+	n->repl_on = true;
+	return 0;
+}
+
+/* Caller holds repl_lock. */
+static void protect_stop(struct ha_node *n, bool goodbye)
+{
+	if (!n->repl_on)
+		return;
+	replicator_stop(&n->repl, goodbye);
+	n->repl_on = false;
+}
+
+/* protect ADDR:PORT [--mode M] */
+static int cmd_protect(void *ctx, struct control_request *req)
+{
+	struct ha_node *n = ctx;
+	enum repl_mode mode = n->mode;
+	int ret;
+
+	if (req->argc == 4 && strcmp(req->argv[2], "--mode") == 0) {
+		if (repl_mode_parse(req->argv[3], &mode) ||
+		    mode == REPL_MODE_NONE) {
+			control_error(req, "--mode '%s': use reverse, buffered "
+					   "or naive",
+				      req->argv[3]);
+			return 0;
+		}
+	} else if (req->argc != 2) {
+		control_error(req, "usage: protect ADDR:PORT [--mode "
+				   "reverse|buffered|naive]");
+		return 0;
+	}
+	if (mode == REPL_MODE_NONE)
+		mode = REPL_MODE_REVERSE;
+	pthread_mutex_lock(&n->repl_lock);
+	if (n->handed_over) {
+		pthread_mutex_unlock(&n->repl_lock);
+		control_error(req, "the VM was handed over: nothing to protect "
+				   "here");
+		return 0;
+	}
+	/* A new backup: the old one (if any) must not take over. */
+	protect_stop(n, true);
+	ret = protect_start(n, req->argv[1], mode);
+	pthread_mutex_unlock(&n->repl_lock);
+	if (ret) {
+		control_error(req, "cannot protect to %s: %s", req->argv[1],
+			      strerror(-ret));
+		return 0;
+	}
+	control_replyf(req,
+		       "protecting to %s in %s mode: a full checkpoint follows "
+		       "once it answers ('stats' shows protected)\n",
+		       req->argv[1], repl_mode_name(mode));
+	return 0;
+}
+
+/* unprotect: stop replicating; the backup stands down. */
+static int cmd_unprotect(void *ctx, struct control_request *req)
+{
+	struct ha_node *n = ctx;
+	bool was;
+
+	pthread_mutex_lock(&n->repl_lock);
+	was = n->repl_on;
+	protect_stop(n, true);
+	pthread_mutex_unlock(&n->repl_lock);
+	control_replyf(req, "%s\n",
+		       was ? "replication stopped; the backup stands down; the "
+			     "VM runs UNPROTECTED"
+			   : "the VM was not protected");
+	return 0;
+}
+
+/* switchover [--timeout MS] */
+static int cmd_switchover(void *ctx, struct control_request *req)
+{
+	struct ha_node *n = ctx;
+	unsigned timeout = n->args->handover_timeout_ms;
+	uint64_t t0 = clock_mono_ns();
+	char err[256] = "";
+	struct report r;
+	int ret;
+
+	if (req->argc == 3 && strcmp(req->argv[1], "--timeout") == 0) {
+		if (parse_uint(req->argv[2], 10, 60000, &timeout)) {
+			control_error(req, "--timeout '%s': milliseconds, "
+					   "10..60000",
+				      req->argv[2]);
+			return 0;
+		}
+	} else if (req->argc != 1) {
+		control_error(req, "usage: switchover [--timeout MS]");
+		return 0;
+	}
+	if (pthread_mutex_trylock(&n->repl_lock)) {
+		control_error(req, "refused: another protection change or "
+				   "switchover is in progress");
+		return 0;
+	}
+	if (n->handed_over) {
+		ret = -EALREADY;
+		snprintf(err, sizeof(err), "the VM was already handed over");
+	} else if (!n->repl_on) {
+		ret = -ENOTCONN;
+		snprintf(err, sizeof(err), "the VM is not protected: no backup "
+					   "to hand it to");
+	} else {
+		ret = replicator_handover(&n->repl, n->args->listen, (int)timeout,
+					  err, sizeof(err));
+	}
+	if (!ret) {
+		n->handed_over = true;
+		snprintf(n->handover_note, sizeof(n->handover_note),
+			 "handed over to %s", n->peer);
+		vm_request_stop(&n->vm);
+	}
+	pthread_mutex_unlock(&n->repl_lock);
+	if (ret) {
+		control_error(req, "switchover refused: %s", err);
+		return 0;
+	}
+	report_init(&r, req->json);
+	report_bool(&r, "handed_over", "handed over", true);
+	report_str(&r, "to", "to", n->peer);
+	report_u64(&r, "epoch", "final epoch", n->repl.handover_epoch);
+	report_f(&r, "handover_ms", "handover took", 2,
+		 (double)(clock_mono_ns() - t0) / 1e6, "ms");
+	report_str_or_null(&r, "this_host_listens", "this host now listens",
+			   n->args->listen);
+	control_reply_report(req, &r);
+	report_free(&r);
+	return 0;
+}
+
+/* Appended to `status`: the role and protection. */
+static void status_extra(void *ctx, struct report *r)
+{
+	struct ha_node *n = ctx;
+	bool prot;
+
+	pthread_mutex_lock(&n->repl_lock);
+	prot = n->repl_on && replicator_protected(&n->repl);
+	report_str(r, "role", "role",
+		   n->handed_over ? "handing over"
+		   : n->repl_on	  ? "primary"
+				  : "live (unprotected)");
+	report_str(r, "origin", "came up by", n->origin);
+	report_bool(r, "protected", "protected", prot);
+	report_str_or_null(r, "backup", "backup", n->repl_on ? n->peer : NULL);
+	report_str(r, "mode", "mode", repl_mode_name(n->mode));
+	report_str(r, "link_security", "link",
+		   repl_link_security(node_args_key(n->args)));
+	pthread_mutex_unlock(&n->repl_lock);
+}
+
+/* `stats` section "replication". */
+static void stats_extra(void *ctx, struct report *r)
+{
+	struct ha_node *n = ctx;
+
+	pthread_mutex_lock(&n->repl_lock);
+	if (n->repl_on) {
+		replicator_report(&n->repl, r);
+	} else {
+		report_str(r, "mode", "mode", repl_mode_name(n->mode));
+		report_bool(r, "protected", "protected", false);
+	}
+	pthread_mutex_unlock(&n->repl_lock);
+}
+
+static void vm_role_commands(struct ha_node *n)
+{
+	size_t k = vm_control_commands(&n->vmc, n->cmds);
+
+	n->cmds[k++] = (struct control_command){
+	    "protect", "protect ADDR:PORT [--mode M]", cmd_protect, n};
+	n->cmds[k++] = (struct control_command){"unprotect", "unprotect",
+						cmd_unprotect, n};
+	n->cmds[k++] = (struct control_command){
+	    "switchover", "switchover [--timeout MS]", cmd_switchover, n};
+	control_server_set(n->control, n->cmds, k);
+}
+
+/* What `status` says about the VM, from its own boot command line. */
+static void vm_identity(struct ha_node *n, const char *guest_path)
+{
+	const char *cmdline = n->vm.boot_info->cmdline;
+
+	if (!boot_info_cmdline_value(cmdline, "ip", n->ip, sizeof(n->ip)))
+		snprintf(n->ip, sizeof(n->ip), "?");
+	if (!boot_info_cmdline_value(cmdline, "mac", n->mac, sizeof(n->mac)))
+		snprintf(n->mac, sizeof(n->mac), "?");
+	n->vmc = (struct vm_control){
+	    .vm = &n->vm,
+	    .guest_path = guest_path,
+	    .tap = n->args->tap,
+	    .ip = n->ip,
+	    .mac = n->mac,
+	    .mem_size = n->vm.mem_size,
+	    .status_extra = status_extra,
+	    .stats_extra_name = "replication",
+	    .stats_extra = stats_extra,
+	    .extra_ctx = n,
+	};
+}
+
+/* --------------------------------------------------------- the VM role */
+
+/* rrvm primary: boot the guest. 0 or an exit status. */
+static int boot_vm(struct ha_node *n)
+{
+	struct node_args *a = n->args;
+	struct vnic_backend *tap;
+	struct vm_config config;
+
+	if (tap_backend_open(a->tap, &tap))
+		return RRVM_EXIT_ERROR;
+	if (output_buffer_create(tap, &n->policy)) {
+		tap->ops->destroy(tap);
+		return RRVM_EXIT_ERROR;
+	}
+	run_args_vm_config(&a->vm, &n->policy->backend, &config);
+	if (vm_create(&n->vm, &config))
+		return RRVM_EXIT_ERROR;
+	n->origin = "boot";
+	n->mode = a->mode;
+	n->epoch_ms = a->epoch_ms;
+	vm_identity(n, a->vm.guest);
+	log_info("booting %s (%s mode, epoch %u ms, backup %s): %s",
+		 a->vm.guest, repl_mode_name(a->mode), a->epoch_ms,
+		 a->peer ? a->peer : "-", a->vm.cmdline);
+	return 0;
+}
+
+/* The guest ran; stop protection the way the stop calls for. */
+static void vm_role_stop_protection(struct ha_node *n, int run_ret)
+{
+	struct node_args *a = n->args;
+	bool signalled = vm_session_stop_signalled();
+	char err[256];
+
+	pthread_mutex_lock(&n->repl_lock);
+	if (n->repl_on && !n->handed_over && signalled &&
+	    a->on_stop == ON_STOP_SWITCHOVER) {
+		log_info("stopping: handing the VM to the backup "
+			 "(--on-stop switchover)");
+		if (replicator_handover(&n->repl, NULL,
+					(int)a->handover_timeout_ms, err,
+					sizeof(err)) == 0)
+			n->handed_over = true;
+		else
+			log_error("handover at stop failed: %s; the backup "
+				  "will fail over",
+				  err);
+	}
+	/*
+	 * Goodbye (the backup stands down) on an orderly stop or when the
+	 * guest itself ended; a fault or a failed handover says nothing, so
+	 * the backup takes over from the last checkpoint.
+	 */
+	protect_stop(n, !n->handed_over &&
+			    (signalled ? a->on_stop == ON_STOP_STAND_DOWN
+				       : run_ret >= 0));
+	pthread_mutex_unlock(&n->repl_lock);
+}
+
+/* Run the VM until it stops; tear it down. Returns the exit status. */
+static int vm_role(struct ha_node *n)
+{
+	int ret, status;
+
+	vm_role_commands(n);
+	vm_session_signal_target(&n->vm);
+	if (n->peer[0] && n->mode != REPL_MODE_NONE) {
+		pthread_mutex_lock(&n->repl_lock);
+		protect_start(n, n->peer, n->mode);
+		pthread_mutex_unlock(&n->repl_lock);
+	}
+	ret = vm_run(&n->vm);
+	vm_session_signal_target(NULL);
+	/* No handler may still use the VM or the replicator after this. */
+	control_server_set(n->control, NULL, 0);
+	status = vm_session_exit_status(&n->vm, ret);
+	vm_role_stop_protection(n, ret);
+	if (n->have_takeover)
+		takeover_finish(&n->takeover);
+	vm_destroy(&n->vm);
+	if (n->have_takeover) {
+		takeover_free(&n->takeover);
+		n->have_takeover = false;
+	}
+	memset(&n->vm, 0, sizeof(n->vm));
+	n->policy = NULL;
+	return status;
+}
+
+/* ------------------------------------------------------- the backup role */
+
+/* The backup decided to take over: make the VM live here. */
+static int take_over(struct ha_node *n, enum backup_outcome outcome)
+{
+	struct backup *b = &n->backup;
+	struct node_args *a = n->args;
+	struct takeover_config tc = a->takeover;
+	struct reverse *rev = NULL;
+	struct vnic_backend *nic;
+	const char *peer;
+	int ret;
+
+	n->mode = b->mode;
+	n->epoch_ms = b->epoch_ms ? b->epoch_ms : a->epoch_ms;
+	/* Only reverse mode has a log worth replaying. */
+	if (b->reverse && b->mode == REPL_MODE_REVERSE) {
+		rev = b->reverse;
+		b->reverse = NULL;
+	} else if (b->reverse) {
+		log_warn("takeover: the primary ran in %s mode: the logged "
+			 "frames are NOT replayed",
+			 repl_mode_name(b->mode));
+	}
+	tc.link_security = repl_link_security(node_args_key(a));
+	ret = takeover_prepare(&n->takeover, &tc,
+			       outcome == BACKUP_HANDED_OVER ? TAKEOVER_HANDOVER
+							     : TAKEOVER_FAILOVER,
+			       outcome == BACKUP_HANDED_OVER
+				   ? "handover"
+				   : backup_detector_name(b->detector),
+			       &b->replica, rev, b->last_rx_ns, b->detected_ns,
+			       &n->vm, &nic);
+	/* Where the next backup will be: the old primary said, or ours. */
+	peer = b->handover_listen[0] ? b->handover_listen : a->peer;
+	snprintf(n->peer, sizeof(n->peer), "%s", peer ? peer : "");
+	backup_free(b, NULL);
+	if (ret) {
+		takeover_free(&n->takeover);
+		return ret;
+	}
+	n->have_takeover = true;
+	ret = output_buffer_create(nic, &n->policy);
+	if (ret) {
+		nic->ops->destroy(nic);
+		goto out;
+	}
+	ret = takeover_go_live(&n->takeover, &n->policy->backend);
+	if (ret)
+		goto out;
+	n->origin = outcome == BACKUP_HANDED_OVER ? "handover" : "failover";
+	n->handed_over = false;
+	vm_identity(n, n->origin);
+	if (!n->peer[0])
+		log_warn("the VM runs UNPROTECTED here: no --reprotect "
+			 "address (use 'rrvm ctl SOCKET protect ADDR:PORT')");
+	return 0;
+out:
+	vm_destroy(&n->vm);
+	takeover_free(&n->takeover);
+	n->have_takeover = false;
+	return ret;
+}
+
+/* Wait as the backup. 1: a VM is live here now; 0: stopped; <0 error. */
+static int backup_role(struct ha_node *n)
+{
+	struct node_args *a = n->args;
+	struct backup_config cfg = {
+	    .listen_addr = a->listen,
+	    .detect_timeout_ms = a->detect_timeout_ms,
+	    .reverse = a->reverse,
+	    .key = node_args_key(a),
+	};
+	enum backup_outcome outcome;
+	size_t k;
+	int ret;
+
+	ret = backup_init(&n->backup, &cfg);
+	if (ret)
+		return ret;
+	k = backup_control_commands(&n->backup, n->cmds);
+	control_server_set(n->control, n->cmds, k);
+	ret = backup_serve(&n->backup, vm_session_stop_flag(), &outcome);
+	control_server_set(n->control, NULL, 0);
+	if (ret || outcome == BACKUP_STOPPED) {
+		if (!ret)
+			log_info("stopping on a signal (no failover)");
+		backup_free(&n->backup, NULL);
+		return ret;
+	}
+	ret = take_over(n, outcome);
+	return ret ? ret : 1;
+}
+
+int ha_node_run(struct node_args *args)
+{
+	static struct ha_node node;
+	struct ha_node *n = &node;
+	enum node_role role;
+	int ret, status = RRVM_EXIT_OK;
+
+	memset(n, 0, sizeof(*n));
+	n->args = args;
+	pthread_mutex_init(&n->repl_lock, NULL);
+	if (vm_session_signals_install())
+		return RRVM_EXIT_ERROR;
+	if (args->control && control_server_start(args->control, &n->control))
+		return RRVM_EXIT_ERROR;
+	if (args->start == NODE_START_PRIMARY) {
+		status = boot_vm(n);
+		if (status)
+			goto out;
+		if (args->peer)
+			snprintf(n->peer, sizeof(n->peer), "%s", args->peer);
+		role = ROLE_VM;
+	} else {
+		role = ROLE_BACKUP;
+	}
+	while (!vm_session_stop_signalled()) {
+		if (role == ROLE_BACKUP) {
+			ret = backup_role(n);
+			if (ret <= 0) {
+				status = ret ? RRVM_EXIT_ERROR : RRVM_EXIT_OK;
+				break;
+			}
+			role = ROLE_VM;
+			continue;
+		}
+		n->handed_over = false;
+		status = vm_role(n);
+		if (!n->handed_over)
+			break;
+		if (!args->listen) {
+			log_info("handed over; no --listen: this host does not "
+				 "become the backup");
+			break;
+		}
+		log_info("handed over: becoming the backup on %s",
+			 args->listen);
+		role = ROLE_BACKUP;
+		status = RRVM_EXIT_OK;
+	}
+out:
+	control_server_stop(n->control);
+	pthread_mutex_destroy(&n->repl_lock);
+	return status;
+}
