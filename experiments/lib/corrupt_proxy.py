@@ -23,8 +23,13 @@ Faults are armed by a command and hit the current connection once:
               the primary, wherever it falls (header or payload; may hit a
               heartbeat).
   cut [MS]    cut the stream in the middle of an epoch: forward the next
-              BEGIN and half of the message after it, then close both
-              sides (the backup sees a truncated epoch). With MS, accept
+              BEGIN and half of the message after it, then close the
+              primary's side only. The backup's side stays open and silent,
+              as a cut network looks to it (a closed link without a goodbye
+              would mean the primary died), until the primary's next
+              connection has reached the backup, plus 2 s: the backup
+              holds a truncated epoch until the same primary reconnects
+              and replaces the link. With MS, accept
               no new connection for MS milliseconds after the cut (the
               primary's reconnection waits in the listen backlog), so the
               backup's state between the cut and the resync can be looked
@@ -173,6 +178,9 @@ class Proxy:
         self.stop = False
         self.epochs_total = 0
         self.accept_after = 0.0  # no accept() before this (cut MS)
+        # Backup-side sockets of cut connections, silent: (sock, close_at)
+        # with close_at 0 until a new connection reached the backup.
+        self.zombies = []
         if args.control:
             try:
                 st = os.stat(args.control)
@@ -362,8 +370,27 @@ class Proxy:
              stream_offset=base_off + pos, forwarded=c.to_b,
              epochs=fr.epochs_done,
              accept_paused_ms=pause_ms if pause_ms > 1 else 0)
-        self.close(c, "proxy")
+        self.cut_primary_side(c)
         return False
+
+    def cut_primary_side(self, c):
+        """Close the primary's socket; keep the backup's open, silent."""
+        self.conns.remove(c)
+        try:
+            c.c.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        c.c.close()
+        self.zombies.append([c.b, 0.0])
+        emit(event="close", conn=c.id, by="proxy (primary side only)",
+             to_backup=c.to_b, to_primary=c.to_c,
+             epochs=c.framer.epochs_done)
+
+    def reap_zombies(self):
+        for z in list(self.zombies):
+            if z[1] and now() >= z[1]:
+                z[0].close()
+                self.zombies.remove(z)
 
     # ------------------------------------------------------------- loop
     def accept(self):
@@ -377,9 +404,13 @@ class Proxy:
             return
         self.conns.append(c)
         emit(event="connected", conn=c.id, target="%s:%d" % self.args.target)
+        for z in self.zombies:
+            if not z[1]:
+                z[1] = now() + 2.0
 
     def run(self):
         while not self.stop:
+            self.reap_zombies()
             rl = []
             timeout = 0.5
             if now() >= self.accept_after:
@@ -436,6 +467,8 @@ class Proxy:
                     self.close(c, "error: %s" % (e.strerror or e))
         for c in list(self.conns):
             self.close(c, "proxy exit")
+        for z in self.zombies:
+            z[0].close()
         self.listen.close()
         if self.ctl is not None:
             os.close(self.ctl)
