@@ -337,7 +337,7 @@ int control_server_start(const char *path, struct control_server **out)
 	if (ret)
 		goto out;
 	/* Created 0600 from the start: no window with a wider mode. */
-	mask = umask(0077);
+	mask = umask(0177);
 	ret = bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr));
 	umask(mask);
 	if (ret < 0 || listen(s->listen_fd, 8) < 0) {

@@ -110,7 +110,7 @@ static void text_label(struct report *r, const char *key, const char *label)
 		width = 1;
 	n = (int)strlen(label ? label : key) + 1;
 	put(r, "%*s%s:%*s", indent, "", label ? label : key,
-	    n < width ? width - n + 1 : 1, "");
+	    n < width ? width - n : 1, "");
 }
 
 static void open_container(struct report *r, const char *key,

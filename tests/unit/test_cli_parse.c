@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Command-line value parsers: good values parse, bad ones say why. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include "cli/cli_parse.h"
+#include "common/number.h"
 
 static char err[256];
 
@@ -100,9 +102,61 @@ static void test_guest_option(void **state)
 	assert_int_not_equal(check_guest_option("a=b\n", err, sizeof(err)), 0);
 }
 
+/* The one numeric parser: digits only, no wrap, range checked. */
+static void test_parse_u64(void **state)
+{
+	uint64_t v = 7;
+	unsigned u = 7;
+
+	(void)state;
+	assert_int_equal(parse_u64("0", 0, 10, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(parse_u64("18446744073709551615", 0, UINT64_MAX, &v),
+			 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(parse_u64("18446744073709551616", 0, UINT64_MAX, &v),
+			 -ERANGE);
+	/* The bug it replaces: (unsigned)strtoul("4294967297") == 1. */
+	assert_int_equal(parse_uint("4294967297", 1, 60000, &u), -ERANGE);
+	assert_int_equal(u, 7);
+	assert_int_equal(parse_uint("60001", 1, 60000, &u), -ERANGE);
+	assert_int_equal(parse_uint("0", 1, 60000, &u), -ERANGE);
+	const char *bad[] = {"", "-1", "+1", " 1", "1 ", "1x", "0x10", "1.5"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(parse_u64(bad[i], 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_uint("500", 1, 60000, &u), 0);
+	assert_int_equal(u, 500);
+}
+
+static void test_number_option_messages(void **state)
+{
+	unsigned u = 0;
+
+	(void)state;
+	assert_int_equal(parse_uint_option("--detect-timeout", "4294967297",
+					   1, 60000, "milliseconds", &u, err,
+					   sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "--detect-timeout '4294967297'"));
+	assert_non_null(strstr(err, "out of range"));
+	assert_non_null(strstr(err, "1..60000"));
+	assert_int_equal(parse_uint_option("--capture-spin", "abc", 0, 10000,
+					   "microseconds", &u, err,
+					   sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "not a number"));
+	assert_int_equal(parse_uint_option("--epoch", "20", 1, 10000,
+					   "milliseconds", &u, err,
+					   sizeof(err)),
+			 0);
+	assert_int_equal(u, 20);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parse_u64),
+	    cmocka_unit_test(test_number_option_messages),
 		cmocka_unit_test(test_ipv4_prefix),
 		cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_mem_size),

@@ -85,3 +85,22 @@ UNIT_TESTS += test_netstate_audit
 test_netstate_audit_SOURCES := netstate/frame.c netstate/frame_build.c \
 	netstate/flow.c netstate/replay_gate.c netstate/replay_audit.c common/log.c \
 	common/report.c
+
+# One field table for text and JSON reports.
+UNIT_TESTS += test_report
+test_report_SOURCES := common/report.c
+
+# Replication protocol messages through the real framing.
+UNIT_TESTS += test_repl_protocol
+test_repl_protocol_SOURCES := common/repl_protocol.c vmm/ckpt_codec.c \
+	vmm/ckpt_page.c vmm/ckpt_crc.c
+
+# The Remus release rule of the buffered output policy.
+UNIT_TESTS += test_output_buffer
+test_output_buffer_SOURCES := primary/output_buffer.c primary/output_release.c \
+	common/log.c
+
+# The daemons' control socket server, over a real Unix socket.
+UNIT_TESTS += test_control_server
+test_control_server_SOURCES := common/control_server.c common/report.c \
+	common/log.c
