@@ -441,6 +441,52 @@ tb_t_pair_up() {
 	t_info "pair $T_PAIR up ($1, epoch $2 ms) in $(( $(now_ms) - t0 )) ms: primary pid $P_PID, backup pid $B_PID"
 }
 
+# tb_t_retopology TOPOLOGY: the private testbed in TOPOLOGY (rebuilt with
+# `up --force` when it has another; stop the pair first).
+tb_t_retopology() {
+	local out
+	[ "$(tb_topology)" = "$1" ] && { TB_T_TOPOLOGY=$1; tb_load_topology; return 0; }
+	out=$("$TB_CLI" --prefix "$TB_PREFIX" up --topology "$1" --force 2>&1) ||
+		t_fail "testbed up --topology $1 failed: $out"
+	TB_T_TOPOLOGY=$1
+	tb_load_topology
+	t_info "testbed now $1"
+}
+
+# tb_t_sym_pair_up MODE EPOCH_MS PRIMARY_REPORT [primary option...]: a pair
+# whose daemons can swap roles (issue 11): the backup on bak re-protects to
+# pri's replication address after a takeover; the primary on pri listens
+# there as a backup after a switchover, fences bak and writes its own
+# takeover report to PRIMARY_REPORT. In inline/mirror each gets the
+# capture options for its own host and the testbed's rewire command (the
+# new primary puts the other host's capture in front of itself).
+tb_t_sym_pair_up() {
+	local mode=$1 epoch=$2 preport=$3 t0 rc
+	shift 3
+	local -a bopt=(--reprotect "$TB_PRI_REP_IP:7777") popt=(--listen "$TB_PRI_REP_IP:7777"
+		--fence-cmd "$(rrvm_tb_fence_cmd bak)" --report "$preport")
+	if [ "${TB_TOPOLOGY:-basic}" != basic ]; then
+		local -a cap=(--topology "$TB_TOPOLOGY" --capture-if "$TB_BAK_CAPTURE_IF")
+		[ -n "$TB_BAK_FORWARD_IF" ] && cap+=(--forward-if "$TB_BAK_FORWARD_IF")
+		bopt+=("${cap[@]}" --guest-mac "$TB_GUEST_MAC" --guest-ip "$TB_GUEST_IP")
+		popt+=("${cap[@]}")
+		if declare -f tb_rewire_cmd >/dev/null; then
+			bopt+=(--rewire-cmd "$(tb_rewire_cmd bak)")
+			popt+=(--rewire-cmd "$(tb_rewire_cmd pri)")
+		fi
+	fi
+	t0=$(now_ms)
+	rm -f "$preport"
+	tb_t_backup_start "${bopt[@]}"
+	tb_t_primary_start "$mode" "$epoch" "${popt[@]}" "$@"
+	guest_wait_ready 6379
+	rrvm_wait_protected "$P_CTL" "$P_PID" 20
+	rc=$?
+	[ $rc = 2 ] && t_fail "rrvm primary exited before the backup held a checkpoint"
+	[ $rc = 1 ] && t_fail "the backup did not acknowledge a full checkpoint within 20 s: $RRVM_REPL"
+	t_info "symmetric pair $T_PAIR up ($mode, ${TB_TOPOLOGY:-basic}, epoch $epoch ms) in $(( $(now_ms) - t0 )) ms: primary pid $P_PID, backup pid $B_PID"
+}
+
 # tb_t_cc_start [option...]: the consistency client (incr,keys, until
 # SIGTERM) from the client namespace, with a CSV of every reply.
 tb_t_cc_start() {

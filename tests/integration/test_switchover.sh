@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Planned switchover (issue 11): `rrvm ctl PRIMARY switchover` moves the VM
+# to the backup host with nothing lost and no detect timeout (final epoch,
+# handover, no fence); the old primary becomes the backup of the same pair
+# (it was started with --listen), and the new primary protects the VM to
+# it. Then back again, and a kill -9 of the primary at the end proves the
+# pair is still protected after two role swaps.
+#
+# For each mode in RRVM_SWITCHOVER_MODES (default "buffered"; the reverse
+# modes need the testbed's rewire step: "reverse-inline reverse-mirror"),
+# with the consistency client (incr,keys) and redis-benchmark running the
+# whole time:
+#  - refused while the backup is not in sync (before the first full
+#    checkpoint is acknowledged) and a second concurrent request refused;
+#  - pri -> bak: the reply says handed over; the backup's report says
+#    reason handover, no fence; the VM answers from bak; the process on
+#    pri is alive and now a backup (status role backup, replicating) once
+#    the new primary re-protected to it;
+#  - bak -> pri: the same, the other way;
+#  - kill -9 of the primary (on pri): the backup (on bak) fails over;
+#  - the client: 0 violations, 0 reconnects, every acknowledged key read
+#    back (tb_t_check_failover).
+# The switchover's client-visible stall and phases are printed.
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+MODES=${RRVM_SWITCHOVER_MODES:-buffered}
+EPOCH_MS=20
+
+t_init_testbed redis-cli redis-benchmark ping
+tb_t_rep_init
+
+# so_status CTL: status --json of a daemon (empty on error).
+so_status() { timeout 10 "$RRVM" ctl "$1" status --json 2>/dev/null; }
+# so_role CTL: "backup" or the VM role of that daemon.
+so_role() { jq -r '.role // empty' <<<"$(so_status "$1")" 2>/dev/null; }
+# shellcheck disable=SC2317 # called through wait_for
+so_is() { json_true "$(so_status "$1")" "$2"; }
+# shellcheck disable=SC2317
+so_protected() { json_true "$(rrvm_repl_stats "$1" 2>/dev/null)" '.protected == true and .acked_epoch > 0'; }
+
+# switch_over FROM_CTL TO_CTL TO_REPORT LABEL: switchover and its checks.
+switch_over() {
+	local from=$1 to=$2 report=$3 label=$4 out rc t0
+	t0=$(now_ms)
+	out=$(timeout 20 "$RRVM" ctl "$from" switchover --json 2>&1)
+	rc=$?
+	t_info "$label: switchover: $out ($(( $(now_ms) - t0 )) ms)"
+	t_eq "$label: switchover exit status" 0 "$rc"
+	t_check "$label: the reply says handed over" json_true "$out" '.handed_over == true'
+	t_check "$label: the new primary wrote its report (within 10 s)" \
+		wait_for 10 test -s "$report"
+	t_info "$label: report: $(jq -c '{reason, detector, committed_epoch, phases_ms, fence_status, replay: (.replay | if . == null then null else {frames, replay_ms} end)}' "$report" 2>/dev/null)"
+	t_check "$label: report: a handover, no fence" json_true "$(cat "$report")" \
+		'.reason == "handover" and .fence_cmd == "(planned: none)" and .first_frame_seen == true'
+	t_check "$label: the new primary is protected again (within 20 s)" \
+		wait_for 20 so_protected "$to"
+	t_check "$label: the old primary is now its backup, replicating" \
+		wait_for 10 so_is "$from" '.role == "backup" and .state == "replicating"'
+	t_eq "$label: PING on a new connection" PONG "$(tb_rcli PING)"
+}
+
+for mode in $MODES; do
+	case "$mode" in
+	buffered) topo=basic pmode=buffered ;;
+	reverse-inline) topo=inline pmode=reverse ;;
+	reverse-mirror) topo=mirror pmode=reverse ;;
+	*) t_fail "unknown mode '$mode' in RRVM_SWITCHOVER_MODES" ;;
+	esac
+	t_info "=== $mode"
+	tb_t_retopology "$topo"
+	# Both daemons can hold either role: each fences the other host,
+	# listens on its own replication address as a backup and protects
+	# to the other's.
+	P_REPORT=$T_TMP/report-pri.$mode.json
+	tb_t_sym_pair_up "$pmode" "$EPOCH_MS" "$P_REPORT"
+	tb_t_cc_start
+	tb_t_load_start
+	wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start: $(tail -n 5 "$CC_LOG")"
+	sleep 1
+
+	# A second request while one runs is refused; so is one on the backup.
+	out=$(timeout 10 "$RRVM" ctl "$B_CTL" switchover 2>&1)
+	t_check "$mode: switchover on the backup (not a VM) is refused" test $? -ne 0
+	t_info "$mode: on the backup: $out"
+
+	switch_over "$P_CTL" "$B_CTL" "$B_REPORT" "$mode pri->bak"
+	out=$(timeout 10 "$RRVM" ctl "$P_CTL" switchover 2>&1)
+	t_check "$mode: a second switchover from the old primary is refused" test $? -ne 0
+	sleep 1
+	switch_over "$B_CTL" "$P_CTL" "$P_REPORT" "$mode bak->pri"
+	sleep 1
+
+	# The pair is still a pair: kill the primary (on pri), bak takes over.
+	rm -f "$B_REPORT"
+	# tb_t_check_failover kills P_PID and waits for B_REPORT.
+	tb_t_check_failover "$mode: failover after two switchovers"
+	t_check "$mode: the failover's detector is the closed link" json_true "$FO_JSON" '.detector == "link-closed"'
+	tb_t_pair_down
+done
+tb_t_down
+t_finish "switchover both ways in: $MODES"
