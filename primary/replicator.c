@@ -516,6 +516,19 @@ static void send_handover(struct replicator *r, struct ckpt_buf *buf,
 	wait_handover_settled(r);
 }
 
+/* Loud on the first failure, then every minute or so: still trying. */
+static void connect_failed(struct replicator *r, int err)
+{
+	uint64_t n = stat_add(r->stats.connect_failures, 1) + 1;
+
+	if (n == 1 || n % (60000 / RECONNECT_MS) == 0)
+		log_error("replication: cannot reach the backup at %s (%s): "
+			  "the VM runs UNPROTECTED; trying every %d ms (%llu "
+			  "attempts so far)",
+			  r->cfg.backup_addr, strerror(-err), RECONNECT_MS,
+			  (unsigned long long)n);
+}
+
 static void *epoch_thread_main(void *arg)
 {
 	struct replicator *r = arg;
@@ -537,8 +550,11 @@ static void *epoch_thread_main(void *arg)
 				handover_set(r, HANDOVER_FAILED);
 			if (now - last_try >= RECONNECT_MS * 1000000ull) {
 				last_try = now;
-				if (link_connect(r) == 0)
+				ret = link_connect(r);
+				if (ret == 0)
 					next = now; /* resync at once */
+				else
+					connect_failed(r, ret);
 			}
 			if (!r->link) {
 				clock_sleep_until(now +
@@ -789,6 +805,8 @@ void replicator_report(struct replicator *r, struct report *rep)
 	report_u64(rep, "bytes_sent", "bytes sent", stat_read(st->bytes_sent));
 	report_u64(rep, "heartbeats", "heartbeats", stat_read(st->heartbeats));
 	report_u64(rep, "connects", "connects", stat_read(st->connects));
+	report_u64(rep, "connect_failures", "connect failures",
+		   stat_read(st->connect_failures));
 	report_u64(rep, "disconnects", "disconnects", stat_read(st->disconnects));
 	report_u64(rep, "rewires", "rewires", stat_read(st->rewires));
 	report_u64(rep, "rewire_failures", "rewire failures",

@@ -60,7 +60,7 @@ struct replicator_stats {
 	uint64_t pause_ns_total, pause_ns_max, pause_ns_last;
 	uint64_t interval_ns_total; /* achieved epoch intervals */
 	uint64_t late_epochs; /* started later than a whole interval */
-	uint64_t connects, disconnects;
+	uint64_t connects, disconnects, connect_failures;
 	uint64_t heartbeats;
 	uint64_t rewires, rewire_failures;
 	uint64_t handovers, handovers_failed;
