@@ -14,6 +14,7 @@ static const struct rrvm_command commands[] = {
     {"restore", "resume a saved VM (rrvm ctl SOCKET save) on a TAP",
      cmd_restore},
     {"ctl", "query or save a running VM through its control socket", cmd_ctl},
+    {"keygen", "write a fresh pre-shared key for --key-file", cmd_keygen},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -83,3 +83,10 @@ test_netstate_gate_SOURCES := netstate/frame.c netstate/frame_build.c \
 UNIT_TESTS += test_netstate_audit
 test_netstate_audit_SOURCES := netstate/frame.c netstate/frame_build.c \
 	netstate/flow.c netstate/replay_gate.c netstate/replay_audit.c common/log.c
+
+# The secure replication channel (handshake, records, key file); libsodium.
+UNIT_TESTS += test_secure_transport
+test_secure_transport_SOURCES := common/secure_transport.c \
+	common/secure_handshake.c common/secure_record.c common/log.c
+UNIT_TESTS += test_key_file
+test_key_file_SOURCES := common/key_file.c
