@@ -16,14 +16,14 @@ HOST_LDLIBS := -lpthread -llz4 -lnet -lsodium $(shell pkg-config --libs libpcap 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 
-.PHONY: all deps test unit-test fuzz-test figures-test integration-test demo bench figures clean help lwip
+.PHONY: all deps test unit-test tsan-test fuzz-test figures-test integration-test demo bench figures clean help lwip
 
 all: $(BUILD)/rrvm guest $(BUILD)/consistency-client $(BUILD)/bpf/capture_xdp.bpf.o
 
 help:
 	@echo "make            build build/rrvm and the guest images (build/guest/*.elf)"
 	@echo "make deps       install Debian packages and fetch lwIP's source (root)"
-	@echo "make test       unit tests (cmocka, ASan/UBSan) + integration tests (netns, KVM)"
+	@echo "make test       unit tests (cmocka, ASan/UBSan, then TSan) + fuzzing + integration tests (netns, KVM)"
 	@echo "make demo       fail over a protected kv guest under load (MODE=reverse|reverse-mirror|buffered|naive), report"
 	@echo "make bench      benchmarks (ratios against a same-run baseline)"
 	@echo "make figures    every experiment scenario (--quick) and every paper figure (results/figures/)"
@@ -156,6 +156,26 @@ $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(t))))
 unit-test: $(UNIT_TEST_BINS)
 	$(Q)./tests/run-unit.sh $(UNIT_TEST_BINS)
 
+# The same unit tests under ThreadSanitizer (build/tsan/): data races in the
+# code they link (and lock-order problems) fail the run. TSAN_SKIP names
+# tests TSan cannot run.
+TSAN_SKIP ?=
+TSAN_TEST_BINS := $(filter-out $(TSAN_SKIP:%=$(BUILD)/tsan/%),$(UNIT_TESTS:%=$(BUILD)/tsan/%))
+TSAN_CFLAGS := $(filter-out -O2,$(HOST_CFLAGS)) -O1 -fsanitize=thread -Wno-tsan \
+	-fno-omit-frame-pointer -Iguest/services -Iguest/net -DRRVM_UNIT_TEST=1
+
+define tsan_test
+$(BUILD)/tsan/$(1): tests/unit/$(1).c $$($(1)_SOURCES)
+	@mkdir -p $$(dir $$@)
+	@echo "  TSAN-CC $$@"
+	$(Q)$(CC) $(TSAN_CFLAGS) -o $$@ $$^ -lcmocka $(HOST_LDLIBS)
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call tsan_test,$(t))))
+
+tsan-test: $(TSAN_TEST_BINS)
+	$(Q)TSAN_OPTIONS="$${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}" \
+		./tests/run-unit.sh $(TSAN_TEST_BINS)
+
 integration-test: all
 	$(Q)./tests/run-integration.sh
 
@@ -168,6 +188,7 @@ fuzz-test:
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit-test
+	$(Q)$(MAKE) --no-print-directory tsan-test
 	$(Q)$(MAKE) --no-print-directory fuzz-test
 	$(Q)$(MAKE) --no-print-directory figures-test
 	$(Q)$(MAKE) --no-print-directory integration-test
