@@ -179,11 +179,14 @@ tsan-test: $(TSAN_TEST_BINS)
 integration-test: all
 	$(Q)./tests/run-integration.sh
 
-# Short fuzz runs of the decoders that face the network (longer in bench).
+# Short fuzz runs of the decoders that face the network (longer in bench):
+# the replication stream (checkpoint codec + protocol messages), the secure
+# channel (handshake, records), captured frames, the guests' RESP and HTTP
+# parsers (with their services, host-built as in the unit tests).
 FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := ckpt_decoder secure_channel frame_parse resp http
 fuzz-test:
-	$(Q)./tests/fuzz/run.sh ckpt_decoder $(FUZZ_SECONDS)
-	$(Q)./tests/fuzz/run.sh frame_parse $(FUZZ_SECONDS)
+	$(Q)for t in $(FUZZ_TARGETS); do ./tests/fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -202,14 +205,22 @@ $(BUILD)/bench/bench_ckpt_codec: tests/bench/bench_ckpt_codec.c vmm/ckpt_codec.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $^ -llz4 -lpthread
 
+# Replication-link throughput, plain TCP against the secure channel.
+$(BUILD)/bench/bench_secure_transport: tests/bench/bench_secure_transport.c \
+		common/secure_transport.c common/secure_handshake.c \
+		common/secure_record.c common/transport_tcp.c common/log.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $^ -lsodium -lpthread
+
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_ckpt_codec
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_ckpt_codec \
+		$(BUILD)/bench/bench_secure_transport
 	$(Q)./experiments/bench.sh
 	$(Q)./experiments/bench-checkpoint.sh
 	$(Q)./experiments/bench-replication.sh
 	$(Q)mkdir -p results/bench && $(BUILD)/bench/bench_ckpt_codec | tee results/bench/codec-latest.csv
-	$(Q)./tests/fuzz/run.sh ckpt_decoder 300
-	$(Q)./tests/fuzz/run.sh frame_parse 300
+	$(Q)$(BUILD)/bench/bench_secure_transport | tee results/bench/secure-transport-latest.csv
+	$(Q)for t in $(FUZZ_TARGETS); do ./tests/fuzz/run.sh $$t 300 || exit 1; done
 
 figures: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -28,74 +28,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/secure_transport.h"
-
-/* ---------------------------------------- a transport over one fd */
-
-struct fd_transport {
-	struct transport base;
-	int fd;
-};
-
-static int fdt_send(struct transport *t, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	int fd = ((struct fd_transport *)t)->fd;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EPIPE;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static ssize_t fdt_recv(struct transport *t, void *buf, size_t cap)
-{
-	ssize_t n = recv(((struct fd_transport *)t)->fd, buf, cap, 0);
-
-	return n < 0 ? -errno : n;
-}
-
-static int fdt_fd(struct transport *t)
-{
-	return ((struct fd_transport *)t)->fd;
-}
-
-static void fdt_shutdown(struct transport *t)
-{
-	shutdown(((struct fd_transport *)t)->fd, SHUT_RDWR);
-}
-
-static void fdt_close(struct transport *t)
-{
-	close(((struct fd_transport *)t)->fd);
-	free(t);
-}
-
-static const struct transport_ops fd_ops = {
-    .name = "socketpair",
-    .send = fdt_send,
-    .recv = fdt_recv,
-    .fd = fdt_fd,
-    .shutdown = fdt_shutdown,
-    .close = fdt_close,
-};
-
-static struct transport *fd_transport(int fd, const char *name)
-{
-	struct fd_transport *t = calloc(1, sizeof(*t));
-
-	assert_non_null(t);
-	t->base.ops = &fd_ops;
-	t->fd = fd;
-	snprintf(t->base.peer, sizeof(t->base.peer), "%s", name);
-	return &t->base;
-}
+#include "tests/secure_test_util.h"
 
 /* ---------------------------------------------------------- fixtures */
 
@@ -132,21 +65,10 @@ static void link_open(struct link *l)
 	l->from_i_len = 0;
 }
 
-/* Move whatever is waiting from one fd to another; keep a copy if asked. */
 static void pump(int from, int to, uint8_t *keep, size_t *keep_len,
 		 size_t keep_cap)
 {
-	uint8_t buf[4096];
-	ssize_t n;
-
-	while ((n = recv(from, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
-		assert_int_equal(send(to, buf, (size_t)n, MSG_NOSIGNAL), n);
-		if (keep) {
-			assert_true(*keep_len + (size_t)n <= keep_cap);
-			memcpy(keep + *keep_len, buf, (size_t)n);
-			*keep_len += (size_t)n;
-		}
-	}
+	assert_int_equal(fd_pump(from, to, keep, keep_len, keep_cap), 0);
 }
 
 struct ends {
