@@ -16,7 +16,7 @@ HOST_LDLIBS := -lpthread -llz4 -lnet -lsodium $(shell pkg-config --libs libpcap 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 
-.PHONY: all deps test unit-test tsan-test fuzz-test figures-test integration-test demo bench figures clean help lwip
+.PHONY: all deps test unit-test tsan-test tsan-pair-test fuzz-test figures-test integration-test demo bench figures clean help lwip
 
 all: $(BUILD)/rrvm guest $(BUILD)/consistency-client $(BUILD)/bpf/capture_xdp.bpf.o
 
@@ -175,6 +175,29 @@ $(foreach t,$(UNIT_TESTS),$(eval $(call tsan_test,$(t))))
 tsan-test: $(TSAN_TEST_BINS)
 	$(Q)TSAN_OPTIONS="$${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}" \
 		./tests/run-unit.sh $(TSAN_TEST_BINS)
+
+# rrvm itself under ThreadSanitizer (build/tsan/rrvm), and one replicated
+# pair (buffered failover, one round) run with it: every report TSan writes
+# (build/tsan/pair/race.PID) fails the target. Not yet part of `make test`:
+# the daemons still have known races (see the report files).
+TSAN_RRVM_OBJS := $(RRVM_SRCS:%.c=$(BUILD)/tsan/obj/%.o)
+$(BUILD)/tsan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  TSAN-CC $<"
+	$(Q)$(CC) $(TSAN_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/tsan/rrvm: $(TSAN_RRVM_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) -fsanitize=thread -o $@ $^ $(HOST_LDLIBS)
+-include $(TSAN_RRVM_OBJS:.o=.d)
+
+tsan-pair-test: all $(BUILD)/tsan/rrvm
+	$(Q)rm -rf $(BUILD)/tsan/pair && mkdir -p $(BUILD)/tsan/pair
+	$(Q)RRVM=$(CURDIR)/$(BUILD)/tsan/rrvm RRVM_FAILOVER_ROUNDS=1 \
+		TSAN_OPTIONS="log_path=$(CURDIR)/$(BUILD)/tsan/pair/race" \
+		./tests/integration/test_failover_buffered.sh
+	$(Q)if ls $(BUILD)/tsan/pair/race.* >/dev/null 2>&1; then \
+		grep -h '^SUMMARY' $(BUILD)/tsan/pair/race.* | sort | uniq -c; \
+		echo "tsan-pair-test: data races (reports in $(BUILD)/tsan/pair/)" >&2; exit 1; fi
 
 integration-test: all
 	$(Q)./tests/run-integration.sh

@@ -29,15 +29,8 @@
 
 #include "common/repl_protocol.h"
 #include "vmm/ckpt_codec.h"
+#include "tests/fuzz/fuzz_util.h"
 
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                   \
-			abort();                                              \
-		}                                                             \
-	} while (0)
 
 #define PG CKPT_PAGE_SIZE
 
@@ -249,18 +242,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	ckpt_decoder_init(&d);
 	while (pos < len) {
-		size_t end = len;
+		size_t end = fuzz_next_cut(mode, &rng, pos, len, 64, 4096);
 
-		if ((mode & 3) == 1) {
-			end = pos + 1;
-		} else if ((mode & 3) >= 2) {
-			rng ^= rng << 13;
-			rng ^= rng >> 7;
-			rng ^= rng << 17;
-			end = pos + 1 + rng % ((mode & 3) == 2 ? 64 : 4096);
-			if (end > len)
-				end = len;
-		}
 		while (pos < end) {
 			struct ckpt_msg m;
 			size_t used = (size_t)-1;

@@ -27,15 +27,7 @@
 
 #include "fake_service.h"
 #include "http/http_parser.h"
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
+#include "tests/fuzz/fuzz_util.h"
 
 #define MAX_BODY   4096u
 #define MAX_EVENTS 64
@@ -75,8 +67,11 @@ static struct event flatten(const struct http_parser *p,
 		      q->method_str + ml <= p->head + HTTP_MAX_HEAD);
 		CHECK(q->target >= p->head &&
 		      q->target + tl <= p->head + HTTP_MAX_HEAD);
-		CHECK(q->path >= p->head &&
-		      q->path + q->path_len <= p->head + HTTP_MAX_HEAD);
+		/* An absolute-form target without a path has the path "/"
+		 * (a constant, not in the head). */
+		CHECK((q->path >= p->head &&
+		       q->path + q->path_len <= p->head + HTTP_MAX_HEAD) ||
+		      (q->path_len == 1 && q->path[0] == '/'));
 		CHECK(!q->has_content_length || q->content_length <= MAX_BODY);
 	}
 	if (r == HTTP_PARSE_DONE)
@@ -107,21 +102,6 @@ static struct event flatten(const struct http_parser *p,
 	return e;
 }
 
-static size_t next_cut(uint8_t mode, uint64_t *rng, size_t pos, size_t len)
-{
-	size_t end = len;
-
-	if ((mode & 3) == 1) {
-		end = pos + 1;
-	} else if ((mode & 3) >= 2) {
-		*rng ^= *rng << 13;
-		*rng ^= *rng >> 7;
-		*rng ^= *rng << 17;
-		end = pos + 1 + *rng % ((mode & 3) == 2 ? 16 : 700);
-	}
-	return end < len ? end : len;
-}
-
 /* Feed the stream as the service does; record every event. */
 static void run(uint8_t mode, const uint8_t *s, size_t len, struct outcome *o)
 {
@@ -132,7 +112,7 @@ static void run(uint8_t mode, const uint8_t *s, size_t len, struct outcome *o)
 
 	http_parser_init(&p, MAX_BODY);
 	while (pos < len && !stop) {
-		size_t end = next_cut(mode, &rng, pos, len);
+		size_t end = fuzz_next_cut(mode, &rng, pos, len, 16, 700);
 
 		while (pos < end && o->n < MAX_EVENTS) {
 			size_t used = (size_t)-1;
@@ -173,7 +153,7 @@ static void drive_service(uint8_t mode, const uint8_t *s, size_t len)
 	b = fake_connect(HTTP_PORT);
 	CHECK(a && b);
 	while (pos < len) {
-		size_t end = next_cut(mode, &rng, pos, len);
+		size_t end = fuzz_next_cut(mode, &rng, pos, len, 16, 700);
 
 		if (a->close_requested) {
 			fake_disconnect(a);
@@ -221,11 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		uint8_t mode;
-		const char *text;
-	} seeds[] = {
+	static const struct fuzz_text_seed seeds[] = {
 	    {"get", 0x00, "GET /counter HTTP/1.1\r\nHost: a\r\n\r\n"},
 	    {"pipeline", 0x01,
 	     "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -246,29 +222,15 @@ int main(int argc, char **argv)
 	     "BREW / HTTP/1.1\r\n\r\n"},
 	    {"service-garbage", 0x81, "\x01\x02 / HTTP/1.1\r\n\r\n"},
 	};
-	int fails = 0;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: gen_http DIR\n");
 		return 2;
 	}
-	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-		char path[4096];
-		uint8_t buf[1024];
-		size_t n = strlen(seeds[i].text);
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/%s", argv[1], seeds[i].name);
-		buf[0] = seeds[i].mode;
-		memcpy(buf + 1, seeds[i].text, n);
-		f = fopen(path, "wb");
-		if (!f || fwrite(buf, 1, n + 1, f) != n + 1 || fclose(f)) {
-			perror(path);
-			fails++;
-			continue;
-		}
-		LLVMFuzzerTestOneInput(buf, n + 1);
-	}
-	return fails ? 1 : 0;
+	return fuzz_write_text_seeds(argv[1], seeds,
+				     sizeof(seeds) / sizeof(seeds[0]),
+				     LLVMFuzzerTestOneInput)
+		   ? 1
+		   : 0;
 }
 #endif

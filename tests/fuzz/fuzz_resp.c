@@ -30,15 +30,7 @@
 #include "fake_service.h"
 #include "kv/kv_commands.h"
 #include "kv/resp.h"
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
+#include "tests/fuzz/fuzz_util.h"
 
 #define MAX_BULK 4096u
 #define MAX_REQS 256
@@ -124,21 +116,6 @@ static void parse_whole(const uint8_t *s, size_t len, struct outcome *o)
 	resp_request_free(&r);
 }
 
-static size_t next_cut(uint8_t mode, uint64_t *rng, size_t pos, size_t len)
-{
-	size_t end = len;
-
-	if ((mode & 3) == 1) {
-		end = pos + 1;
-	} else if ((mode & 3) >= 2) {
-		*rng ^= *rng << 13;
-		*rng ^= *rng >> 7;
-		*rng ^= *rng << 17;
-		end = pos + 1 + *rng % ((mode & 3) == 2 ? 16 : 512);
-	}
-	return end < len ? end : len;
-}
-
 /* The stream in chunks, the unfinished request kept in a buffer that is
  * reallocated (moved) as it grows, as kv_service.c does. */
 static void parse_chunked(uint8_t mode, const uint8_t *s, size_t len,
@@ -153,7 +130,7 @@ static void parse_chunked(uint8_t mode, const uint8_t *s, size_t len,
 	resp_request_init(&r);
 	r.max_bulk = MAX_BULK;
 	while (pos < len && !stop) {
-		size_t end = next_cut(mode, &rng, pos, len);
+		size_t end = fuzz_next_cut(mode, &rng, pos, len, 16, 512);
 		uint8_t *grown = malloc(acc_len + (end - pos));
 
 		CHECK(grown != NULL);
@@ -213,7 +190,7 @@ static void drive_service(uint8_t mode, const uint8_t *s, size_t len)
 	b = fake_connect(KV_DEFAULT_PORT);
 	CHECK(a && b);
 	while (pos < len) {
-		size_t end = next_cut(mode, &rng, pos, len);
+		size_t end = fuzz_next_cut(mode, &rng, pos, len, 16, 512);
 
 		if (a->close_requested) {
 			/* The service ended it (protocol error, QUIT): the
@@ -257,11 +234,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		uint8_t mode;
-		const char *text;
-	} seeds[] = {
+	static const struct fuzz_text_seed seeds[] = {
 	    {"multibulk", 0x00,
 	     "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n"
 	     "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n"},
@@ -283,33 +256,15 @@ int main(int argc, char **argv)
 	     "SET k v\r\nGET k\r\nDEL k\r\nLPUSH l x\r\nPING\r\n"},
 	    {"service-garbage", 0x81, "*1\r\n$4\r\nPINGxx\r\nGET a\r\n"},
 	};
-	int fails = 0;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: gen_resp DIR\n");
 		return 2;
 	}
-	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-		char path[4096];
-		size_t n = strlen(seeds[i].text);
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/%s", argv[1], seeds[i].name);
-		f = fopen(path, "wb");
-		if (!f || fwrite(&seeds[i].mode, 1, 1, f) != 1 ||
-		    fwrite(seeds[i].text, 1, n, f) != n || fclose(f)) {
-			perror(path);
-			fails++;
-			continue;
-		}
-		{
-			uint8_t buf[1024];
-
-			buf[0] = seeds[i].mode;
-			memcpy(buf + 1, seeds[i].text, n);
-			LLVMFuzzerTestOneInput(buf, n + 1);
-		}
-	}
-	return fails ? 1 : 0;
+	return fuzz_write_text_seeds(argv[1], seeds,
+				     sizeof(seeds) / sizeof(seeds[0]),
+				     LLVMFuzzerTestOneInput)
+		   ? 1
+		   : 0;
 }
 #endif

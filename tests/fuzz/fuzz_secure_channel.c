@@ -40,15 +40,7 @@
 #include "common/log.h"
 #include "common/secure_transport.h"
 #include "tests/secure_test_util.h"
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
+#include "tests/fuzz/fuzz_util.h"
 
 #define PLAIN_MAX (1u << 17)
 /* Worst case: a one-byte record per byte sent, plus inserted garbage. */
@@ -163,10 +155,7 @@ static void fuzz_records(uint8_t mode, const uint8_t *d, size_t n)
 	while (sent < plain_len) {
 		size_t piece;
 
-		rng ^= rng << 13;
-		rng ^= rng >> 7;
-		rng ^= rng << 17;
-		piece = 1 + rng % (mode & 0x80 ? 70000 : 300);
+		piece = 1 + fuzz_xorshift(&rng) % (mode & 0x80 ? 70000 : 300);
 		if (piece > plain_len - sent)
 			piece = plain_len - sent;
 		CHECK(s.init->ops->send(s.init, plain + sent, piece) == 0);
@@ -209,10 +198,7 @@ static void fuzz_records(uint8_t mode, const uint8_t *d, size_t n)
 			shutdown(s.wire_r, SHUT_WR);
 			shut = true;
 		}
-		rng ^= rng << 13;
-		rng ^= rng >> 7;
-		rng ^= rng << 17;
-		cap = 1 + rng % (mode & 0x40 ? 100 : 70000);
+		cap = 1 + fuzz_xorshift(&rng) % (mode & 0x40 ? 100 : 70000);
 		if (cap > sizeof(got) - got_len)
 			cap = sizeof(got) - got_len;
 		if (cap == 0)

@@ -53,7 +53,7 @@ ckpt_decoder)
 	;;
 secure_channel)
 	SRCS="common/secure_transport.c common/secure_handshake.c \
-common/secure_record.c common/log.c"
+common/secure_record.c common/transport_tcp.c common/log.c"
 	LIBS="-lsodium"
 	SEEDGEN=tests/fuzz/fuzz_secure_channel.c
 	SEEDFLAGS="-DFUZZ_GEN_SEEDS"

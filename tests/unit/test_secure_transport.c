@@ -440,22 +440,48 @@ static void test_silent_peer_times_out(void **state)
 
 /* -------------------------------------------------------------- records */
 
+/* A record as it crossed the wire, taken off it by the relay. */
+struct wire_record {
+	uint8_t b[SECURE_RECORD_MAX_BYTES];
+	size_t len;
+};
+
+static struct wire_record rec1, rec2;
+
+static void take(int fd, struct wire_record *r)
+{
+	r->len = read_record(fd, r->b);
+}
+
+/* Put bytes [from, to) of r (to 0: the end) on the wire to fd's peer. */
+static void put(int fd, const struct wire_record *r, size_t from, size_t to)
+{
+	to = to ? to : r->len;
+	assert_int_equal(send(fd, r->b + from, to - from, 0),
+			 (ssize_t)(to - from));
+}
+
+/* The session is over for t, and stays over. */
+static void expect_ended(struct transport *t)
+{
+	char buf[64];
+
+	assert_int_equal(t->ops->recv(t, buf, sizeof(buf)), -EBADMSG);
+	assert_int_equal(t->ops->recv(t, buf, sizeof(buf)), -EBADMSG);
+}
+
 static void test_tampered_record_ends_session(void **state)
 {
 	struct link l;
 	struct ends e;
-	uint8_t rec[SECURE_RECORD_MAX_BYTES];
 	char buf[64];
-	size_t len;
 
 	connected(&l, &e);
 	send_str(e.init, "SET balance 100");
-	len = read_record(l.wire_i, rec);
-	rec[len - 20] ^= 0x01; /* one ciphertext bit */
-	assert_int_equal(send(l.wire_r, rec, len, 0), (ssize_t)len);
-	assert_int_equal(e.resp->ops->recv(e.resp, buf, sizeof(buf)), -EBADMSG);
-	/* Over for good. */
-	assert_int_equal(e.resp->ops->recv(e.resp, buf, sizeof(buf)), -EBADMSG);
+	take(l.wire_i, &rec1);
+	rec1.b[rec1.len - 20] ^= 0x01; /* one ciphertext bit */
+	put(l.wire_r, &rec1, 0, 0);
+	expect_ended(e.resp);
 	/* The inner socket was shut down: the sender hears of it too. */
 	assert_int_equal(recv(l.wire_r, buf, sizeof(buf), MSG_DONTWAIT), 0);
 	ends_close(&e, &l);
@@ -465,24 +491,21 @@ static void test_tampered_length_ends_session(void **state)
 {
 	struct link l;
 	struct ends e;
-	uint8_t rec[SECURE_RECORD_MAX_BYTES];
-	char buf[64];
-	size_t len;
 
 	connected(&l, &e);
 	send_str(e.init, "abcdef");
-	len = read_record(l.wire_i, rec);
+	take(l.wire_i, &rec1);
 	/* A shorter length that is still in bounds: the AEAD covers it. */
-	rec[0] = (uint8_t)(rec[0] - 1);
-	assert_int_equal(send(l.wire_r, rec, len, 0), (ssize_t)len);
-	assert_int_equal(e.resp->ops->recv(e.resp, buf, sizeof(buf)), -EBADMSG);
+	rec1.b[0] = (uint8_t)(rec1.b[0] - 1);
+	put(l.wire_r, &rec1, 0, 0);
+	expect_ended(e.resp);
 	ends_close(&e, &l);
 
 	/* An out-of-bounds length is refused before waiting for the body. */
 	connected(&l, &e);
-	memcpy(rec, "\xff\xff\xff\x7f", 4);
-	assert_int_equal(send(l.wire_r, rec, 4, 0), 4);
-	assert_int_equal(e.resp->ops->recv(e.resp, buf, sizeof(buf)), -EBADMSG);
+	memcpy(rec1.b, "\xff\xff\xff\x7f", 4);
+	put(l.wire_r, &rec1, 0, 4);
+	expect_ended(e.resp);
 	ends_close(&e, &l);
 }
 
@@ -490,17 +513,14 @@ static void test_replayed_record_ends_session(void **state)
 {
 	struct link l;
 	struct ends e;
-	uint8_t rec[SECURE_RECORD_MAX_BYTES];
-	char buf[64];
-	size_t len;
 
 	connected(&l, &e);
 	send_str(e.init, "INCR counter");
-	len = read_record(l.wire_i, rec);
-	assert_int_equal(send(l.wire_r, rec, len, 0), (ssize_t)len);
+	take(l.wire_i, &rec1);
+	put(l.wire_r, &rec1, 0, 0);
 	expect_str(e.resp, "INCR counter");
-	assert_int_equal(send(l.wire_r, rec, len, 0), (ssize_t)len);
-	assert_int_equal(e.resp->ops->recv(e.resp, buf, sizeof(buf)), -EBADMSG);
+	put(l.wire_r, &rec1, 0, 0);
+	expect_ended(e.resp);
 	ends_close(&e, &l);
 }
 
@@ -510,15 +530,12 @@ static void test_reflected_record_ends_session(void **state)
 {
 	struct link l;
 	struct ends e;
-	uint8_t rec[SECURE_RECORD_MAX_BYTES];
-	char buf[64];
-	size_t len;
 
 	connected(&l, &e);
 	send_str(e.init, "ACK 7");
-	len = read_record(l.wire_i, rec);
-	assert_int_equal(send(l.wire_i, rec, len, 0), (ssize_t)len);
-	assert_int_equal(e.init->ops->recv(e.init, buf, sizeof(buf)), -EBADMSG);
+	take(l.wire_i, &rec1);
+	put(l.wire_i, &rec1, 0, 0);
+	expect_ended(e.init);
 	ends_close(&e, &l);
 }
 
@@ -526,18 +543,15 @@ static void test_reordered_records_end_session(void **state)
 {
 	struct link l;
 	struct ends e;
-	uint8_t r1[SECURE_RECORD_MAX_BYTES], r2[SECURE_RECORD_MAX_BYTES];
-	char buf[64];
-	size_t l1, l2;
 
 	connected(&l, &e);
 	send_str(e.init, "first");
 	send_str(e.init, "second");
-	l1 = read_record(l.wire_i, r1);
-	l2 = read_record(l.wire_i, r2);
-	assert_int_equal(send(l.wire_r, r2, l2, 0), (ssize_t)l2);
-	assert_int_equal(send(l.wire_r, r1, l1, 0), (ssize_t)l1);
-	assert_int_equal(e.resp->ops->recv(e.resp, buf, sizeof(buf)), -EBADMSG);
+	take(l.wire_i, &rec1);
+	take(l.wire_i, &rec2);
+	put(l.wire_r, &rec2, 0, 0);
+	put(l.wire_r, &rec1, 0, 0);
+	expect_ended(e.resp);
 	ends_close(&e, &l);
 }
 
@@ -545,17 +559,14 @@ static void test_dropped_record_ends_session(void **state)
 {
 	struct link l;
 	struct ends e;
-	uint8_t rec[SECURE_RECORD_MAX_BYTES];
-	char buf[64];
-	size_t len;
 
 	connected(&l, &e);
 	send_str(e.init, "epoch 1");
 	send_str(e.init, "epoch 2");
-	read_record(l.wire_i, rec); /* dropped */
-	len = read_record(l.wire_i, rec);
-	assert_int_equal(send(l.wire_r, rec, len, 0), (ssize_t)len);
-	assert_int_equal(e.resp->ops->recv(e.resp, buf, sizeof(buf)), -EBADMSG);
+	take(l.wire_i, &rec1); /* dropped */
+	take(l.wire_i, &rec2);
+	put(l.wire_r, &rec2, 0, 0);
+	expect_ended(e.resp);
 	ends_close(&e, &l);
 }
 
@@ -563,16 +574,14 @@ static void test_truncated_stream_ends_session(void **state)
 {
 	struct link l;
 	struct ends e;
-	uint8_t rec[SECURE_RECORD_MAX_BYTES];
 	char buf[64];
-	size_t len;
 
 	connected(&l, &e);
 	send_str(e.init, "a whole record");
-	len = read_record(l.wire_i, rec);
-	assert_int_equal(send(l.wire_r, rec, len - 5, 0), (ssize_t)len - 5);
+	take(l.wire_i, &rec1);
+	put(l.wire_r, &rec1, 0, rec1.len - 5);
 	shutdown(l.wire_r, SHUT_WR);
-	assert_int_equal(e.resp->ops->recv(e.resp, buf, sizeof(buf)), -EBADMSG);
+	expect_ended(e.resp);
 	ends_close(&e, &l);
 
 	/* A close between records is an ordinary end of stream. */
@@ -702,24 +711,21 @@ static void test_polled_recv_half_record(void **state)
 {
 	struct link l;
 	struct ends e;
-	uint8_t rec[2][SECURE_RECORD_MAX_BYTES];
-	size_t len[2];
 	char buf[SECURE_RECORD_MAX_PLAINTEXT];
 	struct pollfd pfd;
 
 	connected(&l, &e);
 	send_str(e.init, "record one");
 	send_str(e.init, "record two!");
-	len[0] = read_record(l.wire_i, rec[0]);
-	len[1] = read_record(l.wire_i, rec[1]);
+	take(l.wire_i, &rec1);
+	take(l.wire_i, &rec2);
 	assert_int_equal(e.resp->ops->recv(e.resp, buf, sizeof(buf)), -EAGAIN);
-	assert_int_equal(send(l.wire_r, rec[0], 7, 0), 7);
+	put(l.wire_r, &rec1, 0, 7);
 	assert_int_equal(e.resp->ops->recv(e.resp, buf, sizeof(buf)), -EAGAIN);
 	/* Rest of record one, all of record two: one recv returns record
 	 * one; record two still makes the fd readable for the next poll. */
-	assert_int_equal(send(l.wire_r, rec[0] + 7, len[0] - 7, 0),
-			 (ssize_t)(len[0] - 7));
-	assert_int_equal(send(l.wire_r, rec[1], len[1], 0), (ssize_t)len[1]);
+	put(l.wire_r, &rec1, 7, 0);
+	put(l.wire_r, &rec2, 0, 0);
 	expect_str(e.resp, "record one");
 	pfd = (struct pollfd){.fd = e.resp->ops->fd(e.resp), .events = POLLIN};
 	assert_int_equal(poll(&pfd, 1, 0), 1);
@@ -733,24 +739,17 @@ static void test_blocking_mode_nonblocking_fd(void **state)
 {
 	struct link l;
 	struct ends e;
-	uint8_t rec[SECURE_RECORD_MAX_BYTES];
-	size_t len;
+	char buf[64];
 	int fd;
 
 	connected(&l, &e);
 	fd = e.init->ops->fd(e.init);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	send_str(e.resp, "ACK 42");
-	len = read_record(l.wire_r, rec);
-	assert_int_equal(send(l.wire_i, rec, 3, 0), 3);
-	{
-		char buf[64];
-
-		assert_int_equal(e.init->ops->recv(e.init, buf, sizeof(buf)),
-				 -EAGAIN);
-	}
-	assert_int_equal(send(l.wire_i, rec + 3, len - 3, 0),
-			 (ssize_t)(len - 3));
+	take(l.wire_r, &rec1);
+	put(l.wire_i, &rec1, 0, 3);
+	assert_int_equal(e.init->ops->recv(e.init, buf, sizeof(buf)), -EAGAIN);
+	put(l.wire_i, &rec1, 3, 0);
 	expect_str(e.init, "ACK 42");
 	ends_close(&e, &l);
 }
