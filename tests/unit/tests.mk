@@ -88,6 +88,7 @@ test_netstate_audit_SOURCES := netstate/frame.c netstate/frame_build.c \
 UNIT_TESTS += test_secure_transport
 test_secure_transport_SOURCES := common/secure_transport.c \
 	common/secure_handshake.c common/secure_record.c \
-	common/transport_tcp.c common/log.c
+	common/transport_tcp.c common/log.c common/repl_protocol.c \
+	vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
 UNIT_TESTS += test_key_file
 test_key_file_SOURCES := common/key_file.c
