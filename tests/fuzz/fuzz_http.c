@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fake_service.h"
 #include "http/http_parser.h"
+#include "tests/fuzz/fuzz_service.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #define MAX_BODY   4096u
@@ -139,37 +139,18 @@ static void run(uint8_t mode, const uint8_t *s, size_t len, struct outcome *o)
 	http_parser_free(&p);
 }
 
+static bool is_200(const char *out)
+{
+	return strncmp(out, "HTTP/1.1 200", 12) == 0;
+}
+
 static void drive_service(uint8_t mode, const uint8_t *s, size_t len)
 {
-	static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-	struct svc_conn *a, *b;
-	uint64_t rng = 0x2545F4914F6CDD1Dull ^ mode ^ len;
-	size_t pos = 0;
-
 	fake_reset();
 	fake_set_option("store_mb", "1");
 	CHECK(guest_main_service.start() == 0);
-	a = fake_connect(HTTP_PORT);
-	b = fake_connect(HTTP_PORT);
-	CHECK(a && b);
-	while (pos < len) {
-		size_t end = fuzz_next_cut(mode, &rng, pos, len, 16, 700);
-
-		if (a->close_requested) {
-			fake_disconnect(a);
-			a = fake_connect(HTTP_PORT);
-			CHECK(a != NULL);
-		}
-		fake_clear_output(a);
-		fake_receive(a, s + pos, end - pos);
-		pos = end;
-		fake_clear_output(b);
-		fake_receive(b, get, sizeof(get) - 1);
-		CHECK(b->out && strncmp(b->out, "HTTP/1.1 200", 12) == 0);
-		CHECK(!b->close_requested);
-	}
-	fake_disconnect(a);
-	fake_disconnect(b);
+	fuzz_drive_service(HTTP_PORT, mode, s, len, 16, 700,
+			   "GET / HTTP/1.1\r\nHost: x\r\n\r\n", is_200);
 	fake_reset();
 }
 

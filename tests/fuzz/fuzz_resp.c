@@ -27,9 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fake_service.h"
 #include "kv/kv_commands.h"
 #include "kv/resp.h"
+#include "tests/fuzz/fuzz_service.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #define MAX_BULK 4096u
@@ -172,11 +172,13 @@ static void parse_chunked(uint8_t mode, const uint8_t *s, size_t len,
 	resp_request_free(&r);
 }
 
+static bool is_pong(const char *out)
+{
+	return strcmp(out, "+PONG\r\n") == 0;
+}
+
 static void drive_service(uint8_t mode, const uint8_t *s, size_t len)
 {
-	struct svc_conn *a, *b;
-	size_t pos = 0;
-	uint64_t rng = 0x2545F4914F6CDD1Dull ^ mode ^ len;
 	char maxbulk[16];
 
 	fake_reset();
@@ -186,29 +188,8 @@ static void drive_service(uint8_t mode, const uint8_t *s, size_t len)
 	CHECK(guest_main_service.start() == 0);
 	if (mode & 0x40)
 		fake_set_mem(63u << 20, 64u << 20);
-	a = fake_connect(KV_DEFAULT_PORT);
-	b = fake_connect(KV_DEFAULT_PORT);
-	CHECK(a && b);
-	while (pos < len) {
-		size_t end = fuzz_next_cut(mode, &rng, pos, len, 16, 512);
-
-		if (a->close_requested) {
-			/* The service ended it (protocol error, QUIT): the
-			 * client reconnects, as redis-cli would. */
-			fake_disconnect(a);
-			a = fake_connect(KV_DEFAULT_PORT);
-			CHECK(a != NULL);
-		}
-		fake_clear_output(a);
-		fake_receive(a, s + pos, end - pos);
-		pos = end;
-		fake_clear_output(b);
-		fake_receive(b, "PING\r\n", 6);
-		CHECK(strcmp(b->out ? b->out : "", "+PONG\r\n") == 0);
-		CHECK(!b->close_requested);
-	}
-	fake_disconnect(a);
-	fake_disconnect(b);
+	fuzz_drive_service(KV_DEFAULT_PORT, mode, s, len, 16, 512, "PING\r\n",
+			   is_pong);
 	fake_reset();
 }
 
