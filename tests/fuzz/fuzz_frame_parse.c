@@ -38,15 +38,8 @@
 
 #include "netstate/frame_build.h"
 #include "netstate/replay_gate.h"
+#include "tests/fuzz/fuzz_util.h"
 
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 #define GUEST_IP  0x02004d0au /* 10.77.0.2, network byte order */
 #define CLIENT_IP 0x01004d0au

@@ -168,6 +168,7 @@ guest_image() { # SERVICE -> path
 
 # guest_start SERVICE|IMAGE.elf [guest-option...]: start rrvm run on tap0
 # (no wait). SERVICE is kv, http, echo, ... (build/guest/SERVICE.elf).
+# G_MEM (default 64M) is its --mem.
 # Sets G_PID, G_LOG, G_CTL (fresh names for every boot).
 G_BOOTS=0
 guest_start() {
@@ -187,7 +188,7 @@ guest_start() {
 	fi
 	[ -f "$img" ] || t_fail "guest image $img is missing (run make)"
 	local cmd=("$RRVM" run --guest "$img" --tap tap0 --ip "$G_IP/$G_PREFIX"
-		--mac "$G_MAC" --gw "$G_HOST_IP" --mem 64M --control "$G_CTL"
+		--mac "$G_MAC" --gw "$G_HOST_IP" --mem "${G_MEM:-64M}" --control "$G_CTL"
 		--log-level "${RRVM_LOG_LEVEL:-info}")
 	[ $# -gt 0 ] && cmd+=(-- "$@")
 	t_info "boot: ${cmd[*]#"$ROOT/"}"

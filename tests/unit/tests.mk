@@ -104,3 +104,12 @@ test_output_buffer_SOURCES := primary/output_buffer.c primary/output_release.c \
 UNIT_TESTS += test_control_server
 test_control_server_SOURCES := common/control_server.c common/report.c \
 	common/log.c
+
+# The secure replication channel (handshake, records, key file); libsodium.
+UNIT_TESTS += test_secure_transport
+test_secure_transport_SOURCES := common/secure_transport.c \
+	common/secure_handshake.c common/secure_record.c \
+	common/transport_tcp.c common/log.c common/repl_protocol.c \
+	vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
+UNIT_TESTS += test_key_file
+test_key_file_SOURCES := common/key_file.c
