@@ -160,7 +160,7 @@ unit-test: $(UNIT_TEST_BINS)
 # code they link (and lock-order problems) fail the run. TSAN_SKIP names
 # tests left out: test_dirty_tracking until vmm's stop_requested and
 # vcpu_thread_running are atomics (vm_run_loop vs vm_stop/vm_kick race).
-TSAN_SKIP ?= test_dirty_tracking
+TSAN_SKIP ?=
 TSAN_TEST_BINS := $(filter-out $(TSAN_SKIP:%=$(BUILD)/tsan/%),$(UNIT_TESTS:%=$(BUILD)/tsan/%))
 TSAN_CFLAGS := $(filter-out -O2,$(HOST_CFLAGS)) -O1 -fsanitize=thread -Wno-tsan \
 	-fno-omit-frame-pointer -Iguest/services -Iguest/net -DRRVM_UNIT_TEST=1
@@ -179,8 +179,7 @@ tsan-test: $(TSAN_TEST_BINS)
 
 # rrvm itself under ThreadSanitizer (build/tsan/rrvm), and one replicated
 # pair (buffered failover, one round) run with it: every report TSan writes
-# (build/tsan/pair/race.PID) fails the target. Not yet part of `make test`:
-# the daemons still have known races (see the report files).
+# (build/tsan/pair/race.PID) fails the target. Part of `make test`.
 TSAN_RRVM_OBJS := $(RRVM_SRCS:%.c=$(BUILD)/tsan/obj/%.o)
 $(BUILD)/tsan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -216,6 +215,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit-test
 	$(Q)$(MAKE) --no-print-directory tsan-test
+	$(Q)$(MAKE) --no-print-directory tsan-pair-test
 	$(Q)$(MAKE) --no-print-directory fuzz-test
 	$(Q)$(MAKE) --no-print-directory figures-test
 	$(Q)$(MAKE) --no-print-directory integration-test

@@ -374,8 +374,12 @@ int backup_serve(struct backup *b, volatile int *stop,
 		if (poll(pfd, (nfds_t)nfds, wait_ms) < 0 && errno != EINTR)
 			return -errno;
 		if ((pfd[0].revents & POLLIN) &&
-		    repl_accept_take(b->acceptor, &acc) == 0)
+		    repl_accept_take(b->acceptor, &acc) == 0) {
 			adopt(b, &acc);
+			/* Bytes may already wait decrypted past the HELLO. */
+			if (b->link && receive_all(b, outcome))
+				break;
+		}
 		if (link_i >= 0 && b->link && pfd[link_i].revents &&
 		    receive_all(b, outcome))
 			break;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli_parse.h"
+#include "common/key_file.h"
 #include "common/log.h"
 
 enum {
@@ -118,12 +119,14 @@ static void set_defaults(struct node_args *n, enum node_start start)
 	n->reverse.backend = "auto";
 }
 
-/* The pre-shared key. Until the key file format lands: refuse. */
+/* The pre-shared key (common/key_file.h says what a key file is). */
 static int load_key(struct node_args *n, char *err, size_t size)
 {
-	snprintf(err, size, "--key-file '%s': keys are not supported by this "
-			    "build yet; use --insecure",
-		 n->key_file);
+	char why[200];
+
+	if (key_file_load(n->key_file, n->key, why, sizeof(why)) == 0)
+		return 0;
+	snprintf(err, size, "--key-file '%s': %s", n->key_file, why);
 	return -EINVAL;
 }
 

@@ -17,9 +17,10 @@
 #include "backup/takeover.h"
 #include "cli/run_args.h"
 #include "common/repl_protocol.h"
+#include "common/secure_handshake.h"
 #include "vmm/ckpt_codec.h"
 
-#define NODE_KEY_BYTES 32
+#define NODE_KEY_BYTES SECURE_KEY_BYTES
 
 enum node_start { NODE_START_PRIMARY, NODE_START_BACKUP };
 

@@ -126,6 +126,7 @@ testbed_up() {
 	local r out
 	rrvm_trap_cleanup
 	tmpdir_create TMP
+	rrvm_make_key "$TMP" || fail "rrvm keygen failed"
 	tb_set_prefix "$PREFIX" || fail "bad testbed prefix $PREFIX"
 	# Recorded first: the EXIT trap deletes them whatever happens.
 	for r in $TB_ROLES; do

@@ -62,7 +62,7 @@ void vm_kick(struct vm *vm)
 		__atomic_store_n(&vm->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (write(vm->request_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_debug("vm_kick: eventfd: %s", strerror(errno));
-	if (vm->vcpu_thread_running)
+	if (__atomic_load_n(&vm->vcpu_thread_running, __ATOMIC_ACQUIRE))
 		pthread_kill(vm->vcpu_thread, KICK_SIGNAL);
 }
 
@@ -89,10 +89,10 @@ void vm_set_frozen(struct vm *vm, bool frozen)
 /* Complete a half-done I/O exit without running guest code. */
 static void vm_settle_io(struct vm *vm)
 {
-	vm->run->immediate_exit = 1;
+	__atomic_store_n(&vm->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) == 0)
 		log_warn("KVM_RUN with immediate_exit ran the guest");
-	vm->run->immediate_exit = 0;
+	__atomic_store_n(&vm->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 }
 
 void vm_serve_requests(struct vm *vm)

@@ -154,12 +154,12 @@ int vm_run(struct vm *vm)
 
 	pthread_mutex_lock(&vm->request_lock);
 	vm->vcpu_thread = pthread_self();
-	vm->vcpu_thread_running = true;
+	__atomic_store_n(&vm->vcpu_thread_running, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&vm->request_lock);
 	ret = vm_run_loop(vm);
 	/* Callers waiting on a request must not wait forever. */
 	pthread_mutex_lock(&vm->request_lock);
-	vm->vcpu_thread_running = false;
+	__atomic_store_n(&vm->vcpu_thread_running, false, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&vm->request_cond);
 	pthread_mutex_unlock(&vm->request_lock);
 	return ret;

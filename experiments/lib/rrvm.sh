@@ -178,6 +178,15 @@ RRVM_GUEST_GW=${RRVM_GUEST_GW:-10.77.0.1}
 RRVM_CC=${RRVM_CC:-$RRVM_ROOT/build/consistency-client}
 RRVM_PROXY=${RRVM_PROXY:-$RRVM_ROOT/experiments/lib/corrupt_proxy.py}
 
+# rrvm_make_key DIR: a fresh pre-shared key in DIR for both daemons of a
+#   pair (`rrvm keygen`); sets RRVM_KEY_FILE, which rrvm_primary_bg and
+#   rrvm_backup_bg then pass as --key-file.
+rrvm_make_key() {
+	RRVM_KEY_FILE=$1/psk
+	rm -f "$RRVM_KEY_FILE"
+	"$RRVM" keygen "$RRVM_KEY_FILE" >/dev/null
+}
+
 # How the replication link is secured: RRVM_KEY_FILE (a key made by
 # `rrvm keygen`, the same for both daemons) or, without one, --insecure.
 rrvm_link_args() {

@@ -393,6 +393,8 @@ tb_t_rep_init() {
 	command -v "$RRVM_CC" >/dev/null 2>&1 || [ -x "$RRVM_CC" ] ||
 		t_skip "$RRVM_CC is missing (run make)"
 	T_PY=$(rrvm_python) || t_fail "python3 does not run"
+	# The pair authenticates with a key of its own (--key-file).
+	rrvm_make_key "$T_TMP" || t_fail "rrvm keygen failed"
 }
 
 # tb_t_backup_start [rrvm-option...]: the backup, listening on REP_LISTEN.
