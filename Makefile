@@ -157,9 +157,8 @@ unit-test: $(UNIT_TEST_BINS)
 	$(Q)./tests/run-unit.sh $(UNIT_TEST_BINS)
 
 # The same unit tests under ThreadSanitizer (build/tsan/): data races in the
-# code they link (and lock-order problems) fail the run. TSAN_SKIP names
-# tests left out: test_dirty_tracking until vmm's stop_requested and
-# vcpu_thread_running are atomics (vm_run_loop vs vm_stop/vm_kick race).
+# code they link (and lock-order problems) fail the run. TSAN_SKIP may name
+# tests to leave out (none are).
 TSAN_SKIP ?=
 TSAN_TEST_BINS := $(filter-out $(TSAN_SKIP:%=$(BUILD)/tsan/%),$(UNIT_TESTS:%=$(BUILD)/tsan/%))
 TSAN_CFLAGS := $(filter-out -O2,$(HOST_CFLAGS)) -O1 -fsanitize=thread -Wno-tsan \
