@@ -138,6 +138,7 @@ static int announce(const struct rrvm_boot_info *bi)
 
 static void *announcer_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "garp");
 	(void)arg;
 	if (config.garp_count > 1) {
 		usleep(config.garp_interval_ms * 1000u);
@@ -264,6 +265,7 @@ static void *reporter_main(void *arg)
 {
 	uint64_t give_up = clock_mono_ns() + FIRST_FRAME_WAIT_MS * 1000000ull;
 
+	pthread_setname_np(pthread_self(), "report");
 	(void)arg;
 	while (clock_mono_ns() < give_up) {
 		if (stat_read(session_vm.stats.tx_frames) > 0) {

@@ -113,6 +113,7 @@ static void *capture_thread(void *arg)
 		{ .fd = r->drain_fd, .events = POLLIN },
 	};
 
+	pthread_setname_np(pthread_self(), "capture");
 	while (!r->stop) {
 		uint64_t asked = 0, v;
 		int n;

@@ -41,6 +41,7 @@ static void *ack_thread_main(void *arg)
 	struct ckpt_decoder dec;
 	uint8_t buf[4096];
 
+	pthread_setname_np(pthread_self(), "repl-ack");
 	ckpt_decoder_init(&dec);
 	while (!r->stop && !r->link_broken) {
 		ssize_t n = r->link->ops->recv(r->link, buf, sizeof(buf));
@@ -287,6 +288,7 @@ static void *heartbeat_thread_main(void *arg)
 	uint64_t hb = (uint64_t)r->heartbeat_ms * 1000000u;
 	struct ckpt_buf buf;
 
+	pthread_setname_np(pthread_self(), "repl-heartbeat");
 	ckpt_buf_init(&buf);
 	while (!r->stop) {
 		uint64_t now = clock_mono_ns(), last = r->last_send_ns;
@@ -314,6 +316,7 @@ static void *epoch_thread_main(void *arg)
 	uint64_t next = clock_mono_ns() + interval, last_start = 0, last_try = 0;
 	struct ckpt_buf buf, extra;
 
+	pthread_setname_np(pthread_self(), "repl-epoch");
 	ckpt_buf_init(&buf);
 	ckpt_buf_init(&extra);
 	while (!r->stop) {

@@ -294,6 +294,7 @@ static void *control_thread(void *arg)
 	    {.fd = s->wake_pipe[0], .events = POLLIN},
 	};
 
+	pthread_setname_np(pthread_self(), "control");
 	for (;;) {
 		int fd;
 
