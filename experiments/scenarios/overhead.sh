@@ -62,6 +62,7 @@ ov_load() {
 }
 
 # ov_snapshot FILE: the pair's threads, ksoftirqd, system counters.
+# shellcheck disable=SC2153 # P_PID and B_PID are sc_pair_up's
 ov_snapshot() { cpuacct_snapshot "$1" "$P_PID" primary vcpu "$B_PID" backup main; }
 
 # ov_cpu_point MODE RATE: phase 1; one line into $SC_TMP/points:
@@ -131,7 +132,7 @@ ov_pair_ok() {
 }
 
 scenario_main() {
-	local m r d0
+	local m r d0 why
 	sc_check_ints RATES EPOCH_MS DURATION CONNECTIONS
 	sc_check_modes MODES none buffered reverse-inline reverse-mirror
 	sc_check_modes LOAD_OP set get incr
