@@ -115,6 +115,7 @@ static void *capture_thread(void *arg)
 		{ .fd = r->drain_fd, .events = POLLIN },
 	};
 
+	pthread_setname_np(pthread_self(), "capture");
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		uint64_t asked = 0, v;
 		int n;

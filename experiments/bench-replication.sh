@@ -14,7 +14,11 @@
 #            drift) and `buffered` at each epoch of BENCH_REPL_EPOCHS
 #            (10 25 50 100 ms), a fresh pair each:
 #             - latency: redis-benchmark -t get,set -c 1 -P 1 --csv (one
-#               request in flight): p50, p99, requests/s;
+#               request in flight): p50, p99, requests/s; every mode, none
+#               included, under the same idle policy (BENCH_REPL_IDLE:
+#               busy = a SCHED_IDLE busy loop per CPU, so no mode gains or
+#               loses by how long idle CPUs take to wake; experiments/lib/
+#               idle.sh);
 #             - throughput: redis-benchmark -t get,set -c 50 --csv: req/s
 #               (and p50/p99 under load);
 #             - over both, from the primary's stats: checkpoints per second
@@ -69,6 +73,8 @@
 #   BENCH_REPL_REV_KILLS=20 *(2)      per reverse topology
 #   BENCH_REPL_REV_MODES="reverse-inline reverse-mirror"
 #   BENCH_REPL_FO_EPOCH=20
+#   BENCH_REPL_IDLE=busy              idle CPUs during the -c 1 latency runs:
+#                                     busy, nice19 or none (idle.sh)
 #   BENCH_REPL_DETECT="500 200 100 50 30"
 #   BENCH_REPL_DETECT_S=20 *(5)
 #   BENCH_REPL_OUT=DIR
@@ -84,6 +90,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/experiments/lib/rrvm.sh"
 # shellcheck source=SCRIPTDIR/lib/testbed.sh
 . "$ROOT/experiments/lib/testbed.sh"
+# shellcheck source=SCRIPTDIR/lib/idle.sh
+. "$ROOT/experiments/lib/idle.sh"
 # shellcheck source=SCRIPTDIR/lib/scenario.sh
 . "$ROOT/experiments/lib/scenario.sh"
 
@@ -102,6 +110,7 @@ KILLS=${BENCH_REPL_KILLS:-$(q 20 3)}
 REV_KILLS=${BENCH_REPL_REV_KILLS:-$(q 20 2)}
 REV_MODES=${BENCH_REPL_REV_MODES-reverse-inline reverse-mirror}
 FO_EPOCH=${BENCH_REPL_FO_EPOCH:-20}
+IDLE=${BENCH_REPL_IDLE:-busy}
 DETECTS=${BENCH_REPL_DETECT:-500 200 100 50 30}
 DETECT_S=${BENCH_REPL_DETECT_S:-$(q 20 5)}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -141,6 +150,7 @@ check_env() {
 	for v in $PARTS; do
 		case "$v" in perf | failover | detect) ;; *) fail "unknown part '$v'" ;; esac
 	done
+	v=$(idle_policy_check "$IDLE") || fail "BENCH_REPL_IDLE: $v"
 }
 
 testbed_up() {
@@ -217,7 +227,9 @@ part_perf() {
 		pair_up "$name" "$mode" "$ep" || { pair_down; continue; }
 		s0=$(rrvm_repl_stats "$P_CTL") || s0=null
 		w0=$(now_ms)
+		idle_loops_start "$IDLE" || note "$name: could not start the idle policy's busy loops"
 		rb "$name-lat" -t get,set -n "$nlat" -c 1 -P 1 -r 100000
+		idle_loops_stop
 		rb "$name-tput" -t get,set -n "$ntput" -c "$TPUT_C" -r 100000
 		w1=$(now_ms)
 		s1=$(rrvm_repl_stats "$P_CTL") || s1=null
@@ -382,9 +394,10 @@ write_meta() {
 		--arg detects "$DETECTS" --argjson detect_s "$DETECT_S" \
 		--arg load_start "$LOADAVG_START" --arg load_end "$LOADAVG_END" \
 		--argjson steal "$(for k in "${!STEAL_PCT[@]}"; do printf '%s\n%s\n' "$k" "${STEAL_PCT[$k]}"; done | jq -Rn '[inputs] | [range(0; length; 2) as $i | {(.[$i]): (.[$i + 1] | tonumber? // .)}] | add // {}')" \
-		--argjson failures "$FAILURES" \
+		--argjson failures "$FAILURES" --arg idle "$(idle_policy_describe "$IDLE")" \
 		--args '{
 		  benchmark: "replication", date: $date, stamp: $stamp, commit: $commit, quick: $quick,
+		  idle_policy: $idle,
 		  host: {kernel: $kernel, nproc: $nproc, cpu: $cpu, hypervisor: $hypervisor,
 		         loadavg_start: $load_start, loadavg_end: $load_end, cpu_steal_pct_by_part: $steal,
 		         note: "other work on the host is not controlled; see the load averages and steal"},
@@ -394,7 +407,7 @@ write_meta() {
 		  parts: ($parts | split(" ") | map(select(. != ""))),
 		  perf: {modes: ("none, buffered" + (if $rev_modes == "" then "" else ", " + ($rev_modes | split(" ") | map(select(. != "")) | join(", ")) end)),
 		         reverse_p50_targets: {"reverse-mirror": 1.05, "reverse-inline": 1.15}, epochs_ms: ($epochs | split(" ") | map(select(. != "") | tonumber)),
-		         latency: "redis-benchmark -t get,set -c 1 -P 1 -r 100000 --csv",
+		         latency: "redis-benchmark -t get,set -c 1 -P 1 -r 100000 --csv, under idle_policy",
 		         throughput: ("redis-benchmark -t get,set -c " + ($tput_c | tostring) + " -r 100000 --csv"),
 		         requests: {none_latency: $lat_n, none_throughput: $tput_n,
 		                    buffered: ("budget " + $budget + " s per test: n = budget x clients x 1000 / epoch (at least 50 / 500)")},
@@ -415,6 +428,7 @@ print_table() {
 	echo "rrvm replication benchmark ($([ $QUICK = 1 ] && echo quick || echo full)) -- $(nproc) CPUs, kernel $(uname -r), commit $(git_describe | cut -c1-12)$(git_describe | grep -o -- '-dirty$')"
 	echo "load average at start: $LOADAVG_START, at end: $LOADAVG_END; CPU steal by part: $(for k in perf failover detect; do [ -n "${STEAL_PCT[$k]:-}" ] && printf '%s %s%% ' "$k" "${STEAL_PCT[$k]}"; done)"
 	echo "(other work on this host and its hypervisor is not controlled: steal inflates tails and pauses)"
+	echo "idle CPUs during the -c 1 latency runs, every mode alike: $(idle_policy_describe "$IDLE")"
 	f=$OUT/perf.csv
 	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
 		echo

@@ -55,6 +55,9 @@ test_ckpt_codec_SOURCES := vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
 UNIT_TESTS += test_consistency_checker
 test_consistency_checker_SOURCES := experiments/consistency/checker.c \
 	experiments/consistency/resp_reply.c
+# The paced load's schedule and connection choice.
+UNIT_TESTS += test_consistency_pace
+test_consistency_pace_SOURCES := experiments/consistency/pace.c
 
 # Gratuitous ARP (arp/garp.c); links libnet (-lnet). The frame-building
 # cases skip without CAP_NET_RAW (libnet opens a packet socket on "lo").
