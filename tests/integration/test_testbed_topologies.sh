@@ -555,12 +555,18 @@ run "up repairs it" 0 "${TB[@]}" up
 t_check "status --json after repair: up, mirror ok" json_true "$("${TB[@]}" status --json)" \
 	'.state == "up" and .wiring.mirror.ok and .topology == "mirror"'
 
-# Fence: as in basic.
-run "fence pri" 0 "${TB[@]}" fence pri
-t_check "fence is switch port port-pri" grep -q "(switch port-pri down)" <<<"$OUT"
-t_check "fenced: the client can no longer ping the primary host" no_c_ping "$TB_PRI_LAN_IP"
-run "unfence pri" 0 "${TB[@]}" unfence pri
-t_check "unfenced: the client pings the primary host" c_ping "$TB_PRI_LAN_IP"
+# Fence: as in basic (in either state: nothing is standby in mirror).
+# mirror_fence HOST: fence cuts port-HOST only, unfence puts it back.
+mirror_fence() {
+	local ip
+	ip=$(tb_host_lan_ip "$1")
+	run "fence $1" 0 "${TB[@]}" fence "$1"
+	t_check "fence $1 is switch port port-$1" grep -q "(switch port-$1 down)" <<<"$OUT"
+	t_check "fenced: the client can no longer ping the $1 host" no_c_ping "$ip"
+	run "unfence $1" 0 "${TB[@]}" unfence "$1"
+	t_check "unfenced: the client pings the $1 host" ping_exact 2 "$ip"
+}
+mirror_fence pri
 
 # ------------------------------------------- mirror: either host primary
 t_info "--- mirror: rewire primary=bak (copies to pri) and back"
@@ -589,10 +595,7 @@ run "up (keeps primary=bak)" 0 "${TB[@]}" up
 t_check "up says already up, primary=bak" grep -q "already up (topology mirror), primary=bak" <<<"$OUT"
 t_check "status --json: still copies to port-mirp" json_true "$("${TB[@]}" status --json)" \
 	'.state == "up" and .primary == "bak" and .wiring.mirror.ok and .wiring.mirror.to == "port-mirp"'
-run "fence bak (the primary)" 0 "${TB[@]}" fence bak
-t_check "fence bak is switch port port-bak" grep -q "(switch port-bak down)" <<<"$OUT"
-t_check "fenced: the client can no longer ping the bak host" no_c_ping "$TB_BAK_LAN_IP"
-run "unfence bak" 0 "${TB[@]}" unfence bak
+mirror_fence bak
 t_check "the fence command built in state pri cuts pri in state bak" sh -c "$FENCE_PRI_AT_START"
 t_check "... the client can no longer ping the pri host" no_c_ping "$TB_PRI_LAN_IP"
 run "unfence pri" 0 "${TB[@]}" unfence pri
