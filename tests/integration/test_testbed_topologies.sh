@@ -33,6 +33,10 @@
 #    fence command built in state pri still cuts pri;
 #  - the --rewire-cmd form (tb_rewire_cmd) both ways, idempotent, times
 #    printed; with pri fenced, its links stay down through a rewire;
+#  - a protection chain, pri -> bak -> pri, with the daemons' fence and
+#    rewire commands: after each fence the guest restarted on the survivor
+#    answers through its own port, after the unfence and the rewire through
+#    the old primary's leg (a capture on its inl0 sees the frames);
 #  - `up --topology basic` is refused (exit 2), nothing changed.
 # mirror (`up --topology mirror --force` on the inline testbed rebuilds it):
 #  - status: 17 parts and the tc filters as planned; the SPAN ports in no
@@ -511,6 +515,44 @@ t_check "unfence pri in state pri: the client pings the pri host" ping_exact 2 "
 t_check "status --json: primary pri, nothing fenced, all as planned" json_true "$("${TB[@]}" status --json)" \
 	'.state == "up" and .primary == "pri" and ((.fenced.pri or .fenced.bak) | not) and (.parts | all(.ok))'
 t_info "fast rewire times (ms, machine shared): ${FAST_MS[*]}"
+
+# The protection chain as the daemons will run it (issue 11), with the
+# stand-in guest: the primary dies, the survivor fences it (its fence
+# command), takes over on its own port, the old primary's host is
+# unfenced, a new backup there captures on its inl0, and the survivor's
+# --rewire-cmd puts that host in front of it. Twice: the roles alternate.
+# chain_round OLD NEW
+chain_round() {
+	local old=$1 new=$2
+	guest_on "$old"
+	t_check "chain $old->$new: the guest on $old answers (primary=$old)" ping_exact 2 "$TB_GUEST_IP"
+	guest_off # the primary dies
+	t_check "chain $old->$new: $new's fence command (tb_fence_cmd $old) runs" sh -c "$(tb_fence_cmd "$old")"
+	guest_on "$new"
+	t_check "chain $old->$new: after the fence, the guest on $new answers through its own port" \
+		ping_exact 3 "$TB_GUEST_IP"
+	t_check "chain $old->$new: status: still primary=$old, $old fenced, as planned" \
+		json_true "$("${TB[@]}" status --json)" \
+		".primary == \"$old\" and .fenced.$old and .state == \"up\" and (.parts | all(.ok))"
+	run "chain $old->$new: unfence $old" 0 "${TB[@]}" unfence "$old"
+	t_check "chain $old->$new: the guest on $new still answers, exactly" ping_exact 3 "$TB_GUEST_IP"
+	cap_start "$old" inl0 # the new backup on the old primary's host
+	t_check "chain $old->$new: $new's rewire command (tb_rewire_cmd $new) runs" sh -c "$(tb_rewire_cmd "$new")"
+	tb_wait_forwarding 3
+	t_check "chain $old->$new: after the rewire, the guest on $new answers through $old's leg" \
+		ping_exact 3 "$TB_GUEST_IP"
+	cap_stop
+	t_eq "chain $old->$new: $old inl0 saw the 3 echo requests to the guest" 3 \
+		"$(cap_count "> $G, .*> $TB_GUEST_IP: ICMP echo request")"
+	t_check "chain $old->$new: status: primary=$new, capture host $old, as planned" \
+		json_true "$("${TB[@]}" status --json)" \
+		".primary == \"$new\" and .capture_host == \"$old\" and .state == \"up\" and (.parts | all(.ok))"
+	guest_off
+}
+t_info "--- inline: a protection chain (failover, then rewire), twice"
+chain_round pri bak
+chain_round bak pri
+tb_load_topology
 
 # Changing the topology needs --force.
 snap=$(links_snapshot)
