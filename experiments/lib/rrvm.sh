@@ -221,16 +221,30 @@ rrvm_backup_bg() {
 }
 
 # rrvm_tb_fence_cmd ROLE: a fence command for `rrvm backup --fence-cmd` that
-#   does what `experiments/testbed fence ROLE` does (switch port down, alias
-#   "fenced" so `status` shows it and `unfence` undoes it) with one `ip`
-#   call instead of a shell script (about 10 ms instead of 200). Needs
-#   experiments/lib/testbed.sh (TB_NS_SW).
+#   does what `experiments/testbed fence ROLE` does (the links ROLE can be
+#   reached by down, alias "fenced" so `status` shows it and `unfence`
+#   undoes it) with plain `ip` calls instead of a shell script (about 10 ms
+#   instead of 200). The same line cuts ROLE in either state (before and
+#   after a rewire). Needs experiments/lib/testbed.sh (TB_NS_SW).
 rrvm_tb_fence_cmd() {
 	# The testbed knows which links fence a host in each topology.
 	if declare -f tb_fence_cmd >/dev/null; then
 		tb_fence_cmd "$1"
 	else
 		echo "ip -n $TB_NS_SW link set dev port-$1 alias fenced down"
+	fi
+}
+
+# rrvm_tb_rewire_cmd ROLE: a command for `--rewire-cmd` of a daemon running
+#   on the testbed host ROLE (pri|bak): makes ROLE the primary, i.e. moves
+#   the capture point in front of it (`experiments/testbed rewire
+#   primary=ROLE` as one line of `ip`/`tc` calls, tb_rewire_cmd; `true` in
+#   basic). Needs experiments/lib/testbed.sh and the running topology.
+rrvm_tb_rewire_cmd() {
+	if declare -f tb_rewire_cmd >/dev/null; then
+		tb_rewire_cmd "$1"
+	else
+		echo true
 	fi
 }
 

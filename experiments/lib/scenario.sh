@@ -201,19 +201,16 @@ sc_pair_up() {
 	return 0
 }
 
-# sc_pair_down [PID...]: stop PIDs and the pair (by PID), unfence the
-# primary, make the switch forget the guest's MAC on the backup's port.
+# sc_pair_down [PID...]: stop PIDs and the pair (by PID), then the testbed
+# back to its initial state (tb_reset: both hosts unfenced, pri the
+# primary, the switch's memory of the guest's MAC forgotten).
 sc_pair_down() {
 	local p
 	for p in "$@" "$B_PID" "$P_PID"; do
 		[ -n "$p" ] && pid_stop "$p" 5
 	done
 	B_PID='' P_PID=''
-	if tb_is_fenced pri; then
-		"$SC_TB_CLI" --prefix "$SC_PREFIX" unfence pri >/dev/null 2>&1 || sc_note "unfence pri failed"
-	fi
-	ip -n "$TB_NS_SW" link set dev port-bak down 2>/dev/null
-	ip -n "$TB_NS_SW" link set dev port-bak up 2>/dev/null
+	tb_reset || sc_note "testbed reset failed"
 }
 
 # sc_cc NAME DURATION_S [option...]: the consistency client (incr, one

@@ -325,6 +325,17 @@ tb_t_guest_start() {
 	G_PID=$RRVM_LAST_PID
 }
 
+# tb_t_rewire pri|bak: `testbed rewire primary=ROLE` (fails the test if it
+# fails) and the TB_* names of the new state (TB_PRIMARY, TB_CAPTURE_HOST,
+# TB_PRI_SW_PORT...).
+tb_t_rewire() {
+	local out
+	out=$("$TB_CLI" --prefix "$TB_PREFIX" rewire "primary=$1" 2>&1) ||
+		t_fail "testbed rewire primary=$1 failed: $out"
+	t_info "$out"
+	tb_load_topology
+}
+
 # tb_t_guest_boot ROLE SERVICE [guest-option...]: start and wait until the
 # guest answers the client (ping, and TCP on the service's port).
 tb_t_guest_boot() {
@@ -551,22 +562,16 @@ tb_t_failover() {
 
 # tb_t_pair_down: stop the client, the load, the backup (or the VM it
 # became) and the primary (ours, by PID), then put the testbed back as it
-# was: pri unfenced and the switch's memory of the guest on port-bak
-# forgotten (port down/up), so the next pair's guest is found on pri.
+# was (tb_reset): both hosts unfenced, pri the primary (rewire, in inline
+# and mirror) and the switch's memory of the guest forgotten (FDB flush),
+# so the next pair's guest is found on pri.
 tb_t_pair_down() {
 	local p
 	for p in "$CC_PID" "$RB_PID" "$B_PID" "$P_PID"; do
 		[ -n "$p" ] && pid_stop "$p" 5
 	done
 	CC_PID='' RB_PID='' B_PID='' P_PID=''
-	if tb_is_fenced pri; then
-		"$TB_CLI" --prefix "$TB_PREFIX" unfence pri >/dev/null 2>&1 ||
-			t_fail "testbed unfence pri failed"
-	fi
-	if ! ip -n "$TB_NS_SW" link set dev port-bak down ||
-		! ip -n "$TB_NS_SW" link set dev port-bak up; then
-		t_fail "cannot reset port-bak"
-	fi
+	tb_reset || t_fail "testbed reset failed"
 }
 
 # b_status_get JQ: one field of the backup's status --json (empty if none).
