@@ -24,6 +24,32 @@
 
 /* ------------------------------------------------------------ the layer */
 
+/* How long a busy queue is waited for (see open_one). */
+#define CAPTURE_BUSY_WAIT_MS 2000
+
+/*
+ * A capture that just closed on this interface (the same daemon changing
+ * roles: backup -> VM -> backup) leaves its AF_XDP queue bound until the
+ * kernel's deferred release: -EBUSY for a moment. Wait it out.
+ */
+static int open_one(const struct capture_ops *ops, struct capture **out,
+		    const char *ifname, const uint8_t guest_mac[6],
+		    const struct capture_config *cfg)
+{
+	int err;
+
+	for (int waited = 0;; waited += 20) {
+		err = ops->open(out, ifname, guest_mac, cfg);
+		if (err != -EBUSY || waited >= CAPTURE_BUSY_WAIT_MS)
+			return err;
+		if (waited == 0)
+			log_info("capture: %s busy (a capture just closed?); "
+				 "waiting up to %d ms",
+				 ifname, CAPTURE_BUSY_WAIT_MS);
+		usleep(20 * 1000);
+	}
+}
+
 static int open_backend(struct capture **out, const char *backend,
 			const char *ifname, const uint8_t guest_mac[6],
 			const struct capture_config *cfg)
@@ -32,7 +58,7 @@ static int open_backend(struct capture **out, const char *backend,
 	int err;
 
 	if (strcmp(backend, "auto") == 0) {
-		err = capture_xdp_ops.open(out, ifname, guest_mac, cfg);
+		err = open_one(&capture_xdp_ops, out, ifname, guest_mac, cfg);
 		if (err == 0)
 			return 0;
 		log_warn(
@@ -46,7 +72,7 @@ static int open_backend(struct capture **out, const char *backend,
 			  backend);
 		return -EINVAL;
 	}
-	return ops->open(out, ifname, guest_mac, cfg);
+	return open_one(ops, out, ifname, guest_mac, cfg);
 }
 
 int capture_open(struct capture **out, const char *backend,

@@ -560,10 +560,9 @@ int replay_log_trim(struct replay_log *log, uint64_t epoch,
 	return replay_log_trim_cb(log, epoch, digests, n, res, NULL, NULL);
 }
 
-int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
-		       const uint64_t *digests, size_t n,
-		       struct replay_trim_result *res, replay_trim_fn fn,
-		       void *arg)
+static int trim(struct replay_log *log, uint64_t epoch,
+		const uint64_t *digests, size_t n, bool full,
+		struct replay_trim_result *res, replay_trim_fn fn, void *arg)
 {
 	const struct trim_obs obs = {.fn = fn, .arg = arg};
 	struct replay_trim_result local;
@@ -589,6 +588,9 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 			res->matched++;
 			continue;
 		}
+		/* A full epoch also names frames from before this log. */
+		if (full)
+			continue;
 		/*
 		 * Not in the log (yet): the primary's VM got a frame the
 		 * backup has not captured. The hole is reported (and, with a
@@ -624,6 +626,22 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 	m->skipped = res->skipped;
 	m->gaps = res->gaps;
 	return 0;
+}
+
+int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
+		       const uint64_t *digests, size_t n,
+		       struct replay_trim_result *res, replay_trim_fn fn,
+		       void *arg)
+{
+	return trim(log, epoch, digests, n, false, res, fn, arg);
+}
+
+int replay_log_trim_full_cb(struct replay_log *log, uint64_t epoch,
+			    const uint64_t *digests, size_t n,
+			    struct replay_trim_result *res, replay_trim_fn fn,
+			    void *arg)
+{
+	return trim(log, epoch, digests, n, true, res, fn, arg);
 }
 
 void replay_log_clear(struct replay_log *log)

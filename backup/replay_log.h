@@ -222,6 +222,16 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 		       void *arg);
 
 /*
+ * The same for a full checkpoint's list (REPL_DIGESTS_FULL): it names every
+ * frame the VM got since its previous collect, some from before this log
+ * began (a new backup, a resync), so a digest found nowhere is not a gap.
+ */
+int replay_log_trim_full_cb(struct replay_log *log, uint64_t epoch,
+			    const uint64_t *digests, size_t n,
+			    struct replay_trim_result *res, replay_trim_fn fn,
+			    void *arg);
+
+/*
  * Failover: the capture has stopped, so no pending gap can be filled any
  * more: match what can be matched now (fn as for a trim), count the rest
  * as missed. res (may be NULL) gets late and missed.

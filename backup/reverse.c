@@ -249,6 +249,7 @@ int reverse_digests(struct reverse *r, const struct ckpt_msg *msg)
 	r->digests_epoch = msg->header.epoch;
 	r->have_digests = true;
 	r->digests_incomplete = flags & REPL_DIGESTS_INCOMPLETE;
+	r->digests_full = flags & REPL_DIGESTS_FULL;
 	return 0;
 }
 
@@ -301,8 +302,12 @@ void reverse_committed(struct reverse *r, uint64_t epoch)
 	}
 	drain_capture(r);
 	pthread_mutex_lock(&r->lock);
-	replay_log_trim_cb(&r->log, epoch, r->digests, r->ndigests, &res,
-			   on_trimmed, r);
+	if (r->digests_full)
+		replay_log_trim_full_cb(&r->log, epoch, r->digests, r->ndigests,
+					&res, on_trimmed, r);
+	else
+		replay_log_trim_cb(&r->log, epoch, r->digests, r->ndigests,
+				   &res, on_trimmed, r);
 	if (r->digests_incomplete) {
 		/* The primary lost count: nothing older can be trusted. */
 		stat_inc(r->stats.digests_incomplete);

@@ -71,7 +71,7 @@ struct reverse {
 	uint64_t *digests;
 	size_t ndigests, digests_cap;
 	uint64_t digests_epoch;
-	bool have_digests, digests_incomplete;
+	bool have_digests, digests_incomplete, digests_full;
 
 	struct reverse_stats stats;
 };

@@ -87,6 +87,8 @@ for mode in $MODES; do
 		t_check "$mode round $round: $bk_h failed over (report)" test -n "$fo"
 		t_check "$mode round $round: a failover by the closed link, fenced, first frame seen" \
 			json_true "${fo:-null}" '.reason == "failover" and .detector == "link-closed" and .fence_status == 0 and .first_frame_seen == true'
+		[ "$mode" = reverse-inline ] && t_check "$mode round $round: no capture gaps" \
+			json_true "${fo:-null}" '.replay.capture_gaps == 0'
 		# The dead host comes back as the new backup.
 		"$TB_CLI" --prefix "$TB_PREFIX" unfence "$cur_h" >/dev/null 2>&1 ||
 			t_fail "testbed unfence $cur_h failed"

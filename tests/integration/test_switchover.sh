@@ -96,6 +96,12 @@ for mode in $MODES; do
 	# tb_t_check_failover kills P_PID and waits for B_REPORT.
 	tb_t_check_failover "$mode: failover after two switchovers"
 	t_check "$mode: the failover's detector is the closed link" json_true "$FO_JSON" '.detector == "link-closed"'
+	if [ "$mode" = reverse-inline ]; then
+		# The full checkpoints after each swap name frames from before
+		# the new backup's log (REPL_DIGESTS_FULL): not capture gaps.
+		t_check "$mode: no capture gaps after the role swaps" \
+			json_true "$FO_JSON" '.replay.capture_gaps == 0'
+	fi
 	tb_t_pair_down
 done
 tb_t_down

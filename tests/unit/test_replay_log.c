@@ -273,6 +273,39 @@ static void test_capture_gaps(void **state)
 	replay_log_free(&log);
 }
 
+/*
+ * A full checkpoint names frames from before the log began (a new backup,
+ * a resync): those are not gaps; the named frames the log has go; the
+ * unnamed stay for the replay.
+ */
+static void test_full_epoch_trim(void **state)
+{
+	static const uint64_t left[] = {3};
+	struct replay_trim_result res;
+	struct replay_log log;
+	uint64_t d[4] = {key_digest(40), key_digest(41), key_digest(1),
+			 key_digest(2)};
+
+	(void)state;
+	assert_int_equal(replay_log_init(&log, 0, 0), 0);
+	append_key(&log, 1);
+	append_key(&log, 2);
+	append_key(&log, 3);
+	assert_int_equal(replay_log_trim_full_cb(&log, 1, d, 4, &res, NULL,
+						 NULL),
+			 0);
+	assert_int_equal(res.matched, 2);
+	assert_int_equal(res.gaps, 0);
+	assert_int_equal(res.missed, 0);
+	expect_keys(&log, left, 1);
+	/* The same list as an ordinary epoch: two gaps (the control). */
+	append_key(&log, 1);
+	append_key(&log, 2);
+	assert_int_equal(replay_log_trim(&log, 2, d, 4, &res), 0);
+	assert_int_equal(res.gaps, 2);
+	replay_log_free(&log);
+}
+
 static void test_limits(void **state)
 {
 	uint8_t buf[REPLAY_FRAME_MAX] = {0};
@@ -827,6 +860,7 @@ int main(void)
 	    cmocka_unit_test(test_duplicates_match_one_for_one),
 	    cmocka_unit_test(test_skipped_frames),
 	    cmocka_unit_test(test_capture_gaps),
+	    cmocka_unit_test(test_full_epoch_trim),
 	    cmocka_unit_test(test_late_frames),
 	    cmocka_unit_test(test_gaps_missed_inline),
 	    cmocka_unit_test(test_limits),
