@@ -113,3 +113,7 @@ test_secure_transport_SOURCES := common/secure_transport.c \
 	vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
 UNIT_TESTS += test_key_file
 test_key_file_SOURCES := common/key_file.c
+
+# The bandwidth cap's token bucket (fake clock; one real-clock case).
+UNIT_TESTS += test_rate_limit
+test_rate_limit_SOURCES := common/rate_limit.c
