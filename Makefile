@@ -37,7 +37,7 @@ deps:
 COMMON_SRCS := $(wildcard common/*.c)
 VMM_SRCS := $(wildcard vmm/*.c)
 CLI_SRCS := $(wildcard cli/*.c)
-DAEMON_SRCS := $(wildcard primary/*.c backup/*.c arp/*.c netstate/*.c)
+DAEMON_SRCS := $(wildcard primary/*.c backup/*.c migration/*.c arp/*.c netstate/*.c)
 RRVM_SRCS := $(CLI_SRCS) $(VMM_SRCS) $(COMMON_SRCS) $(DAEMON_SRCS)
 RRVM_OBJS := $(RRVM_SRCS:%.c=$(BUILD)/host/%.o)
 

@@ -117,3 +117,7 @@ test_key_file_SOURCES := common/key_file.c
 # The bandwidth cap's token bucket (fake clock; one real-clock case).
 UNIT_TESTS += test_rate_limit
 test_rate_limit_SOURCES := common/rate_limit.c
+# The pre-copy planner: round arithmetic, QEMU's auto-converge rule, and
+# simulated migrations (converging, non-converging, bandwidth-capped).
+UNIT_TESTS += test_precopy_plan
+test_precopy_plan_SOURCES := migration/precopy_plan.c
