@@ -208,7 +208,7 @@ integration-test: all
 # channel (handshake, records), captured frames, the guests' RESP and HTTP
 # parsers (with their services, host-built as in the unit tests).
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS := ckpt_decoder secure_channel frame_parse resp http
+FUZZ_TARGETS := ckpt_decoder secure_channel frame_parse resp http vm_profile
 fuzz-test:
 	$(Q)for t in $(FUZZ_TARGETS); do ./tests/fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done
 

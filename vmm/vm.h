@@ -36,6 +36,10 @@ struct vm_config {
 	const char *cmdline; /* full guest command line */
 	uint8_t mac[6];
 	struct vnic_backend *backend; /* owned by the VM after vm_create */
+	/* The guest's CPU features (vmm/cpu_features.h); when not given,
+	 * every named feature this host's KVM offers. */
+	bool cpu_features_given;
+	uint64_t cpu_features;
 };
 
 struct vm {
@@ -52,6 +56,12 @@ struct vm {
 
 	uint64_t entry;
 	uint64_t image_start, image_end;
+	/* SHA-256 of the guest's ELF file (vm_profile.h), carried by
+	 * snapshots; unknown for a VM restored from a version-1 snapshot. */
+	bool image_hash_known;
+	uint8_t image_sha256[32];
+	/* Named CPU features the guest sees (vmm/cpu_features.h). */
+	uint64_t cpu_features;
 	struct rrvm_boot_info *boot_info; /* inside mem */
 
 	struct vm_clock clock;
@@ -109,8 +119,14 @@ void vm_mark_dirty(struct vm *vm, uint64_t gpa, uint64_t len);
 
 /* vm_cpu.c: build page tables, GDT/IDT/TSS in guest memory; set vCPU regs. */
 int vm_cpu_setup(struct vm *vm, uint64_t stack_top);
-/* vm_cpu.c: give the vCPU KVM's supported CPUID (also needed on restore). */
+/* vm_cpu.c: give the vCPU KVM's supported CPUID restricted to
+ * vm->cpu_features (also needed on restore). -ENOTSUP if this host lacks
+ * some of them. */
 int vm_cpu_setup_cpuid(struct vm *vm);
+/* vm_cpu.c: 0 if this host's KVM offers every feature of mask, else
+ * -ENOTSUP with the missing names in err (kvm_fd < 0: opens /dev/kvm). */
+int vm_cpu_check_features(int kvm_fd, uint64_t mask, char *err,
+			  size_t err_size);
 
 /* vm.c: KVM VM + memory + vCPU, nothing loaded (used by create and restore). */
 int vm_create_empty(struct vm *vm, uint64_t mem_size);
