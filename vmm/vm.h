@@ -8,6 +8,7 @@
 #define RRVM_VM_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,10 +16,14 @@
 #include "rrvm/boot_info.h"
 #include "vmm/vm_clock.h"
 #include "vmm/vm_stats.h"
+#include "vmm/vm_throttle.h"
 #include "vmm/vnic.h"
 
 struct kvm_run;
 struct vm;
+
+/* Makes the vCPU thread leave KVM_RUN (vm_pause.c, vm_throttle.c). */
+#define VM_KICK_SIGNAL SIGUSR1
 
 /* A function the vCPU thread runs for another thread while stopped. */
 typedef int (*vm_paused_fn)(struct vm *vm, void *arg);
@@ -88,6 +93,8 @@ struct vm {
 	pthread_cond_t request_cond;
 	pthread_mutex_t caller_lock; /* one request at a time */
 	struct vm_request *request;
+
+	struct vm_throttle throttle; /* vm_throttle.h */
 };
 
 static inline bool vm_stop_requested(const struct vm *vm)
@@ -145,6 +152,10 @@ int vm_call_paused(struct vm *vm, vm_paused_fn fn, void *arg);
 void vm_serve_requests(struct vm *vm);
 /* vm_pause.c: make the vCPU thread leave KVM_RUN / a WAIT sleep soon. */
 void vm_kick(struct vm *vm);
+/* vm_pause.c: the calling thread runs vm's vCPU (NULL: no longer); a kick
+ * signal it receives then also sets vm's immediate_exit, so a signal that
+ * lands just before KVM_RUN is not lost (the throttle timer's case). */
+void vm_pause_bind_thread(struct vm *vm);
 int vm_pause_init(struct vm *vm);
 void vm_pause_destroy(struct vm *vm);
 
