@@ -119,21 +119,24 @@ test_key_file_SOURCES := common/key_file.c
 UNIT_TESTS += test_cpu_features
 test_cpu_features_SOURCES := $(filter-out vmm/control.c,$(wildcard vmm/*.c)) \
 	common/log.c tests/unit/kvm_test_vm.c
+
 # The vCPU throttle against a CPU-bound guest (needs /dev/kvm and
 # build/guest/echo.elf, skips otherwise).
 UNIT_TESTS += test_vm_throttle
 test_vm_throttle_SOURCES := $(filter-out vmm/control.c,$(wildcard vmm/*.c)) \
 	common/log.c tests/unit/kvm_test_vm.c
+
 # The bandwidth cap's token bucket (fake clock; one real-clock case).
 UNIT_TESTS += test_rate_limit
 test_rate_limit_SOURCES := common/rate_limit.c
+
 # The pre-copy planner: round arithmetic, QEMU's auto-converge rule, and
 # simulated migrations (converging, non-converging, bandwidth-capped).
 UNIT_TESTS += test_precopy_plan
 test_precopy_plan_SOURCES := migration/precopy_plan.c
+
 # The instance profile: hashing, wire layout, malformed payloads, the
 # destination's check; links libsodium.
 UNIT_TESTS += test_vm_profile
 test_vm_profile_SOURCES := vmm/vm_profile.c vmm/cpu_features.c \
 	vmm/boot_info.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
-
