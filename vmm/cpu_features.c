@@ -424,11 +424,11 @@ void cpu_features_filter_cpuid(struct kvm_cpuid_entry2 *entries, unsigned count,
 	filter_xsave_leaf(entries, count, mask);
 }
 
-int cpu_features_kvm_cpuid(int kvm_fd, struct kvm_cpuid2 **out)
+/* A CPUID ioctl into a new table, grown while KVM says E2BIG. */
+static int cpuid_ioctl(int fd, unsigned long request, struct kvm_cpuid2 **out)
 {
 	struct kvm_cpuid2 *cpuid = NULL;
 
-	/* KVM says E2BIG until the table is large enough. */
 	for (unsigned nent = 128; nent <= 4096; nent *= 2) {
 		free(cpuid);
 		cpuid = calloc(1, sizeof(*cpuid) +
@@ -436,7 +436,7 @@ int cpu_features_kvm_cpuid(int kvm_fd, struct kvm_cpuid2 **out)
 		if (!cpuid)
 			return -ENOMEM;
 		cpuid->nent = nent;
-		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
+		if (ioctl(fd, request, cpuid) == 0) {
 			*out = cpuid;
 			return 0;
 		}
@@ -447,28 +447,21 @@ int cpu_features_kvm_cpuid(int kvm_fd, struct kvm_cpuid2 **out)
 	return errno == E2BIG ? -E2BIG : -errno;
 }
 
+int cpu_features_kvm_cpuid(int kvm_fd, struct kvm_cpuid2 **out)
+{
+	return cpuid_ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, out);
+}
+
 int cpu_features_vcpu(int vcpu_fd, uint64_t *mask)
 {
-	struct kvm_cpuid2 *cpuid = NULL;
+	struct kvm_cpuid2 *cpuid;
+	int ret = cpuid_ioctl(vcpu_fd, KVM_GET_CPUID2, &cpuid);
 
-	for (unsigned nent = 128; nent <= 4096; nent *= 2) {
-		free(cpuid);
-		cpuid = calloc(1, sizeof(*cpuid) +
-				      nent * sizeof(cpuid->entries[0]));
-		if (!cpuid)
-			return -ENOMEM;
-		cpuid->nent = nent;
-		if (ioctl(vcpu_fd, KVM_GET_CPUID2, cpuid) == 0) {
-			*mask = cpu_features_from_cpuid(cpuid->entries,
-							cpuid->nent);
-			free(cpuid);
-			return 0;
-		}
-		if (errno != E2BIG)
-			break;
-	}
+	if (ret)
+		return ret;
+	*mask = cpu_features_from_cpuid(cpuid->entries, cpuid->nent);
 	free(cpuid);
-	return errno == E2BIG ? -E2BIG : -errno;
+	return 0;
 }
 
 /* Give a scratch vCPU the supported table narrowed to mask; what it sees. */

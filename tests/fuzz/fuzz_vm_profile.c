@@ -22,15 +22,7 @@
 #include "vmm/ckpt_codec.h"
 #include "vmm/cpu_features.h"
 #include "vmm/vm_profile.h"
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
+#include "tests/fuzz/fuzz_util.h"
 
 static void check_accepted(const struct vm_profile *p, const uint8_t *data,
 			   size_t size)
