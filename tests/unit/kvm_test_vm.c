@@ -81,7 +81,7 @@ int kvm_test_start(struct vm *vm, pthread_t *thread)
 
 void kvm_test_stop(struct vm *vm, pthread_t thread)
 {
-	vm->stop_requested = 1;
+	vm_request_stop(vm);
 	vm_kick(vm);
 	pthread_join(thread, NULL);
 }

@@ -117,13 +117,13 @@ test_key_file_SOURCES := common/key_file.c
 # CPU features: names, lists, the CPUID filter; with /dev/kvm and
 # build/guest/echo.elf also the guest-visible CPUID and snapshots.
 UNIT_TESTS += test_cpu_features
-test_cpu_features_SOURCES := $(filter-out vmm/control.c,$(wildcard vmm/*.c)) \
+test_cpu_features_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) \
 	common/log.c tests/unit/kvm_test_vm.c
 
 # The vCPU throttle against a CPU-bound guest (needs /dev/kvm and
 # build/guest/echo.elf, skips otherwise).
 UNIT_TESTS += test_vm_throttle
-test_vm_throttle_SOURCES := $(filter-out vmm/control.c,$(wildcard vmm/*.c)) \
+test_vm_throttle_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) \
 	common/log.c tests/unit/kvm_test_vm.c
 
 # The bandwidth cap's token bucket (fake clock; one real-clock case).
