@@ -158,9 +158,9 @@ unit-test: $(UNIT_TEST_BINS)
 
 # The same unit tests under ThreadSanitizer (build/tsan/): data races in the
 # code they link (and lock-order problems) fail the run. TSAN_SKIP names
-# tests left out: test_dirty_tracking until vmm's stop_requested and
-# vcpu_thread_running are atomics (vm_run_loop vs vm_stop/vm_kick race).
-TSAN_SKIP ?= test_dirty_tracking
+# tests left out (none: vmm's stop_requested and vcpu_thread_running are
+# atomics now).
+TSAN_SKIP ?=
 TSAN_TEST_BINS := $(filter-out $(TSAN_SKIP:%=$(BUILD)/tsan/%),$(UNIT_TESTS:%=$(BUILD)/tsan/%))
 TSAN_CFLAGS := $(filter-out -O2,$(HOST_CFLAGS)) -O1 -fsanitize=thread -Wno-tsan \
 	-fno-omit-frame-pointer -Iguest/services -Iguest/net -DRRVM_UNIT_TEST=1

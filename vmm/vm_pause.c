@@ -72,7 +72,9 @@ void vm_kick(struct vm *vm)
 		__atomic_store_n(&vm->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (write(vm->request_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_debug("vm_kick: eventfd: %s", strerror(errno));
-	if (vm->vcpu_thread_running)
+	/* Read without request_lock (vm_kick may run in a signal handler's
+	 * path); vm_run publishes vcpu_thread before the flag. */
+	if (__atomic_load_n(&vm->vcpu_thread_running, __ATOMIC_ACQUIRE))
 		pthread_kill(vm->vcpu_thread, VM_KICK_SIGNAL);
 }
 

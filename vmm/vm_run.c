@@ -159,7 +159,7 @@ int vm_run(struct vm *vm)
 
 	pthread_mutex_lock(&vm->request_lock);
 	vm->vcpu_thread = pthread_self();
-	vm->vcpu_thread_running = true;
+	__atomic_store_n(&vm->vcpu_thread_running, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&vm->request_lock);
 	vm_pause_bind_thread(vm);
 	ret = vm_run_loop(vm);
@@ -167,7 +167,7 @@ int vm_run(struct vm *vm)
 	vm_pause_bind_thread(NULL);
 	/* Callers waiting on a request must not wait forever. */
 	pthread_mutex_lock(&vm->request_lock);
-	vm->vcpu_thread_running = false;
+	__atomic_store_n(&vm->vcpu_thread_running, false, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&vm->request_cond);
 	pthread_mutex_unlock(&vm->request_lock);
 	return ret;
