@@ -37,7 +37,7 @@ deps:
 COMMON_SRCS := $(wildcard common/*.c)
 VMM_SRCS := $(wildcard vmm/*.c)
 CLI_SRCS := $(wildcard cli/*.c)
-DAEMON_SRCS := $(wildcard primary/*.c backup/*.c arp/*.c netstate/*.c)
+DAEMON_SRCS := $(wildcard primary/*.c backup/*.c migration/*.c arp/*.c netstate/*.c)
 RRVM_SRCS := $(CLI_SRCS) $(VMM_SRCS) $(COMMON_SRCS) $(DAEMON_SRCS)
 RRVM_OBJS := $(RRVM_SRCS:%.c=$(BUILD)/host/%.o)
 
@@ -206,7 +206,7 @@ integration-test: all
 # channel (handshake, records), captured frames, the guests' RESP and HTTP
 # parsers (with their services, host-built as in the unit tests).
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS := ckpt_decoder secure_channel frame_parse resp http
+FUZZ_TARGETS := ckpt_decoder secure_channel frame_parse resp http vm_profile
 fuzz-test:
 	$(Q)for t in $(FUZZ_TARGETS); do ./tests/fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done
 

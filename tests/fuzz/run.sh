@@ -4,7 +4,7 @@
 #   tests/fuzz/run.sh TARGET SECONDS
 #
 # TARGET is the name after fuzz_ in tests/fuzz/fuzz_TARGET.c (ckpt_decoder,
-# secure_channel, frame_parse, resp, http).
+# secure_channel, frame_parse, resp, http, vm_profile).
 # Builds into $BUILD/fuzz/ (default build/fuzz/) with clang's libFuzzer plus
 # ASan/UBSan, writes fresh seeds into $BUILD/fuzz/seeds/TARGET/ (and copies
 # tests/fuzz/corpus/TARGET/ if it exists), and grows the working corpus
@@ -14,7 +14,8 @@
 # $BUILD/fuzz/artifacts/TARGET/). The fuzzer's log is $BUILD/fuzz/TARGET.log
 # (FUZZ_VERBOSE=1 prints it as it runs).
 #
-# Needs clang and libFuzzer (Debian: clang, libclang-rt-14-dev) and liblz4-dev.
+# Needs clang and libFuzzer (Debian: clang, libclang-rt-14-dev), liblz4-dev
+# and libsodium-dev.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -85,9 +86,16 @@ netstate/replay_gate.c netstate/replay_audit.c common/log.c"
 	SEEDGEN=tests/fuzz/fuzz_frame_parse.c
 	SEEDFLAGS="-DFUZZ_GEN_SEEDS"
 	;;
+vm_profile)
+	SRCS="vmm/vm_profile.c vmm/cpu_features.c vmm/boot_info.c \
+vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c"
+	LIBS="-llz4 -lsodium -lpthread"
+	SEEDGEN=tests/fuzz/fuzz_vm_profile.c
+	SEEDFLAGS="-DFUZZ_GEN_SEEDS"
+	;;
 *)
 	echo "run.sh: unknown target '$TARGET' (known: ckpt_decoder," \
-		"secure_channel, frame_parse, resp, http)" >&2
+		"secure_channel, frame_parse, resp, http, vm_profile)" >&2
 	exit 2
 	;;
 esac

@@ -65,7 +65,7 @@ UNIT_TESTS += test_garp
 test_garp_SOURCES := arp/garp.c common/log.c
 
 UNIT_TESTS += test_replica
-test_replica_SOURCES := backup/replica.c vmm/vm_snapshot.c vmm/vm_state.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c vmm/vm_dirty.c vmm/vm.c vmm/vm_cpu.c vmm/vm_clock.c vmm/vm_pause.c vmm/vnic.c vmm/elf_loader.c vmm/boot_info.c common/log.c
+test_replica_SOURCES := backup/replica.c vmm/vm_snapshot.c vmm/vm_state.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c vmm/vm_dirty.c vmm/vm.c vmm/vm_cpu.c vmm/vm_clock.c vmm/vm_pause.c vmm/vnic.c vmm/elf_loader.c vmm/boot_info.c vmm/cpu_features.c vmm/vm_profile.c common/log.c
 
 # The backup's replay log (digests, trim rules, limits) and its pcapng export.
 UNIT_TESTS += test_replay_log
@@ -116,3 +116,30 @@ test_secure_transport_SOURCES := common/secure_transport.c \
 	vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
 UNIT_TESTS += test_key_file
 test_key_file_SOURCES := common/key_file.c
+
+# CPU features: names, lists, the CPUID filter; with /dev/kvm and
+# build/guest/echo.elf also the guest-visible CPUID and snapshots.
+UNIT_TESTS += test_cpu_features
+test_cpu_features_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) \
+	common/log.c tests/unit/kvm_test_vm.c
+
+# The vCPU throttle against a CPU-bound guest (needs /dev/kvm and
+# build/guest/echo.elf, skips otherwise).
+UNIT_TESTS += test_vm_throttle
+test_vm_throttle_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) \
+	common/log.c tests/unit/kvm_test_vm.c
+
+# The bandwidth cap's token bucket (fake clock; one real-clock case).
+UNIT_TESTS += test_rate_limit
+test_rate_limit_SOURCES := common/rate_limit.c
+
+# The pre-copy planner: round arithmetic, QEMU's auto-converge rule, and
+# simulated migrations (converging, non-converging, bandwidth-capped).
+UNIT_TESTS += test_precopy_plan
+test_precopy_plan_SOURCES := migration/precopy_plan.c
+
+# The instance profile: hashing, wire layout, malformed payloads, the
+# destination's check; links libsodium.
+UNIT_TESTS += test_vm_profile
+test_vm_profile_SOURCES := vmm/vm_profile.c vmm/cpu_features.c \
+	vmm/boot_info.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
