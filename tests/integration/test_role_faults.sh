@@ -20,6 +20,10 @@
 
 t_init_testbed redis-cli redis-benchmark ping jq
 tb_t_rep_init
+# The proxy aims its faults by the stream's checkpoint framing, which it
+# can only see on a plaintext link: this pair runs --insecure (the faults
+# on an authenticated link are test_security.sh's).
+RRVM_KEY_FILE=
 
 tb_t_sym_pair_up buffered 20 "$T_TMP/report-pri.json"
 tb_t_cc_start
