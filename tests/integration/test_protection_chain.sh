@@ -15,13 +15,13 @@
 # re-protection time (backup started -> protected).
 #
 # RRVM_CHAIN_ROUNDS (default 5) rounds per mode in RRVM_CHAIN_MODES
-# (default "buffered"; with the testbed's rewire step also
-# "reverse-inline reverse-mirror").
+# (default: all three,
+# "buffered reverse-inline reverse-mirror"; reverse modes use the testbed's rewire).
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 ROUNDS=${RRVM_CHAIN_ROUNDS:-5}
-MODES=${RRVM_CHAIN_MODES:-buffered}
+MODES=${RRVM_CHAIN_MODES:-buffered reverse-inline reverse-mirror}
 EPOCH_MS=20
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || t_fail "RRVM_CHAIN_ROUNDS must be a positive integer"
 
