@@ -8,6 +8,7 @@
 
 #include "cli/cli_parse.h"
 #include "common/log.h"
+#include "primary/delta_cache.h"
 #include "vmm/control.h"
 #include "vmm/vm.h"
 
@@ -85,6 +86,17 @@ static int parse_replication_option(int c, const char *arg, struct run_args *a,
 		snprintf(err, err_size, "--compress '%s': use auto or none",
 			 arg);
 		return -EINVAL;
+	case 'D':
+		if (parse_byte_size(arg, &a->delta_cache) ||
+		    a->delta_cache > DELTA_CACHE_MAX_BYTES ||
+		    (a->delta_cache && a->delta_cache < CKPT_PAGE_SIZE)) {
+			snprintf(err, err_size,
+				 "--delta-cache '%s': a size from 4K to 64G "
+				 "(e.g. 64M, 1G) or 0",
+				 arg);
+			return -EINVAL;
+		}
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -106,6 +118,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, bool primary,
 	    {"epoch", required_argument, NULL, 'e'},
 	    {"heartbeat", required_argument, NULL, 'H'},
 	    {"compress", required_argument, NULL, 'z'},
+	    {"delta-cache", required_argument, NULL, 'D'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -120,6 +133,7 @@ int run_args_parse(int argc, char **argv, struct run_args *a, bool primary,
 	a->epoch_ms = 20;
 	a->heartbeat_ms = 5;
 	a->compress = CKPT_COMPRESS_AUTO;
+	a->delta_cache = DELTA_CACHE_DEFAULT_BYTES;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'g':
@@ -159,11 +173,13 @@ int run_args_parse(int argc, char **argv, struct run_args *a, bool primary,
 		case 'e':
 		case 'H':
 		case 'z':
+		case 'D':
 			if (!primary) {
 				snprintf(err, sizeof(err),
 					 "--backup, --mode, --epoch, "
-					 "--heartbeat and --compress belong "
-					 "to 'rrvm primary'");
+					 "--heartbeat, --compress and "
+					 "--delta-cache belong to 'rrvm "
+					 "primary'");
 				goto bad;
 			}
 			if (parse_replication_option(c, optarg, a, err,

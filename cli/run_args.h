@@ -26,6 +26,7 @@ struct run_args {
 	unsigned epoch_ms;
 	unsigned heartbeat_ms;
 	enum ckpt_compression compress; /* page encoding of epochs */
+	uint64_t delta_cache; /* bytes for the delta cache; 0 = no deltas */
 };
 
 /*

@@ -24,6 +24,7 @@ static void primary_usage(FILE *out)
 	    "[--mode reverse|buffered|naive|none]\n"
 	    "                    [--epoch MS] [--heartbeat MS] "
 	    "[--compress auto|none]\n"
+	    "                    [--delta-cache SIZE]\n"
 	    "                    [--gw A.B.C.D] [--mem SIZE]\n"
 	    "                    [--control SOCKET] [--log-level LEVEL] "
 	    "[-- GUEST-OPTION ...]\n"
@@ -64,6 +65,15 @@ static void primary_usage(FILE *out)
 	    "raw fallback)\n"
 	    "                      or none (raw pages, zero pages elided; "
 	    "a baseline)\n"
+	    "  --delta-cache SIZE  memory for the backup's copy of recently "
+	    "sent pages,\n"
+	    "                      the bases of XOR deltas (e.g. 64M, 1G; "
+	    "default 64M;\n"
+	    "                      0 = no deltas; at most 64G, capped at "
+	    "--mem). A page\n"
+	    "                      not in it goes as RLE, LZ4 or raw; "
+	    "--delta-cache equal\n"
+	    "                      to --mem never misses\n"
 	    "\n"
 	    "If the backup goes away the VM keeps running, releases what "
 	    "it held, logs\n"
@@ -156,6 +166,28 @@ static int replication_stats(void *ctx, int json, char *buf, size_t size)
 	    stat_read(ps->max_hold_ns) / 1e6);
 }
 
+/* The replication figures, then the collect's and the delta cache's. */
+static int replication_stats_all(void *ctx, int json, char *buf, size_t size)
+{
+	int n = replication_stats(ctx, json, buf, size);
+
+	if (n < 1 || (size_t)n >= size)
+		return n;
+	if (json) {
+		/* Splice `,"collect":...` in before the closing brace. */
+		n--;
+		n += snprintf(buf + n, size - (size_t)n, ",");
+		if ((size_t)n >= size)
+			return n;
+		n += replicator_render_collect(ctx, 1, buf + n,
+					       size - (size_t)n);
+		if ((size_t)n >= size)
+			return n;
+		return n + snprintf(buf + n, size - (size_t)n, "}");
+	}
+	return n + replicator_render_collect(ctx, 0, buf + n, size - (size_t)n);
+}
+
 static void stop_replicator(void *ctx)
 {
 	replicator_stop(ctx);
@@ -193,10 +225,11 @@ int cmd_primary(int argc, char **argv)
 	replicator.epoch_ms = args.epoch_ms;
 	replicator.heartbeat_ms = args.heartbeat_ms;
 	replicator.compress = args.compress;
+	replicator.delta_cache_bytes = args.delta_cache;
 	replicator.backup_addr = args.backup;
 	run_args_control_info(&args, &info);
 	info.extra_name = "replication";
-	info.extra_stats = replication_stats;
+	info.extra_stats = replication_stats_all;
 	info.extra_ctx = &replicator;
 	log_info("booting %s (%s mode, epoch %u ms, compress %s, backup %s): "
 		 "%s",

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -186,6 +185,26 @@ static void cut_digests(struct replicator *r)
 	r->rx_incomplete = false;
 }
 
+/*
+ * Two-phase collect: copy what the guest dirtied so far while it runs, so
+ * the pause only copies what it wrote in the last moments. A failed pass
+ * loses nothing (the pages stay in KVM's log): the pause takes them.
+ */
+static void early_passes(struct replicator *r, uint64_t deadline,
+			 uint64_t interval)
+{
+	int ret;
+
+	if (r->need_full || !r->vm->dirty_manual_protect)
+		return;
+	clock_sleep_until(vm_precopy_start(&r->precopy, deadline));
+	ret = vm_precopy_run(r->vm, &r->snap, &r->precopy, deadline, interval);
+	if (ret)
+		log_debug("replication: early copy pass failed (%s); the "
+			  "pause copies those pages",
+			  strerror(-ret));
+}
+
 /* Runs on the vCPU thread, vCPU stopped: the only part that pauses it. */
 static int collect_while_paused(struct vm *vm, void *arg)
 {
@@ -204,21 +223,58 @@ static int collect_while_paused(struct vm *vm, void *arg)
 	return 0;
 }
 
-static void base_apply(struct replicator *r)
+/* The encoder's base for an incremental page: the backup's copy, if
+ * cached. */
+static const uint8_t *cache_base(void *ctx, uint64_t pfn)
+{
+	struct replicator *r = ctx;
+
+	return delta_cache_lookup(&r->cache, pfn);
+}
+
+/* The epoch went out whole: the backup will hold exactly these pages. */
+static void cache_apply(struct replicator *r)
 {
 	const struct vm_snapshot *s = &r->snap;
 
 	if (s->full)
-		madvise(r->base, r->vm->mem_size, MADV_DONTNEED); /* zeros */
+		delta_cache_reset(&r->cache);
 	for (size_t i = 0; i < s->npages; i++)
-		memcpy(r->base + s->pfns[i] * 4096u, s->pages + i * 4096u,
-		       4096u);
+		delta_cache_store(&r->cache, s->pfns[i],
+				  s->pages + i * (size_t)CKPT_PAGE_SIZE);
+	stat_set(r->stats.delta_hits, r->cache.hits);
+	stat_set(r->stats.delta_misses, r->cache.misses);
+	stat_set(r->stats.delta_evictions, r->cache.evictions);
+	stat_set(r->stats.delta_bytes_used, delta_cache_bytes_used(&r->cache));
+}
+
+/*
+ * Staging memory an epoch may keep between epochs: a full checkpoint (or a
+ * huge incremental) must not leave a copy of guest memory resident.
+ */
+static size_t staging_keep_pages(const struct replicator *r)
+{
+	size_t pages = (size_t)(r->vm->mem_size / CKPT_PAGE_SIZE / 16);
+
+	return pages > 16384 ? pages : 16384;
+}
+
+static void release_staging(struct replicator *r, struct ckpt_buf *buf)
+{
+	size_t keep = staging_keep_pages(r);
+
+	vm_snapshot_trim(&r->snap, keep);
+	if (buf->cap > keep * (size_t)CKPT_PAGE_SIZE) {
+		ckpt_buf_free(buf);
+		ckpt_buf_init(buf);
+	}
 }
 
 static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 		      struct ckpt_buf *extra)
 {
 	const struct vm_snapshot *s = &r->snap;
+	uint64_t hits = r->cache.hits, misses = r->cache.misses;
 	int ret;
 
 	ckpt_buf_reset(buf);
@@ -231,9 +287,8 @@ static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 		if (ret)
 			return ret;
 	}
-	ret = vm_snapshot_encode_with(s, r->vm->mem_size,
-				      s->full ? NULL : r->base, r->compress,
-				      extra, buf, NULL);
+	ret = vm_snapshot_encode_with(s, r->vm->mem_size, cache_base, r,
+				      r->compress, extra, buf, NULL);
 	if (ret) {
 		log_error("replication: cannot encode epoch %llu: %s",
 			  (unsigned long long)s->epoch, strerror(-ret));
@@ -242,8 +297,10 @@ static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 	ret = link_send(r, buf);
 	if (ret)
 		return ret;
+	hits = r->cache.hits - hits;
+	misses = r->cache.misses - misses;
 	/* The backup will hold exactly this once it commits. */
-	base_apply(r);
+	cache_apply(r);
 	stat_inc(r->stats.epochs);
 	if (s->full)
 		stat_inc(r->stats.full_epochs);
@@ -253,12 +310,20 @@ static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 	stat_set(r->stats.pause_ns_last, s->pause_ns);
 	if (s->pause_ns > stat_read(r->stats.pause_ns_max))
 		stat_set(r->stats.pause_ns_max, s->pause_ns);
-	/* One line per epoch (--log-level debug): per-epoch distributions. */
+	stat_add(r->stats.pause_pages, s->pause_pages);
+	stat_add(r->stats.early_copies, s->early_copies);
+	stat_add(r->stats.early_passes, s->early_passes);
+	stat_add(r->stats.early_ns_total, s->early_ns);
+	/* One line per epoch (--log-level debug): per-epoch distributions.
+	 * Scripts parse the part up to "raw"; new fields go after it. */
 	log_debug("replication: epoch %llu: %zu pages, pause %llu us, %zu "
-		  "bytes for %zu raw",
+		  "bytes for %zu raw; %zu copied in the pause, %zu early in "
+		  "%u passes (%llu us); delta cache %llu hits, %llu misses",
 		  (unsigned long long)s->epoch, s->npages,
 		  (unsigned long long)(s->pause_ns / 1000u), buf->len,
-		  s->npages * 4096u);
+		  s->npages * 4096u, s->pause_pages, s->early_copies,
+		  s->early_passes, (unsigned long long)(s->early_ns / 1000u),
+		  (unsigned long long)hits, (unsigned long long)misses);
 	if (s->pause_ns > 20000000u)
 		log_warn("replication: epoch %llu paused the VM %.1f ms (%zu "
 			 "pages: dirty log %.1f ms, copy %.1f ms, state %.1f "
@@ -273,6 +338,7 @@ static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 			 "bytes); VM protected",
 			 s->npages, buf->len);
 	}
+	release_staging(r, buf);
 	return 0;
 }
 
@@ -335,6 +401,8 @@ static void *epoch_thread_main(void *arg)
 			}
 		}
 		if (now < next)
+			early_passes(r, next, interval);
+		if (clock_mono_ns() < next)
 			clock_sleep_until(next);
 		now = clock_mono_ns();
 		if (last_start) {
@@ -349,8 +417,12 @@ static void *epoch_thread_main(void *arg)
 		if (ret == -ESHUTDOWN)
 			break;
 		if (ret) {
-			log_error("replication: collect failed: %s",
+			/* Dirty pages may have been taken from the log:
+			 * only a full checkpoint is sure to cover them. */
+			log_error("replication: collect failed: %s; the next "
+				  "epoch is a full checkpoint",
 				  strerror(-ret));
+			r->need_full = true;
 			continue;
 		}
 		if (send_epoch(r, &buf, &extra))
@@ -364,22 +436,26 @@ static void *epoch_thread_main(void *arg)
 int replicator_start(struct replicator *r)
 {
 	struct timespec ts;
+	int ret;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r->session = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
 		     ((uint64_t)getpid() << 16);
 	pthread_mutex_init(&r->send_lock, NULL);
 	vm_snapshot_init(&r->snap);
-	r->base = mmap(NULL, r->vm->mem_size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (r->base == MAP_FAILED) {
-		r->base = NULL;
-		return -ENOMEM;
-	}
+	vm_precopy_plan_init(&r->precopy, (uint64_t)r->epoch_ms * 1000000u);
+	ret =
+	    delta_cache_init(&r->cache, r->vm->mem_size, r->delta_cache_bytes);
+	if (ret)
+		return ret;
+	log_info("replication: %s collect (KVM dirty log: %s); delta cache "
+		 "%llu MiB",
+		 r->vm->dirty_manual_protect ? "two-phase" : "one-phase",
+		 vm_dirty_log_mode(r->vm),
+		 (unsigned long long)(delta_cache_bytes_max(&r->cache) >> 20));
 	r->need_full = true;
 	if (pthread_create(&r->epoch_thread, NULL, epoch_thread_main, r)) {
-		munmap(r->base, r->vm->mem_size);
-		r->base = NULL;
+		delta_cache_free(&r->cache);
 		return -EAGAIN;
 	}
 	if (r->heartbeat_ms && pthread_create(&r->heartbeat_thread, NULL,
@@ -405,7 +481,5 @@ void replicator_stop(struct replicator *r)
 	free(r->rx_digests);
 	free(r->epoch_digests);
 	r->rx_digests = r->epoch_digests = NULL;
-	if (r->base)
-		munmap(r->base, r->vm->mem_size);
-	r->base = NULL;
+	delta_cache_free(&r->cache);
 }

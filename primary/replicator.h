@@ -11,10 +11,12 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/repl_protocol.h"
 #include "netstate/guest_filter.h"
+#include "primary/delta_cache.h"
 #include "primary/output_policy.h"
 #include "vmm/vm_snapshot.h"
 
@@ -29,6 +31,13 @@ struct replicator_stats {
 	uint64_t raw_bytes; /* pages * 4096 */
 	uint64_t pages;
 	uint64_t pause_ns_total, pause_ns_max, pause_ns_last;
+	/* Two-phase collect: pages copied inside pauses, and the early
+	 * passes' copies (a page recopied counts again), passes and time. */
+	uint64_t pause_pages;
+	uint64_t early_copies, early_passes, early_ns_total;
+	/* Delta cache, mirrored after each epoch (the cache itself belongs
+	 * to the epoch thread). */
+	uint64_t delta_hits, delta_misses, delta_evictions, delta_bytes_used;
 	uint64_t interval_ns_total; /* achieved epoch intervals */
 	uint64_t late_epochs; /* started later than a whole interval */
 	uint64_t connects, disconnects;
@@ -43,6 +52,7 @@ struct replicator {
 	unsigned epoch_ms;
 	unsigned heartbeat_ms;
 	enum ckpt_compression compress; /* page encoding of every epoch */
+	uint64_t delta_cache_bytes;	/* --delta-cache: bound of the cache */
 	const char *backup_addr;
 	uint64_t session;
 
@@ -60,8 +70,10 @@ struct replicator {
 
 	uint64_t epoch; /* last collected */
 	bool need_full;
-	uint8_t *base; /* the backup's copy of guest memory, for deltas */
+	/* What the backup holds, for the pages that fit: XOR deltas. */
+	struct delta_cache cache;
 	struct vm_snapshot snap;
+	struct vm_precopy_plan precopy; /* early passes (two-phase) */
 	struct replicator_stats stats;
 
 	/*
@@ -82,5 +94,11 @@ void replicator_rx_observer(void *ctx, const uint8_t *frame, uint32_t len);
 
 int replicator_start(struct replicator *r);
 void replicator_stop(struct replicator *r);
+
+/* replicator_stats.c: the collect (two-phase or not, pause vs early
+ * copies) and delta-cache figures, as JSON members `"collect":{...},
+ * "delta_cache":{...}` (no braces around them) or indented text lines. */
+int replicator_render_collect(struct replicator *r, int json, char *buf,
+			      size_t size);
 
 #endif
