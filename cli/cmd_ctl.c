@@ -39,7 +39,13 @@ static void ctl_usage(FILE *out)
 	    "report pause\n"
 	    "                     times, dirty pages and bytes with and "
 	    "without\n"
-	    "                     delta compression; the VM keeps running\n"
+	    "                     delta compression; the VM keeps running. "
+	    "With a\n"
+	    "                     two-phase collect (most pages copied "
+	    "before the\n"
+	    "                     pause), EPOCHS one-phase collects are "
+	    "interleaved\n"
+	    "                     and reported too, for comparison\n"
 	    "\n"
 	    "--json prints one JSON object instead of text.\n");
 }
