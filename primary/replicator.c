@@ -188,21 +188,33 @@ static void cut_digests(struct replicator *r)
 /*
  * Two-phase collect: copy what the guest dirtied so far while it runs, so
  * the pause only copies what it wrote in the last moments. A failed pass
- * loses nothing (the pages stay in KVM's log): the pause takes them.
+ * loses nothing (the pages stay in KVM's log, or the collect of a full
+ * checkpoint copies everything): the pause takes them.
  */
-static void early_passes(struct replicator *r, uint64_t deadline,
-			 uint64_t interval)
+static void early_copy_failed(int ret)
 {
-	int ret;
-
-	if (r->need_full || !r->vm->dirty_manual_protect)
-		return;
-	clock_sleep_until(vm_precopy_start(&r->precopy, deadline));
-	ret = vm_precopy_run(r->vm, &r->snap, &r->precopy, deadline, interval);
-	if (ret)
+	if (ret && ret != -EOPNOTSUPP)
 		log_debug("replication: early copy pass failed (%s); the "
 			  "pause copies those pages",
 			  strerror(-ret));
+}
+
+/* Incremental epochs: passes ending at the deadline. */
+static void early_copy(struct replicator *r, uint64_t deadline,
+		       uint64_t interval)
+{
+	if (!r->vm->dirty_manual_protect)
+		return;
+	clock_sleep_until(vm_precopy_start(&r->precopy, deadline));
+	early_copy_failed(
+	    vm_precopy_run(r->vm, &r->snap, &r->precopy, deadline, interval));
+}
+
+/* A full checkpoint: copied when due, the pause follows at once. */
+static void early_copy_full(struct replicator *r)
+{
+	if (r->vm->dirty_manual_protect)
+		early_copy_failed(vm_precopy_full(r->vm, &r->snap));
 }
 
 /* Runs on the vCPU thread, vCPU stopped: the only part that pauses it. */
@@ -261,7 +273,8 @@ static size_t staging_keep_pages(const struct replicator *r)
 
 static void release_staging(struct replicator *r, struct ckpt_buf *buf)
 {
-	size_t keep = staging_keep_pages(r);
+	/* A full epoch is a one-off: the next ones are incremental. */
+	size_t keep = r->snap.full ? 0 : staging_keep_pages(r);
 
 	vm_snapshot_trim(&r->snap, keep);
 	if (buf->cap > keep * (size_t)CKPT_PAGE_SIZE) {
@@ -400,10 +413,12 @@ static void *epoch_thread_main(void *arg)
 				continue;
 			}
 		}
-		if (now < next)
-			early_passes(r, next, interval);
+		if (!r->need_full && now < next)
+			early_copy(r, next, interval);
 		if (clock_mono_ns() < next)
 			clock_sleep_until(next);
+		if (r->need_full)
+			early_copy_full(r);
 		now = clock_mono_ns();
 		if (last_start) {
 			stat_add(r->stats.interval_ns_total, now - last_start);

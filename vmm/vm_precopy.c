@@ -64,21 +64,39 @@ static void plan_update(struct vm_precopy_plan *p, uint64_t bulk_ns,
 		p->lead_ns = lead_max(interval_ns);
 }
 
-int vm_precopy_run(struct vm *vm, struct vm_snapshot *s,
-		   struct vm_precopy_plan *p, uint64_t deadline_ns,
-		   uint64_t interval_ns)
+/* Passes while they shrink (each copies what the previous one left). */
+static int bulk_passes(struct vm *vm, struct vm_snapshot *s, long prev)
 {
-	uint64_t t0 = clock_mono_ns(), now;
-	long n, prev = -1;
-
 	for (int pass = 0; pass < BULK_PASSES_MAX; pass++) {
-		n = vm_snapshot_precopy(vm, s);
+		long n = vm_snapshot_precopy(vm, s);
+
 		if (n < 0)
 			return (int)n;
 		if (n < BULK_SMALL_PAGES || (prev >= 0 && n >= prev))
 			break;
 		prev = n;
 	}
+	return 0;
+}
+
+int vm_precopy_full(struct vm *vm, struct vm_snapshot *s)
+{
+	long n = vm_snapshot_precopy_full(vm, s);
+
+	return n < 0 ? (int)n : bulk_passes(vm, s, n);
+}
+
+int vm_precopy_run(struct vm *vm, struct vm_snapshot *s,
+		   struct vm_precopy_plan *p, uint64_t deadline_ns,
+		   uint64_t interval_ns)
+{
+	uint64_t t0 = clock_mono_ns(), now;
+	long n;
+	int ret;
+
+	ret = bulk_passes(vm, s, -1);
+	if (ret)
+		return ret;
 	now = clock_mono_ns();
 	plan_update(p, now - t0, interval_ns);
 	if (now + FINAL_MIN_GAP_NS > deadline_ns)

@@ -86,6 +86,7 @@ static void snapshot_open(struct vm_snapshot *s)
 	s->early_copies = 0;
 	s->early_ns = 0;
 	s->open = true;
+	s->open_full = false;
 }
 
 void vm_snapshot_trim(struct vm_snapshot *s, size_t keep_pages)
@@ -198,7 +199,39 @@ long vm_snapshot_precopy(struct vm *vm, struct vm_snapshot *s)
 	ret = vm_dirty_collect_guest(vm, s->dirty_bitmap);
 	if (ret)
 		return ret;
-	copied = copy_dirty(vm, s, false);
+	/* In a full epoch a page new to it and still zero needs no slot. */
+	copied = copy_dirty(vm, s, s->open_full);
+	s->early_passes++;
+	s->early_copies += copied;
+	s->early_ns += clock_mono_ns() - t0;
+	return (long)copied;
+}
+
+long vm_snapshot_precopy_full(struct vm *vm, struct vm_snapshot *s)
+{
+	uint64_t t0 = clock_mono_ns();
+	size_t copied;
+	int ret;
+
+	if (!vm->dirty_manual_protect)
+		return -EOPNOTSUPP;
+	ret = snapshot_prepare(vm, s);
+	if (ret)
+		return ret;
+	snapshot_open(s);
+	s->open = false; /* until the copy below is whole */
+	/* Restart the log first: every write after this is logged again,
+	 * so a page copied below and written later is copied again. */
+	ret = vm_dirty_collect_guest(vm, s->dirty_bitmap);
+	if (ret)
+		return ret;
+	memset(s->dirty_bitmap, 0, s->dirty_words * sizeof(uint64_t));
+	ret = resident_bitmap(vm, s->dirty_bitmap);
+	if (ret)
+		return ret;
+	copied = copy_dirty(vm, s, true);
+	s->open = true;
+	s->open_full = true;
 	s->early_passes++;
 	s->early_copies += copied;
 	s->early_ns += clock_mono_ns() - t0;
@@ -210,17 +243,26 @@ int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full)
 	uint64_t t0 = clock_mono_ns(), t1, t2;
 	int ret;
 
+	bool scan;
+
 	ret = snapshot_prepare(vm, s);
 	if (ret)
 		return ret;
-	/* A full snapshot takes every page anyway: early copies are moot. */
-	if (!s->open || full)
+	/*
+	 * Early copies of a full epoch make this one full, and then only the
+	 * pages dirtied since need copying. Otherwise a full snapshot takes
+	 * every page anyway: early incremental copies are moot.
+	 */
+	if (s->open && s->open_full)
+		full = true;
+	scan = full && !(s->open && s->open_full);
+	if (!s->open || scan)
 		snapshot_open(s);
 	/* Always fetch the dirty log: a full snapshot restarts it. */
 	ret = vm_dirty_collect(vm, s->dirty_bitmap);
 	if (ret)
 		return ret;
-	if (full) {
+	if (scan) {
 		memset(s->dirty_bitmap, 0, s->dirty_words * sizeof(uint64_t));
 		ret = resident_bitmap(vm, s->dirty_bitmap);
 		if (ret)
@@ -230,6 +272,7 @@ int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full)
 	s->pause_pages = copy_dirty(vm, s, full);
 	s->full = full;
 	s->open = false;
+	s->open_full = false;
 	t2 = clock_mono_ns();
 	ret = vm_state_capture_vcpu(vm, &s->vcpu);
 	if (ret)

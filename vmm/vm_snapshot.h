@@ -43,6 +43,7 @@ struct vm_snapshot {
 	uint64_t *in_epoch; /* bitmap: the pfn has a slot in this epoch */
 	uint32_t *slot_of;  /* pfn -> index in pfns/pages, where in_epoch */
 	bool open; /* early passes have started filling the next epoch */
+	bool open_full; /* ... a full one (vm_snapshot_precopy_full) */
 
 	/* The last collect, ns: the pause is all of it. */
 	uint64_t pause_ns;
@@ -82,6 +83,15 @@ int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full);
  * cleared).
  */
 long vm_snapshot_precopy(struct vm *vm, struct vm_snapshot *s);
+
+/*
+ * The early pass of a full checkpoint, with the guest running: restart
+ * KVM's log, then copy every resident non-zero page. Later passes and the
+ * pause copy what was written since, and the collect that ends this epoch
+ * is full whatever it is asked. Same rules and returns as
+ * vm_snapshot_precopy; after an error the next collect must be full.
+ */
+long vm_snapshot_precopy_full(struct vm *vm, struct vm_snapshot *s);
 
 /*
  * Give back the memory of staging slots beyond the first keep_pages (after
@@ -148,6 +158,13 @@ uint64_t vm_precopy_start(const struct vm_precopy_plan *p,
 int vm_precopy_run(struct vm *vm, struct vm_snapshot *s,
 		   struct vm_precopy_plan *p, uint64_t deadline_ns,
 		   uint64_t interval_ns);
+/*
+ * The early passes of a full checkpoint, now: the full copy, then bulk
+ * passes while they shrink; the caller pauses right after
+ * (vm_snapshot_collect, full). Returns as vm_precopy_run; after an error
+ * the collect must be full (it then copies everything in the pause).
+ */
+int vm_precopy_full(struct vm *vm, struct vm_snapshot *s);
 
 /*
  * vm_restore.c: build a VM from a full checkpoint stream (a save file). The
