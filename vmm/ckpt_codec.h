@@ -63,8 +63,8 @@ struct ckpt_end {
 };
 
 enum ckpt_page_encoding {
-	CKPT_PAGE_ZERO = 0, /* result is all zeros; no data */
-	CKPT_PAGE_RAW = 1, /* data = the 4096 new bytes */
+	CKPT_PAGE_ZERO = 0,    /* result is all zeros; no data */
+	CKPT_PAGE_RAW = 1,     /* data = the 4096 new bytes */
 	CKPT_PAGE_XOR_RLE = 2, /* data = zero-run-length of (new XOR base) */
 	CKPT_PAGE_XOR_LZ4 = 3, /* data = LZ4 block of (new XOR base) */
 	CKPT_PAGE_RLE = 4, /* data = zero-run-length of new (base ignored) */

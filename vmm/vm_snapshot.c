@@ -183,7 +183,12 @@ static size_t copy_dirty(struct vm *vm, struct vm_snapshot *s, bool skip_zero)
 	return copied;
 }
 
-long vm_snapshot_precopy(struct vm *vm, struct vm_snapshot *s)
+/*
+ * One early pass; a full one first restarts the log (every write after
+ * this is logged again, so a page copied below and written later is copied
+ * again) and then takes every resident page instead of the logged ones.
+ */
+static long precopy(struct vm *vm, struct vm_snapshot *s, bool full)
 {
 	uint64_t t0 = clock_mono_ns();
 	size_t copied;
@@ -194,11 +199,23 @@ long vm_snapshot_precopy(struct vm *vm, struct vm_snapshot *s)
 	ret = snapshot_prepare(vm, s);
 	if (ret)
 		return ret;
-	if (!s->open)
+	if (full) {
 		snapshot_open(s);
+		s->open = false; /* until the copy below is whole */
+	} else if (!s->open) {
+		snapshot_open(s);
+	}
 	ret = vm_dirty_collect_guest(vm, s->dirty_bitmap);
 	if (ret)
 		return ret;
+	if (full) {
+		memset(s->dirty_bitmap, 0, s->dirty_words * sizeof(uint64_t));
+		ret = resident_bitmap(vm, s->dirty_bitmap);
+		if (ret)
+			return ret;
+		s->open = true;
+		s->open_full = true;
+	}
 	/* In a full epoch a page new to it and still zero needs no slot. */
 	copied = copy_dirty(vm, s, s->open_full);
 	s->early_passes++;
@@ -207,35 +224,14 @@ long vm_snapshot_precopy(struct vm *vm, struct vm_snapshot *s)
 	return (long)copied;
 }
 
+long vm_snapshot_precopy(struct vm *vm, struct vm_snapshot *s)
+{
+	return precopy(vm, s, false);
+}
+
 long vm_snapshot_precopy_full(struct vm *vm, struct vm_snapshot *s)
 {
-	uint64_t t0 = clock_mono_ns();
-	size_t copied;
-	int ret;
-
-	if (!vm->dirty_manual_protect)
-		return -EOPNOTSUPP;
-	ret = snapshot_prepare(vm, s);
-	if (ret)
-		return ret;
-	snapshot_open(s);
-	s->open = false; /* until the copy below is whole */
-	/* Restart the log first: every write after this is logged again,
-	 * so a page copied below and written later is copied again. */
-	ret = vm_dirty_collect_guest(vm, s->dirty_bitmap);
-	if (ret)
-		return ret;
-	memset(s->dirty_bitmap, 0, s->dirty_words * sizeof(uint64_t));
-	ret = resident_bitmap(vm, s->dirty_bitmap);
-	if (ret)
-		return ret;
-	copied = copy_dirty(vm, s, true);
-	s->open = true;
-	s->open_full = true;
-	s->early_passes++;
-	s->early_copies += copied;
-	s->early_ns += clock_mono_ns() - t0;
-	return (long)copied;
+	return precopy(vm, s, true);
 }
 
 int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full)

@@ -42,7 +42,7 @@ struct vm_snapshot {
 	size_t dirty_words;
 	uint64_t *in_epoch; /* bitmap: the pfn has a slot in this epoch */
 	uint32_t *slot_of;  /* pfn -> index in pfns/pages, where in_epoch */
-	bool open; /* early passes have started filling the next epoch */
+	bool open;	/* early passes have started filling the next epoch */
 	bool open_full; /* ... a full one (vm_snapshot_precopy_full) */
 
 	/* The last collect, ns: the pause is all of it. */

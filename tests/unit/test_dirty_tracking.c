@@ -494,9 +494,11 @@ static void two_phase_rounds(struct two_phase *c, int rounds)
 		for (int k = 0; k < 4; k++)
 			inject(c->backend, frame, make_ping(frame, c->seq++));
 		if (c->full) {
-			/* The receiver of a full checkpoint starts from zeros. */
+			/* The receiver of a full checkpoint starts from zeros.
+			 */
 			memset(c->image, 0, c->vm->mem_size);
-			assert_true(vm_snapshot_precopy_full(c->vm, &c->snap) > 0);
+			assert_true(vm_snapshot_precopy_full(c->vm, &c->snap) >
+				    0);
 		}
 		for (int pass = 0; pass < 3; pass++) {
 			long n;
