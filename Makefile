@@ -173,7 +173,7 @@ endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call tsan_test,$(t))))
 
 tsan-test: $(TSAN_TEST_BINS)
-	$(Q)TSAN_OPTIONS="$${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}" \
+	$(Q)TSAN_OPTIONS="$${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp}" \
 		./tests/run-unit.sh $(TSAN_TEST_BINS)
 
 # rrvm itself under ThreadSanitizer (build/tsan/rrvm), and one replicated
@@ -192,7 +192,7 @@ $(BUILD)/tsan/rrvm: $(TSAN_RRVM_OBJS)
 tsan-pair-test: all $(BUILD)/tsan/rrvm
 	$(Q)rm -rf $(BUILD)/tsan/pair && mkdir -p $(BUILD)/tsan/pair
 	$(Q)RRVM=$(CURDIR)/$(BUILD)/tsan/rrvm RRVM_FAILOVER_ROUNDS=1 \
-		TSAN_OPTIONS="log_path=$(CURDIR)/$(BUILD)/tsan/pair/race" \
+		TSAN_OPTIONS="log_path=$(CURDIR)/$(BUILD)/tsan/pair/race suppressions=$(CURDIR)/tests/tsan.supp" \
 		./tests/integration/test_failover_buffered.sh
 	$(Q)if ls $(BUILD)/tsan/pair/race.* >/dev/null 2>&1; then \
 		grep -h '^SUMMARY' $(BUILD)/tsan/pair/race.* | sort | uniq -c; \

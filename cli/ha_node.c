@@ -86,6 +86,7 @@ static int protect_start(struct ha_node *n, const char *peer,
 	    .epoch_ms = n->epoch_ms,
 	    .heartbeat_ms = a->heartbeat_ms,
 	    .compress = a->compress,
+	    .delta_cache_bytes = a->delta_cache,
 	    .rewire_cmd = a->rewire_cmd,
 	};
 	int ret;

@@ -8,6 +8,7 @@
 #include "cli/cli_parse.h"
 #include "common/key_file.h"
 #include "common/log.h"
+#include "primary/delta_cache.h"
 
 enum {
 	OPT_BACKUP = 256,
@@ -17,6 +18,7 @@ enum {
 	OPT_EPOCH,
 	OPT_HEARTBEAT,
 	OPT_COMPRESS,
+	OPT_DELTA_CACHE,
 	OPT_KEY_FILE,
 	OPT_INSECURE,
 	OPT_REWIRE_CMD,
@@ -46,6 +48,7 @@ static const struct option node_longopts[] = {
     {"epoch", required_argument, NULL, OPT_EPOCH},
     {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
     {"compress", required_argument, NULL, OPT_COMPRESS},
+    {"delta-cache", required_argument, NULL, OPT_DELTA_CACHE},
     {"key-file", required_argument, NULL, OPT_KEY_FILE},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"rewire-cmd", required_argument, NULL, OPT_REWIRE_CMD},
@@ -109,6 +112,7 @@ static void set_defaults(struct node_args *n, enum node_start start)
 	n->epoch_ms = 20;
 	n->heartbeat_ms = 5;
 	n->compress = CKPT_COMPRESS_AUTO;
+	n->delta_cache = DELTA_CACHE_DEFAULT_BYTES;
 	n->detect_timeout_ms = 500;
 	n->handover_timeout_ms = 2000;
 	n->takeover.garp_count = 3;
@@ -166,6 +170,18 @@ static int handle(struct node_args *n, int c, const char *arg,
 			return 0;
 		}
 		snprintf(err, size, "--compress '%s': use auto or none", arg);
+		return -EINVAL;
+	case OPT_DELTA_CACHE:
+		if (parse_byte_size(arg, &bytes) == 0 &&
+		    bytes <= DELTA_CACHE_MAX_BYTES &&
+		    (bytes == 0 || bytes >= CKPT_PAGE_SIZE)) {
+			n->delta_cache = bytes;
+			return 0;
+		}
+		snprintf(err, size,
+			 "--delta-cache '%s': a size from 4K to 64G (e.g. 64M, "
+			 "1G) or 0",
+			 arg);
 		return -EINVAL;
 	case OPT_KEY_FILE:
 		n->key_file = arg;

@@ -42,6 +42,7 @@ struct node_args {
 	enum repl_mode mode; /* primary: --mode (a backup learns it) */
 	unsigned epoch_ms, heartbeat_ms;
 	enum ckpt_compression compress;
+	uint64_t delta_cache; /* --delta-cache bytes */
 	const char *key_file;
 	bool insecure;
 	uint8_t key[NODE_KEY_BYTES];

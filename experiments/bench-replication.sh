@@ -8,7 +8,7 @@
 #   client ── switch ── primary host: rrvm primary (kv guest)
 #                    └─ backup host:  rrvm backup  ── replication link ──┘
 #
-# Parts (BENCH_REPL_PARTS, default all three, in this order):
+# Parts (BENCH_REPL_PARTS, default the first three, in this order):
 #  perf      for `none` (rrvm primary --mode none: same monitor, no
 #            replication; run first and again last, to show the host's
 #            drift) and `buffered` at each epoch of BENCH_REPL_EPOCHS
@@ -43,6 +43,24 @@
 #            without a kill. Recorded: whether (and when) the backup failed
 #            over anyway, and its longest silence from the primary
 #            (max_silence_ms: any timeout below it would have fired).
+#  memory    (not a default part: BENCH_REPL_PARTS=memory) the primary's
+#            memory and the bytes per epoch against `--delta-cache` (issue
+#            13): for each size of BENCH_REPL_CACHES ("0 64M 1G"; "default"
+#            passes no option, e.g. for a build without it) and each load of
+#            BENCH_REPL_MEM_LOADS, a fresh buffered pair (epoch 20 ms) with a
+#            BENCH_REPL_MEM_VM (1G) kv guest:
+#             kv      fill: redis-benchmark -t set -n 160000 -r 100000
+#                     -d 4000 -c 50 -P 16 (about 80k keys, 320 MB of
+#                     values), then the window under redis-benchmark -t set
+#                     -r 100000 -d 512 -c 20 (values of repeated 'x': the
+#                     page content around them is the kv heap);
+#             dirtier the guest's dirtier over BENCH_REPL_DIRTY_MB (330) MiB
+#                     at BENCH_REPL_DIRTY_RATE (20000) pages/s, no client;
+#                     the window starts after one pass over the region.
+#            Recorded over a window of BENCH_REPL_MEM_WINDOW_S (10; --quick
+#            5) s: bytes, raw bytes and pages per epoch, delta-cache hits,
+#            misses and evictions; then VmRSS and VmHWM of the primary and
+#            the backup (/proc/PID/status).
 #
 # Reverse replication (issue 5): the perf part also runs `reverse-inline`
 # (rrvm primary --mode reverse, inline topology: the backup logs and
@@ -77,6 +95,11 @@
 #                                     busy, nice19 or none (idle.sh)
 #   BENCH_REPL_DETECT="500 200 100 50 30"
 #   BENCH_REPL_DETECT_S=20 *(5)
+#   BENCH_REPL_CACHES="0 64M 1G"      --delta-cache sizes (memory part)
+#   BENCH_REPL_MEM_LOADS="kv dirtier"
+#   BENCH_REPL_MEM_VM=1G
+#   BENCH_REPL_MEM_WINDOW_S=10 *(5)
+#   BENCH_REPL_DIRTY_MB=330 BENCH_REPL_DIRTY_RATE=20000
 #   BENCH_REPL_OUT=DIR
 # Options: --quick (about two minutes), --help.
 # Needs root (network namespaces), /dev/kvm, build/rrvm,
@@ -113,6 +136,12 @@ FO_EPOCH=${BENCH_REPL_FO_EPOCH:-20}
 IDLE=${BENCH_REPL_IDLE:-busy}
 DETECTS=${BENCH_REPL_DETECT:-500 200 100 50 30}
 DETECT_S=${BENCH_REPL_DETECT_S:-$(q 20 5)}
+CACHES=${BENCH_REPL_CACHES:-0 64M 1G}
+MEM_LOADS=${BENCH_REPL_MEM_LOADS:-kv dirtier}
+MEM_VM=${BENCH_REPL_MEM_VM:-1G}
+MEM_WINDOW_S=${BENCH_REPL_MEM_WINDOW_S:-$(q 10 5)}
+DIRTY_MB=${BENCH_REPL_DIRTY_MB:-330}
+DIRTY_RATE=${BENCH_REPL_DIRTY_RATE:-20000}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${BENCH_REPL_OUT:-$ROOT/results/bench-replication/$STAMP}
 GUEST_IMG=$RRVM_GUEST_DIR/kv.elf
@@ -148,7 +177,13 @@ check_env() {
 		[[ $v =~ ^[1-9][0-9]*$ ]] || fail "bad epoch / detect timeout '$v'"
 	done
 	for v in $PARTS; do
-		case "$v" in perf | failover | detect) ;; *) fail "unknown part '$v'" ;; esac
+		case "$v" in perf | failover | detect | memory) ;; *) fail "unknown part '$v'" ;; esac
+	done
+	for v in $MEM_LOADS; do
+		case "$v" in kv | dirtier) ;; *) fail "unknown memory load '$v'" ;; esac
+	done
+	for v in MEM_WINDOW_S DIRTY_MB DIRTY_RATE; do
+		[[ ${!v} =~ ^[1-9][0-9]*$ ]] || fail "$v must be a positive integer (got '${!v}')"
 	done
 	v=$(idle_policy_check "$IDLE") || fail "BENCH_REPL_IDLE: $v"
 }
@@ -374,6 +409,76 @@ part_detect() {
 	done
 }
 
+# ------------------------------------------------------------ part: memory
+# kib_of PID FIELD: a /proc/PID/status field (VmRSS, VmHWM) in KiB.
+kib_of() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+part_memory() {
+	local csv=$OUT/memory.csv c load name s0 s1 w0 w1 w rb_pid fill_pid fill_s t0 dbsize
+	local -a popt
+	echo "delta_cache,load,vm_mem,epochs,pages_per_epoch,bytes_per_epoch,raw_bytes_per_epoch,delta_hits,delta_misses,delta_evictions,cache_bytes_used,primary_rss_mib,primary_hwm_mib,backup_rss_mib,backup_hwm_mib,dbsize,fill_s,pause_us_mean,disconnects" >"$csv"
+	say "part memory: $MEM_VM kv guest, delta cache $CACHES, loads $MEM_LOADS"
+	use_topology basic || return 0
+	for load in $MEM_LOADS; do
+		for c in $CACHES; do
+			name=memory-$load-$c
+			popt=(--primary-opt --mem --primary-opt "$MEM_VM")
+			[ "$c" = default ] || popt+=(--primary-opt --delta-cache --primary-opt "$c")
+			[ "$load" = dirtier ] && popt+=(--primary-opt -- --primary-opt "dirty=$DIRTY_RATE" --primary-opt "dirty_mb=$DIRTY_MB")
+			say "  $name: boot"
+			pair_up "$name" buffered 20 "${popt[@]}" || { pair_down; continue; }
+			t0=$(now_ms) rb_pid=''
+			if [ "$load" = kv ]; then
+				ns_bg "$TB_NS_C" "$OUT/logs/$name.fill.log" timeout 600 redis-benchmark \
+					-h "$TB_GUEST_IP" -p 6379 -q -t set -n 160000 -r 100000 -d 4000 -c 50 -P 16
+				fill_pid=$RRVM_LAST_PID
+				# A failover in the middle would leave the fill waiting.
+				while pid_alive "$fill_pid" && [ ! -s "$B_REPORT" ] && pid_alive "$P_PID"; do
+					sleep 0.5
+				done
+				if pid_alive "$fill_pid"; then
+					note "$name: the pair broke during the fill (false failover on a loaded host?): $(cat "$B_REPORT" 2>/dev/null | head -c 300)"
+					pair_down "$fill_pid"
+					continue
+				fi
+				fill_s=$(awk -v ms=$(( $(now_ms) - t0 )) 'BEGIN { printf "%.1f", ms / 1000 }')
+				rrvm_load_bg "$TB_NS_C" "$OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -d 512 -c 20
+				rb_pid=$RRVM_LAST_PID
+				sleep 1
+			else
+				# One pass over the region: every page dirtied once.
+				sleep "$(awk -v mb="$DIRTY_MB" -v r="$DIRTY_RATE" 'BEGIN { printf "%.1f", mb * 256 / r + 1 }')"
+				fill_s=$(awk -v ms=$(( $(now_ms) - t0 )) 'BEGIN { printf "%.1f", ms / 1000 }')
+			fi
+			s0=$(rrvm_repl_stats "$P_CTL") || s0=null
+			w0=$(now_ms)
+			sleep "$MEM_WINDOW_S"
+			s1=$(rrvm_repl_stats "$P_CTL") || s1=null
+			w1=$(now_ms)
+			dbsize=$(ns_exec "$TB_NS_C" timeout 10 redis-cli -h "$TB_GUEST_IP" DBSIZE 2>/dev/null)
+			printf '{"before":%s,"after":%s}\n' "$s0" "$s1" >"$OUT/raw/$name.stats.json"
+			if [ "$s0" = null ] || [ "$s1" = null ]; then
+				note "$name: no stats from the primary"
+				pair_down $rb_pid
+				continue
+			fi
+			w=$(window "$s0" "$s1" $((w1 - w0)))
+			echo "$c,$load,$MEM_VM,$(jq -r --argjson a "$s0" --argjson b "$s1" '
+				[.epochs, .pages, .bytes, .raw_bytes,
+				 (($b.delta_cache.hits // 0) - ($a.delta_cache.hits // 0)),
+				 (($b.delta_cache.misses // 0) - ($a.delta_cache.misses // 0)),
+				 (($b.delta_cache.evictions // 0) - ($a.delta_cache.evictions // 0)),
+				 ($b.delta_cache.bytes_used // "")]
+				| map(if . == null then "" else tostring end) | join(",")' <<<"$w"),$(awk -v k="$(kib_of "$P_PID" VmRSS)" 'BEGIN { printf "%.0f", k / 1024 }'),$(awk -v k="$(kib_of "$P_PID" VmHWM)" 'BEGIN { printf "%.0f", k / 1024 }'),$(awk -v k="$(kib_of "$B_PID" VmRSS)" 'BEGIN { printf "%.0f", k / 1024 }'),$(awk -v k="$(kib_of "$B_PID" VmHWM)" 'BEGIN { printf "%.0f", k / 1024 }'),${dbsize:-},$fill_s,$(json_get "$w" .pause_us),$(json_get "$w" .disconnects)" >>"$csv"
+			say "  $name: $(tail -n1 "$csv")"
+			[ "$(json_get "$w" .disconnects)" = 0 ] || note "$name: the primary lost its backup during the window"
+			pair_down $rb_pid
+		done
+	done
+}
+
 # ------------------------------------------------------------------ report
 write_meta() {
 	local cpu
@@ -392,6 +497,8 @@ write_meta() {
 		--argjson kills "$KILLS" --argjson fo_epoch "$FO_EPOCH" \
 		--arg rev_modes "$REV_MODES" --argjson rev_kills "$REV_KILLS" \
 		--arg detects "$DETECTS" --argjson detect_s "$DETECT_S" \
+		--arg caches "$CACHES" --arg mem_loads "$MEM_LOADS" --arg mem_vm "$MEM_VM" \
+		--argjson mem_window_s "$MEM_WINDOW_S" --argjson dirty_mb "$DIRTY_MB" --argjson dirty_rate "$DIRTY_RATE" \
 		--arg load_start "$LOADAVG_START" --arg load_end "$LOADAVG_END" \
 		--argjson steal "$(for k in "${!STEAL_PCT[@]}"; do printf '%s\n%s\n' "$k" "${STEAL_PCT[$k]}"; done | jq -Rn '[inputs] | [range(0; length; 2) as $i | {(.[$i]): (.[$i + 1] | tonumber? // .)}] | add // {}')" \
 		--argjson failures "$FAILURES" --arg idle "$(idle_policy_describe "$IDLE")" \
@@ -418,6 +525,11 @@ write_meta() {
 		  detect: {timeouts_ms: ($detects | split(" ") | map(select(. != "") | tonumber)), seconds_each: $detect_s,
 		           epoch_ms: 20, load: "redis-benchmark -t set -r 100000 -c 50",
 		           note: "max_silence_ms = longest gap between bytes from the primary since the first commit; a detect timeout below it fires"},
+		  memory: {delta_caches: ($caches | split(" ") | map(select(. != ""))), loads: ($mem_loads | split(" ") | map(select(. != ""))),
+		           vm_mem: $mem_vm, window_s: $mem_window_s, epoch_ms: 20,
+		           kv: "fill redis-benchmark -t set -n 160000 -r 100000 -d 4000 -c 50 -P 16; window redis-benchmark -t set -r 100000 -d 512 -c 20",
+		           dirtier: {region_mib: $dirty_mb, pages_per_s: $dirty_rate},
+		           rss: "VmRSS and VmHWM of rrvm primary and rrvm backup after the window"},
 		  failures: $failures, notes: $ARGS.positional
 		}' "${NOTES[@]}" >"$OUT/meta.json"
 }
@@ -426,7 +538,7 @@ print_table() {
 	local f
 	echo
 	echo "rrvm replication benchmark ($([ $QUICK = 1 ] && echo quick || echo full)) -- $(nproc) CPUs, kernel $(uname -r), commit $(git_describe | cut -c1-12)$(git_describe | grep -o -- '-dirty$')"
-	echo "load average at start: $LOADAVG_START, at end: $LOADAVG_END; CPU steal by part: $(for k in perf failover detect; do [ -n "${STEAL_PCT[$k]:-}" ] && printf '%s %s%% ' "$k" "${STEAL_PCT[$k]}"; done)"
+	echo "load average at start: $LOADAVG_START, at end: $LOADAVG_END; CPU steal by part: $(for k in perf failover detect memory; do [ -n "${STEAL_PCT[$k]:-}" ] && printf '%s %s%% ' "$k" "${STEAL_PCT[$k]}"; done)"
 	echo "(other work on this host and its hypervisor is not controlled: steal inflates tails and pauses)"
 	echo "idle CPUs during the -c 1 latency runs, every mode alike: $(idle_policy_describe "$IDLE")"
 	f=$OUT/perf.csv
@@ -484,6 +596,15 @@ print_table() {
 			END { printf "   consistency: %d of %d runs with a violation, %d with a reconnect\n", bad, n, rc }' "$OUT/failover-$m.csv"
 		echo "   replay_* from the failover report (frames replayed of those logged, time, regenerated outputs suppressed); capture_gaps from the backup's status just before the kill."
 	done
+	f=$OUT/memory.csv
+	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
+		echo
+		echo "4. Primary memory and bytes per epoch vs --delta-cache ($MEM_VM kv guest, buffered, epoch 20 ms, $MEM_WINDOW_S s windows)"
+		awk -F, 'NR == 1 { printf "   %-8s %-8s | %8s %10s %10s | %8s %8s %8s | %9s %9s | %9s %9s\n", "cache", "load", "pages/ep", "bytes/ep", "raw/ep",
+				"hits", "misses", "evicted", "P RSS MiB", "P HWM MiB", "B RSS MiB", "keys"; next }
+			{ printf "   %-8s %-8s | %8s %10s %10s | %8s %8s %8s | %9s %9s | %9s %9s\n", $1, $2, $5, $6, $7, $8, $9, $10, $12, $13, $14, $16 }' "$f"
+		echo "   P = rrvm primary, B = rrvm backup (VmRSS after the window; HWM = peak); the guest's memory is inside the primary's RSS."
+	fi
 	f=$OUT/detect.csv
 	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
 		echo
@@ -514,6 +635,7 @@ main() {
 	has_part perf && run_part perf part_perf
 	has_part failover && run_part failover part_failover
 	has_part detect && run_part detect part_detect
+	has_part memory && run_part memory part_memory
 	testbed_down
 	LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 	write_meta

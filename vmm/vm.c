@@ -72,6 +72,7 @@ static int vm_setup_memory(struct vm *vm, uint64_t mem_size, uint8_t *adopt)
 {
 	struct kvm_userspace_memory_region region;
 	uint64_t pages = mem_size >> PAGE_SHIFT;
+	int ret;
 
 	vm->mem =
 	    adopt ? adopt
@@ -88,6 +89,9 @@ static int vm_setup_memory(struct vm *vm, uint64_t mem_size, uint8_t *adopt)
 	vm->monitor_dirty = calloc((pages + 63) / 64, sizeof(uint64_t));
 	if (!vm->monitor_dirty)
 		return -ENOMEM;
+	ret = vm_dirty_setup(vm);
+	if (ret)
+		return ret;
 	memset(&region, 0, sizeof(region));
 	region.slot = 0;
 	region.flags = KVM_MEM_LOG_DIRTY_PAGES;

@@ -56,8 +56,12 @@ struct vm {
 
 	uint8_t *mem; /* host mapping of guest RAM, gpa 0 .. mem_size */
 	uint64_t mem_size;
-	/* Pages the monitor itself wrote; KVM's dirty log cannot see them. */
+	/* Pages the monitor itself wrote; KVM's dirty log cannot see them.
+	 * vCPU thread only (and whoever holds the vCPU stopped). */
 	uint64_t *monitor_dirty;
+	/* KVM_CLEAR_DIRTY_LOG in use: the log can be taken while the guest
+	 * runs (two-phase collect, vm_snapshot_precopy). */
+	bool dirty_manual_protect;
 
 	uint64_t entry;
 	uint64_t image_start, image_end;
@@ -159,10 +163,22 @@ void vm_pause_bind_thread(struct vm *vm);
 int vm_pause_init(struct vm *vm);
 void vm_pause_destroy(struct vm *vm);
 
+/* vm_dirty.c: before the memory slot exists, enable KVM's manual
+ * dirty-log protect when offered (RRVM_DIRTY_LOG=legacy in the environment
+ * keeps the old GET-clears mode, for comparisons). Never fails: without it
+ * the collect simply stays whole in the pause. */
+int vm_dirty_setup(struct vm *vm);
+/* "manual-protect" or "get-clears". */
+const char *vm_dirty_log_mode(const struct vm *vm);
 /* vm_dirty.c: pages written since the last collect (guest via KVM's dirty
  * log, and the monitor's own writes), as a bitmap of mem_size/4096 bits;
- * both sources are cleared. 0 or -errno. */
+ * both sources are cleared. vCPU stopped. 0 or -errno. */
 int vm_dirty_collect(struct vm *vm, uint64_t *bitmap);
+/* vm_dirty.c: KVM's log only (guest writes), taken and re-protected while
+ * the guest may run, from any thread but never concurrently with another
+ * collect of the same VM. The monitor's writes stay recorded for
+ * vm_dirty_collect. -EOPNOTSUPP without manual protect. */
+int vm_dirty_collect_guest(struct vm *vm, uint64_t *bitmap);
 size_t vm_dirty_bitmap_words(const struct vm *vm);
 /* vm_cpu.c: print a fault report (exit reason, RIP, registers) to stderr. */
 void vm_cpu_report_fault(struct vm *vm, const char *reason);

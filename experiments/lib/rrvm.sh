@@ -147,9 +147,11 @@ json_get() {
 
 # rrvm_checkpoint_probe CTL EPOCHS INTERVAL_MS: `rrvm ctl CTL checkpoint-probe
 # EPOCHS INTERVAL_MS --json` (one JSON object on stdout) under a timeout sized
-# to the run (each epoch gets its interval plus 0.5 s for collect and encode).
+# to the run (each epoch gets its interval plus 0.5 s for collect and encode,
+# twice: with a two-phase collect the probe interleaves as many one-phase
+# epochs).
 rrvm_checkpoint_probe() {
-	local t=$(($2 * ($3 + 500) / 1000 + 30))
+	local t=$((2 * $2 * ($3 + 500) / 1000 + 30))
 	timeout "$t" "$RRVM" ctl "$1" checkpoint-probe "$2" "$3" --json
 }
 

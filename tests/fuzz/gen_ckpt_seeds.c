@@ -122,13 +122,13 @@ int main(int argc, char **argv)
 	pages[6][7] = 1;
 	pages[6][4095] = 2;
 
-	/* Full checkpoint: ZERO, XOR_RLE, XOR_LZ4. */
+	/* Full checkpoint (no base): ZERO, RLE, LZ4. */
 	epoch(&b, 1, 1, pfns, pages, 3, 0);
 	write_seed("full-whole", 0x00, &b);
 	write_seed("full-bytes", 0x01, &b);
 	write_seed("full-fixcrc-chunks", 0x82, &b);
 
-	/* Two incremental epochs, a layered message, all encodings but RAW. */
+	/* Two incremental epochs, a layered message, ZERO and the XOR ones. */
 	ckpt_buf_reset(&b);
 	epoch(&b, 2, 0, pfns, pages, 8, 1);
 	epoch(&b, 3, 0, pfns + 1, pages + 1, 4, 0);

@@ -638,7 +638,7 @@ static void test_kvm_snapshot_carries_mask(void **state)
 			 VM_DEVICE_CPU_FEATURES | VM_DEVICE_IMAGE_HASH);
 	assert_int_equal(snap.device.cpu_features, mask);
 	ckpt_buf_init(&buf);
-	assert_int_equal(vm_snapshot_encode(&snap, vm.mem_size, NULL,
+	assert_int_equal(vm_snapshot_encode(&snap, vm.mem_size, NULL, NULL,
 					    CKPT_COMPRESS_AUTO, &buf, NULL),
 			 0);
 
@@ -666,7 +666,7 @@ static void test_kvm_snapshot_carries_mask(void **state)
 	if (f >= 0) {
 		snap.device.cpu_features = mask | CPU_FEATURE_BIT(f);
 		ckpt_buf_reset(&buf);
-		assert_int_equal(vm_snapshot_encode(&snap, vm.mem_size, NULL,
+		assert_int_equal(vm_snapshot_encode(&snap, vm.mem_size, NULL, NULL,
 						    CKPT_COMPRESS_AUTO, &buf,
 						    NULL),
 				 0);

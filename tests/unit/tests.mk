@@ -65,7 +65,11 @@ UNIT_TESTS += test_garp
 test_garp_SOURCES := arp/garp.c common/log.c
 
 UNIT_TESTS += test_replica
-test_replica_SOURCES := backup/replica.c vmm/vm_snapshot.c vmm/vm_state.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c vmm/vm_dirty.c vmm/vm.c vmm/vm_cpu.c vmm/vm_clock.c vmm/vm_pause.c vmm/vnic.c vmm/elf_loader.c vmm/boot_info.c vmm/cpu_features.c vmm/vm_profile.c common/log.c
+test_replica_SOURCES := backup/replica.c vmm/vm_snapshot.c vmm/vm_precopy.c vmm/vm_state.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c vmm/vm_dirty.c vmm/vm.c vmm/vm_cpu.c vmm/vm_clock.c vmm/vm_pause.c vmm/vnic.c vmm/elf_loader.c vmm/boot_info.c vmm/cpu_features.c vmm/vm_profile.c common/log.c
+
+# The primary's delta cache (what the backup holds, bounded).
+UNIT_TESTS += test_delta_cache
+test_delta_cache_SOURCES := primary/delta_cache.c
 
 # The backup's replay log (digests, trim rules, limits) and its pcapng export.
 UNIT_TESTS += test_replay_log
