@@ -11,7 +11,7 @@ Q := $(if $(filter 1,$(V)),,@)
 
 HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow \
 	-Wno-unused-parameter -D_GNU_SOURCE -Iinclude -I.
-HOST_LDLIBS := -lpthread -llz4 -lnet $(shell pkg-config --libs libpcap libxdp libbpf 2>/dev/null)
+HOST_LDLIBS := -lpthread -llz4 -lnet -lxxhash $(shell pkg-config --libs libpcap libxdp libbpf 2>/dev/null)
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined

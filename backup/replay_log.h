@@ -8,8 +8,8 @@
  * the last commit is the replay set for failover. docs/replay-log.md has the
  * model and the trim rules.
  *
- * Pure logic, no I/O, no locking (one thread owns a log), libc only: the
- * primary links this file for replay_digest() too.
+ * Pure logic, no I/O, no locking (one thread owns a log). Digests are
+ * netstate/frame_digest.h's, the function the primary digests with.
  */
 #ifndef RRVM_REPLAY_LOG_H
 #define RRVM_REPLAY_LOG_H
@@ -51,13 +51,6 @@
 #define REPLAY_LATE_MAX	      1024u
 #define REPLAY_LATE_WINDOW_NS (200ull * 1000 * 1000)
 
-/*
- * XXH64 (seed 0) of the whole frame. The primary hashes every frame it puts
- * into the guest's RX ring with this same function; the backup hashes what
- * it captured. Not cryptographic: a 64-bit hash makes accidental matches
- * negligible (about 1e-8 for a million frames in the log).
- */
-uint64_t replay_digest(const uint8_t *frame, size_t len);
 
 /* Capture time of a frame. */
 struct replay_stamp {

@@ -9,10 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backup/replay_log.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/transport.h"
+#include "netstate/frame_digest.h"
 #include "vmm/vm.h"
 
 #define RECONNECT_MS	   200
@@ -167,7 +167,7 @@ void replicator_rx_observer(void *ctx, const uint8_t *frame, uint32_t len)
 		r->rx_digests = p;
 		r->rx_cap = cap;
 	}
-	r->rx_digests[r->rx_count++] = replay_digest(frame, len);
+	r->rx_digests[r->rx_count++] = frame_digest(frame, len);
 }
 
 /* At the collect: the frames given so far belong to this epoch. */
