@@ -18,7 +18,9 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 .PHONY: all deps test unit-test fuzz-test figures-test integration-test demo bench figures clean help lwip
 
-all: $(BUILD)/rrvm guest $(BUILD)/consistency-client $(BUILD)/bpf/capture_xdp.bpf.o
+BPF_OBJS := $(patsubst backup/bpf/%.c,$(BUILD)/bpf/%.o,$(wildcard backup/bpf/*.bpf.c))
+
+all: $(BUILD)/rrvm guest $(BUILD)/consistency-client $(BPF_OBJS)
 
 help:
 	@echo "make            build build/rrvm and the guest images (build/guest/*.elf)"
@@ -52,11 +54,12 @@ $(BUILD)/rrvm: $(RRVM_OBJS)
 
 -include $(RRVM_OBJS:.o=.d)
 
-# The backup's XDP capture program, found beside build/rrvm at run time.
+# The backup's XDP capture programs, found beside build/rrvm at run time.
+# -mcpu=v3: atomics that return a value, and bounds the verifier can follow.
 $(BUILD)/bpf/%.bpf.o: backup/bpf/%.bpf.c backup/capture_shared.h
 	@mkdir -p $(dir $@)
 	@echo "  BPF     $<"
-	$(Q)clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu -I. -c $< -o $@
+	$(Q)clang -O2 -g -Wall -Werror -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu -I. -c $< -o $@
 
 # The scripted consistency client (experiments/consistency/README.md).
 CONSISTENCY_SRCS := $(wildcard experiments/consistency/*.c)

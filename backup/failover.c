@@ -177,6 +177,7 @@ static int audit_while_paused(struct vm *vm, void *arg)
 		     "\"bytes\":%llu,\"replay_ms\":%.3f,"
 		     "\"suppressed\":%llu,\"finished\":%s,"
 		     "\"late_matched\":%u,\"capture_gaps\":%llu,"
+		     "\"capture\":\"%s\",\"protection\":\"%s\","
 		     "\"started_mono_ms\":%.3f,\"finished_mono_ms\":%.3f,"
 		     "\"audit\":%s}",
 		     (unsigned long long)replay_log_frames_at_start,
@@ -185,7 +186,9 @@ static int audit_while_paused(struct vm *vm, void *arg)
 		     res.finished_ns ? ms(res.started_ns, res.finished_ns) : 0.0,
 		     (unsigned long long)res.suppressed,
 		     res.finished_ns ? "true" : "false", replay_settled.late,
-		     (unsigned long long)gaps_total, mono_ms(res.started_ns),
+		     (unsigned long long)gaps_total,
+		     reverse_capture_name(c->reverse),
+		     gaps_total ? "FAILED" : "ok", mono_ms(res.started_ns),
 		     mono_ms(res.finished_ns), audit_json);
 	return n < 0 ? -EIO : 0;
 }

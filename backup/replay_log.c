@@ -218,13 +218,25 @@ static bool is_live(const struct replay_log *log, uint64_t seq)
 static bool fits(const struct replay_log *log, size_t len)
 {
 	return log->tail_seq - log->head_seq < log->limit_frames &&
-	       log->bytes + len <= log->limit_bytes &&
+	       log->held_bytes + len <= log->limit_bytes &&
 	       data_place(log, ALIGN8(len)) >= 0;
 }
 
 bool replay_log_would_fit(const struct replay_log *log, size_t len)
 {
 	return len && len <= REPLAY_FRAME_MAX && log->data && fits(log, len);
+}
+
+void replay_log_room(const struct replay_log *log, uint64_t *frames,
+		     uint64_t *bytes)
+{
+	uint64_t held = log->tail_seq - log->head_seq; /* tombstones too */
+
+	/* data_cap has the slack for padding and the wrap (replay_log_init). */
+	*frames = held < log->limit_frames ? log->limit_frames - held : 0;
+	*bytes = log->held_bytes < log->limit_bytes
+		     ? log->limit_bytes - log->held_bytes
+		     : 0;
 }
 
 int replay_log_append(struct replay_log *log, const uint8_t *frame, size_t len,
@@ -270,6 +282,7 @@ int replay_log_append(struct replay_log *log, const uint8_t *frame, size_t len,
 	log->tail_seq++;
 	log->live++;
 	log->bytes += len;
+	log->held_bytes += len;
 	log->st.appended++;
 	log->st.appended_bytes += len;
 	if (log->live > log->st.frames_hwm)
@@ -327,7 +340,7 @@ static void compact_head(struct replay_log *log)
 {
 	while (log->head_seq != log->tail_seq &&
 	       rec_at(log, log->head_seq)->removed)
-		log->head_seq++;
+		log->held_bytes -= rec_at(log, log->head_seq++)->len;
 	/* Empty: restart at offset 0 so the ring stays compact in memory. */
 	if (log->head_seq == log->tail_seq)
 		log->data_tail = 0;

@@ -51,7 +51,6 @@
 #define REPLAY_LATE_MAX	      1024u
 #define REPLAY_LATE_WINDOW_NS (200ull * 1000 * 1000)
 
-
 /* Capture time of a frame. */
 struct replay_stamp {
 	uint64_t mono_ns; /* CLOCK_MONOTONIC: durations, ordering */
@@ -142,7 +141,9 @@ struct replay_log {
 	struct replay_slot *slots;
 	uint64_t slot_mask;
 
-	uint64_t bytes; /* frame bytes in the log */
+	uint64_t bytes;	     /* frame bytes in the log */
+	uint64_t held_bytes; /* ... plus tombstones the head has not passed:
+				what the byte limit bounds */
 	struct replay_log_stats st;
 
 	struct replay_mark marks[REPLAY_MARKS];
@@ -184,6 +185,15 @@ int replay_log_append(struct replay_log *log, const uint8_t *frame, size_t len,
 
 /* Whether a frame of `len` bytes would be accepted now (counts nothing). */
 bool replay_log_would_fit(const struct replay_log *log, size_t len);
+
+/*
+ * Room left: any `frames` more frames (each 1..REPLAY_FRAME_MAX bytes)
+ * whose lengths add up to at most `bytes` are accepted, in any order and
+ * whatever the log holds. What a capture that forwards in the kernel may
+ * let through before the log has taken it (capture_grant).
+ */
+void replay_log_room(const struct replay_log *log, uint64_t *frames,
+		     uint64_t *bytes);
 
 /*
  * Commit of `epoch`: remove the frames whose digests the primary listed

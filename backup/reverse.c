@@ -29,9 +29,9 @@ int reverse_topology_parse(const char *s, enum reverse_topology *t)
 
 const char *reverse_topology_name(enum reverse_topology t)
 {
-	return t == TOPOLOGY_INLINE ? "inline" :
-	       t == TOPOLOGY_MIRROR ? "mirror" :
-				      "none";
+	return t == TOPOLOGY_INLINE   ? "inline"
+	       : t == TOPOLOGY_MIRROR ? "mirror"
+				      : "none";
 }
 
 /*
@@ -42,7 +42,7 @@ const char *reverse_topology_name(enum reverse_topology t)
 static void on_frame(void *arg, const struct capture_frame *f)
 {
 	struct reverse *r = arg;
-	struct replay_stamp ts = { 0, f->ts_ns };
+	struct replay_stamp ts = {f->mono_ns, f->ts_ns};
 	int ret;
 
 	pthread_mutex_lock(&r->lock);
@@ -55,7 +55,8 @@ static void on_frame(void *arg, const struct capture_frame *f)
 		r->stats.overflow_dropped++;
 		return;
 	}
-	if (r->cfg.topology == TOPOLOGY_INLINE) {
+	/* ringbuf: the kernel forwarded it, right after logging it. */
+	if (r->cfg.topology == TOPOLOGY_INLINE && !capture_forwards(r->cap)) {
 		/* Logged already: a full TX queue must not lose it. */
 		for (int tries = 0; tries < 100; tries++) {
 			ret = capture_inject(r->cap, f->data, f->len);
@@ -91,8 +92,8 @@ static void capture_spin(struct reverse *r, uint64_t spin_ns)
 	uint64_t until = clock_mono_ns() + spin_ns;
 
 	while (!r->stop && clock_mono_ns() < until) {
-		uint64_t asked = __atomic_load_n(&r->drain_asked,
-						 __ATOMIC_ACQUIRE);
+		uint64_t asked =
+		    __atomic_load_n(&r->drain_asked, __ATOMIC_ACQUIRE);
 		int n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
 
 		if (n > 0)
@@ -104,20 +105,29 @@ static void capture_spin(struct reverse *r, uint64_t spin_ns)
 	}
 }
 
+/*
+ * Sleeps in poll() until frames wake it, a commit asks for a drain, or the
+ * backend's wake_ms passes (ringbuf wakes us only per 256 KiB: its frames
+ * are collected by that timeout and by the drains).
+ */
 static void *capture_thread(void *arg)
 {
 	struct reverse *r = arg;
 	struct pollfd pfd[3] = {
-		{ .fd = capture_fd(r->cap), .events = POLLIN },
-		{ .fd = r->wake_fd, .events = POLLIN },
-		{ .fd = r->drain_fd, .events = POLLIN },
+	    {.fd = capture_fd(r->cap), .events = POLLIN},
+	    {.fd = r->wake_fd, .events = POLLIN},
+	    {.fd = r->drain_fd, .events = POLLIN},
 	};
+	uint32_t wake_ms = capture_wake_ms(r->cap);
+	int timeout = wake_ms ? (int)wake_ms : 100;
+	/* Spinning saves a wake-up per frame; a batched ring has none. */
+	uint32_t spin_us = wake_ms ? 0 : r->cfg.spin_us;
 
 	while (!r->stop) {
 		uint64_t asked = 0, v;
 		int n;
 
-		if (poll(pfd, 3, 100) < 0 && errno != EINTR)
+		if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents)
 			break;
@@ -129,8 +139,8 @@ static void *capture_thread(void *arg)
 		do {
 			n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
 		} while (n == CAPTURE_BATCH && !r->stop);
-		if (n > 0 && r->cfg.spin_us)
-			capture_spin(r, r->cfg.spin_us * 1000ull);
+		if (n > 0 && spin_us)
+			capture_spin(r, spin_us * 1000ull);
 		if (asked)
 			drain_answer(r, asked);
 		if (n < 0 && n != -EAGAIN && n != -EINTR) {
@@ -140,6 +150,19 @@ static void *capture_thread(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * Under r->lock, after anything that changes the log's room (start, trim,
+ * clear): a capture that forwards in the kernel lets through only what
+ * the log can still take.
+ */
+static void grant_room(struct reverse *r)
+{
+	uint64_t frames, bytes;
+
+	replay_log_room(&r->log, &frames, &bytes);
+	capture_grant(r->cap, frames, bytes);
 }
 
 int reverse_start(struct reverse *r, const struct reverse_config *cfg)
@@ -172,29 +195,71 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 	cc.immediate = true;
 	cc.guest_ip4 = cfg->guest_ip;
 	cc.steal = cfg->topology == TOPOLOGY_INLINE;
-	cc.inject_ifname = cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if :
-							      NULL;
+	cc.inject_ifname =
+	    cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : NULL;
 	ret = capture_open(&r->cap, cfg->backend, cfg->capture_if,
 			   cfg->guest_mac, &cc);
 	if (ret)
 		return ret;
+	r->capture_name = capture_name(r->cap);
+	/*
+	 * Frames the kernel forwards on several CPUs can reach the primary
+	 * in another order than the ring's: tolerate it as mirror does.
+	 */
+	if (capture_forwards(r->cap))
+		replay_log_set_reorder(&r->log, REPLAY_LATE_TRIMS);
+	pthread_mutex_lock(&r->lock);
+	grant_room(r);
+	pthread_mutex_unlock(&r->lock);
 	if (pthread_create(&r->thread, NULL, capture_thread, r)) {
 		capture_close(r->cap);
 		r->cap = NULL;
 		return -EAGAIN;
 	}
 	r->running = true;
-	log_info("reverse: %s topology, capturing on %s with %s%s%s", 
+	log_info("reverse: %s topology, capturing on %s with %s%s%s%s",
 		 reverse_topology_name(cfg->topology), cfg->capture_if,
 		 capture_name(r->cap),
 		 cfg->topology == TOPOLOGY_INLINE ? ", forwarding to " : "",
-		 cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : "");
+		 cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : "",
+		 capture_forwards(r->cap) ? " in the kernel" : "");
 	return 0;
+}
+
+/*
+ * After the quiesce: log what the kernel still holds. With ringbuf those
+ * frames were forwarded already - the primary may have acted on them, so
+ * the replay must have them. Records still being written when we look
+ * (pending) are waited for, briefly.
+ */
+static void drain_final(struct reverse *r)
+{
+	uint64_t until = clock_mono_ns() + REVERSE_FINAL_DRAIN_MS * 1000000ull;
+	struct capture_stats cs;
+	int n, total = 0;
+
+	do {
+		n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
+		if (n < 0)
+			break;
+		total += n;
+		if (n == CAPTURE_BATCH)
+			continue;
+		capture_stats(r->cap, &cs);
+		if (!cs.pending)
+			break;
+		usleep(100);
+	} while (clock_mono_ns() < until);
+	if (total)
+		log_info("reverse: %d frame(s) still in the capture logged at "
+			 "the stop",
+			 total);
 }
 
 void reverse_stop_capture(struct reverse *r)
 {
 	uint64_t one = 1;
+	bool was_running = r->running;
 
 	if (r->running) {
 		r->stop = 1;
@@ -204,6 +269,8 @@ void reverse_stop_capture(struct reverse *r)
 		r->running = false;
 	}
 	capture_quiesce(r->cap);
+	if (was_running && r->cap)
+		drain_final(r);
 }
 
 void reverse_close_capture(struct reverse *r)
@@ -250,8 +317,7 @@ int reverse_digests(struct reverse *r, const struct ckpt_msg *msg)
 }
 
 /* Frames the committed guest has seen teach the gate what it had sent. */
-static void on_trimmed(void *arg, const struct replay_frame *f,
-		       bool delivered)
+static void on_trimmed(void *arg, const struct replay_frame *f, bool delivered)
 {
 	struct reverse *r = arg;
 
@@ -305,19 +371,28 @@ void reverse_committed(struct reverse *r, uint64_t epoch)
 		r->stats.digests_incomplete++;
 		replay_log_clear(&r->log);
 	}
+	grant_room(r);
 	pthread_mutex_unlock(&r->lock);
 	r->stats.epochs_trimmed++;
 	if (res.missed) {
+		struct replay_log_stats ls;
 		struct capture_stats cs = {0};
 
+		pthread_mutex_lock(&r->lock);
+		replay_log_stats(&r->log, &ls);
+		pthread_mutex_unlock(&r->lock);
 		if (r->cap)
 			capture_stats(r->cap, &cs);
 		/* Drops tell a lost burst from one captured too late. */
-		log_warn("reverse: epoch %llu: %u frame(s) the primary's VM "
-			 "got were never captured (capture gap; %llu kernel "
-			 "drops so far)",
-			 (unsigned long long)epoch, res.missed,
-			 (unsigned long long)cs.drops_kernel);
+		log_error(
+		    "reverse: PROTECTION FAILED in epoch %llu: %u "
+		    "frame(s) the primary's VM got were never captured "
+		    "(a failover now may lose their effect; %llu capture "
+		    "gaps so far, %llu kernel drops, %llu held back)",
+		    (unsigned long long)epoch, res.missed,
+		    (unsigned long long)ls.missed,
+		    (unsigned long long)cs.drops_kernel,
+		    (unsigned long long)(cs.held + r->stats.overflow_dropped));
 	}
 	r->have_digests = false;
 }
@@ -338,58 +413,85 @@ void reverse_aborted(struct reverse *r)
 	r->have_digests = false;
 }
 
+const char *reverse_capture_name(const struct reverse *r)
+{
+	return r->capture_name ? r->capture_name : "none";
+}
+
+bool reverse_protected(struct reverse *r, uint64_t *gaps)
+{
+	struct replay_log_stats ls;
+
+	pthread_mutex_lock(&r->lock);
+	replay_log_stats(&r->log, &ls);
+	pthread_mutex_unlock(&r->lock);
+	*gaps = ls.missed;
+	return ls.missed == 0;
+}
+
 int reverse_render(struct reverse *r, int json, char *buf, size_t size)
 {
 	struct replay_log_stats ls;
-	struct capture_stats cs = { 0 };
+	struct capture_stats cs = {0};
+	unsigned long long forwarded, overflow, fwd_errors;
+	const char *prot;
 
 	pthread_mutex_lock(&r->lock);
 	replay_log_stats(&r->log, &ls);
 	pthread_mutex_unlock(&r->lock);
 	if (r->cap)
 		capture_stats(r->cap, &cs);
+	forwarded = r->stats.forwarded + cs.forwarded;
+	overflow = r->stats.overflow_dropped + cs.held;
+	fwd_errors = r->stats.forward_errors + cs.forward_errors;
+	/* A gap: the VM got a frame the log never held (docs/capture.md). */
+	prot = ls.missed ? "FAILED" : "ok";
 	if (json)
 		return snprintf(
-			buf, size,
-			"{\"topology\":\"%s\",\"capture\":\"%s\","
-			"\"captured\":%llu,\"forwarded\":%llu,"
-			"\"overflow_dropped\":%llu,\"kernel_drops\":%llu,"
-			"\"log_frames\":%llu,\"log_bytes\":%llu,"
-			"\"trimmed\":%llu,\"skipped\":%llu,\"gaps\":%llu,"
-			"\"late\":%llu,\"pending\":%llu,"
-			"\"epochs_without_digests\":%llu}",
-			reverse_topology_name(r->cfg.topology),
-			r->cap ? capture_name(r->cap) : "stopped",
-			(unsigned long long)r->stats.captured,
-			(unsigned long long)r->stats.forwarded,
-			(unsigned long long)r->stats.overflow_dropped,
-			(unsigned long long)cs.drops_kernel,
-			(unsigned long long)ls.frames,
-			(unsigned long long)ls.bytes,
-			(unsigned long long)ls.trimmed,
-			(unsigned long long)ls.skipped,
-			(unsigned long long)ls.missed,
-			(unsigned long long)ls.late,
-			(unsigned long long)ls.pending,
-			(unsigned long long)r->stats.epochs_without_digests);
-	return snprintf(buf, size,
-			"reverse:          %s topology, capture %s\n"
-			"captured:         %llu frames (%llu forwarded, %llu "
-			"dropped: log full, %llu kernel drops)\n"
-			"replay log:       %llu frames, %llu bytes (trimmed "
-			"%llu, skipped %llu, capture gaps %llu; captured "
-			"after their commit %llu, awaited %llu)\n",
-			reverse_topology_name(r->cfg.topology),
-			r->cap ? capture_name(r->cap) : "stopped",
-			(unsigned long long)r->stats.captured,
-			(unsigned long long)r->stats.forwarded,
-			(unsigned long long)r->stats.overflow_dropped,
-			(unsigned long long)cs.drops_kernel,
-			(unsigned long long)ls.frames,
-			(unsigned long long)ls.bytes,
-			(unsigned long long)ls.trimmed,
-			(unsigned long long)ls.skipped,
-			(unsigned long long)ls.missed,
-			(unsigned long long)ls.late,
-			(unsigned long long)ls.pending);
+		    buf, size,
+		    "{\"topology\":\"%s\",\"capture\":\"%s\","
+		    "\"capturing\":%s,\"protection\":\"%s\","
+		    "\"captured\":%llu,\"forwarded\":%llu,"
+		    "\"forward_errors\":%llu,"
+		    "\"overflow_dropped\":%llu,\"kernel_drops\":%llu,"
+		    "\"too_long\":%llu,\"capture_pending\":%llu,"
+		    "\"log_frames\":%llu,\"log_bytes\":%llu,"
+		    "\"trimmed\":%llu,\"skipped\":%llu,\"gaps\":%llu,"
+		    "\"late\":%llu,\"pending\":%llu,"
+		    "\"epochs_without_digests\":%llu}",
+		    reverse_topology_name(r->cfg.topology),
+		    reverse_capture_name(r), r->running ? "true" : "false",
+		    prot, (unsigned long long)r->stats.captured, forwarded,
+		    fwd_errors, overflow, (unsigned long long)cs.drops_kernel,
+		    (unsigned long long)cs.drops_user,
+		    (unsigned long long)cs.pending,
+		    (unsigned long long)ls.frames, (unsigned long long)ls.bytes,
+		    (unsigned long long)ls.trimmed,
+		    (unsigned long long)ls.skipped,
+		    (unsigned long long)ls.missed, (unsigned long long)ls.late,
+		    (unsigned long long)ls.pending,
+		    (unsigned long long)r->stats.epochs_without_digests);
+	return snprintf(
+	    buf, size,
+	    "reverse:          %s topology, capture %s%s\n"
+	    "protection:       %s%s\n"
+	    "captured:         %llu frames (%llu forwarded%s, %llu "
+	    "forward errors, %llu held back: log full, %llu kernel "
+	    "drops, %llu too long)\n"
+	    "replay log:       %llu frames, %llu bytes (trimmed "
+	    "%llu, skipped %llu, capture gaps %llu; captured "
+	    "after their commit %llu, awaited %llu)\n",
+	    reverse_topology_name(r->cfg.topology), reverse_capture_name(r),
+	    r->running ? "" : " (stopped)", prot,
+	    ls.missed ? ": the primary's VM got frames the backup "
+			"never captured (capture gaps): a "
+			"failover may lose their effect"
+		      : "",
+	    (unsigned long long)r->stats.captured, forwarded,
+	    r->cap && capture_forwards(r->cap) ? " by the kernel" : "",
+	    fwd_errors, overflow, (unsigned long long)cs.drops_kernel,
+	    (unsigned long long)cs.drops_user, (unsigned long long)ls.frames,
+	    (unsigned long long)ls.bytes, (unsigned long long)ls.trimmed,
+	    (unsigned long long)ls.skipped, (unsigned long long)ls.missed,
+	    (unsigned long long)ls.late, (unsigned long long)ls.pending);
 }

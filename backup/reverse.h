@@ -24,7 +24,7 @@ struct reverse_config {
 	enum reverse_topology topology;
 	const char *capture_if; /* inline: LAN side; mirror: mirror port */
 	const char *forward_if; /* inline: towards the primary */
-	const char *backend; /* xdp | pcap | auto */
+	const char *backend;	/* xdp | pcap | auto */
 	uint64_t log_bytes;
 	uint32_t log_frames;
 	uint8_t guest_mac[6];
@@ -38,6 +38,8 @@ struct reverse_config {
 };
 
 #define REVERSE_DEFAULT_SPIN_US 100u
+/* At the stop, how long to wait for records still being written. */
+#define REVERSE_FINAL_DRAIN_MS 20u
 
 struct reverse_stats {
 	uint64_t captured, forwarded, forward_errors;
@@ -50,6 +52,7 @@ struct reverse_stats {
 struct reverse {
 	struct reverse_config cfg;
 	struct capture *cap;
+	const char *capture_name; /* the backend auto chose (static) */
 	pthread_t thread;
 	bool running;
 	volatile int stop;
@@ -102,6 +105,14 @@ int reverse_digests(struct reverse *r, const struct ckpt_msg *msg);
 void reverse_committed(struct reverse *r, uint64_t epoch);
 /* The epoch in flight was discarded. */
 void reverse_aborted(struct reverse *r);
+
+/* The capture backend in use ("ringbuf", "xdp", "pcap"; "none"). */
+const char *reverse_capture_name(const struct reverse *r);
+/*
+ * Whether protection holds: false once any capture gap was confirmed (the
+ * primary's VM got a frame the log never held); *gaps says how many.
+ */
+bool reverse_protected(struct reverse *r, uint64_t *gaps);
 
 /* Text or JSON (json != 0) status lines. */
 int reverse_render(struct reverse *r, int json, char *buf, size_t size);

@@ -330,6 +330,64 @@ static void test_ring_never_the_limit(void **state)
 	replay_log_free(&log);
 }
 
+/*
+ * replay_log_room is what a capture that forwards in the kernel may let
+ * through before the log has the frames: every set of frames within it
+ * must be accepted, whatever the log holds (tombstones, a wrapped ring),
+ * and it must be tight (no room left: the next frame is refused).
+ */
+static void test_room_is_exact(void **state)
+{
+	const uint64_t lim_bytes = 48 << 10;
+	const uint32_t lim_frames = 120;
+	uint8_t buf[REPLAY_FRAME_MAX];
+	uint64_t rng = 0x9e3779b9, d[64], frames, bytes, key = 1;
+	struct replay_log log;
+
+	assert_int_equal(replay_log_init(&log, lim_bytes, lim_frames), 0);
+	replay_log_room(&log, &frames, &bytes);
+	assert_int_equal(frames, lim_frames);
+	assert_int_equal(bytes, lim_bytes);
+	for (int round = 0; round < 2000; round++) {
+		struct replay_frame f;
+		size_t n = 0, i = 0;
+
+		/* Fill exactly the room, with random lengths. */
+		replay_log_room(&log, &frames, &bytes);
+		while (frames && bytes) {
+			size_t len;
+
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			len = 1 + rng % REPLAY_FRAME_MAX;
+			if (len > bytes || (frames == 1 && rng & 1))
+				len = bytes < REPLAY_FRAME_MAX ? bytes
+							       : REPLAY_FRAME_MAX;
+			memset(buf, (int)key, len);
+			memcpy(buf, &key, len < sizeof(key) ? len : sizeof(key));
+			key++;
+			assert_int_equal(replay_log_append(&log, buf, len, NULL),
+					 0);
+			frames--;
+			bytes -= len;
+		}
+		/* Tight: whichever limit ran out now refuses. */
+		if (!frames)
+			assert_false(replay_log_would_fit(&log, 1));
+		else
+			assert_false(replay_log_would_fit(&log, bytes + 1));
+		/* Commit every other frame of a random prefix: tombstones. */
+		for (bool ok = replay_log_first(&log, &f);
+		     ok && n < 1 + (rng >> 24) % 64; ok = replay_log_next(&log, &f))
+			if (i++ % 2 == 0 || (rng >> 40) & 1)
+				d[n++] = f.digest;
+		replay_log_set_reorder(&log, 64);
+		assert_int_equal(replay_log_trim(&log, (uint64_t)round, d, n,
+						 NULL),
+				 0);
+	}
+	replay_log_free(&log);
+}
+
 static void test_iteration_and_stamps(void **state)
 {
 	uint8_t buf[REPLAY_FRAME_MAX];
@@ -797,6 +855,7 @@ int main(void)
 	    cmocka_unit_test(test_gaps_missed_inline),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_ring_never_the_limit),
+	    cmocka_unit_test(test_room_is_exact),
 	    cmocka_unit_test(test_iteration_and_stamps),
 	    cmocka_unit_test(test_clear_stats_marks),
 	    cmocka_unit_test(test_volume_against_model),
