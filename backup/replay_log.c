@@ -438,6 +438,33 @@ static void skip_passed(struct replay_log *log, uint64_t newest,
 	compact_head(log);
 }
 
+/* Frames captured more than stale_ns ago and still undelivered go. */
+static void skip_stale(struct replay_log *log, const struct trim_obs *obs,
+		       struct replay_trim_result *res)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	if (!log->stale_ns)
+		return;
+	/* Capture order is time order: stop at the first young frame. */
+	for (uint64_t seq = log->head_seq; seq < log->tail_seq; seq++) {
+		struct replay_rec *r = rec_at(log, seq);
+
+		if (r->ts.mono_ns + log->stale_ns > now)
+			break;
+		if (r->removed)
+			continue;
+		res->bytes_removed += rec_remove(log, seq, obs, false);
+		res->skipped++;
+	}
+	compact_head(log);
+}
+
+void replay_log_set_stale(struct replay_log *log, uint64_t ns)
+{
+	log->stale_ns = ns;
+}
+
 void replay_log_set_reorder(struct replay_log *log, uint32_t trims)
 {
 	log->reorder_trims = trims < UINT16_MAX ? trims : UINT16_MAX - 1;
@@ -515,6 +542,7 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 		}
 	}
 	skip_passed(log, newest, &obs, res);
+	skip_stale(log, &obs, res);
 
 	log->st.trimmed += res->matched;
 	log->st.skipped += res->skipped;

@@ -131,6 +131,7 @@ struct replay_log {
 	uint64_t head_seq, tail_seq; /* frames in [head, tail), some removed */
 	uint64_t live;		     /* ... not removed */
 	uint32_t reorder_trims;	     /* replay_log_set_reorder */
+	uint64_t stale_ns;	     /* replay_log_set_stale */
 
 	/* Frame bytes, a ring of 8-byte aligned variable-size entries. */
 	uint8_t *data;
@@ -251,6 +252,18 @@ bool replay_log_last(const struct replay_log *log, struct replay_frame *f);
  * different flows differently: REPLAY_LATE_TRIMS there.
  */
 void replay_log_set_reorder(struct replay_log *log, uint32_t trims);
+
+/*
+ * A frame never delivered this long after its capture (CLOCK_MONOTONIC,
+ * checked at each trim) is skipped, as if a later frame had passed it
+ * (0, the default: never). Without it a log filled with frames that got
+ * lost on the way to the primary would stay full - a capture that holds
+ * frames back for want of room would then hold back everything, and the
+ * VM's input could never move past them. A frame that was only delayed
+ * longer than this and delivered after all shows as a capture gap.
+ */
+void replay_log_set_stale(struct replay_log *log, uint64_t ns);
+#define REPLAY_STALE_NS (1000ull * 1000 * 1000)
 
 size_t replay_log_frames(const struct replay_log *log);
 uint64_t replay_log_bytes(const struct replay_log *log);

@@ -186,6 +186,8 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 	/* Mirror copies travel their own path: see replay_log_set_reorder. */
 	if (cfg->topology == TOPOLOGY_MIRROR)
 		replay_log_set_reorder(&r->log, REPLAY_LATE_TRIMS);
+	/* Frames lost on the way to the primary must not fill the log. */
+	replay_log_set_stale(&r->log, REPLAY_STALE_NS);
 	ret = replay_gate_init(&r->gate, cfg->guest_ip,
 			       REPLAY_GATE_DEFAULT_MAX_FLOWS);
 	if (ret)

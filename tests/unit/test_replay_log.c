@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -360,13 +361,15 @@ static void test_room_is_exact(void **state)
 			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
 			len = 1 + rng % REPLAY_FRAME_MAX;
 			if (len > bytes || (frames == 1 && rng & 1))
-				len = bytes < REPLAY_FRAME_MAX ? bytes
-							       : REPLAY_FRAME_MAX;
+				len = bytes < REPLAY_FRAME_MAX
+					  ? bytes
+					  : REPLAY_FRAME_MAX;
 			memset(buf, (int)key, len);
-			memcpy(buf, &key, len < sizeof(key) ? len : sizeof(key));
+			memcpy(buf, &key,
+			       len < sizeof(key) ? len : sizeof(key));
 			key++;
-			assert_int_equal(replay_log_append(&log, buf, len, NULL),
-					 0);
+			assert_int_equal(
+			    replay_log_append(&log, buf, len, NULL), 0);
 			frames--;
 			bytes -= len;
 		}
@@ -377,14 +380,66 @@ static void test_room_is_exact(void **state)
 			assert_false(replay_log_would_fit(&log, bytes + 1));
 		/* Commit every other frame of a random prefix: tombstones. */
 		for (bool ok = replay_log_first(&log, &f);
-		     ok && n < 1 + (rng >> 24) % 64; ok = replay_log_next(&log, &f))
+		     ok && n < 1 + (rng >> 24) % 64;
+		     ok = replay_log_next(&log, &f))
 			if (i++ % 2 == 0 || (rng >> 40) & 1)
 				d[n++] = f.digest;
 		replay_log_set_reorder(&log, 64);
-		assert_int_equal(replay_log_trim(&log, (uint64_t)round, d, n,
-						 NULL),
-				 0);
+		assert_int_equal(
+		    replay_log_trim(&log, (uint64_t)round, d, n, NULL), 0);
 	}
+	replay_log_free(&log);
+}
+
+/*
+ * replay_log_set_stale: frames lost on the way to the primary (never
+ * delivered) leave the log once they are older than the limit, even when
+ * no later frame is delivered to move past them; young ones stay.
+ */
+static void test_stale_frames_go(void **state)
+{
+	uint8_t buf[REPLAY_FRAME_MAX];
+	struct replay_trim_result res;
+	struct replay_log_stats st;
+	struct replay_log log;
+	struct timespec ts;
+	uint64_t now, frames, bytes;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	assert_int_equal(replay_log_init(&log, 600, 0), 0);
+	/* Full of old frames nobody delivers: 5 x 100 bytes, 2 s old. */
+	for (uint64_t k = 1; k <= 5; k++) {
+		struct replay_stamp old = {.mono_ns = now - 2000000000ull + k};
+
+		memset(buf, (int)k, 100);
+		assert_int_equal(replay_log_append(&log, buf, 100, &old), 0);
+	}
+	/* And one young frame. */
+	memset(buf, 9, 100);
+	assert_int_equal(replay_log_append(&log, buf, 100, NULL), 0);
+	replay_log_room(&log, &frames, &bytes);
+	assert_int_equal(bytes, 0);
+
+	/* Without a stale limit an empty commit changes nothing. */
+	assert_int_equal(replay_log_trim(&log, 1, NULL, 0, &res), 0);
+	assert_int_equal(replay_log_frames(&log), 6);
+
+	replay_log_set_stale(&log, REPLAY_STALE_NS);
+	assert_int_equal(replay_log_trim(&log, 2, NULL, 0, &res), 0);
+	assert_int_equal(res.skipped, 5);
+	assert_int_equal(replay_log_frames(&log), 1);
+	replay_log_room(&log, &frames, &bytes);
+	assert_int_equal(bytes, 500);
+	replay_log_stats(&log, &st);
+	assert_int_equal(st.skipped, 5);
+	/* The young one is still matched by its digest. */
+	assert_int_equal(replay_log_trim(&log, 3,
+					 (uint64_t[]){frame_digest(buf, 100)},
+					 1, &res),
+			 0);
+	assert_int_equal(res.matched, 1);
+	assert_int_equal(replay_log_frames(&log), 0);
 	replay_log_free(&log);
 }
 
@@ -440,8 +495,8 @@ static void append_key_at(struct replay_log *log, uint64_t key,
 	uint8_t buf[REPLAY_FRAME_MAX];
 	struct replay_stamp ts = {.mono_ns = mono_ns, .real_ns = mono_ns};
 
-	assert_int_equal(
-	    replay_log_append(log, buf, make_frame(buf, key), &ts), 0);
+	assert_int_equal(replay_log_append(log, buf, make_frame(buf, key), &ts),
+			 0);
 }
 
 #define MS 1000000ull
@@ -622,7 +677,7 @@ struct model {
 	uint32_t *passed;
 	size_t head, tail, newest; /* newest: index + 1 of the newest taken */
 	uint32_t tolerance;
-	uint64_t late[REPLAY_LATE_MAX]; /* gaps waiting for a late frame */
+	uint64_t late[REPLAY_LATE_MAX];	 /* gaps waiting for a late frame */
 	uint64_t until[REPLAY_LATE_MAX]; /* ... captured by (index + 1) */
 	uint32_t age[REPLAY_LATE_MAX];
 	size_t nlate;
@@ -680,8 +735,8 @@ static void model_trim(struct model *m, const uint64_t *keys, size_t n,
 			continue;
 		}
 		m->late[m->nlate] = keys[i];
-		m->until[m->nlate] =
-		    (m->tail ? MODEL_TS(m->tail - 1) : 0) + REPLAY_LATE_WINDOW_NS;
+		m->until[m->nlate] = (m->tail ? MODEL_TS(m->tail - 1) : 0) +
+				     REPLAY_LATE_WINDOW_NS;
 		m->age[m->nlate++] = 0;
 	}
 	for (size_t j = m->head; j < m->newest; j++) {
@@ -856,6 +911,7 @@ int main(void)
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_ring_never_the_limit),
 	    cmocka_unit_test(test_room_is_exact),
+	    cmocka_unit_test(test_stale_frames_go),
 	    cmocka_unit_test(test_iteration_and_stamps),
 	    cmocka_unit_test(test_clear_stats_marks),
 	    cmocka_unit_test(test_volume_against_model),
