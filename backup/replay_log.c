@@ -438,6 +438,21 @@ static void skip_passed(struct replay_log *log, uint64_t newest,
 	compact_head(log);
 }
 
+/*
+ * Where a new gap's late window starts: the newest capture, or (late_wall)
+ * now if that is later - a second capture path starved of CPU delivers
+ * its copies late and stamps them late.
+ */
+static uint64_t late_from(const struct replay_log *log)
+{
+	uint64_t now;
+
+	if (!log->late_wall)
+		return log->newest_ns;
+	now = now_ns(CLOCK_MONOTONIC);
+	return now > log->newest_ns ? now : log->newest_ns;
+}
+
 /* Frames captured more than stale_ns ago and still undelivered go. */
 static void skip_stale(struct replay_log *log, const struct trim_obs *obs,
 		       struct replay_trim_result *res)
@@ -458,6 +473,11 @@ static void skip_stale(struct replay_log *log, const struct trim_obs *obs,
 		res->skipped++;
 	}
 	compact_head(log);
+}
+
+void replay_log_set_late_wall(struct replay_log *log, bool on)
+{
+	log->late_wall = on;
 }
 
 void replay_log_set_stale(struct replay_log *log, uint64_t ns)
@@ -535,7 +555,7 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 		if (log->reorder_trims && log->nlate < REPLAY_LATE_MAX) {
 			log->late[log->nlate++] = (struct replay_late){
 			    .digest = digests[i],
-			    .until_ns = log->newest_ns + REPLAY_LATE_WINDOW_NS};
+			    .until_ns = late_from(log) + REPLAY_LATE_WINDOW_NS};
 		} else {
 			res->missed++;
 			log->st.missed++;

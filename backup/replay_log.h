@@ -132,6 +132,7 @@ struct replay_log {
 	uint64_t live;		     /* ... not removed */
 	uint32_t reorder_trims;	     /* replay_log_set_reorder */
 	uint64_t stale_ns;	     /* replay_log_set_stale */
+	bool late_wall;		     /* replay_log_set_late_wall */
 
 	/* Frame bytes, a ring of 8-byte aligned variable-size entries. */
 	uint8_t *data;
@@ -263,6 +264,17 @@ void replay_log_set_reorder(struct replay_log *log, uint32_t trims);
  * longer than this and delivered after all shows as a capture gap.
  */
 void replay_log_set_stale(struct replay_log *log, uint64_t ns);
+
+/*
+ * With a reorder tolerance: start a new gap's late window at the trim's
+ * own time (CLOCK_MONOTONIC) when that is later than the newest capture.
+ * For a second capture path (mirror) whose softirq can be starved of CPU
+ * for longer than the window while the primary's path is not: its copies
+ * then arrive, and are stamped, late - after the newest capture the log
+ * had when the gap was found - without being lost. Captures must be
+ * stamped with CLOCK_MONOTONIC for this.
+ */
+void replay_log_set_late_wall(struct replay_log *log, bool on);
 #define REPLAY_STALE_NS (1000ull * 1000 * 1000)
 
 size_t replay_log_frames(const struct replay_log *log);

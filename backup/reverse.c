@@ -71,52 +71,47 @@ static void on_frame(void *arg, const struct capture_frame *f)
 	}
 }
 
-/* Tell a commit waiting in drain_capture that the ring was emptied. */
-static void drain_answer(struct reverse *r, uint64_t asked)
+/*
+ * One batch, by whichever thread: the capture thread, or a commit draining
+ * the capture itself. poll_lock makes them take turns (the backends' rings
+ * have one reader at a time); r->lock is taken inside, per frame.
+ */
+static int poll_batch(struct reverse *r)
 {
-	pthread_mutex_lock(&r->lock);
-	if (asked > r->drain_done) {
-		r->drain_done = asked;
-		pthread_cond_broadcast(&r->drained);
-	}
-	pthread_mutex_unlock(&r->lock);
+	int n;
+
+	pthread_mutex_lock(&r->poll_lock);
+	n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
+	pthread_mutex_unlock(&r->poll_lock);
+	return n;
 }
 
-/*
- * Poll without sleeping until spin_ns pass with no frame. A commit's drain
- * request is answered from here too (each poll empties the ring), or the
- * commit would wait out its bound while traffic keeps the spin going.
- */
+/* Poll without sleeping until spin_ns pass with no frame. */
 static void capture_spin(struct reverse *r, uint64_t spin_ns)
 {
 	uint64_t until = clock_mono_ns() + spin_ns;
 
 	while (!r->stop && clock_mono_ns() < until) {
-		uint64_t asked =
-		    __atomic_load_n(&r->drain_asked, __ATOMIC_ACQUIRE);
-		int n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
+		int n = poll_batch(r);
 
 		if (n > 0)
 			until = clock_mono_ns() + spin_ns;
 		else if (n < 0 && n != -EAGAIN && n != -EINTR)
 			return;
-		if (n < CAPTURE_BATCH && asked > r->drain_done)
-			drain_answer(r, asked);
 	}
 }
 
 /*
- * Sleeps in poll() until frames wake it, a commit asks for a drain, or the
- * backend's wake_ms passes (ringbuf wakes us only per 256 KiB: its frames
- * are collected by that timeout and by the drains).
+ * Sleeps in poll() until frames wake it or the backend's wake_ms passes
+ * (ringbuf wakes us only per 256 KiB: its frames are collected by that
+ * timeout and by the commits' drains).
  */
 static void *capture_thread(void *arg)
 {
 	struct reverse *r = arg;
-	struct pollfd pfd[3] = {
+	struct pollfd pfd[2] = {
 	    {.fd = capture_fd(r->cap), .events = POLLIN},
 	    {.fd = r->wake_fd, .events = POLLIN},
-	    {.fd = r->drain_fd, .events = POLLIN},
 	};
 	uint32_t wake_ms = capture_wake_ms(r->cap);
 	int timeout = wake_ms ? (int)wake_ms : 100;
@@ -124,25 +119,17 @@ static void *capture_thread(void *arg)
 	uint32_t spin_us = wake_ms ? 0 : r->cfg.spin_us;
 
 	while (!r->stop) {
-		uint64_t asked = 0, v;
 		int n;
 
-		if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents)
 			break;
-		if (pfd[2].revents && read(r->drain_fd, &v, sizeof(v)) > 0) {
-			pthread_mutex_lock(&r->lock);
-			asked = r->drain_asked;
-			pthread_mutex_unlock(&r->lock);
-		}
 		do {
-			n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
+			n = poll_batch(r);
 		} while (n == CAPTURE_BATCH && !r->stop);
 		if (n > 0 && spin_us)
 			capture_spin(r, spin_us * 1000ull);
-		if (asked)
-			drain_answer(r, asked);
 		if (n < 0 && n != -EAGAIN && n != -EINTR) {
 			log_error("reverse: capture on %s failed: %s",
 				  r->cfg.capture_if, strerror(-n));
@@ -173,9 +160,8 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 	memset(r, 0, sizeof(*r));
 	r->cfg = *cfg;
 	r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	r->drain_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->drained, NULL);
+	pthread_mutex_init(&r->poll_lock, NULL);
 	ret = replay_log_init(&r->log, cfg->log_bytes, cfg->log_frames);
 	if (ret) {
 		log_error("reverse: replay log limits %llu bytes / %u frames "
@@ -184,8 +170,10 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 		return ret;
 	}
 	/* Mirror copies travel their own path: see replay_log_set_reorder. */
-	if (cfg->topology == TOPOLOGY_MIRROR)
+	if (cfg->topology == TOPOLOGY_MIRROR) {
 		replay_log_set_reorder(&r->log, REPLAY_LATE_TRIMS);
+		replay_log_set_late_wall(&r->log, true);
+	}
 	/* Frames lost on the way to the primary must not fill the log. */
 	replay_log_set_stale(&r->log, REPLAY_STALE_NS);
 	ret = replay_gate_init(&r->gate, cfg->guest_ip,
@@ -241,7 +229,7 @@ static void drain_final(struct reverse *r)
 	int n, total = 0;
 
 	do {
-		n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
+		n = poll_batch(r);
 		if (n < 0)
 			break;
 		total += n;
@@ -290,8 +278,6 @@ void reverse_free(struct reverse *r)
 	free(r->digests);
 	if (r->wake_fd >= 0)
 		close(r->wake_fd);
-	if (r->drain_fd >= 0)
-		close(r->drain_fd);
 	r->digests = NULL;
 }
 
@@ -327,30 +313,22 @@ static void on_trimmed(void *arg, const struct replay_frame *f, bool delivered)
 		replay_gate_note_committed(&r->gate, f->data, f->len);
 }
 
-/* Wait (briefly) until the capture thread has emptied its ring once. */
+/*
+ * The drain barrier: before a trim looks for the epoch's frames, everything
+ * the capture holds goes into the log - read here, by the committing
+ * thread itself, so a capture thread kept off the CPU (steal, contention)
+ * cannot make the trim miss frames the primary already had (mirror: the
+ * copy races the epoch; ringbuf: frames wait for a batch).
+ */
 static void drain_capture(struct reverse *r)
 {
-	struct timespec until;
-	uint64_t one = 1, ticket;
+	int n;
 
 	if (!r->running)
 		return;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += 5 * 1000 * 1000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&r->lock);
-	ticket = __atomic_add_fetch(&r->drain_asked, 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&r->lock);
-	if (write(r->drain_fd, &one, sizeof(one)) < 0)
-		return;
-	pthread_mutex_lock(&r->lock);
-	while (r->drain_done < ticket &&
-	       pthread_cond_timedwait(&r->drained, &r->lock, &until) == 0)
-		;
-	pthread_mutex_unlock(&r->lock);
+	do {
+		n = poll_batch(r);
+	} while (n == CAPTURE_BATCH);
 }
 
 void reverse_committed(struct reverse *r, uint64_t epoch)

@@ -57,12 +57,12 @@ struct reverse {
 	bool running;
 	volatile int stop;
 	int wake_fd;
-	/* Drain barrier: a commit first makes the capture thread empty its
-	 * ring, so a frame the primary already had is logged before the trim
-	 * looks for it (mirror: the copy races the epoch). */
-	int drain_fd;
-	pthread_cond_t drained;
-	uint64_t drain_asked, drain_done;
+	/*
+	 * Drain barrier: a commit first empties the capture into the log
+	 * itself, so a frame the primary already had is logged before the
+	 * trim looks for it. poll_lock: one capture reader at a time.
+	 */
+	pthread_mutex_t poll_lock;
 
 	pthread_mutex_t lock; /* log and gate: capture vs commit */
 	struct replay_log log;

@@ -443,6 +443,47 @@ static void test_stale_frames_go(void **state)
 	replay_log_free(&log);
 }
 
+/*
+ * replay_log_set_late_wall: a second capture path that was starved (its
+ * newest capture is old) delivers a copy stamped late; counted from the
+ * trim's own time, the copy still fills its gap. Without it, missed.
+ */
+static void test_late_wall(void **state)
+{
+	struct replay_trim_result res;
+	struct replay_log_stats st;
+	struct timespec ts;
+	uint64_t now, d;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	for (int wall = 0; wall <= 1; wall++) {
+		struct replay_log log;
+		uint8_t buf[REPLAY_FRAME_MAX];
+		struct replay_stamp old = {.mono_ns = now - 1000000000ull};
+		struct replay_stamp late = {.mono_ns = now + 1000000ull};
+
+		assert_int_equal(replay_log_init(&log, 0, 0), 0);
+		replay_log_set_reorder(&log, REPLAY_LATE_TRIMS);
+		replay_log_set_late_wall(&log, wall);
+		/* The mirror path's last copy, a second ago. */
+		memset(buf, 1, 80);
+		assert_int_equal(replay_log_append(&log, buf, 80, &old), 0);
+		/* The primary got frame 2; its copy is stuck on the way. */
+		memset(buf, 2, 80);
+		d = frame_digest(buf, 80);
+		assert_int_equal(replay_log_trim(&log, 1, &d, 1, &res), 0);
+		assert_int_equal(res.gaps, 1);
+		/* It arrives now, stamped now. */
+		assert_int_equal(replay_log_append(&log, buf, 80, &late), 0);
+		assert_int_equal(replay_log_trim(&log, 2, NULL, 0, &res), 0);
+		replay_log_stats(&log, &st);
+		assert_int_equal(st.late, wall ? 1 : 0);
+		assert_int_equal(st.missed, wall ? 0 : 1);
+		replay_log_free(&log);
+	}
+}
+
 static void test_iteration_and_stamps(void **state)
 {
 	uint8_t buf[REPLAY_FRAME_MAX];
@@ -912,6 +953,7 @@ int main(void)
 	    cmocka_unit_test(test_ring_never_the_limit),
 	    cmocka_unit_test(test_room_is_exact),
 	    cmocka_unit_test(test_stale_frames_go),
+	    cmocka_unit_test(test_late_wall),
 	    cmocka_unit_test(test_iteration_and_stamps),
 	    cmocka_unit_test(test_clear_stats_marks),
 	    cmocka_unit_test(test_volume_against_model),
