@@ -56,7 +56,7 @@ $(BUILD)/rrvm: $(RRVM_OBJS)
 
 # The backup's XDP capture programs, found beside build/rrvm at run time.
 # -mcpu=v3: atomics that return a value, and bounds the verifier can follow.
-$(BUILD)/bpf/%.bpf.o: backup/bpf/%.bpf.c backup/capture_shared.h
+$(BUILD)/bpf/%.bpf.o: backup/bpf/%.bpf.c backup/capture_shared.h backup/bpf/capture_filter.bpf.h
 	@mkdir -p $(dir $@)
 	@echo "  BPF     $<"
 	$(Q)clang -O2 -g -Wall -Werror -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu -I. -c $< -o $@

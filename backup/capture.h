@@ -18,11 +18,12 @@
  * them, or with guest_ip4 set only ARP whose target is the guest's IPv4).
  * Only received frames are captured, never ones this host sends.
  *
- * Threads: poll and inject belong to one thread (they share rings without
- * locks); inject may be called from inside the poll callback (the inline
- * topology forwards each frame once it is logged). stats may be called from
- * any thread at any time (a control socket). open/close: nothing else may
- * run on the handle.
+ * Threads: poll and inject run one at a time (they share rings without
+ * locks; a caller polling from two threads serialises them, as
+ * backup/reverse.c does); inject may be called from inside the poll
+ * callback (the inline topology forwards each frame once it is logged).
+ * stats and grant may be called from any thread at any time (a control
+ * socket, a commit). open/close: nothing else may run on the handle.
  */
 #ifndef RRVM_CAPTURE_H
 #define RRVM_CAPTURE_H

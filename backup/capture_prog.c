@@ -366,6 +366,24 @@ int capture_prog_write_config(struct capture_prog *p,
 	return err;
 }
 
+void capture_prog_counters(struct capture_prog *p, uint64_t *out, uint32_t n)
+{
+	__u32 key;
+	int cpu;
+
+	memset(out, 0, n * sizeof(*out));
+	if (p->cnt_fd < 0 || !p->cnt_buf)
+		return;
+	pthread_mutex_lock(&p->cnt_lock);
+	for (key = 0; key < n; key++) {
+		if (bpf_map_lookup_elem(p->cnt_fd, &key, p->cnt_buf) != 0)
+			continue;
+		for (cpu = 0; cpu < p->ncpus; cpu++)
+			out[key] += p->cnt_buf[cpu];
+	}
+	pthread_mutex_unlock(&p->cnt_lock);
+}
+
 int capture_prog_map_fd(struct capture_prog *p, const char *name)
 {
 	int fd;
@@ -385,7 +403,14 @@ int capture_prog_open(struct capture_prog *p, const char *backend,
 
 	memset(p, 0, sizeof(*p));
 	p->backend = backend;
-	p->cfg_fd = -1;
+	p->cfg_fd = p->cnt_fd = -1;
+	pthread_mutex_init(&p->cnt_lock, NULL);
+	p->ncpus = libbpf_num_possible_cpus();
+	if (p->ncpus <= 0)
+		p->ncpus = 1;
+	p->cnt_buf = calloc((size_t)p->ncpus, sizeof(*p->cnt_buf));
+	if (!p->cnt_buf)
+		return -ENOMEM;
 	if (strlen(ifname) >= IF_NAMESIZE)
 		return -ENAMETOOLONG;
 	snprintf(p->ifname, sizeof(p->ifname), "%s", ifname);
@@ -404,9 +429,10 @@ int capture_prog_open(struct capture_prog *p, const char *backend,
 	if (err)
 		return err;
 	p->cfg_fd = capture_prog_map_fd(p, CAPTURE_XDP_MAP_CFG);
-	if (p->cfg_fd < 0) {
-		log_error("capture: %s: %s lacks the map %s", backend, obj,
-			  CAPTURE_XDP_MAP_CFG);
+	p->cnt_fd = capture_prog_map_fd(p, CAPTURE_XDP_MAP_CNT);
+	if (p->cfg_fd < 0 || p->cnt_fd < 0) {
+		log_error("capture: %s: %s lacks the maps %s and %s", backend,
+			  obj, CAPTURE_XDP_MAP_CFG, CAPTURE_XDP_MAP_CNT);
 		return -ENOENT;
 	}
 	/*
@@ -465,4 +491,10 @@ void capture_prog_close(struct capture_prog *p)
 	}
 	xdp_program__close(p->prog);
 	p->prog = NULL;
+	p->cfg_fd = p->cnt_fd = -1;
+	if (p->cnt_buf) {
+		free(p->cnt_buf);
+		p->cnt_buf = NULL;
+		pthread_mutex_destroy(&p->cnt_lock);
+	}
 }

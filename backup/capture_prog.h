@@ -12,6 +12,7 @@
 #define RRVM_CAPTURE_PROG_H
 
 #include <net/if.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,11 @@ struct capture_prog {
 	bool attached;
 	int cfg_fd;
 	struct capture_xdp_config cfg; /* as last written to cfg_fd */
+	/* The program's per-CPU counters (CAPTURE_XDP_MAP_CNT). */
+	int cnt_fd;
+	int ncpus;
+	uint64_t *cnt_buf;	  /* one value per possible CPU */
+	pthread_mutex_t cnt_lock; /* cnt_buf: stats may run anywhere */
 };
 
 /*
@@ -54,6 +60,11 @@ int capture_prog_open(struct capture_prog *p, const char *backend,
 		      const char *ifname, const char *obj,
 		      enum capture_xdp_mode want, bool native_only,
 		      uint32_t ring_bytes, const uint8_t guest_mac[6]);
+/*
+ * The program's counters summed over the CPUs: out[0..n) (n slots of its
+ * CAPTURE_XDP_MAP_CNT; a slot that cannot be read stays 0). Any thread.
+ */
+void capture_prog_counters(struct capture_prog *p, uint64_t *out, uint32_t n);
 /* A map of the attached program's object by name, or -ENOENT. */
 int capture_prog_map_fd(struct capture_prog *p, const char *name);
 /* Write a whole config (the owner fields are kept). 0 or -errno. */

@@ -54,7 +54,7 @@ struct capture_ringbuf {
 	struct capture base;
 	struct capture_prog prog;
 	const char *ifname; /* prog.ifname */
-	int cnt_fd, fwd_fd, budget_fd, ring_fd;
+	int fwd_fd, budget_fd, ring_fd;
 	struct ring_buffer *rb;
 	struct capture_rb_budget *budget; /* mmap of budget_fd */
 	size_t budget_len;
@@ -74,9 +74,6 @@ struct capture_ringbuf {
 	 */
 	uint64_t taken_frames, taken_bytes;
 
-	int ncpus;
-	pthread_mutex_t stats_lock; /* cnt_buf: stats may run anywhere */
-	uint64_t *cnt_buf;
 	struct capture_stats st; /* frames, bytes, drops_user, injected */
 };
 
@@ -213,19 +210,10 @@ static void rb_grant(struct capture *c, uint64_t frames, uint64_t bytes)
 static void rb_stats(struct capture *c, struct capture_stats *out)
 {
 	struct capture_ringbuf *cr = to_rb(c);
-	uint64_t cnt[CAPTURE_RB_CNT_MAX] = {0};
+	uint64_t cnt[CAPTURE_RB_CNT_MAX];
 	uint64_t taken;
-	__u32 key;
-	int cpu;
 
-	pthread_mutex_lock(&cr->stats_lock);
-	for (key = 0; key < CAPTURE_RB_CNT_MAX; key++) {
-		if (bpf_map_lookup_elem(cr->cnt_fd, &key, cr->cnt_buf) != 0)
-			continue;
-		for (cpu = 0; cpu < cr->ncpus; cpu++)
-			cnt[key] += cr->cnt_buf[cpu];
-	}
-	pthread_mutex_unlock(&cr->stats_lock);
+	capture_prog_counters(&cr->prog, cnt, CAPTURE_RB_CNT_MAX);
 	taken = __atomic_load_n(&cr->taken_frames, __ATOMIC_ACQUIRE);
 	memset(out, 0, sizeof(*out));
 	out->frames = capture_count_read(&cr->st.frames);
@@ -260,16 +248,14 @@ static int rb_maps(struct capture_ringbuf *cr, const char *obj,
 {
 	__u32 key = 0, ifindex;
 
-	cr->cnt_fd = capture_prog_map_fd(&cr->prog, CAPTURE_XDP_MAP_CNT);
 	cr->fwd_fd = capture_prog_map_fd(&cr->prog, CAPTURE_RB_MAP_FWD);
 	cr->budget_fd = capture_prog_map_fd(&cr->prog, CAPTURE_RB_MAP_BUDGET);
 	cr->ring_fd = capture_prog_map_fd(&cr->prog, CAPTURE_RB_MAP_RING);
-	if (cr->cnt_fd < 0 || cr->fwd_fd < 0 || cr->budget_fd < 0 ||
-	    cr->ring_fd < 0) {
+	if (cr->fwd_fd < 0 || cr->budget_fd < 0 || cr->ring_fd < 0) {
 		log_error("capture: ringbuf: %s lacks one of the maps %s, %s, "
-			  "%s, %s",
-			  obj, CAPTURE_XDP_MAP_CNT, CAPTURE_RB_MAP_FWD,
-			  CAPTURE_RB_MAP_BUDGET, CAPTURE_RB_MAP_RING);
+			  "%s",
+			  obj, CAPTURE_RB_MAP_FWD, CAPTURE_RB_MAP_BUDGET,
+			  CAPTURE_RB_MAP_RING);
 		return -ENOENT;
 	}
 	cr->budget_len = (size_t)sysconf(_SC_PAGESIZE);
@@ -346,20 +332,13 @@ static int rb_open(struct capture **out, const char *ifname,
 		return -ENOMEM;
 	cr->base.ops = &capture_ringbuf_ops;
 	cr->base.wake_ms = cfg.wake_ms ? cfg.wake_ms : CAPTURE_WAKE_MS_DEFAULT;
-	pthread_mutex_init(&cr->stats_lock, NULL);
 	cr->promisc_fd = cr->inject_fd = -1;
-	cr->prog.cfg_fd = -1;
+	cr->prog.cfg_fd = cr->prog.cnt_fd = -1;
 	cr->ifname = ifname;
 	cr->ring_bytes = pow2_floor(cfg.buffer_bytes);
-	cr->ncpus = libbpf_num_possible_cpus();
-	if (cr->ncpus <= 0)
-		cr->ncpus = 1;
-	cr->cnt_buf = calloc((size_t)cr->ncpus, sizeof(*cr->cnt_buf));
-	err = cr->cnt_buf ? 0 : -ENOMEM;
-	if (!err)
-		err = capture_prog_find_obj("ringbuf", cfg.ringbuf_obj,
-					    "RRVM_RINGBUF_OBJ", RB_OBJ_NAME,
-					    path, sizeof(path));
+	err = capture_prog_find_obj("ringbuf", cfg.ringbuf_obj,
+				    "RRVM_RINGBUF_OBJ", RB_OBJ_NAME, path,
+				    sizeof(path));
 	/* A NIC drops unicast for other MACs before XDP unless promiscuous. */
 	if (!err && cfg.promisc) {
 		cr->promisc_fd = capture_promisc_hold(ifname);
@@ -422,8 +401,6 @@ static void rb_close(struct capture *c)
 		close(cr->promisc_fd);
 	if (cr->inject_fd >= 0)
 		close(cr->inject_fd);
-	free(cr->cnt_buf);
-	pthread_mutex_destroy(&cr->stats_lock);
 	free(cr);
 }
 

@@ -76,7 +76,7 @@ struct capture_xdp {
 	struct capture base;
 	struct capture_prog prog;
 	const char *ifname; /* prog.ifname */
-	int cnt_fd, xsks_fd;
+	int xsks_fd;
 
 	struct xdp_queue *q;
 	uint32_t nq;
@@ -91,9 +91,6 @@ struct capture_xdp {
 	bool tx_kick;	/* the last kick was refused: frames wait in TX */
 	int promisc_fd; /* holds promiscuous mode (cfg->promisc) */
 
-	int ncpus;
-	pthread_mutex_t stats_lock; /* cnt_buf: stats may run anywhere */
-	uint64_t *cnt_buf;	    /* one value per possible CPU */
 	struct capture_stats st;
 };
 
@@ -297,11 +294,7 @@ static int xdp_alloc(struct capture_xdp *cx, const char *ifname,
 	}
 	cx->q = calloc(*want_q, sizeof(*cx->q));
 	cx->tx_free = calloc(cfg->tx_frames, sizeof(*cx->tx_free));
-	cx->ncpus = libbpf_num_possible_cpus();
-	if (cx->ncpus <= 0)
-		cx->ncpus = 1;
-	cx->cnt_buf = calloc((size_t)cx->ncpus, sizeof(*cx->cnt_buf));
-	if (!cx->q || !cx->tx_free || !cx->cnt_buf)
+	if (!cx->q || !cx->tx_free)
 		return -ENOMEM;
 	for (i = 0; i < *want_q; i++) {
 		cx->q[i].queue_id = i;
@@ -329,11 +322,10 @@ static int xdp_open_handle(struct capture **out, const char *ifname,
 	if (!cx)
 		return -ENOMEM;
 	cx->base.ops = &capture_xdp_ops;
-	pthread_mutex_init(&cx->stats_lock, NULL);
 	cx->epfd = -1;
 	cx->promisc_fd = -1;
-	cx->cnt_fd = cx->xsks_fd = -1;
-	cx->prog.cfg_fd = -1;
+	cx->xsks_fd = -1;
+	cx->prog.cfg_fd = cx->prog.cnt_fd = -1;
 	cx->ifname = ifname;
 	err = xdp_sizes(cx, &cfg);
 	if (!err)
@@ -357,11 +349,10 @@ static int xdp_open_handle(struct capture **out, const char *ifname,
 	if (err)
 		goto out_free;
 	cx->ifname = cx->prog.ifname;
-	cx->cnt_fd = capture_prog_map_fd(&cx->prog, CAPTURE_XDP_MAP_CNT);
 	cx->xsks_fd = capture_prog_map_fd(&cx->prog, CAPTURE_XDP_MAP_XSKS);
-	if (cx->cnt_fd < 0 || cx->xsks_fd < 0) {
-		log_error("capture: xdp: %s lacks the maps %s, %s", path,
-			  CAPTURE_XDP_MAP_CNT, CAPTURE_XDP_MAP_XSKS);
+	if (cx->xsks_fd < 0) {
+		log_error("capture: xdp: %s lacks the map %s", path,
+			  CAPTURE_XDP_MAP_XSKS);
 		err = -ENOENT;
 		goto out_free;
 	}
@@ -435,8 +426,6 @@ static void xdp_close_handle(struct capture *c)
 		close(cx->promisc_fd);
 	free(cx->q);
 	free(cx->tx_free);
-	free(cx->cnt_buf);
-	pthread_mutex_destroy(&cx->stats_lock);
 	free(cx);
 }
 
@@ -605,22 +594,13 @@ static int xdp_inject(struct capture *c, const void *frame, size_t len)
 static void xdp_stats(struct capture *c, struct capture_stats *out)
 {
 	struct capture_xdp *cx = to_xdp(c);
-	uint64_t cnt[CAPTURE_XDP_CNT_MAX] = {0};
+	uint64_t cnt[CAPTURE_XDP_CNT_MAX];
 	struct xdp_statistics xs;
 	uint64_t sock_drops = 0;
 	socklen_t len;
-	__u32 key;
 	uint32_t i;
-	int cpu;
 
-	pthread_mutex_lock(&cx->stats_lock);
-	for (key = 0; key < CAPTURE_XDP_CNT_MAX; key++) {
-		if (bpf_map_lookup_elem(cx->cnt_fd, &key, cx->cnt_buf) != 0)
-			continue;
-		for (cpu = 0; cpu < cx->ncpus; cpu++)
-			cnt[key] += cx->cnt_buf[cpu];
-	}
-	pthread_mutex_unlock(&cx->stats_lock);
+	capture_prog_counters(&cx->prog, cnt, CAPTURE_XDP_CNT_MAX);
 	for (i = 0; i < cx->nq; i++) {
 		len = sizeof(xs);
 		if (getsockopt(cx->q[i].fd, SOL_XDP, XDP_STATISTICS, &xs,

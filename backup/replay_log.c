@@ -453,13 +453,20 @@ static uint64_t late_from(const struct replay_log *log)
 	return now > log->newest_ns ? now : log->newest_ns;
 }
 
-/* Frames captured more than stale_ns ago and still undelivered go. */
+/*
+ * A full log: frames captured more than stale_ns ago and still undelivered
+ * go. Only then: a frame merely slow to reach the VM (a starved primary)
+ * must not be dropped while there is room to wait for it.
+ */
 static void skip_stale(struct replay_log *log, const struct trim_obs *obs,
 		       struct replay_trim_result *res)
 {
-	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	uint64_t now = now_ns(CLOCK_MONOTONIC), frames, bytes;
 
 	if (!log->stale_ns)
+		return;
+	replay_log_room(log, &frames, &bytes);
+	if (frames && bytes >= REPLAY_FRAME_MAX)
 		return;
 	/* Capture order is time order: stop at the first young frame. */
 	for (uint64_t seq = log->head_seq; seq < log->tail_seq; seq++) {

@@ -48,7 +48,7 @@
  */
 #define REPLAY_LATE_TRIMS     4u
 #define REPLAY_LATE_MAX_TRIMS 64u
-#define REPLAY_LATE_MAX	      1024u
+#define REPLAY_LATE_MAX	      4096u
 #define REPLAY_LATE_WINDOW_NS (200ull * 1000 * 1000)
 
 /* Capture time of a frame. */
@@ -255,13 +255,14 @@ bool replay_log_last(const struct replay_log *log, struct replay_frame *f);
 void replay_log_set_reorder(struct replay_log *log, uint32_t trims);
 
 /*
- * A frame never delivered this long after its capture (CLOCK_MONOTONIC,
- * checked at each trim) is skipped, as if a later frame had passed it
- * (0, the default: never). Without it a log filled with frames that got
- * lost on the way to the primary would stay full - a capture that holds
- * frames back for want of room would then hold back everything, and the
- * VM's input could never move past them. A frame that was only delayed
- * longer than this and delivered after all shows as a capture gap.
+ * When a trim finds the log full (no room for a full-size frame), frames
+ * never delivered this long after their capture (CLOCK_MONOTONIC) are
+ * skipped, as if a later frame had passed them (0, the default: never).
+ * Without it a log filled with frames that got lost on the way to the
+ * primary would stay full - a capture that holds frames back for want of
+ * room would then hold back everything, and the VM's input could never
+ * move past them. A frame that was only delayed longer than this and
+ * delivered after all shows as a capture gap.
  */
 void replay_log_set_stale(struct replay_log *log, uint64_t ns);
 

@@ -24,7 +24,7 @@ struct reverse_config {
 	enum reverse_topology topology;
 	const char *capture_if; /* inline: LAN side; mirror: mirror port */
 	const char *forward_if; /* inline: towards the primary */
-	const char *backend;	/* xdp | pcap | auto */
+	const char *backend;	/* ringbuf | xdp | pcap | auto */
 	uint64_t log_bytes;
 	uint32_t log_frames;
 	uint8_t guest_mac[6];
@@ -32,7 +32,9 @@ struct reverse_config {
 	/*
 	 * After a frame, poll on for this long before sleeping: a thread
 	 * wake-up per frame (tens of µs in nested KVM) is most of what the
-	 * inline hop costs a request. 0: sleep at once.
+	 * inline hop costs a request with xdp or pcap. 0: sleep at once.
+	 * Not used with ringbuf (capture_wake_ms: batched, forwarded by the
+	 * kernel).
 	 */
 	uint32_t spin_us;
 };

@@ -565,6 +565,7 @@ print_table() {
 	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
 		echo
 		echo "4. Capture backends: c$TPUT_C GET throughput against none (mean of each round's two none runs), $CAP_REPS round(s); median [min-max] over rounds"
+		printf "   %-24s %22s %22s %22s %6s\n" "topology epoch backend" "GET / none" "backup CPU %" "capture thread CPU %" "gaps"
 		awk -F, 'NR == 1 { next }
 			$4 == "none" { nsum[$1] += $6; nn[$1]++; next }
 			{ k = $2 " " $3 "ms " $5; keys[k] = 1; ratio[k, ++cnt[k]] = $6; rnd[k, cnt[k]] = $1
@@ -573,7 +574,6 @@ print_table() {
 				for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 				lo = v[1]; hi = v[n]; return (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }
 			END {
-				printf "   %-24s %22s %22s %22s %6s\n", "topology epoch backend", "GET / none", "backup CPU %", "capture thread CPU %", "gaps"
 				for (k in keys) {
 					n = cnt[k]
 					for (i = 1; i <= n; i++) { r = rnd[k, i]; rr[k, i] = (nn[r] ? ratio[k, i] / (nsum[r] / nn[r]) : 0) }

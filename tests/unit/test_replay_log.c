@@ -426,6 +426,24 @@ static void test_stale_frames_go(void **state)
 	assert_int_equal(replay_log_frames(&log), 6);
 
 	replay_log_set_stale(&log, REPLAY_STALE_NS);
+	/* Not while there is room to wait: 5 old frames in a roomy log. */
+	{
+		struct replay_log roomy;
+		struct replay_stamp old = {.mono_ns = now - 2000000000ull};
+		uint8_t other[100];
+
+		assert_int_equal(replay_log_init(&roomy, 0, 0), 0);
+		replay_log_set_stale(&roomy, REPLAY_STALE_NS);
+		for (int k = 0; k < 5; k++) {
+			memset(other, k + 1, sizeof(other));
+			assert_int_equal(replay_log_append(&roomy, other,
+							   sizeof(other), &old),
+					 0);
+		}
+		assert_int_equal(replay_log_trim(&roomy, 1, NULL, 0, &res), 0);
+		assert_int_equal(replay_log_frames(&roomy), 5);
+		replay_log_free(&roomy);
+	}
 	assert_int_equal(replay_log_trim(&log, 2, NULL, 0, &res), 0);
 	assert_int_equal(res.skipped, 5);
 	assert_int_equal(replay_log_frames(&log), 1);
