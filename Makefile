@@ -11,14 +11,16 @@ Q := $(if $(filter 1,$(V)),,@)
 
 HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow \
 	-Wno-unused-parameter -D_GNU_SOURCE -Iinclude -I.
-HOST_LDLIBS := -lpthread -llz4 -lnet -lsodium $(shell pkg-config --libs libpcap libxdp libbpf 2>/dev/null)
+HOST_LDLIBS := -lpthread -llz4 -lnet -lsodium -lxxhash $(shell pkg-config --libs libpcap libxdp libbpf 2>/dev/null)
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 
 .PHONY: all deps test unit-test tsan-test tsan-pair-test fuzz-test figures-test integration-test demo bench figures clean help lwip
 
-all: $(BUILD)/rrvm guest $(BUILD)/consistency-client $(BUILD)/bpf/capture_xdp.bpf.o
+BPF_OBJS := $(patsubst backup/bpf/%.c,$(BUILD)/bpf/%.o,$(wildcard backup/bpf/*.bpf.c))
+
+all: $(BUILD)/rrvm guest $(BUILD)/consistency-client $(BPF_OBJS)
 
 help:
 	@echo "make            build build/rrvm and the guest images (build/guest/*.elf)"
@@ -52,11 +54,12 @@ $(BUILD)/rrvm: $(RRVM_OBJS)
 
 -include $(RRVM_OBJS:.o=.d)
 
-# The backup's XDP capture program, found beside build/rrvm at run time.
-$(BUILD)/bpf/%.bpf.o: backup/bpf/%.bpf.c backup/capture_shared.h
+# The backup's XDP capture programs, found beside build/rrvm at run time.
+# -mcpu=v3: atomics that return a value, and bounds the verifier can follow.
+$(BUILD)/bpf/%.bpf.o: backup/bpf/%.bpf.c backup/capture_shared.h backup/bpf/capture_filter.bpf.h
 	@mkdir -p $(dir $@)
 	@echo "  BPF     $<"
-	$(Q)clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu -I. -c $< -o $@
+	$(Q)clang -O2 -g -Wall -Werror -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu -I. -c $< -o $@
 
 # The scripted consistency client (experiments/consistency/README.md).
 CONSISTENCY_SRCS := $(wildcard experiments/consistency/*.c)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The capture layer both backends sit under (backup/capture.h): opening by
+ * The capture layer the backends sit under (backup/capture.h): opening by
  * name, and injecting through a packet socket on another interface when
  * the config names one (the inline topology forwards to the primary that
  * way, whichever backend captures), plus the interface helpers the
@@ -54,30 +54,38 @@ static int open_backend(struct capture **out, const char *backend,
 			const char *ifname, const uint8_t guest_mac[6],
 			const struct capture_config *cfg)
 {
+	/* auto: fastest first (docs/capture.md, "How auto chooses"). */
+	static const struct capture_ops *const order[] = {
+	    &capture_ringbuf_ops, &capture_xdp_ops, &capture_pcap_ops};
 	const struct capture_ops *ops;
-	int err;
+	size_t i;
+	int err = -ENODEV;
 
 	if (strcmp(backend, "auto") == 0) {
-		err = open_one(&capture_xdp_ops, out, ifname, guest_mac, cfg);
-		if (err == 0)
-			return 0;
-		log_warn(
-		    "capture: %s: xdp backend unavailable (%s); using pcap",
-		    ifname, strerror(-err));
-		return capture_pcap_ops.open(out, ifname, guest_mac, cfg);
+		for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+			if (i)
+				log_warn("capture: %s: %s backend unavailable "
+					 "(%s); trying %s",
+					 ifname, order[i - 1]->name,
+					 strerror(-err), order[i]->name);
+			err = open_one(order[i], out, ifname, guest_mac, cfg);
+			if (err == 0)
+				return 0;
+		}
+		return err;
 	}
 	ops = capture_backend(backend);
 	if (!ops) {
-		log_error("capture: unknown backend '%s' (xdp, pcap, auto)",
+		log_error("capture: unknown backend '%s' (ringbuf, xdp, pcap, "
+			  "auto)",
 			  backend);
 		return -EINVAL;
 	}
 	return open_one(ops, out, ifname, guest_mac, cfg);
 }
 
-int capture_open(struct capture **out, const char *backend,
-		 const char *ifname, const uint8_t guest_mac[6],
-		 const struct capture_config *cfg)
+int capture_open(struct capture **out, const char *backend, const char *ifname,
+		 const uint8_t guest_mac[6], const struct capture_config *cfg)
 {
 	struct capture *c = NULL;
 	int err;

@@ -74,6 +74,20 @@
 # gaps). The testbed is rebuilt with the topology each config needs
 # (basic for none and buffered).
 #
+# Part capture (issue 13; not in the default set: BENCH_REPL_PARTS=capture):
+#            c50 GET throughput of reverse replication against unprotected,
+#            per capture backend, in one run: for each of BENCH_REPL_CAP_REPS
+#            (3; --quick 1) rounds, `none` (basic topology, first and last
+#            of the round), then inline and mirror at each epoch of
+#            BENCH_REPL_CAP_EPOCHS (20 10 ms) with each backend of
+#            BENCH_REPL_CAP_BACKENDS (ringbuf xdp), a fresh pair each:
+#            redis-benchmark -t get -c 50 -n BENCH_REPL_CAP_N (200000;
+#            --quick 50000) -r 100000; the backup's CPU (all threads, from
+#            /proc/PID/stat) and its capture thread's ("rrvm-capture", from
+#            /proc/PID/task/TID/stat) as % of one CPU over the benchmark,
+#            and the backup's capture counters (gaps, drops).
+#            capture.csv, and medians/spread in the table.
+#
 # Output: results/bench-replication/TIMESTAMP/
 #   perf.csv, failover.csv (one row per kill), failover-summary.csv,
 #   failover-reverse-{inline,mirror}.csv and -summary.csv,
@@ -142,6 +156,10 @@ MEM_VM=${BENCH_REPL_MEM_VM:-1G}
 MEM_WINDOW_S=${BENCH_REPL_MEM_WINDOW_S:-$(q 10 5)}
 DIRTY_MB=${BENCH_REPL_DIRTY_MB:-330}
 DIRTY_RATE=${BENCH_REPL_DIRTY_RATE:-20000}
+CAP_REPS=${BENCH_REPL_CAP_REPS:-$(q 3 1)}
+CAP_EPOCHS=${BENCH_REPL_CAP_EPOCHS:-20 10}
+CAP_BACKENDS=${BENCH_REPL_CAP_BACKENDS:-ringbuf xdp}
+CAP_N=${BENCH_REPL_CAP_N:-$(q 200000 50000)}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${BENCH_REPL_OUT:-$ROOT/results/bench-replication/$STAMP}
 GUEST_IMG=$RRVM_GUEST_DIR/kv.elf
@@ -167,17 +185,22 @@ check_env() {
 	done
 	[[ $REV_KILLS =~ ^[0-9]+$ ]] || fail "REV_KILLS must be a number (got '$REV_KILLS')"
 	if [ -n "$REV_MODES" ]; then
-		[ -f "$ROOT/build/bpf/capture_xdp.bpf.o" ] || fail "build/bpf/capture_xdp.bpf.o is missing (run make)"
+		for v in capture_xdp capture_ringbuf xdp_pass; do
+			[ -f "$ROOT/build/bpf/$v.bpf.o" ] || fail "build/bpf/$v.bpf.o is missing (run make)"
+		done
 	fi
-	for v in LAT_N TPUT_N KILLS FO_EPOCH DETECT_S; do
+	for v in $CAP_BACKENDS; do
+		case "$v" in ringbuf | xdp | pcap | auto) ;; *) fail "unknown capture backend '$v'" ;; esac
+	done
+	for v in LAT_N TPUT_N KILLS FO_EPOCH DETECT_S CAP_REPS CAP_N; do
 		[[ ${!v} =~ ^[1-9][0-9]*$ ]] || fail "$v must be a positive integer (got '${!v}')"
 	done
 	[[ $BUDGET_S =~ ^[0-9]+(\.[0-9]+)?$ ]] || fail "BENCH_REPL_BUDGET_S must be a number"
-	for v in $EPOCHS $DETECTS; do
+	for v in $EPOCHS $DETECTS $CAP_EPOCHS; do
 		[[ $v =~ ^[1-9][0-9]*$ ]] || fail "bad epoch / detect timeout '$v'"
 	done
 	for v in $PARTS; do
-		case "$v" in perf | failover | detect | memory) ;; *) fail "unknown part '$v'" ;; esac
+		case "$v" in perf | failover | detect | memory | capture) ;; *) fail "unknown part '$v'" ;; esac
 	done
 	for v in $MEM_LOADS; do
 		case "$v" in kv | dirtier) ;; *) fail "unknown memory load '$v'" ;; esac
@@ -479,6 +502,74 @@ part_memory() {
 	done
 }
 
+# ------------------------------------------------------------ part: capture
+# ticks PID [TID]: utime + stime of a process (or one of its threads).
+ticks() {
+	local f=/proc/$1/stat
+	[ -n "${2:-}" ] && f=/proc/$1/task/$2/stat
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$f" 2>/dev/null
+}
+# capture_tid PID: the backup's capture thread (named rrvm-capture).
+capture_tid() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = rrvm-capture ] && { basename "$t"; return 0; }
+	done
+	return 1
+}
+# cap_run NAME MODE EPOCH TOPOLOGY BACKEND REP: one pair, one measurement.
+cap_run() {
+	local name=$1 mode=$2 ep=$3 topo=$4 be=$5 rep=$6 tid='' b0='' b1='' c0='' c1='' w0 w1 rps st bcpu='' ccpu=''
+	local hz
+	hz=$(getconf CLK_TCK)
+	if [ "$mode" = none ]; then
+		pair_up "$name" none "$ep" || { pair_down; return 1; }
+	else
+		RRVM_CAPTURE=$be pair_up "$name" "$mode" "$ep" || { pair_down; return 1; }
+		tid=$(capture_tid "$B_PID") || note "$name: no rrvm-capture thread in the backup"
+	fi
+	if [ -n "$B_PID" ]; then
+		b0=$(ticks "$B_PID")
+		[ -n "$tid" ] && c0=$(ticks "$B_PID" "$tid")
+	fi
+	w0=$(now_ms)
+	rb "$name" -t get -n "$CAP_N" -c "$TPUT_C" -r 100000
+	w1=$(now_ms)
+	if [ -n "$B_PID" ]; then
+		b1=$(ticks "$B_PID")
+		[ -n "$tid" ] && c1=$(ticks "$B_PID" "$tid")
+		bcpu=$(awk -v a="$b0" -v b="$b1" -v ms=$((w1 - w0)) -v hz="$hz" 'BEGIN { if (a != "" && b != "") printf "%.1f", (b - a) * 100000 / hz / ms }')
+		ccpu=$(awk -v a="$c0" -v b="$c1" -v ms=$((w1 - w0)) -v hz="$hz" 'BEGIN { if (a != "" && b != "") printf "%.1f", (b - a) * 100000 / hz / ms }')
+		st=$(rrvm_backup_status "$B_CTL" 2>/dev/null) || st='{}'
+		printf '%s\n' "$st" >"$OUT/raw/$name.status.json"
+	else
+		st='{}'
+	fi
+	rps=$(rb_csv_get "$OUT/raw/$name.csv" GET rps 2>/dev/null)
+	echo "$rep,$topo,$ep,$mode,$(jq -r '.reverse.capture // ""' <<<"$st"),$rps,$bcpu,$ccpu,$(jq -r '[.reverse.gaps, .reverse.kernel_drops, .reverse.overflow_dropped] | map(if . == null then "" else tostring end) | join(",")' <<<"$st"),$(awk -v ms=$((w1 - w0)) 'BEGIN { printf "%.1f", ms / 1000 }')" >>"$OUT/capture.csv"
+	say "  $name: c$TPUT_C GET ${rps:-?} req/s${bcpu:+; backup CPU $bcpu%}${ccpu:+, capture thread $ccpu%}$(jq -r 'if .reverse then "; gaps \(.reverse.gaps), kernel drops \(.reverse.kernel_drops)" else "" end' <<<"$st")"
+	pair_down
+}
+
+part_capture() {
+	local rep topo ep be mode
+	echo "rep,topology,epoch_ms,mode,capture,get_rps_c50,backup_cpu_pct,capture_thread_cpu_pct,gaps,kernel_drops,held,wall_s" >"$OUT/capture.csv"
+	say "part capture: c$TPUT_C GET, none vs reverse with $CAP_BACKENDS, inline and mirror, epochs $CAP_EPOCHS ms, $CAP_REPS round(s)"
+	for ((rep = 1; rep <= CAP_REPS; rep++)); do
+		use_topology basic && cap_run "cap-$rep-none-a" none 20 basic none "$rep"
+		for topo in inline mirror; do
+			use_topology "$topo" || continue
+			for ep in $CAP_EPOCHS; do
+				for be in $CAP_BACKENDS; do
+					mode=reverse-$topo
+					cap_run "cap-$rep-$topo-$ep-$be" "$mode" "$ep" "$topo" "$be" "$rep"
+				done
+			done
+		done
+		use_topology basic && cap_run "cap-$rep-none-b" none 20 basic none "$rep"
+	done
+}
+
 # ------------------------------------------------------------------ report
 write_meta() {
 	local cpu
@@ -538,7 +629,7 @@ print_table() {
 	local f
 	echo
 	echo "rrvm replication benchmark ($([ $QUICK = 1 ] && echo quick || echo full)) -- $(nproc) CPUs, kernel $(uname -r), commit $(git_describe | cut -c1-12)$(git_describe | grep -o -- '-dirty$')"
-	echo "load average at start: $LOADAVG_START, at end: $LOADAVG_END; CPU steal by part: $(for k in perf failover detect memory; do [ -n "${STEAL_PCT[$k]:-}" ] && printf '%s %s%% ' "$k" "${STEAL_PCT[$k]}"; done)"
+	echo "load average at start: $LOADAVG_START, at end: $LOADAVG_END; CPU steal by part: $(for k in perf failover detect memory capture; do [ -n "${STEAL_PCT[$k]:-}" ] && printf '%s %s%% ' "$k" "${STEAL_PCT[$k]}"; done)"
 	echo "(other work on this host and its hypervisor is not controlled: steal inflates tails and pauses)"
 	echo "idle CPUs during the -c 1 latency runs, every mode alike: $(idle_policy_describe "$IDLE")"
 	f=$OUT/perf.csv
@@ -605,6 +696,30 @@ print_table() {
 			{ printf "   %-8s %-8s | %8s %10s %10s | %8s %8s %8s | %9s %9s | %9s %9s\n", $1, $2, $5, $6, $7, $8, $9, $10, $12, $13, $14, $16 }' "$f"
 		echo "   P = rrvm primary, B = rrvm backup (VmRSS after the window; HWM = peak); the guest's memory is inside the primary's RSS."
 	fi
+	f=$OUT/capture.csv
+	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
+		echo
+		echo "5. Capture backends: c$TPUT_C GET throughput against none (mean of each round's two none runs), $CAP_REPS round(s); median [min-max] over rounds"
+		printf "   %-24s %22s %22s %22s %6s\n" "topology epoch backend" "GET / none" "backup CPU %" "capture thread CPU %" "gaps"
+		awk -F, 'NR == 1 { next }
+			$4 == "none" { nsum[$1] += $6; nn[$1]++; next }
+			{ k = $2 " " $3 "ms " $5; keys[k] = 1; ratio[k, ++cnt[k]] = $6; rnd[k, cnt[k]] = $1
+			  bc[k, cnt[k]] = $7; cc[k, cnt[k]] = $8; gaps[k] += $9 }
+			function med(a, k, n,    i, j, t, v) { for (i = 1; i <= n; i++) v[i] = a[k, i]
+				for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+				lo = v[1]; hi = v[n]; return (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }
+			END {
+				for (k in keys) {
+					n = cnt[k]
+					for (i = 1; i <= n; i++) { r = rnd[k, i]; rr[k, i] = (nn[r] ? ratio[k, i] / (nsum[r] / nn[r]) : 0) }
+					m1 = med(rr, k, n); l1 = lo; h1 = hi
+					m2 = med(bc, k, n); l2 = lo; h2 = hi
+					m3 = med(cc, k, n); l3 = lo; h3 = hi
+					printf "   %-24s %8.2f [%.2f-%.2f] %10.1f [%.1f-%.1f] %10.1f [%.1f-%.1f] %6d\n", k, m1, l1, h1, m2, l2, h2, m3, l3, h3, gaps[k]
+				}
+			}' "$f" | sort
+		echo "   (targets: >= 0.75 at 20 ms, >= 0.65 at 10 ms; backup CPU <= 10 % of a CPU at 40k req/s). CPU = utime+stime over the benchmark's wall time."
+	fi
 	f=$OUT/detect.csv
 	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
 		echo
@@ -636,6 +751,7 @@ main() {
 	has_part failover && run_part failover part_failover
 	has_part detect && run_part detect part_detect
 	has_part memory && run_part memory part_memory
+	has_part capture && run_part capture part_capture
 	testbed_down
 	LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 	write_meta

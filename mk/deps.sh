@@ -6,6 +6,7 @@ set -eu
 
 PACKAGES="build-essential clang llvm lld libclang-rt-14-dev pkg-config dpkg-dev
 libpcap-dev libnet1-dev libxdp-dev libbpf-dev libcmocka-dev liblz4-dev libzstd-dev
+libxxhash-dev
 redis-tools redis-server wrk curl iputils-ping iproute2 tcpdump tshark bridge-utils
 python3 python3-matplotlib hping3 socat netcat-openbsd jq ethtool libsodium-dev"
 

@@ -8,13 +8,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backup/replay_log.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/repl_link.h"
 #include "common/report.h"
 #include "common/run_cmd.h"
 #include "common/transport.h"
+#include "netstate/frame_digest.h"
 #include "vmm/vm.h"
 
 #define RECONNECT_MS	   200
@@ -285,7 +285,7 @@ static void rx_observer(void *ctx, const uint8_t *frame, uint32_t len)
 		r->rx_digests = p;
 		r->rx_cap = cap;
 	}
-	r->rx_digests[r->rx_count++] = replay_digest(frame, len);
+	r->rx_digests[r->rx_count++] = frame_digest(frame, len);
 }
 
 static int observer_install(struct vm *vm, void *arg)

@@ -404,12 +404,13 @@ cc_phase_stats() {
 
 # rrvm_reverse_args TOPOLOGY: the `rrvm backup` options of reverse mode on
 #   the testbed's TOPOLOGY (inline|mirror), in the array RRVM_REV_ARGS:
-#   capture (AF_XDP) on TB_BAK_CAPTURE_IF, forward on TB_BAK_FORWARD_IF
+#   capture (--capture ${RRVM_CAPTURE:-auto}: ringbuf where it works) on
+#   TB_BAK_CAPTURE_IF, forward on TB_BAK_FORWARD_IF
 #   (inline), the guest's MAC and IP. Needs experiments/lib/testbed.sh and
 #   tb_load_topology (or tb_set_topology) first.
 RRVM_REV_ARGS=()
 rrvm_reverse_args() {
-	RRVM_REV_ARGS=(--topology "$1" --capture-if "$TB_BAK_CAPTURE_IF" --capture xdp
+	RRVM_REV_ARGS=(--topology "$1" --capture-if "$TB_BAK_CAPTURE_IF" --capture "${RRVM_CAPTURE:-auto}"
 		--guest-mac "$TB_GUEST_MAC" --guest-ip "$TB_GUEST_IP")
 	if [ "$1" = inline ] && [ -n "$TB_BAK_FORWARD_IF" ]; then
 		RRVM_REV_ARGS+=(--forward-if "$TB_BAK_FORWARD_IF")

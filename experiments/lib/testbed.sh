@@ -86,6 +86,7 @@ if [ -n "${RRVM_TESTBED_SH_LOADED:-}" ]; then
 	return 0
 fi
 RRVM_TESTBED_SH_LOADED=1
+TB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # ------------------------------------------------------------- fixed plan
 TB_DEFAULT_PREFIX=rrvm-tb
@@ -687,12 +688,54 @@ tb_up_basic() {
 # A veth hands on TCP/UDP segments with the checksum left to "offload"
 # (CHECKSUM_PARTIAL): the bytes on the virtual wire are not valid. A real
 # NIC puts a valid checksum on the wire, and the backup's capture (XDP,
-# pcap) logs and replays wire bytes, so the client computes its own.
-_tb_client_checksums() {
+# pcap) logs and replays wire bytes, so the senders compute their own.
+# A frame forwarded with XDP_REDIRECT also loses its checksum-pending
+# state (docs/capture.md): with offload on, the receiver would drop it.
+# _tb_tx_csum_off NS DEV
+_tb_tx_csum_off() {
 	if command -v ethtool >/dev/null 2>&1; then
-		ip netns exec "$TB_NS_C" ethtool -K "$TB_UPLINK" tx off \
-			>/dev/null 2>&1 || true
+		ip netns exec "$1" ethtool -K "$2" tx off >/dev/null 2>&1 || true
 	fi
+}
+_tb_client_checksums() {
+	_tb_tx_csum_off "$TB_NS_C" "$TB_UPLINK"
+}
+
+# _tb_backpressure NS DEV: a queue in front of a veth whose peer runs XDP.
+# With the default noqueue, a frame that finds the peer's ring full is
+# dropped before XDP sees it (neither captured nor forwarded); a pfifo
+# makes the sender wait instead.
+_tb_backpressure() {
+	ip netns exec "$1" tc qdisc replace dev "$2" root pfifo >/dev/null 2>&1 ||
+		echo "testbed: warning: cannot set a pfifo qdisc on $2 in $1" >&2
+}
+
+# The XDP program that only passes frames (backup/bpf/xdp_pass.bpf.c):
+# build/bpf/xdp_pass.bpf.o, or built here with clang when missing.
+_tb_xdp_pass_obj() {
+	local obj=${RRVM_BPF_DIR:-$TB_ROOT/build/bpf}/xdp_pass.bpf.o src=$TB_ROOT/backup/bpf/xdp_pass.bpf.c
+	if [ ! -r "$obj" ]; then
+		obj=${TMPDIR:-/tmp}/rrvm-xdp_pass.$$.bpf.o
+		clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$src" -o "$obj" 2>/dev/null || {
+			echo "testbed: cannot build $src (make, or install clang)" >&2
+			return 1
+		}
+	fi
+	echo "$obj"
+}
+
+# _tb_napi NS DEV: make DEV (the peer of a veth the backup's ring-buffer
+# capture redirects into) take XDP_REDIRECTed frames: a veth accepts them
+# only when its peer runs NAPI, which a native XDP program turns on (GRO
+# would too, but it would merge the frames the primary digests).
+_tb_napi() {
+	local obj
+	ip -n "$1" -d link show dev "$2" 2>/dev/null | grep -q 'prog/xdp' && return 0
+	obj=$(_tb_xdp_pass_obj) || return 1
+	_tb_run ip -n "$1" link set dev "$2" xdpdrv obj "$obj" sec xdp
+	local rc=$?
+	case "$obj" in "${TMPDIR:-/tmp}"/rrvm-xdp_pass.*) rm -f "$obj" ;; esac
+	return $rc
 }
 
 # _tb_apply_state TOPOLOGY PRIMARY: the links the state decides, as it
@@ -757,6 +800,18 @@ tb_up_inline() {
 	done
 	for h in $TB_HOSTS; do
 		_tb_host "$h" "$TB_UPLINK" "$TB_UPLINK2" || return 1
+	done
+	# What the ring-buffer capture's XDP_REDIRECT inl0 -> inl1 needs on
+	# each leg (docs/testbed.md): NAPI on inl1's peer (the other host's
+	# uplink behind the leg), checksums computed by the senders, and
+	# queues instead of drops in front of the XDP veths.
+	for h in $TB_HOSTS; do
+		local peer
+		peer=$(tb_peer "$h")
+		_tb_napi "$(tb_ns "$peer")" "$(tb_inl_uplink "$peer")" || return 1
+		_tb_tx_csum_off "$(tb_ns "$peer")" "$(tb_inl_uplink "$peer")"
+		_tb_backpressure "$TB_NS_SW" "$(tb_inl_sw_port "$h")"
+		_tb_backpressure "$(tb_ns "$h")" "$TB_INL_OUT"
 	done
 	_tb_apply_state inline "$p" || return 1
 	_tb_rep_link
@@ -837,6 +892,9 @@ tb_up_mirror() {
 		fi
 		_tb_run ip -n "$TB_NS_SW" link set "$port" up || return 1
 		_tb_run ip -n "$ns" link set "$TB_MIR_DEV" arp off promisc on up || return 1
+		# The mirrored copies queue, rather than drop, when mir0's XDP
+		# lags.
+		_tb_backpressure "$TB_NS_SW" "$port"
 	done
 	_tb_apply_state mirror "$p"
 }
@@ -1016,7 +1074,7 @@ tb_reset() {
 
 # --------------------------------------------------------------- status
 # _tb_spec TOPOLOGY: what should exist, one part a line:
-#   ROLE DEV KIND MASTER ADDRESS [FLAGS]
+#   ROLE DEV KIND MASTER ADDRESS [FLAGS [QDISC]]
 # MASTER: the bridge it must be in, "none" (in no bridge) or "-" (either);
 # ADDRESS: "-" for none required; FLAGS: comma-separated link flags that
 # must be set (promisc, noarp). Whether a link must be up or down (standby)
@@ -1027,23 +1085,40 @@ _tb_spec() {
 	echo "c $TB_UPLINK veth - $TB_CLIENT_IP/$TB_LAN_PREFIX"
 	echo "sw $TB_SW_BR bridge - -"
 	for p in $swports; do
-		echo "sw $p veth $TB_SW_BR -"
+		# The legs' switch ports queue in front of the XDP veths.
+		if [ "$p" = "$TB_INL_SW_PORT" ] || [ "$p" = "$TB_INLP_SW_PORT" ]; then
+			echo "sw $p veth $TB_SW_BR - - pfifo"
+		else
+			echo "sw $p veth $TB_SW_BR -"
+		fi
 	done
 	if [ "$topo" = mirror ]; then
 		for h in $TB_HOSTS; do
-			echo "sw $(tb_mir_sw_port "$h") veth none -"
+			echo "sw $(tb_mir_sw_port "$h") veth none - - pfifo"
 		done
 	fi
 	for h in $TB_HOSTS; do
 		echo "$h $TB_HOST_BR bridge - $(tb_host_lan_ip "$h")/$TB_LAN_PREFIX"
-		echo "$h $TB_UPLINK veth $TB_HOST_BR -"
-		[ "$topo" = inline ] && echo "$h $TB_UPLINK2 veth $TB_HOST_BR -"
+		# In inline, the uplink behind the other host's leg runs an XDP
+		# pass program: NAPI, so redirected frames are taken.
+		if [ "$topo" = inline ] && [ "$(tb_inl_uplink "$h")" = "$TB_UPLINK" ]; then
+			echo "$h $TB_UPLINK veth $TB_HOST_BR - xdp"
+		else
+			echo "$h $TB_UPLINK veth $TB_HOST_BR -"
+		fi
+		if [ "$topo" = inline ]; then
+			if [ "$(tb_inl_uplink "$h")" = "$TB_UPLINK2" ]; then
+				echo "$h $TB_UPLINK2 veth $TB_HOST_BR - xdp"
+			else
+				echo "$h $TB_UPLINK2 veth $TB_HOST_BR -"
+			fi
+		fi
 		echo "$h $TB_TAP tap $TB_HOST_BR -"
 		case "$topo" in
 		inline)
 			echo "$h $TB_INL_BR bridge - - noarp"
 			echo "$h $TB_INL_IN veth $TB_INL_BR -"
-			echo "$h $TB_INL_OUT veth $TB_INL_BR -"
+			echo "$h $TB_INL_OUT veth $TB_INL_BR - - pfifo"
 			;;
 		mirror) echo "$h $TB_MIR_DEV veth none - promisc,noarp" ;;
 		esac
@@ -1112,7 +1187,8 @@ tb_status_json() {
 		. as $raw
 		| [lines($spec)[] | split(" ") | select(length >= 5)
 		   | {role: .[0], dev: .[1], kind: .[2], want_master: .[3], want_addr: .[4],
-		      want_flags: ((.[5] // "") | ascii_upcase | split(",") | map(select(length > 0)))}
+		      want_flags: ((.[5] // "-") | if . == "-" then [] else ascii_upcase | split(",") | map(select(length > 0)) end),
+		      want_qdisc: (.[6] // "-")}
 		   | . as $s
 		   | ($raw[$s.role]) as $n
 		   | ($n.links | map(select(.ifname == $s.dev)) | first) as $l
@@ -1129,6 +1205,7 @@ tb_status_json() {
 		      stats: (if $l.stats64 then {rx_packets: $l.stats64.rx.packets, tx_packets: $l.stats64.tx.packets,
 		                                  rx_bytes: $l.stats64.rx.bytes, tx_bytes: $l.stats64.tx.bytes} else null end),
 		      promisc: (($l.flags // []) | index("PROMISC") != null),
+		      qdisc: ($l.qdisc // null),
 		      xdp: (if $l.xdp then {mode: ({"1": "native", "2": "skb", "3": "hw"}[$l.xdp.mode | tostring] // "multi"),
 		                            prog_id: ($l.xdp.prog.id // null), prog: ($l.xdp.prog.name // null)}
 		            else null end)}
@@ -1140,7 +1217,9 @@ tb_status_json() {
 		            and ($s.want_master == "-"
 		                 or (if $s.want_master == "none" then .master == null else .master == $s.want_master end))
 		            and ($s.want_addr == "-" or (.addresses | index($s.want_addr) != null))
-		            and ($s.want_flags | all(. as $f | ($l.flags // []) | index($f) != null)))
+		            and ($s.want_flags | all(. as $f | if $f == "XDP" then $l.xdp != null
+		                                               else ($l.flags // []) | index($f) != null end))
+		            and ($s.want_qdisc == "-" or $l.qdisc == $s.want_qdisc))
 		  ] as $parts
 		| def fenced($rd): ($rd | split(" ")) as $x
 		    | ($parts | map(select(.role == $x[0] and .dev == $x[1] and .fenced)) | length > 0);

@@ -658,8 +658,9 @@ tb_t_check_failover() {
 }
 
 # tb_t_reverse_pair_up MODE: like tb_t_pair_up for the reverse-replication
-# topologies (TB_T_TOPOLOGY inline|mirror): the backup captures with AF_XDP
-# on the topology's capture port (and forwards on inline), then the primary
+# topologies (TB_T_TOPOLOGY inline|mirror): the backup captures with
+# --capture ${RRVM_CAPTURE:-auto} (auto: ringbuf here) on the topology's
+# capture port (and forwards on inline), then the primary
 # in MODE (reverse|naive) with a 20 ms epoch (REVERSE_EPOCH_MS). More
 # backup options may follow MODE.
 tb_t_reverse_pair_up() {
@@ -669,7 +670,7 @@ tb_t_reverse_pair_up() {
 	t0=$(now_ms)
 	[ -n "$TB_BAK_FORWARD_IF" ] && fwd=(--forward-if "$TB_BAK_FORWARD_IF")
 	tb_t_backup_start --topology "$TB_TOPOLOGY" \
-		--capture-if "$TB_BAK_CAPTURE_IF" "${fwd[@]}" --capture xdp \
+		--capture-if "$TB_BAK_CAPTURE_IF" "${fwd[@]}" --capture "${RRVM_CAPTURE:-auto}" \
 		--guest-mac "$TB_GUEST_MAC" --guest-ip "$TB_GUEST_IP" "$@"
 	tb_t_primary_start "$mode" "${REVERSE_EPOCH_MS:-20}"
 	guest_wait_ready 6379

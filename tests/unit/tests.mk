@@ -73,13 +73,16 @@ test_delta_cache_SOURCES := primary/delta_cache.c
 
 # The backup's replay log (digests, trim rules, limits) and its pcapng export.
 UNIT_TESTS += test_replay_log
-test_replay_log_SOURCES := backup/replay_log.c common/log.c
+test_replay_log_SOURCES := backup/replay_log.c netstate/frame_digest.c common/log.c
 UNIT_TESTS += test_pcapng
-test_pcapng_SOURCES := backup/replay_log.c backup/pcapng.c common/log.c
+test_pcapng_SOURCES := backup/replay_log.c backup/pcapng.c \
+	netstate/frame_digest.c common/log.c
 
 # netstate/: frame parsing, flow state, replay gating and audit.
 UNIT_TESTS += test_netstate_frame
 test_netstate_frame_SOURCES := netstate/frame.c netstate/frame_build.c
+UNIT_TESTS += test_frame_digest
+test_frame_digest_SOURCES := netstate/frame_digest.c
 UNIT_TESTS += test_guest_filter
 test_guest_filter_SOURCES := netstate/guest_filter.c
 UNIT_TESTS += test_netstate_flow
