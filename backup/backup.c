@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/repl_link.h"
+#include "common/secure_transport.h"
 #include "common/transport.h"
 #include "vmm/vm_stats.h"
 
@@ -58,6 +59,8 @@ static void drop_link(struct backup *b, const char *why)
 	if (!b->link)
 		return;
 	log_warn("replication link from %s dropped: %s", b->link->peer, why);
+	if (b->cfg.incoming)
+		incoming_link_dropped(b, why);
 	if (b->replica.staging) {
 		/* An epoch cut off mid-way is rejected like a corrupt one. */
 		b->replica.epochs_rejected++;
@@ -101,7 +104,8 @@ static void handle_handover(struct backup *b, const struct ckpt_msg *msg)
 
 	ok = repl_decode_handover(msg, &h) == 0 && b->replica.committed &&
 	     !b->replica.staging &&
-	     b->replica.committed_epoch == msg->header.epoch;
+	     b->replica.committed_epoch == msg->header.epoch &&
+	     !(h.flags & REPL_HANDOVER_MIGRATE) == !b->cfg.incoming;
 	if (!ok) {
 		log_warn("handover at epoch %llu refused: committed epoch "
 			 "%llu%s",
@@ -132,6 +136,8 @@ static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 {
 	int ret;
 
+	if (incoming_message(b, msg))
+		return false;
 	switch (msg->header.type) {
 	case REPL_MSG_HEARTBEAT:
 		return false;
@@ -159,6 +165,7 @@ static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 			drop_link(b, "GO without a handover");
 			return false;
 		}
+		b->in.go_ns = clock_mono_ns();
 		*outcome = BACKUP_HANDED_OVER;
 		return true;
 	case REPL_MSG_HANDOVER_ABORT:
@@ -176,20 +183,32 @@ static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 		drop_link(b, "an epoch after the handover");
 		return false;
 	}
+	if (!b->cfg.incoming && msg->header.type == CKPT_MSG_BEGIN &&
+	    (msg->begin.flags & CKPT_BEGIN_PAGES_ONLY)) {
+		b->replica.epochs_rejected++;
+		drop_link(b, "a pages-only epoch (a migration's pre-copy "
+			     "round) on a replication link");
+		return false;
+	}
 	ret = replica_message(&b->replica, msg);
 	if (ret < 0) {
+		char why[sizeof(b->replica.err) + 32];
+
 		log_error("rejected epoch %llu: %s; keeping committed epoch "
 			  "%llu",
 			  (unsigned long long)msg->header.epoch, b->replica.err,
 			  (unsigned long long)b->replica.committed_epoch);
-		drop_link(b, "corrupt epoch");
+		snprintf(why, sizeof(why), "corrupt epoch: %s", b->replica.err);
+		drop_link(b, why);
 		return false;
 	}
 	if (ret != 1)
 		return false;
 	if (b->reverse)
 		reverse_committed(b->reverse, msg->header.epoch);
-	if (b->replica.committed_full) {
+	if (b->cfg.incoming && !b->replica.committed) {
+		b->in.rounds++;
+	} else if (b->replica.committed_full) {
 		log_info("committed full checkpoint (epoch %llu); ready to "
 			 "take over",
 			 (unsigned long long)msg->header.epoch);
@@ -217,6 +236,13 @@ static bool link_lost(struct backup *b, ssize_t n)
 {
 	bool can_take_over = b->replica.committed && !b->stood_down;
 
+	if (b->cfg.incoming) {
+		/* Whatever the moment: the source keeps (or resumes) its VM
+		 * unless it sent GO, which ends the loop before this. */
+		drop_link(b,
+			  n == 0 ? "the source closed it" : strerror((int)-n));
+		return false;
+	}
 	if (b->handover_ready && can_take_over) {
 		/* We said READY; the primary may have frozen for good. */
 		b->detector = DETECT_HANDOVER_CUT;
@@ -266,8 +292,12 @@ static enum rx_result receive(struct backup *b, enum backup_outcome *outcome)
 			    "committed epoch %llu",
 			    b->dec.err,
 			    (unsigned long long)b->replica.committed_epoch);
+			char why[sizeof(b->dec.err) + 32];
+
 			b->replica.epochs_rejected++;
-			drop_link(b, "corrupt stream");
+			snprintf(why, sizeof(why), "corrupt stream: %s",
+				 b->dec.err);
+			drop_link(b, why);
 			break;
 		}
 		if (st == CKPT_DECODE_NEED_MORE)
@@ -275,6 +305,10 @@ static enum rx_result receive(struct backup *b, enum backup_outcome *outcome)
 		done = handle_message(b, &msg, outcome);
 	}
 out:
+	if (b->in.failed) {
+		*outcome = BACKUP_MIGRATION_FAILED;
+		done = true;
+	}
 	pthread_mutex_unlock(&b->lock);
 	return done ? RX_DONE : b->link ? RX_DATA : RX_AGAIN;
 }
@@ -303,6 +337,10 @@ static void adopt(struct backup *b, struct repl_accepted *a)
 	const struct repl_hello *h = &a->hello;
 
 	pthread_mutex_lock(&b->lock);
+	if (!incoming_admit(b, a)) {
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
 	if (b->link && h->session != b->session) {
 		stat_inc(b->stats.connections_refused);
 		log_warn("refused a second primary from %s (session %llx) "
@@ -356,8 +394,10 @@ int backup_serve(struct backup *b, volatile int *stop,
 			pfd[nfds++] = (struct pollfd){
 			    .fd = b->link->ops->fd(b->link), .events = POLLIN};
 		}
-		/* Only a backup holding a checkpoint can fail over. */
-		if (b->replica.committed && !b->stood_down) {
+		/* Only a backup holding a checkpoint can fail over; a
+		 * migration coming in gives up on a silent source. */
+		if (b->cfg.incoming ? b->link != NULL
+				    : b->replica.committed && !b->stood_down) {
 			uint64_t now = clock_mono_ns();
 			uint64_t deadline = b->last_rx_ns + timeout_ns;
 
@@ -366,7 +406,9 @@ int backup_serve(struct backup *b, volatile int *stop,
 				b->detector = DETECT_SILENCE;
 				drop_link(b, "silence");
 				pthread_mutex_unlock(&b->lock);
-				*outcome = BACKUP_PRIMARY_FAILED;
+				*outcome = b->cfg.incoming
+					       ? BACKUP_MIGRATION_FAILED
+					       : BACKUP_PRIMARY_FAILED;
 				break;
 			}
 			wait_ms = (int)((deadline - now + 999999) / 1000000);
@@ -379,12 +421,17 @@ int backup_serve(struct backup *b, volatile int *stop,
 			/* Bytes may already wait decrypted past the HELLO. */
 			if (b->link && receive_all(b, outcome))
 				break;
+			if (b->in.failed) {
+				*outcome = BACKUP_MIGRATION_FAILED;
+				break;
+			}
 		}
 		if (link_i >= 0 && b->link && pfd[link_i].revents &&
 		    receive_all(b, outcome))
 			break;
 	}
-	if (*outcome != BACKUP_STOPPED) {
+	if (*outcome == BACKUP_HANDED_OVER ||
+	    *outcome == BACKUP_PRIMARY_FAILED) {
 		b->detected_ns = clock_mono_ns();
 		set_state(b, BACKUP_STATE_TAKING_OVER);
 	}
@@ -405,7 +452,9 @@ int backup_init(struct backup *b, const struct backup_config *cfg)
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = repl_accept_start(cfg->listen_addr, cfg->key, &b->acceptor);
+	ret = repl_accept_start_as(
+	    cfg->listen_addr, cfg->key,
+	    cfg->incoming ? SECURE_CONTEXT_MIGRATION : NULL, &b->acceptor);
 	if (ret) {
 		log_error("cannot listen on %s: %s", cfg->listen_addr,
 			  strerror(-ret));
@@ -421,13 +470,25 @@ int backup_init(struct backup *b, const struct backup_config *cfg)
 			goto out;
 		}
 	}
-	log_info("waiting for a primary on %s (detect timeout %u ms%s)",
-		 cfg->listen_addr, cfg->detect_timeout_ms,
+	log_info("waiting for a %s on %s (%s timeout %u ms%s)",
+		 cfg->incoming ? "migration" : "primary", cfg->listen_addr,
+		 cfg->incoming ? "silence" : "detect", cfg->detect_timeout_ms,
 		 cfg->key ? "" : ", UNAUTHENTICATED: --insecure");
 	return 0;
 out:
 	backup_free(b, NULL);
 	return ret;
+}
+
+struct transport *backup_take_link(struct backup *b)
+{
+	struct transport *t;
+
+	pthread_mutex_lock(&b->lock);
+	t = b->link;
+	b->link = NULL;
+	pthread_mutex_unlock(&b->lock);
+	return t;
 }
 
 void backup_free(struct backup *b, struct reverse **reverse_keep)

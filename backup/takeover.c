@@ -28,6 +28,19 @@
 /* Regenerated output settles this long before the replay is audited. */
 #define REPLAY_SETTLE_MS 100
 
+const char *takeover_reason_name(enum takeover_reason reason)
+{
+	switch (reason) {
+	case TAKEOVER_FAILOVER:
+		return "failover";
+	case TAKEOVER_HANDOVER:
+		return "handover";
+	case TAKEOVER_MIGRATION:
+		return "migration";
+	}
+	return "unknown";
+}
+
 static double ms(uint64_t a, uint64_t b)
 {
 	return b > a ? (double)(b - a) / 1e6 : 0.0;
@@ -150,8 +163,7 @@ static void write_report(struct takeover *t)
 	takeover_report(t, &text);
 	if (report_finish(&text) > 0) {
 		log_info("%s report (epoch %llu, guest %s %s):",
-			 t->reason == TAKEOVER_FAILOVER ? "failover"
-							: "handover",
+			 takeover_reason_name(t->reason),
 			 (unsigned long long)t->committed_epoch, t->ip, t->mac);
 		for (char *save = NULL, *line = strtok_r(text.buf, "\n", &save);
 		     line; line = strtok_r(NULL, "\n", &save))
@@ -200,8 +212,7 @@ void takeover_report(struct takeover *t, struct report *r)
 	const struct takeover_times *tt = &t->t;
 	uint64_t end = tt->first_frame_ns ? tt->first_frame_ns : tt->live_ns;
 
-	report_str(r, "reason", "reason",
-		   t->reason == TAKEOVER_FAILOVER ? "failover" : "handover");
+	report_str(r, "reason", "reason", takeover_reason_name(t->reason));
 	report_str(r, "detector", "decided by", t->detector);
 	report_u64(r, "committed_epoch", "committed epoch", t->committed_epoch);
 	report_str(r, "guest_ip", "guest ip", t->ip);
@@ -321,7 +332,8 @@ int takeover_prepare(struct takeover *t, const struct takeover_config *cfg,
 			return -EPERM;
 		}
 	} else {
-		log_info("handover: taking over from epoch %llu",
+		log_info("%s: taking over from epoch %llu",
+			 takeover_reason_name(reason),
 			 (unsigned long long)replica->committed_epoch);
 	}
 	t->t.fenced_ns = clock_mono_ns();

@@ -36,8 +36,12 @@ struct report;
 
 enum takeover_reason {
 	TAKEOVER_FAILOVER = 0, /* fence first */
-	TAKEOVER_HANDOVER, /* planned: switchover or migration */
+	TAKEOVER_HANDOVER,     /* planned: switchover */
+	TAKEOVER_MIGRATION,    /* planned: a live migration's cutover */
 };
+
+/* "failover", "handover", "migration" (reports, logs). */
+const char *takeover_reason_name(enum takeover_reason reason);
 
 struct takeover_config {
 	const char *tap;

@@ -134,8 +134,14 @@ static int cmd_save(void *ctx, struct control_request *req)
 		return 0;
 	}
 	s.path = req->argv[1];
+	if (vm_dirty_claim(vc->vm, "save")) {
+		control_error(req, "save refused: the dirty log is in use (%s)",
+			      vm_dirty_owner(vc->vm));
+		return 0;
+	}
 	vm_snapshot_init(&s.snap);
 	ret = vm_call_paused(vc->vm, save_while_paused, &s);
+	vm_dirty_release(vc->vm, "save");
 	if (!ret && !s.stop)
 		ret = vm_snapshot_write_file(&s.snap, vc->vm->mem_size, s.path,
 					     &s.stats);
@@ -179,7 +185,15 @@ static int cmd_checkpoint_probe(void *ctx, struct control_request *req)
 			      CKPT_PROBE_MAX_EPOCHS);
 		return 0;
 	}
+	if (vm_dirty_claim(vc->vm, "checkpoint-probe")) {
+		control_error(req,
+			      "checkpoint-probe refused: the dirty log is "
+			      "in use (%s)",
+			      vm_dirty_owner(vc->vm));
+		return 0;
+	}
 	ret = ckpt_probe_run(vc->vm, epochs, interval, &res);
+	vm_dirty_release(vc->vm, "checkpoint-probe");
 	if (ret) {
 		control_error(req, "checkpoint-probe %u %u: %s", epochs,
 			      interval, strerror(-ret));
