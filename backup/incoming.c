@@ -123,7 +123,7 @@ static void on_profile(struct backup *b, const struct ckpt_msg *msg)
 	ret =
 	    vm_profile_check(&b->in.profile, b->cfg.incoming, why, sizeof(why));
 	if (ret) {
-		incoming_fail(b, -ret, "refused: %s", why);
+		incoming_fail(b, -ret, "%s", why);
 		return;
 	}
 	b->in.profile_ok = true;

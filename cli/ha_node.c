@@ -513,7 +513,8 @@ static int take_over(struct ha_node *n, enum backup_outcome outcome)
 		snprintf(n->image_name, sizeof(n->image_name), "%s",
 			 b->in.profile.image_name);
 
-	n->mode = b->mode;
+	/* A migrated VM is not protected (the HELLO's mode says migrate). */
+	n->mode = b->cfg.incoming ? REPL_MODE_NONE : b->mode;
 	n->epoch_ms = b->epoch_ms ? b->epoch_ms : a->epoch_ms;
 	/* Only reverse mode has a log worth replaying. */
 	if (b->reverse && b->mode == REPL_MODE_REVERSE) {

@@ -68,6 +68,12 @@ static int cmd_stats(void *ctx, struct control_request *req)
 	report_close(&r);
 	report_u64(&r, "wait_calls", "wait calls", S(exits_wait));
 	report_u64(&r, "wait_blocked", "waits that slept", S(wait_blocked));
+	/* The vCPU throttle (a live migration's auto-converge). */
+	report_open(&r, "throttle", "throttle");
+	report_u64(&r, "percent", "now (%)", vm_throttle_get(vm));
+	report_f(&r, "slept_ms", "slept", 1, vm_throttle_slept_ns(vm) / 1e6,
+		 "ms");
+	report_close(&r);
 	if (vc->stats_extra) {
 		report_open(&r, vc->stats_extra_name, vc->stats_extra_name);
 		vc->stats_extra(vc->extra_ctx, &r);

@@ -208,7 +208,7 @@ static void test_catchup_capped(void **state)
 	fake_set_option("dirty_catchup_ms", "5");
 	assert_int_equal(guest_common_start(), 0);
 	tick = fake_ticker(0);
-	tick(0);
+	assert_int_equal(tick(0), 5 * MS);
 	tick(5 * MS);
 	assert_int_equal(dirtier_pages_written(), 5);
 	tick(100 * MS); /* 95 ms stopped: only 5 ms of it count */
@@ -220,7 +220,10 @@ static void test_catchup_capped(void **state)
 	assert_int_equal(dirtier_configure(4104, 5), -EINVAL);
 	assert_int_equal(dirtier_configure(8, 0), -EINVAL);
 	assert_int_equal(dirtier_configure(8, 1001), -EINVAL);
-	assert_int_equal(dirtier_configure(4096, 1000), 0);
+	assert_int_equal(dirtier_configure(8, 1), 0);
+	/* 10 pages/s would tick every 100 ms: ticks follow the catch-up. */
+	assert_int_equal(dirtier_start(10, 1), 0);
+	assert_int_equal(fake_ticker(0)(0), 1 * MS);
 }
 
 static void test_start_twice_busy(void **state)

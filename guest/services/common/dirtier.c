@@ -127,6 +127,10 @@ int dirtier_start(uint64_t pages_per_sec, uint64_t region_mb)
 		d.period_ns = DIRTIER_MIN_PERIOD_NS;
 	if (d.period_ns > DIRTIER_MAX_PERIOD_NS)
 		d.period_ns = DIRTIER_MAX_PERIOD_NS;
+	/* A tick makes up at most catchup_ns: tick at least that often, or
+	 * the rate itself would be cut. */
+	if (d.period_ns > d.catchup_ns)
+		d.period_ns = d.catchup_ns;
 	d.last_ns = svc_now_ns();
 	d.acc = 0;
 	d.cursor = 0;

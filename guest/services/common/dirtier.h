@@ -31,7 +31,9 @@
  *    keeps the rate through stops (a paused VM writes its backlog on
  *    resume); a few ms makes the dirtier behave like a CPU-bound workload:
  *    time it did not run is not made up, so a vCPU throttle (live
- *    migration's auto-converge) slows it down.
+ *    migration's auto-converge) slows it down, about in proportion when
+ *    the ticks (then every catchup_ms at least) are short beside the
+ *    throttle's 10 ms slices.
  * 0 or -EINVAL (out of range, or the dirtier is running).
  */
 int dirtier_configure(unsigned bytes_per_page, unsigned catchup_ms);
