@@ -61,8 +61,8 @@ static int tap_master(const char *tap, char *out, size_t size)
 	return 0;
 }
 
-/* One gratuitous ARP now; the rest from a thread once the guest is live. */
-static int announce(struct takeover *t)
+/* Where and what to announce (the guest's IP/MAC, the TAP's bridge). */
+static int announce_target(struct takeover *t)
 {
 	const struct rrvm_boot_info *bi = t->vm->boot_info;
 	char ipbuf[32];
@@ -94,7 +94,17 @@ static int announce(struct takeover *t)
 		return -ENODEV;
 	}
 	t->announce_ip = ip.s_addr;
-	return garp_announce(t->announce_dev, t->announce_mac, ip.s_addr, 1, 0);
+	return 0;
+}
+
+/* One gratuitous ARP now; the rest from a thread once the guest is live. */
+static int announce(struct takeover *t)
+{
+	int ret = announce_target(t);
+
+	return ret ? ret
+		   : garp_announce(t->announce_dev, t->announce_mac,
+				   t->announce_ip, 1, 0);
 }
 
 /* Sleep up to ms; false if asked to stop meanwhile. */
@@ -118,8 +128,10 @@ static void *announcer_main(void *arg)
 {
 	struct takeover *t = arg;
 
-	for (unsigned i = 1; i < t->cfg.garp_count; i++) {
-		if (!wait_or_stop(t, t->cfg.garp_interval_ms))
+	/* A migration's first one goes from here too (see go_live). */
+	for (unsigned i = t->announce_async ? 0 : 1; i < t->cfg.garp_count;
+	     i++) {
+		if (i && !wait_or_stop(t, t->cfg.garp_interval_ms))
 			break;
 		garp_announce(t->announce_dev, t->announce_mac, t->announce_ip,
 			      1, 0);
@@ -381,14 +393,23 @@ int takeover_go_live(struct takeover *t, struct vnic_backend *nic)
 		return ret;
 	}
 	t->t.restored_ns = clock_mono_ns();
-	t->announce_status = announce(t);
+	/*
+	 * A migration's guest starts without waiting for the first
+	 * announcement (sending one costs ~10 ms here, mostly closing the
+	 * packet socket): frames that still reach the old host meanwhile are
+	 * forwarded by the source (docs/migration.md).
+	 */
+	t->announce_async = t->reason == TAKEOVER_MIGRATION;
+	t->announce_status =
+	    t->announce_async ? announce_target(t) : announce(t);
 	t->t.announced_ns = clock_mono_ns();
 	t->t.live_ns = t->t.announced_ns;
 	if (pthread_create(&t->reporter, NULL, reporter_main, t) == 0) {
 		pthread_setname_np(t->reporter, "report");
 		t->reporter_running = true;
 	}
-	if (t->announce_status == 0 && t->cfg.garp_count > 1 &&
+	if (t->announce_status == 0 &&
+	    (t->cfg.garp_count > 1 || t->announce_async) &&
 	    pthread_create(&t->announcer, NULL, announcer_main, t) == 0) {
 		pthread_setname_np(t->announcer, "garp");
 		t->announcer_running = true;

@@ -74,6 +74,7 @@ struct takeover {
 	struct takeover_times t;
 	int fence_status;
 	int announce_status;
+	bool announce_async; /* every announcement from the thread */
 	char announce_dev[64];
 	char ip[32], mac[32];
 	uint8_t announce_mac[6];
