@@ -56,33 +56,26 @@ static int deliver(void *arg, const uint8_t *frame, uint16_t len)
 	return 0;
 }
 
+/* FRAMES: deliver them; anything else (heartbeats) is not ours. */
+static int on_message(void *ctx, const struct ckpt_msg *msg)
+{
+	if (msg->header.type != REPL_MSG_FRAMES)
+		return 0;
+	return repl_decode_frames(msg, deliver, ctx);
+}
+
 /* Feed what the link holds to the decoder. false: the link is done. */
 static bool receive(struct migrate_dest *d, struct ckpt_decoder *dec,
 		    uint8_t *buf)
 {
 	for (;;) {
 		ssize_t n = d->link->ops->recv(d->link, buf, RECV_CAP);
-		size_t off = 0;
 
 		if (n == -EAGAIN || n == -EINTR)
 			return true;
-		if (n <= 0)
+		if (n <= 0 ||
+		    ckpt_decoder_feed_all(dec, buf, (size_t)n, on_message, d))
 			return false;
-		while (off < (size_t)n) {
-			struct ckpt_msg msg;
-			size_t used = 0;
-			enum ckpt_decode_status st = ckpt_decoder_feed(
-			    dec, buf + off, (size_t)n - off, &used, &msg);
-
-			off += used;
-			if (st == CKPT_DECODE_ERROR)
-				return false;
-			if (st == CKPT_DECODE_NEED_MORE)
-				break;
-			if (msg.header.type == REPL_MSG_FRAMES &&
-			    repl_decode_frames(&msg, deliver, d))
-				return false;
-		}
 	}
 }
 

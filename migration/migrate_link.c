@@ -77,8 +77,10 @@ int mlink_cancel(struct migration *m, int code, const char *why)
 }
 
 /* Watchdog thread, m->lock held. */
-static void on_message(struct migration *m, const struct ckpt_msg *msg)
+static int on_message(void *ctx, const struct ckpt_msg *msg)
 {
+	struct migration *m = ctx;
+
 	switch (msg->header.type) {
 	case REPL_MSG_PROFILE_OK:
 		m->profile_ok = true;
@@ -107,9 +109,10 @@ static void on_message(struct migration *m, const struct ckpt_msg *msg)
 			m->done = true;
 		break;
 	default:
-		return; /* unknown: ignore (a newer destination) */
+		return 0; /* unknown: ignore (a newer destination) */
 	}
 	pthread_cond_broadcast(&m->cond);
+	return 0;
 }
 
 static void link_closed(struct migration *m, const char *why)
@@ -127,7 +130,7 @@ static void link_closed(struct migration *m, const char *why)
 static bool receive(struct migration *m, struct ckpt_decoder *dec, uint8_t *buf)
 {
 	ssize_t n = m->link->ops->recv(m->link, buf, RECV_CAP);
-	size_t off = 0;
+	int ret;
 
 	if (n == -EINTR || n == -EAGAIN)
 		return true;
@@ -137,24 +140,11 @@ static bool receive(struct migration *m, struct ckpt_decoder *dec, uint8_t *buf)
 		return false;
 	}
 	pthread_mutex_lock(&m->lock);
-	while (off < (size_t)n) {
-		struct ckpt_msg msg;
-		size_t used = 0;
-		enum ckpt_decode_status st = ckpt_decoder_feed(
-		    dec, buf + off, (size_t)n - off, &used, &msg);
-
-		off += used;
-		if (st == CKPT_DECODE_ERROR) {
-			pthread_mutex_unlock(&m->lock);
-			link_closed(m, "garbage from the destination");
-			return false;
-		}
-		if (st == CKPT_DECODE_NEED_MORE)
-			break;
-		on_message(m, &msg);
-	}
+	ret = ckpt_decoder_feed_all(dec, buf, (size_t)n, on_message, m);
 	pthread_mutex_unlock(&m->lock);
-	return true;
+	if (ret)
+		link_closed(m, "garbage from the destination");
+	return ret == 0;
 }
 
 /* Reasons to stop that nobody else notices. */

@@ -224,11 +224,8 @@ static void cache_pages(struct migration *m)
 {
 	const struct vm_snapshot *s = &m->snap;
 
-	if (s->full)
-		delta_cache_reset(&m->cache);
-	for (size_t i = 0; i < s->npages; i++)
-		delta_cache_store(&m->cache, s->pfns[i],
-				  s->pages + i * (size_t)CKPT_PAGE_SIZE);
+	delta_cache_store_epoch(&m->cache, s->pfns, s->pages, s->npages,
+				s->full);
 }
 
 static int send_batch(struct migration *m, bool last)

@@ -572,3 +572,29 @@ enum ckpt_decode_status ckpt_decoder_feed(struct ckpt_decoder *d,
 	d->buf_len = 0; /* d->buf keeps the message until the next call */
 	return finish(d, &h, d->buf, msg);
 }
+
+int ckpt_decoder_feed_all(struct ckpt_decoder *d, const uint8_t *data,
+			  size_t len,
+			  int (*fn)(void *ctx, const struct ckpt_msg *msg),
+			  void *ctx)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		struct ckpt_msg msg;
+		size_t used = 0;
+		enum ckpt_decode_status st =
+		    ckpt_decoder_feed(d, data + off, len - off, &used, &msg);
+		int ret;
+
+		off += used;
+		if (st == CKPT_DECODE_ERROR)
+			return -EBADMSG;
+		if (st == CKPT_DECODE_NEED_MORE)
+			break;
+		ret = fn(ctx, &msg);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}

@@ -191,6 +191,17 @@ enum ckpt_decode_status ckpt_decoder_feed(struct ckpt_decoder *d,
 					  struct ckpt_msg *msg);
 
 /*
+ * Every complete message in data, in order, through fn (a message cut at
+ * the end is kept for the next call, as with ckpt_decoder_feed). 0 when
+ * all of data was used, -EBADMSG on a corrupt stream (err says why), or
+ * fn's first non-zero return (the rest of data is not fed).
+ */
+int ckpt_decoder_feed_all(struct ckpt_decoder *d, const uint8_t *data,
+			  size_t len,
+			  int (*fn)(void *ctx, const struct ckpt_msg *msg),
+			  void *ctx);
+
+/*
  * Walk a PAGES payload (already CRC-checked by the decoder). For each page
  * the callback gets pfn, encoding and encoded bytes; it returns 0 to go on
  * or -errno to stop. Returns 0, a callback error, or -EINVAL on any malformed

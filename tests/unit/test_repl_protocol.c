@@ -347,6 +347,54 @@ static void test_frames(void **state)
 	ckpt_buf_free(&buf);
 }
 
+static int count_msg(void *ctx, const struct ckpt_msg *msg)
+{
+	(*(int *)ctx)++;
+	return msg->header.type == REPL_MSG_DONE ? -EINTR : 0;
+}
+
+/* ckpt_decoder_feed_all: messages split across feeds, corrupt bytes, a
+ * callback that stops. */
+static void test_feed_all(void **state)
+{
+	struct repl_done d = {1, 2};
+	struct ckpt_decoder dec;
+	struct ckpt_buf buf;
+	int n = 0;
+
+	(void)state;
+	ckpt_buf_init(&buf);
+	assert_int_equal(repl_encode_heartbeat(&buf, 1), 0);
+	assert_int_equal(repl_encode_ack(&buf, 2), 0);
+	assert_int_equal(repl_encode_cancel(&buf, EBUSY, "busy"), 0);
+	ckpt_decoder_init(&dec);
+	/* Cut in the middle of the second message: it completes later. */
+	assert_int_equal(
+	    ckpt_decoder_feed_all(&dec, buf.data, 30, count_msg, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ckpt_decoder_feed_all(&dec, buf.data + 30,
+					       buf.len - 30, count_msg, &n),
+			 0);
+	assert_int_equal(n, 3);
+	/* The callback's non-zero return stops the feed. */
+	ckpt_buf_reset(&buf);
+	assert_int_equal(repl_encode_done(&buf, 0, &d), 0);
+	assert_int_equal(repl_encode_ack(&buf, 3), 0);
+	assert_int_equal(
+	    ckpt_decoder_feed_all(&dec, buf.data, buf.len, count_msg, &n),
+	    -EINTR);
+	assert_int_equal(n, 4);
+	/* A flipped byte: -EBADMSG with a reason. */
+	ckpt_decoder_reset(&dec);
+	buf.data[30] ^= 1;
+	assert_int_equal(
+	    ckpt_decoder_feed_all(&dec, buf.data, buf.len, count_msg, &n),
+	    -EBADMSG);
+	assert_true(dec.err[0] != '\0');
+	ckpt_decoder_free(&dec);
+	ckpt_buf_free(&buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +406,7 @@ int main(void)
 	    cmocka_unit_test(test_cancel),
 	    cmocka_unit_test(test_done),
 	    cmocka_unit_test(test_frames),
+	    cmocka_unit_test(test_feed_all),
 	};
 
 	return cmocka_run_group_tests_name("repl_protocol", tests, NULL, NULL);

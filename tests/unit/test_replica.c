@@ -41,22 +41,29 @@ static const uint8_t *known_base(void *ctx, uint64_t pfn)
 	return even_only && pfn % 2 ? NULL : vm_snapshot_image_base(ctx, pfn);
 }
 
+/* A snapshot of the listed pages of `guest` (free pfns and pages). */
+static void snapshot_of(struct vm_snapshot *s, uint64_t epoch, bool full,
+			const uint64_t *pfns, size_t n)
+{
+	vm_snapshot_init(s);
+	s->epoch = epoch;
+	s->full = full;
+	s->pfns = malloc((n ? n : 1) * sizeof(uint64_t));
+	s->pages = malloc((n ? n : 1) * 4096);
+	for (size_t i = 0; i < n; i++) {
+		s->pfns[i] = pfns[i];
+		memcpy(s->pages + i * 4096, guest + pfns[i] * 4096, 4096);
+	}
+	s->npages = n;
+}
+
 /* Encode an epoch of the listed pages (full = every nonzero page). */
 static void make_epoch(struct ckpt_buf *out, uint64_t epoch, bool full,
 		       const uint64_t *pfns, size_t n)
 {
 	struct vm_snapshot s;
 
-	vm_snapshot_init(&s);
-	s.epoch = epoch;
-	s.full = full;
-	s.pfns = malloc((n ? n : 1) * sizeof(uint64_t));
-	s.pages = malloc((n ? n : 1) * 4096);
-	for (size_t i = 0; i < n; i++) {
-		s.pfns[i] = pfns[i];
-		memcpy(s.pages + i * 4096, guest + pfns[i] * 4096, 4096);
-	}
-	s.npages = n;
+	snapshot_of(&s, epoch, full, pfns, n);
 	fill_vcpu_device(&s, epoch);
 	ckpt_buf_reset(out);
 	memset(&epoch_stats, 0, sizeof(epoch_stats));
@@ -84,16 +91,7 @@ static void make_round(struct ckpt_buf *out, uint64_t epoch, bool full,
 	struct ckpt_end end = {.page_count = n, .message_count = 2};
 	struct vm_snapshot s;
 
-	vm_snapshot_init(&s);
-	s.epoch = epoch;
-	s.full = full;
-	s.pfns = malloc((n ? n : 1) * sizeof(uint64_t));
-	s.pages = malloc((n ? n : 1) * 4096);
-	for (size_t i = 0; i < n; i++) {
-		s.pfns[i] = pfns[i];
-		memcpy(s.pages + i * 4096, guest + pfns[i] * 4096, 4096);
-	}
-	s.npages = n;
+	snapshot_of(&s, epoch, full, pfns, n);
 	ckpt_buf_reset(out);
 	assert_int_equal(ckpt_encode_begin(out, &begin), 0);
 	for (size_t i = 0; i < n; i += CKPT_MAX_PAGES_PER_MSG) {
