@@ -63,14 +63,17 @@ static void on_round(void *ctx, const struct migrate_round_info *r)
 		       r->stop_and_copy ? "; stop-and-copy" : "");
 }
 
-/* Ctrl-C on `rrvm ctl ... migrate` closes the control connection. */
+/*
+ * Ctrl-C on `rrvm ctl ... migrate` closes the control connection: both
+ * directions (POLLHUP). A client that only shut down its sending side
+ * after the request (POLLRDHUP) still reads the reply: not gone.
+ */
 static bool client_gone(void *ctx)
 {
 	struct control_request *req = ((struct run_ctx *)ctx)->req;
-	struct pollfd pfd = {.fd = req->fd, .events = POLLRDHUP};
+	struct pollfd pfd = {.fd = req->fd, .events = 0};
 
-	return poll(&pfd, 1, 0) > 0 &&
-	       (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR));
 }
 
 static void report_fields(struct report *r, const struct migrate_args *a,
