@@ -287,13 +287,13 @@ static enum rx_result receive(struct backup *b, enum backup_outcome *outcome)
 
 		off += used;
 		if (st == CKPT_DECODE_ERROR) {
+			char why[sizeof(b->dec.err) + 32];
+
 			log_error(
 			    "rejected replication stream: %s; keeping "
 			    "committed epoch %llu",
 			    b->dec.err,
 			    (unsigned long long)b->replica.committed_epoch);
-			char why[sizeof(b->dec.err) + 32];
-
 			b->replica.epochs_rejected++;
 			snprintf(why, sizeof(why), "corrupt stream: %s",
 				 b->dec.err);

@@ -276,12 +276,13 @@ int mlink_wait(struct migration *m, bool (*done)(const struct migration *m),
 
 		if (done(m))
 			break;
-		if (m->closed || m->remote_cancelled) {
-			ret = -ECONNRESET;
-			break;
-		}
+		/* A local cancel first: it may be what broke the link. */
 		if (cancellable && mlink_cancelled(m)) {
 			ret = -ECANCELED;
+			break;
+		}
+		if (m->closed || m->remote_cancelled) {
+			ret = -ECONNRESET;
 			break;
 		}
 		if (now >= until) {

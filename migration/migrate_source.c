@@ -128,6 +128,14 @@ static int link_failed(struct migration *m, const char *when)
 		    m->link_error[0] ? m->link_error : "send failed");
 }
 
+/* A send failed: because a cancel broke a stuck link, or on its own. */
+static int send_failed(struct migration *m, int ret, const char *when)
+{
+	if (ret == -ECANCELED || mlink_cancelled(m))
+		return cancelled(m);
+	return link_failed(m, when);
+}
+
 static int profile_while_paused(struct vm *vm, void *arg)
 {
 	struct migration *m = arg;
@@ -277,8 +285,7 @@ static int send_round(struct migration *m)
 	if (!ret)
 		ret = send_batch(m, true);
 	if (ret)
-		return ret == -ECANCELED ? cancelled(m)
-					 : link_failed(m, "during pre-copy");
+		return send_failed(m, ret, "during pre-copy");
 	cache_pages(m);
 	m->rep->pages_sent += s->npages;
 	m->rep->bytes_raw += s->npages * (uint64_t)CKPT_PAGE_SIZE;
@@ -485,9 +492,7 @@ static int send_final(struct migration *m)
 		if (!ret)
 			ret = mlink_send(m, &m->buf, false);
 	}
-	if (ret == -ECANCELED)
-		return cancelled(m);
-	return ret ? link_failed(m, "sending the final epoch") : 0;
+	return ret ? send_failed(m, ret, "sending the final epoch") : 0;
 }
 
 /*
