@@ -509,9 +509,11 @@ static int take_over(struct ha_node *n, enum backup_outcome outcome)
 	const char *peer;
 	int ret;
 
-	if (b->cfg.incoming)
+	if (b->cfg.incoming) {
 		snprintf(n->image_name, sizeof(n->image_name), "%s",
 			 b->in.profile.image_name);
+		migrate_dest_test_fault();
+	}
 
 	/* A migrated VM is not protected (the HELLO's mode says migrate). */
 	n->mode = b->cfg.incoming ? REPL_MODE_NONE : b->mode;

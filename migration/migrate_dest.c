@@ -7,6 +7,7 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,19 @@ void migrate_dest_finish(struct migrate_dest *d)
 	if (d->packet_fd >= 0)
 		close(d->packet_fd);
 	d->packet_fd = -1;
+}
+
+void migrate_dest_test_fault(void)
+{
+	const char *f = getenv("RRVM_TEST_INCOMING_FAULT");
+
+	if (!f)
+		return;
+	log_warn("migration: test fault '%s' after GO", f);
+	if (strcmp(f, "die-after-go") == 0)
+		raise(SIGKILL);
+	else if (strcmp(f, "hang-after-go") == 0)
+		raise(SIGSTOP);
 }
 
 void migrate_dest_abandon(struct transport *link, int code, const char *why)

@@ -43,6 +43,15 @@ int migrate_dest_done(struct migrate_dest *d, struct transport *link,
 		      uint64_t restore_ns);
 /* Stop delivering, close the link (after the VM stopped, or at once). */
 void migrate_dest_finish(struct migrate_dest *d);
+/*
+ * Fault injection for tests (tests/integration/test_migration.sh): with
+ * RRVM_TEST_INCOMING_FAULT=die-after-go the destination kills itself
+ * right after GO (the source must resume), with hang-after-go it stops
+ * itself (SIGSTOP: a silent link; the source must stay frozen). Called
+ * between GO and the takeover; does nothing without the variable.
+ */
+void migrate_dest_test_fault(void);
+
 /* The VM could not be started here: CANCEL (best effort), close. */
 void migrate_dest_abandon(struct transport *link, int code, const char *why);
 

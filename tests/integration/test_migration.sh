@@ -9,7 +9,11 @@
 #     the client: 0 violations, 0 reconnects, every key read back;
 #     redis-benchmark: no error. The second leg runs from the VM that came
 #     in by migration (the VM role of rrvm incoming).
-#  2. http under wrk: one migration, no socket error.
+#  2. http: the destination dies after GO (fault injection,
+#     RRVM_TEST_INCOMING_FAULT): the source resumes; the destination stops
+#     silently after GO: the source stays frozen ("unknown"), refuses
+#     another migration, and resumes on migrate-cancel; then one migration
+#     under wrk, no socket error.
 #  3. A dirtier guest (dirty_bytes=4096: incompressible pages, faster than
 #     the 16 MiB/s cap): CPU-feature refusal (incoming --cpu-features
 #     host,-cx16: the message names cx16; nothing moved, the source serves);
@@ -45,7 +49,7 @@ mig_incoming() {
 	MIGS=$((MIGS + 1))
 	I_LOG=$T_TMP/incoming.$MIGS.$role.log
 	I_CTL=$T_TMP/incoming.$MIGS.$role.ctl
-	ns_bg "$(tb_ns "$role")" "$I_LOG" "$RRVM" incoming \
+	ns_bg "$(tb_ns "$role")" "$I_LOG" ${MIG_ENV:+env "$MIG_ENV"} "$RRVM" incoming \
 		--listen "$(rep_ip "$role"):$MIG_PORT" --tap "$TB_TAP" \
 		--control "$I_CTL" --log-level "${RRVM_LOG_LEVEL:-info}" "$@"
 	I_PID=$RRVM_LAST_PID
@@ -129,8 +133,37 @@ t_eq "the counter equals the client's last INCR" "$(jq -r .last_value <<<"$CC_JS
 pid_stop "$G_PID" 5
 
 # ---------------------------------------------------------- 2. http, wrk
-t_info "=== http under wrk"
+t_info "=== http: the destination fails after GO; then wrk"
 tb_t_guest_boot "$host" http
+http_ok() { [ "$(ip netns exec "$TB_NS_C" timeout 2 curl -s -o /dev/null -w '%{http_code}' "http://$TB_GUEST_IP/")" = 200 ]; }
+http_down() { ! http_ok; }
+to=$(other "$host")
+# The destination dies between GO and DONE (fault injection): its link
+# closes, so the source resumes (never zero VMs).
+MIG_ENV=RRVM_TEST_INCOMING_FAULT=die-after-go mig_incoming "$to" $(key)
+mig_run "$G_CTL" "$to" $(key)
+t_info "died after GO: $(mig_summary)"
+t_check "destination died after GO: failed, saying so" json_true "$MIG_JSON" \
+	'.result == "failed" and (.error | test("after GO"))'
+t_check "... the source resumed: it answers" http_ok
+t_check "... and runs" pid_alive "$G_PID"
+pid_wait "$I_PID" 5
+# The destination stops silently after GO: the source cannot know whether
+# it runs the VM, so it stays frozen (never two), says so, and resumes only
+# on migrate-cancel, once we know the destination is gone.
+MIG_ENV=RRVM_TEST_INCOMING_FAULT=hang-after-go mig_incoming "$to" $(key)
+mig_run "$G_CTL" "$to" $(key)
+t_info "silent after GO: $(mig_summary) in $MIG_MS ms"
+t_check "silent destination after GO: outcome unknown, the VM frozen here" json_true "$MIG_JSON" \
+	'.result == "unknown" and .vm_frozen_here == true'
+t_check "... the frozen source does not answer" http_down
+out=$(timeout 10 "$RRVM" ctl "$G_CTL" migrate "$(rep_ip "$to"):$MIG_PORT" $(key) 2>&1)
+t_check "... another migrate is refused while frozen ($out)" matches "$out" "frozen"
+rrvm_kill9 "$I_PID"
+out=$(ctl "$G_CTL" migrate-cancel 2>&1)
+t_check "migrate-cancel resumes the frozen VM ($out)" matches "$out" "resumed"
+t_check "... it answers again" wait_for 5 http_ok
+t_info "=== http under wrk"
 WRK_OUT=$T_TMP/wrk.out
 ns_bg "$TB_NS_C" "$WRK_OUT" timeout 60 wrk -d 4s -c 8 -t 2 "http://$TB_GUEST_IP/"
 WRK_PID=$RRVM_LAST_PID
