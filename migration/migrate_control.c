@@ -131,6 +131,11 @@ static void reply_outcome(struct control_request *req,
 	snprintf(why, sizeof(why), "migration %s: %s%s",
 		 migrate_result_name(m->result), m->why,
 		 m->frozen ? "" : "; the VM runs on here");
+	/* A refusal moved nothing: its reason is the whole story. */
+	if (!ok && !req->json && m->result == MIGRATE_REFUSED) {
+		control_error(req, "%s", why);
+		return;
+	}
 	report_init(&r, req->json);
 	if (!ok && req->json)
 		report_str(&r, "error", "error", why);
@@ -139,7 +144,6 @@ static void reply_outcome(struct control_request *req,
 	report_free(&r);
 	if (!ok && !req->json)
 		control_error(req, "%s", why);
-	req->failed = !ok;
 }
 
 static void params_from_args(const struct migrate_args *a,
