@@ -49,6 +49,11 @@ static void on_frame(void *arg, const struct capture_frame *f)
 
 	pthread_mutex_lock(&r->lock);
 	ret = replay_log_append(&r->log, f->data, f->len, &ts);
+	if (ret && __atomic_load_n(&r->stale, __ATOMIC_RELAXED)) {
+		replay_log_clear(&r->log);
+		stat_inc(r->stats.stale_clears);
+		ret = replay_log_append(&r->log, f->data, f->len, &ts);
+	}
 	pthread_mutex_unlock(&r->lock);
 	stat_inc(r->stats.captured);
 	if (ret) {
@@ -287,6 +292,11 @@ static void drain_capture(struct reverse *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
+void reverse_set_stale(struct reverse *r, bool stale)
+{
+	__atomic_store_n(&r->stale, stale, __ATOMIC_RELAXED);
+}
+
 void reverse_committed(struct reverse *r, uint64_t epoch)
 {
 	struct replay_trim_result res;
@@ -361,6 +371,8 @@ void reverse_report(struct reverse *r, struct report *rep)
 		   stat_read(r->stats.forward_errors));
 	report_u64(rep, "overflow_dropped", "dropped: log full",
 		   stat_read(r->stats.overflow_dropped));
+	report_u64(rep, "stale_clears", "cleared: full while standing by",
+		   stat_read(r->stats.stale_clears));
 	report_u64(rep, "kernel_drops", "kernel drops", cs.drops_kernel);
 	report_u64(rep, "log_frames", "log frames", ls.frames);
 	report_u64(rep, "log_bytes", "log bytes", ls.bytes);

@@ -85,6 +85,9 @@ static int protect_start(struct ha_node *n, const char *peer,
 	    .mode = mode,
 	    .epoch_ms = n->epoch_ms,
 	    .heartbeat_ms = a->heartbeat_ms,
+	    .lan_peer = a->lan_peer,
+	    .rt_priority = (int)a->heartbeat_priority,
+	    .backup_timeout_ms = a->detect_timeout_ms,
 	    .compress = a->compress,
 	    .rewire_cmd = a->rewire_cmd,
 	};
@@ -426,6 +429,7 @@ static int take_over(struct ha_node *n, enum backup_outcome outcome)
 			 repl_mode_name(b->mode));
 	}
 	tc.link_security = repl_link_security(node_args_key(a));
+	tc.detect_threshold_ms = b->detect_threshold_ns / 1e6;
 	ret = takeover_prepare(&n->takeover, &tc,
 			       outcome == BACKUP_HANDED_OVER ? TAKEOVER_HANDOVER
 							     : TAKEOVER_FAILOVER,
@@ -472,6 +476,10 @@ static int backup_role(struct ha_node *n)
 	struct backup_config cfg = {
 	    .listen_addr = a->listen,
 	    .detect_timeout_ms = a->detect_timeout_ms,
+	    .heartbeat_ms = a->heartbeat_ms,
+	    .detect_floor_ms = a->detect_floor_ms,
+	    .lan_listen = a->lan_listen,
+	    .rt_priority = (int)a->heartbeat_priority,
 	    .reverse = a->reverse,
 	    .key = node_args_key(a),
 	};

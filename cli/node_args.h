@@ -20,6 +20,9 @@
 #include "vmm/ckpt_codec.h"
 
 #define NODE_KEY_BYTES 32
+/* Failure detection defaults (docs/replication-protocol.md). */
+#define NODE_DEFAULT_DETECT_FLOOR_MS	30u
+#define NODE_DEFAULT_HEARTBEAT_PRIORITY 10u
 
 enum node_start { NODE_START_PRIMARY, NODE_START_BACKUP };
 
@@ -47,6 +50,13 @@ struct node_args {
 	const char *rewire_cmd;
 	enum node_on_stop on_stop;
 	unsigned handover_timeout_ms;
+
+	/* Failure detection (both roles: the primary sends, the backup
+	 * listens). */
+	const char *lan_listen; /* backup: LAN heartbeats arrive here */
+	const char *lan_peer;	/* primary: LAN heartbeats go there */
+	unsigned detect_floor_ms;
+	unsigned heartbeat_priority; /* SCHED_FIFO; 0: normal scheduling */
 
 	/* Backup role. */
 	unsigned detect_timeout_ms;

@@ -524,13 +524,17 @@ tb_t_load_start() {
 	RB_PID=$RRVM_LAST_PID
 }
 
-# tb_t_failover [TIMEOUT_S]: kill -9 the primary, wait for the backup's
-# report (default 10 s). Sets FO_JSON (null if none) and FO_WALL_MS (kill
-# -> report file seen). Returns 1 if there was no report.
+# tb_t_failover [TIMEOUT_S]: the fault (FO_FAULT, a function; default
+# kill -9 of the primary), then wait for the backup's report (default
+# 10 s). Sets FO_JSON (null if none) and FO_WALL_MS (fault -> report file
+# seen). Returns 1 if there was no report.
+FO_FAULT=tb_t_fault_kill9
+FO_KILL_DETECTORS='link-closed|silence|both-paths-silent'
+tb_t_fault_kill9() { rrvm_kill9 "$P_PID" || t_info "the primary had already exited"; }
 tb_t_failover() {
 	local t0 rc
 	t0=$(now_ms)
-	rrvm_kill9 "$P_PID" || t_info "the primary had already exited"
+	"$FO_FAULT"
 	rrvm_wait_file "$B_REPORT" "$B_PID" $(( ${1:-10} * 1000 ))
 	rc=$?
 	if [ $rc = 2 ]; then
@@ -581,9 +585,15 @@ tb_rcli() {
 # load (tb_t_load_start) running on the pair:
 #  before the kill: the backup is still replicating (no false failover
 #    yet), DBSIZE acknowledged by the guest;
-#  kill -9 of the primary; the backup's report arrives within 10 s, with
-#    fence_status 0, announce_status 0, first_frame_seen, a committed
-#    epoch > 0;
+#  kill -9 of the primary (or the fault FO_FAULT names); the backup's
+#    report arrives within 10 s, with fence_status 0, announce_status 0,
+#    first_frame_seen, a committed epoch > 0, a detector matching
+#    FO_DETECTOR (a regex; default: link-closed, or the heartbeat
+#    silence when it beat the closed link: a killed process's sockets
+#    close only after its memory is torn down) and a detect phase below
+#    half the detect timeout (no waiting for the timeout; issue 14);
+#  FO_AFTER (a function, if set) runs then: the end of the fault (e.g.
+#    SIGCONT of a frozen primary), before the traffic settles;
 #  SETTLE_S (default 1.5) s of traffic on the backup's VM, then: the client
 #    and the load are still running (the load with no error), the client
 #    reports no violation of any kind, no reconnect (the same connections
@@ -611,6 +621,11 @@ tb_t_check_failover() {
 	t_info "$label: report: $FO_JSON"
 	t_check "$label: report: committed epoch > 0, fence and announce status 0, first frame seen" \
 		json_true "$FO_JSON" '.committed_epoch > 0 and .fence_status == 0 and .announce_status == 0 and .first_frame_seen == true'
+	t_check "$label: report: decided by $(jq -r .detector <<<"$FO_JSON")" \
+		matches "$(jq -r .detector <<<"$FO_JSON")" "^(${FO_DETECTOR:-$FO_KILL_DETECTORS})\$"
+	t_check "$label: report: detect phase $(jq -r .phases_ms.detect <<<"$FO_JSON") ms < half the detect timeout ($(jq -r .detect_timeout_ms <<<"$FO_JSON") ms)" \
+		json_true "$FO_JSON" '.phases_ms.detect < .detect_timeout_ms / 2'
+	[ -n "${FO_AFTER:-}" ] && "$FO_AFTER"
 	# The timeline drivers place on their clients' clock: in order, and
 	# the replay (reverse) inside the failover.
 	t_check "$label: report: CLOCK_MONOTONIC timeline in order" \
@@ -645,7 +660,7 @@ tb_t_check_failover() {
 	st=$(ctl "$B_CTL" status --json 2>&1)
 	t_check "$label: rrvm ctl status on the backup's VM: running" json_true "$st" '.state == "running"'
 	FO_STALL_MS=$(jq -r '.longest_stall_ms // "NA"' <<<"$CC_JSON")
-	FO_SUMMARY="committed epoch $(jq -r .committed_epoch <<<"$FO_JSON"), detect $(jq -r .phases_ms.detect <<<"$FO_JSON") ms, fence $(jq -r .phases_ms.fence <<<"$FO_JSON"), restore $(jq -r .phases_ms.restore <<<"$FO_JSON"), announce $(jq -r .phases_ms.announce <<<"$FO_JSON"), first frame $(jq -r .phases_ms.first_frame_out <<<"$FO_JSON") ms; client stall $FO_STALL_MS ms, $(jq -r .replies <<<"$CC_JSON") replies, reconnects $(jq -r .reconnects <<<"$CC_JSON"); backup's longest silence before the kill $sil ms"
+	FO_SUMMARY="committed epoch $(jq -r .committed_epoch <<<"$FO_JSON"), detector $(jq -r .detector <<<"$FO_JSON") (threshold $(jq -r .detect_threshold_ms <<<"$FO_JSON") ms), detect $(jq -r .phases_ms.detect <<<"$FO_JSON") ms, fence $(jq -r .phases_ms.fence <<<"$FO_JSON"), restore $(jq -r .phases_ms.restore <<<"$FO_JSON"), announce $(jq -r .phases_ms.announce <<<"$FO_JSON"), first frame $(jq -r .phases_ms.first_frame_out <<<"$FO_JSON") ms; client stall $FO_STALL_MS ms, $(jq -r .replies <<<"$CC_JSON") replies, reconnects $(jq -r .reconnects <<<"$CC_JSON"); backup's longest silence before the kill $sil ms"
 	t_info "$label: $FO_SUMMARY"
 }
 

@@ -104,3 +104,8 @@ test_output_buffer_SOURCES := primary/output_buffer.c primary/output_release.c \
 UNIT_TESTS += test_control_server
 test_control_server_SOURCES := common/control_server.c common/report.c \
 	common/log.c
+
+# The adaptive failure detector and the heartbeat datagram.
+UNIT_TESTS += test_detector
+test_detector_SOURCES := backup/detector.c common/heartbeat.c \
+	common/transport_tcp.c
