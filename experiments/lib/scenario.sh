@@ -283,6 +283,14 @@ sc_quantiles() {
 #                           naive: a hung connection is reported, not
 #                           waited on)
 #   --report-timeout MS     wait this long for the report (default 15000)
+#   --fault KIND            what happens to the primary (KR_FAULT, default
+#                           crash): crash (kill -9), freeze (SIGSTOP; SIGCONT
+#                           once the report is in), links-down (every link
+#                           of the primary's host down; up again once the
+#                           report is in), replication-link-down (the
+#                           primary's rep0 down for --link-down MS, default
+#                           3000: no failover is expected, no report waited
+#                           for; a report is noted as a false failover)
 # Sets (always, '{}'/empty when unknown):
 #   KR_DELAY_MS, KR_KILL_MONO_MS (CLOCK_MONOTONIC ms, 3 decimals, of the
 #   kill), KR_STOP_MONO_MS (of the client's SIGTERM), KR_KILL_TO_REPORT_MS,
@@ -296,6 +304,7 @@ sc_quantiles() {
 # logs/NAME.{client,redis-benchmark,primary,backup}.log.
 # Returns 0 if KR_OK=1, else 1 (the problem noted). Never aborts the run.
 SC_PY=''
+KR_FAULT=crash KR_LINK_DOWN_MS=3000
 KR_OK=0 KR_DELAY_MS='' KR_KILL_MONO_MS='' KR_STOP_MONO_MS='' KR_KILL_TO_REPORT_MS=''
 KR_STATUS='{}' KR_REPORT='{}' KR_CLIENT='{}' KR_CLIENT_RC='' KR_CSV='' KR_FALSE_FAILOVER=0
 
@@ -321,10 +330,43 @@ sc_real_to_mono_ms() {
 	printf '%d.%03d' $((ns / 1000000)) $(( (ns % 1000000) / 1000 ))
 }
 
+# sc_fault_links STATE [DEV...]: the primary host's links (default: every
+# one of them) up or down, in one `ip` run.
+sc_fault_links() {
+	local st=$1 dev
+	shift
+	[ $# -gt 0 ] || set -- "$TB_UPLINK" "$TB_REP_DEV"
+	for dev in "$@"; do
+		echo "link set dev $dev $st"
+	done | ip -n "$TB_NS_PRI" -batch - || sc_note "ip link set $* $st in pri failed"
+}
+
+# sc_fault_start / sc_fault_end: inject KR_FAULT on the primary, and end
+# it (the frozen or cut-off primary comes back: it must stay fenced).
+sc_fault_start() {
+	case "$KR_FAULT" in
+	crash) rrvm_kill9 "$P_PID" || sc_note "$1: the primary had already exited before the kill"
+		P_PID='' ;;
+	freeze) kill -STOP "$P_PID" 2>/dev/null || sc_note "$1: the primary had already exited" ;;
+	links-down) sc_fault_links down ;;
+	replication-link-down) sc_fault_links down "$TB_REP_DEV" ;;
+	esac
+}
+sc_fault_end() {
+	case "$KR_FAULT" in
+	freeze) [ -n "$P_PID" ] && kill -CONT "$P_PID" 2>/dev/null ;;
+	links-down) sc_fault_links up ;;
+	replication-link-down) sc_fault_links up "$TB_REP_DEV" ;;
+	esac
+	return 0
+}
+
 # sc_kill_primary NAME DELAY_MIN_MS DELAY_MAX_MS REPORT_TIMEOUT_MS: after a
 # uniformly random delay, read the backup's status (raw/NAME.status.json;
-# a failover already under way is noted as false), kill -9 the primary
-# (P_PID) and wait for the backup's report (B_REPORT). Sets KR_DELAY_MS,
+# a failover already under way is noted as false), inject the fault
+# (KR_FAULT, default kill -9 of P_PID) and wait for the backup's report
+# (B_REPORT; replication-link-down: wait KR_LINK_DOWN_MS, bring the link
+# back, expect no report), then end the fault. Sets KR_DELAY_MS,
 # KR_STATUS, KR_FALSE_FAILOVER, KR_KILL_REAL ($EPOCHREALTIME at the kill),
 # KR_OFFSET_NS (sc_mono_offset_ns, empty if unreadable) and
 # KR_KILL_TO_REPORT_MS.
@@ -345,12 +387,25 @@ sc_kill_primary() {
 		sc_note "$name: the backup was not replicating just before the kill (false failover under host load?): $(jq -c '{state, max_silence_ms}' <<<"$KR_STATUS" 2>/dev/null)"
 	fi
 	KR_KILL_REAL=$EPOCHREALTIME
-	rrvm_kill9 "$P_PID" || sc_note "$name: the primary had already exited before the kill"
-	P_PID=''
+	sc_fault_start "$name"
+	# A signal takes effect at once; a link is down once `ip` returned
+	# (its start-up alone can take tens of ms on a loaded host).
+	case "$KR_FAULT" in *down) KR_KILL_REAL=$EPOCHREALTIME ;; esac
+	if [ "$KR_FAULT" = replication-link-down ]; then
+		sleep "$(awk -v d="$KR_LINK_DOWN_MS" 'BEGIN { printf "%.3f", d / 1000 }')"
+		sc_fault_end
+		KR_KILL_TO_REPORT_MS=''
+		if [ -s "$B_REPORT" ]; then
+			KR_FALSE_FAILOVER=1
+			sc_note "$name: the backup failed over although only the replication link was down"
+		fi
+		return 0
+	fi
 	rrvm_wait_file "$B_REPORT" "$B_PID" "$rto"
 	rc=$?
 	KR_KILL_TO_REPORT_MS=$(( $(now_ms) - ${KR_KILL_REAL/./} / 1000 ))
 	[ $rc = 0 ] || sc_note "$name: no failover report ($([ $rc = 2 ] && echo "the backup exited" || echo "$rto ms timeout"))"
+	sc_fault_end
 	return 0
 }
 
@@ -360,6 +415,7 @@ sc_kill_round() {
 	local dmin=1000 dmax=3000 after=1 lc=10 rto=15000 cc_pid='' rb_pid='' off off2 t_kill t_stop
 	local -a ccopt=() popt=()
 	shift 3
+	KR_FAULT=crash KR_LINK_DOWN_MS=3000
 	KR_OK=0 KR_DELAY_MS='' KR_KILL_MONO_MS='' KR_STOP_MONO_MS='' KR_KILL_TO_REPORT_MS=''
 	KR_STATUS='{}' KR_REPORT='{}' KR_CLIENT='{}' KR_CLIENT_RC='' KR_FALSE_FAILOVER=0
 	KR_CSV=$SC_OUT/raw/$name.client.csv
@@ -370,6 +426,8 @@ sc_kill_round() {
 		--load-clients) lc=$2; shift 2 ;;
 		--stall-timeout) ccopt+=(--stall-timeout "$2"); shift 2 ;;
 		--report-timeout) rto=$2; shift 2 ;;
+		--fault) KR_FAULT=$2; shift 2 ;;
+		--link-down) KR_LINK_DOWN_MS=$2; shift 2 ;;
 		--) shift; popt=("$@"); break ;;
 		*) sc_note "$name: sc_kill_round: unknown option '$1'"; return 1 ;;
 		esac
@@ -416,6 +474,7 @@ sc_kill_round() {
 	[ -n "$KR_CLIENT" ] || { KR_CLIENT='{}'; sc_note "$name: no consistency-client report (exit status $KR_CLIENT_RC)"; }
 	[ "$KR_CLIENT_RC" = timeout ] && sc_note "$name: the consistency client did not finish within 30 s of SIGTERM"
 	sc_pair_down "$cc_pid" "$rb_pid"
-	[ "$KR_REPORT" != '{}' ] && [ "$KR_CLIENT" != '{}' ] && [ -n "$KR_KILL_MONO_MS" ] && KR_OK=1
+	[ "$KR_REPORT" != '{}' ] || [ "$KR_FAULT" = replication-link-down ] &&
+		[ "$KR_CLIENT" != '{}' ] && [ -n "$KR_KILL_MONO_MS" ] && KR_OK=1
 	[ "$KR_OK" = 1 ]
 }
