@@ -119,7 +119,7 @@ static void set_defaults(struct node_args *n, enum node_start start)
 	n->heartbeat_ms = 5;
 	n->compress = CKPT_COMPRESS_AUTO;
 	n->detect_timeout_ms = 500;
-	n->detect_floor_ms = NODE_DEFAULT_DETECT_FLOOR_MS;
+	n->detect_floor_ms = 0; /* not given: the default, at most the cap */
 	n->heartbeat_priority = NODE_DEFAULT_HEARTBEAT_PRIORITY;
 	n->handover_timeout_ms = 2000;
 	n->takeover.garp_count = 3;
@@ -344,6 +344,10 @@ static int finish(struct node_args *n, const char *cmd, int nopts,
 	}
 	if (check_reverse(n, guest_mac, guest_ip, err, size))
 		return -EINVAL;
+	if (!n->detect_floor_ms)
+		n->detect_floor_ms = n->detect_timeout_ms < NODE_DEFAULT_DETECT_FLOOR_MS
+					 ? n->detect_timeout_ms
+					 : NODE_DEFAULT_DETECT_FLOOR_MS;
 	if (n->detect_floor_ms > n->detect_timeout_ms) {
 		snprintf(err, size,
 			 "--detect-floor %u ms is above --detect-timeout %u ms",

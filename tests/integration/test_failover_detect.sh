@@ -22,6 +22,7 @@
 #     protected, acked) and the backup replicates again; then kill -9:
 #     a consistent failover without waiting for the timeout, and no
 #     violation over link loss, resync and failover.
+# Also: bad detection options are refused with one line and exit status 2.
 # Timings are printed (the host is shared): the report's detect phase is
 # asserted below half the detect timeout only.
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -39,6 +40,25 @@ for m in $MODES; do
 	case "$m" in buffered | reverse-inline | reverse-mirror) ;;
 	*) t_fail "RRVM_DETECT_MODES: unknown mode '$m'" ;; esac
 done
+
+# Bad detection options: one line, exit status 2, nothing started.
+bad_option() { # DESC EXPECTED-MESSAGE-REGEX rrvm-arguments...
+	local desc=$1 want=$2 out
+	shift 2
+	out=$("$RRVM" "$@" 2>&1)
+	t_eq "$desc: exit status 2" 2 "$?"
+	t_check "$desc: says why ($out)" matches "$out" "$want"
+}
+bad_option "backup --detect-floor above --detect-timeout" "--detect-floor 40 ms is above --detect-timeout 20 ms" \
+	backup --listen 127.0.0.1:1 --tap tap0 --insecure --detect-timeout 20 --detect-floor 40
+bad_option "backup --lan-listen without a port" "--lan-listen '10.77.0.12': an IPv4 address and port" \
+	backup --listen 127.0.0.1:1 --tap tap0 --insecure --lan-listen 10.77.0.12
+bad_option "primary --lan-peer garbage" "--lan-peer 'x:y'" \
+	primary --guest "$(guest_image kv)" --tap tap0 --ip 10.77.0.2/24 --mac 52:54:00:77:00:02 \
+	--backup 127.0.0.1:1 --insecure --lan-peer x:y
+bad_option "primary --heartbeat-priority 100" "--heartbeat-priority '100': out of range" \
+	primary --guest "$(guest_image kv)" --tap tap0 --ip 10.77.0.2/24 --mac 52:54:00:77:00:02 \
+	--backup 127.0.0.1:1 --insecure --heartbeat-priority 100
 
 # pair_up MODE: the testbed in MODE's topology, backup then primary with
 # the LAN heartbeat path; waits until the backup holds a full checkpoint.
