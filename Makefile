@@ -186,6 +186,7 @@ bench: deps
 	$(Q)./experiments/bench.sh
 	$(Q)./experiments/bench-checkpoint.sh
 	$(Q)./experiments/bench-replication.sh
+	$(Q)./experiments/bench-detect.sh
 	$(Q)mkdir -p results/bench && $(BUILD)/bench/bench_ckpt_codec | tee results/bench/codec-latest.csv
 	$(Q)./tests/fuzz/run.sh ckpt_decoder 300
 	$(Q)./tests/fuzz/run.sh frame_parse 300

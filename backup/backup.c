@@ -509,12 +509,22 @@ static enum backup_detector judge(struct backup *b, uint64_t now,
 	return v.lan ? DETECT_BOTH_SILENT : DETECT_SILENCE;
 }
 
-/* Our heartbeat to the primary (it gives up on a silent backup). */
+/*
+ * Our heartbeat to the primary: it gives up on a backup silent for its
+ * --detect-timeout, so we speak at least every 50 ms even with our own
+ * heartbeat path off (epochs, hence acks, may be seconds apart).
+ */
+#define BACKUP_HEARTBEAT_MAX_MS 50u
+
 static void heartbeat_primary(struct backup *b, uint64_t now, uint64_t *next_ns)
 {
-	uint64_t hb = (uint64_t)b->cfg.heartbeat_ms * 1000000u;
+	unsigned ms = b->cfg.heartbeat_ms &&
+			      b->cfg.heartbeat_ms < BACKUP_HEARTBEAT_MAX_MS
+			  ? b->cfg.heartbeat_ms
+			  : BACKUP_HEARTBEAT_MAX_MS;
+	uint64_t hb = (uint64_t)ms * 1000000u;
 
-	if (!b->link || !hb)
+	if (!b->link)
 		return;
 	if (now >= b->last_tx_ns + hb) {
 		pthread_mutex_lock(&b->lock);

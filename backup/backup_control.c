@@ -43,7 +43,7 @@ static int cmd_status(void *ctx, struct control_request *req)
 	report_u64(&r, "bytes_rx", "bytes received",
 		   stat_read(b->stats.bytes_rx));
 	report_f(&r, "last_heard_ms", "last heard", 1, age, "ms ago");
-	report_f(&r, "max_silence_ms", "longest silence", 1,
+	report_f(&r, "max_silence_ms", "longest link silence", 1,
 		 (double)stat_read(b->stats.max_silence_ns) / 1e6, "ms");
 	report_u64(&r, "detect_timeout_ms", "detect timeout",
 		   b->cfg.detect_timeout_ms);

@@ -69,39 +69,57 @@ static void accept_beat(struct liveness *l, struct liveness_path_state *p,
 		l->released_after = m->released_after;
 }
 
-/* Read every queued datagram of one path. Caller holds the lock. */
-static void read_path(struct liveness *l, struct liveness_path_state *p)
+/*
+ * Read the queued datagrams of one path, at most a batch: a flood on the
+ * port must not keep a real-time thread reading (the rest waits for the
+ * next wake-up). Caller holds the lock.
+ */
+#define READ_BATCH 64
+
+static bool read_path(struct liveness *l, struct liveness_path_state *p)
 {
 	uint8_t buf[HEARTBEAT_MAX_BYTES];
 
-	for (;;) {
+	for (int i = 0; i < READ_BATCH; i++) {
 		ssize_t n = recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT);
 		struct heartbeat_msg m;
 
 		if (n < 0)
-			break;
+			return false;
 		if (heartbeat_check(buf, (size_t)n, l->cfg.key, &m)) {
 			p->rejected++;
 			continue;
 		}
 		accept_beat(l, p, &m, clock_mono_ns());
 	}
+	return true;
 }
 
-/* Caller holds the lock. */
-static void drain_locked(struct liveness *l)
+/* Caller holds the lock. True if a batch was full (more is queued). */
+static bool drain_locked(struct liveness *l)
 {
+	bool full = false;
+
 	tick(l, clock_mono_ns());
 	for (int i = 0; i < LIVENESS_PATHS; i++)
-		if (l->path[i].fd >= 0)
-			read_path(l, &l->path[i]);
+		if (l->path[i].fd >= 0 && read_path(l, &l->path[i]))
+			full = true;
+	return full;
+}
+
+static bool drain(struct liveness *l)
+{
+	bool full;
+
+	pthread_mutex_lock(&l->lock);
+	full = drain_locked(l);
+	pthread_mutex_unlock(&l->lock);
+	return full;
 }
 
 void liveness_drain(struct liveness *l)
 {
-	pthread_mutex_lock(&l->lock);
-	drain_locked(l);
-	pthread_mutex_unlock(&l->lock);
+	drain(l);
 }
 
 static void *receive_main(void *arg)
@@ -128,7 +146,9 @@ static void *receive_main(void *arg)
 							   .events = POLLIN};
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
 			break;
-		liveness_drain(l);
+		/* Far more than a primary sends: a flood. Give the CPU back. */
+		if (drain(l))
+			usleep(1000);
 	}
 	return NULL;
 }

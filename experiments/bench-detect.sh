@@ -82,7 +82,9 @@ check_env() {
 		[[ ${!v} =~ ^[1-9][0-9]*$ ]] || fail "$v must be a positive integer (got '${!v}')"
 	done
 	for v in $PRIOS; do
-		[[ $v =~ ^[0-9]+$ ]] && [ "$v" -le 99 ] || fail "bad priority '$v' (0..99)"
+		if ! [[ $v =~ ^[0-9]+$ ]] || [ "$v" -gt 99 ]; then
+			fail "bad priority '$v' (0..99)"
+		fi
 	done
 }
 
@@ -138,44 +140,46 @@ watch() {
 	printf '%s\n' "$W_LAST" >"$OUT/raw/$name.status.json"
 }
 
+# loaded NAME MODE SECONDS CSV PREFIX [pair option...]: a pair under the
+# redis-benchmark load, watched (watch) for SECONDS, then torn down. Sets
+# W_* and L_PRIMARY (the primary's replication stats at the end).
+loaded() {
+	local name=$1 mode=$2 secs=$3 csv=$4 prefix=$5 rb_pid
+	shift 5
+	L_PRIMARY='{}' W_FAILOVER_S='' W_LAST='{}'
+	pair_up "$name" "$mode" "$@" || { sc_pair_down; return 1; }
+	rrvm_load_bg "$TB_NS_C" "$OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -c "$LOAD_CLIENTS"
+	rb_pid=$RRVM_LAST_PID
+	watch "$name" "$secs" "$csv" "$prefix"
+	L_PRIMARY=$(rrvm_repl_stats "$P_CTL" 2>/dev/null) || L_PRIMARY='{}'
+	printf '%s\n' "$L_PRIMARY" >"$OUT/raw/$name.primary.json"
+	sc_pair_down "$rb_pid"
+}
+
 part_soak() {
-	local csv=$OUT/soak.csv sum=$OUT/soak-summary.csv mode name rb_pid st p
+	local csv=$OUT/soak.csv sum=$OUT/soak-summary.csv mode st p
 	echo "mode,t_s,$SAMPLE_COLS" >"$csv"
 	echo "mode,duration_s,false_failover,threshold_median_ms,threshold_last_ms,rep_max_silence_ms,lan_max_silence_ms,link_max_silence_ms,local_stalls,local_stall_max_ms,rep_lost,lan_lost,primary_max_beat_period_ms,realtime" >"$sum"
 	say "part soak: $SOAK_MODES under redis-benchmark -c $LOAD_CLIENTS for $SOAK_S s each"
 	for mode in $SOAK_MODES; do
-		name=soak-$mode
-		pair_up "$name" "$mode" || { sc_pair_down; continue; }
-		rrvm_load_bg "$TB_NS_C" "$OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -c "$LOAD_CLIENTS"
-		rb_pid=$RRVM_LAST_PID
-		watch "$name" "$SOAK_S" "$csv" "$mode"
-		p=$(rrvm_repl_stats "$P_CTL" 2>/dev/null) || p='{}'
-		printf '%s\n' "$p" >"$OUT/raw/$name.primary.json"
-		st=$W_LAST
+		loaded "soak-$mode" "$mode" "$SOAK_S" "$csv" "$mode" || continue
+		st=$W_LAST p=$L_PRIMARY
 		echo "$mode,$SOAK_S,$([ -n "$W_FAILOVER_S" ] && echo yes || echo no),$(awk -F, -v m="$mode" '$1 == m && $4 != "" { print $4 }' "$csv" | stats_summary | cut -d' ' -f1),$(json_get "$st" .detect_threshold_ms),$(json_get "$st" .liveness.replication.max_silence_ms),$(json_get "$st" .liveness.lan.max_silence_ms),$(json_get "$st" .max_silence_ms),$(json_get "$st" .liveness.local_stalls),$(json_get "$st" .liveness.local_stall_max_ms),$(json_get "$st" .liveness.replication.lost),$(json_get "$st" .liveness.lan.lost),$(json_get "$p" .heartbeat_path.max_period_ms),$(json_get "$st" .liveness.realtime)" >>"$sum"
 		say "  $mode: $(tail -n 1 "$sum")"
-		sc_pair_down "$rb_pid"
 	done
 }
 
 part_rt() {
-	local csv=$OUT/rt.csv prio name rb_pid st p i=0
+	local csv=$OUT/rt.csv prio st p i=0
 	echo "round,heartbeat_priority,duration_s,false_failover,primary_realtime,primary_max_beat_period_ms,$SAMPLE_COLS" >"$csv"
 	say "part rt: --heartbeat-priority $PRIOS, $RT_S s each under redis-benchmark -c $LOAD_CLIENTS"
 	for prio in $PRIOS; do
 		i=$((i + 1))
-		name=rt-$i-prio$prio
-		pair_up "$name" buffered --heartbeat-priority "$prio" \
-			--primary-opt --heartbeat-priority --primary-opt "$prio" || { sc_pair_down; continue; }
-		rrvm_load_bg "$TB_NS_C" "$OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -c "$LOAD_CLIENTS"
-		rb_pid=$RRVM_LAST_PID
-		watch "$name" "$RT_S" "" ""
-		p=$(rrvm_repl_stats "$P_CTL" 2>/dev/null) || p='{}'
-		printf '%s\n' "$p" >"$OUT/raw/$name.primary.json"
-		st=$W_LAST
+		loaded "rt-$i-prio$prio" buffered "$RT_S" "" "" --heartbeat-priority "$prio" \
+			--primary-opt --heartbeat-priority --primary-opt "$prio" || continue
+		st=$W_LAST p=$L_PRIMARY
 		echo "$i,$prio,$RT_S,$([ -n "$W_FAILOVER_S" ] && echo yes || echo no),$(json_get "$p" .heartbeat_path.realtime),$(json_get "$p" .heartbeat_path.max_period_ms),$(sample_row "$st")" >>"$csv"
 		say "  priority $prio: $(tail -n 1 "$csv")"
-		sc_pair_down "$rb_pid"
 	done
 }
 

@@ -136,6 +136,7 @@ scenario_main() {
 	local f
 	sc_check_ints KILLS EPOCH WINDOW_BEFORE WINDOW_AFTER KILL_MIN_MS KILL_MAX_MS AFTER LOAD_CLIENTS LINK_DOWN_MS
 	sc_check_modes MODES buffered reverse-inline reverse-mirror naive
+	# shellcheck disable=SC2086 # the list, one word each
 	sc_check_modes FAULTS $FT_FAULTS
 	case "$LAN" in 0 | 1) ;; *) sc_fail "LAN must be 0 or 1" ;; esac
 	if [ $((WINDOW_BEFORE % 10)) != 0 ] || [ $((WINDOW_AFTER % 10)) != 0 ]; then

@@ -99,12 +99,16 @@ pri_links() { # up|down: every link of the primary's host
 	done
 }
 
+# shellcheck disable=SC2317 # called through wait_for, FO_FAULT, FO_AFTER
 backup_state_is() { json_true "$(rrvm_backup_status "$B_CTL" 2>/dev/null)" ".state == \"$1\""; }
+# shellcheck disable=SC2317 # called through FO_FAULT
 fault_freeze() { kill -STOP "$P_PID"; }
+# shellcheck disable=SC2317 # called through FO_FAULT
 fault_links_down() { pri_links down; }
 
 # After the failover: the old primary comes back and must stay out.
 OLD_P_PID=
+# shellcheck disable=SC2317 # called through FO_AFTER
 old_primary_back() {
 	local what=$1 st
 	sleep 1
@@ -115,7 +119,9 @@ old_primary_back() {
 		json_true "$st" '.protected == false'
 	t_info "$LABEL: $what: old primary: $(jq -c '{protected, connects, disconnects, backup_silent, connect_failures}' <<<"$st" 2>/dev/null)"
 }
+# shellcheck disable=SC2317 # called through FO_AFTER
 thaw() { kill -CONT "$OLD_P_PID"; old_primary_back "after SIGCONT"; }
+# shellcheck disable=SC2317 # called through FO_AFTER
 links_back() { pri_links up; old_primary_back "links up again"; }
 
 declare -a SUMMARY=()
