@@ -11,19 +11,21 @@ Q := $(if $(filter 1,$(V)),,@)
 
 HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow \
 	-Wno-unused-parameter -D_GNU_SOURCE -Iinclude -I.
-HOST_LDLIBS := -lpthread -llz4 -lnet $(shell pkg-config --libs libpcap libxdp libbpf 2>/dev/null)
+HOST_LDLIBS := -lpthread -llz4 -lnet -lsodium -lxxhash $(shell pkg-config --libs libpcap libxdp libbpf 2>/dev/null)
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 
-.PHONY: all deps test unit-test fuzz-test figures-test integration-test demo bench figures clean help lwip
+.PHONY: all deps test unit-test tsan-test tsan-pair-test fuzz-test figures-test integration-test demo bench figures clean help lwip
 
-all: $(BUILD)/rrvm guest $(BUILD)/consistency-client $(BUILD)/bpf/capture_xdp.bpf.o
+BPF_OBJS := $(patsubst backup/bpf/%.c,$(BUILD)/bpf/%.o,$(wildcard backup/bpf/*.bpf.c))
+
+all: $(BUILD)/rrvm guest $(BUILD)/consistency-client $(BPF_OBJS)
 
 help:
 	@echo "make            build build/rrvm and the guest images (build/guest/*.elf)"
 	@echo "make deps       install Debian packages and fetch lwIP's source (root)"
-	@echo "make test       unit tests (cmocka, ASan/UBSan) + integration tests (netns, KVM)"
+	@echo "make test       unit tests (cmocka, ASan/UBSan, then TSan) + fuzzing + integration tests (netns, KVM)"
 	@echo "make demo       fail over a protected kv guest under load (MODE=reverse|reverse-mirror|buffered|naive), report"
 	@echo "make bench      benchmarks (ratios against a same-run baseline)"
 	@echo "make figures    every experiment scenario (--quick) and every paper figure (results/figures/)"
@@ -37,7 +39,7 @@ deps:
 COMMON_SRCS := $(wildcard common/*.c)
 VMM_SRCS := $(wildcard vmm/*.c)
 CLI_SRCS := $(wildcard cli/*.c)
-DAEMON_SRCS := $(wildcard primary/*.c backup/*.c arp/*.c netstate/*.c)
+DAEMON_SRCS := $(wildcard primary/*.c backup/*.c migration/*.c arp/*.c netstate/*.c)
 RRVM_SRCS := $(CLI_SRCS) $(VMM_SRCS) $(COMMON_SRCS) $(DAEMON_SRCS)
 RRVM_OBJS := $(RRVM_SRCS:%.c=$(BUILD)/host/%.o)
 
@@ -52,11 +54,12 @@ $(BUILD)/rrvm: $(RRVM_OBJS)
 
 -include $(RRVM_OBJS:.o=.d)
 
-# The backup's XDP capture program, found beside build/rrvm at run time.
-$(BUILD)/bpf/%.bpf.o: backup/bpf/%.bpf.c backup/capture_shared.h
+# The backup's XDP capture programs, found beside build/rrvm at run time.
+# -mcpu=v3: atomics that return a value, and bounds the verifier can follow.
+$(BUILD)/bpf/%.bpf.o: backup/bpf/%.bpf.c backup/capture_shared.h backup/bpf/capture_filter.bpf.h
 	@mkdir -p $(dir $@)
 	@echo "  BPF     $<"
-	$(Q)clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu -I. -c $< -o $@
+	$(Q)clang -O2 -g -Wall -Werror -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu -I. -c $< -o $@
 
 # The scripted consistency client (experiments/consistency/README.md).
 CONSISTENCY_SRCS := $(wildcard experiments/consistency/*.c)
@@ -156,18 +159,65 @@ $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(t))))
 unit-test: $(UNIT_TEST_BINS)
 	$(Q)./tests/run-unit.sh $(UNIT_TEST_BINS)
 
+# The same unit tests under ThreadSanitizer (build/tsan/): data races in the
+# code they link (and lock-order problems) fail the run. TSAN_SKIP may name
+# tests to leave out (none are).
+TSAN_SKIP ?=
+TSAN_TEST_BINS := $(filter-out $(TSAN_SKIP:%=$(BUILD)/tsan/%),$(UNIT_TESTS:%=$(BUILD)/tsan/%))
+TSAN_CFLAGS := $(filter-out -O2,$(HOST_CFLAGS)) -O1 -fsanitize=thread -Wno-tsan \
+	-fno-omit-frame-pointer -Iguest/services -Iguest/net -DRRVM_UNIT_TEST=1
+
+define tsan_test
+$(BUILD)/tsan/$(1): tests/unit/$(1).c $$($(1)_SOURCES)
+	@mkdir -p $$(dir $$@)
+	@echo "  TSAN-CC $$@"
+	$(Q)$(CC) $(TSAN_CFLAGS) -o $$@ $$^ -lcmocka $(HOST_LDLIBS)
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call tsan_test,$(t))))
+
+tsan-test: $(TSAN_TEST_BINS)
+	$(Q)TSAN_OPTIONS="$${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp}" \
+		./tests/run-unit.sh $(TSAN_TEST_BINS)
+
+# rrvm itself under ThreadSanitizer (build/tsan/rrvm), and one replicated
+# pair (buffered failover, one round) run with it: every report TSan writes
+# (build/tsan/pair/race.PID) fails the target. Part of `make test`.
+TSAN_RRVM_OBJS := $(RRVM_SRCS:%.c=$(BUILD)/tsan/obj/%.o)
+$(BUILD)/tsan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  TSAN-CC $<"
+	$(Q)$(CC) $(TSAN_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/tsan/rrvm: $(TSAN_RRVM_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) -fsanitize=thread -o $@ $^ $(HOST_LDLIBS)
+-include $(TSAN_RRVM_OBJS:.o=.d)
+
+tsan-pair-test: all $(BUILD)/tsan/rrvm
+	$(Q)rm -rf $(BUILD)/tsan/pair && mkdir -p $(BUILD)/tsan/pair
+	$(Q)RRVM=$(CURDIR)/$(BUILD)/tsan/rrvm RRVM_FAILOVER_ROUNDS=1 \
+		TSAN_OPTIONS="log_path=$(CURDIR)/$(BUILD)/tsan/pair/race suppressions=$(CURDIR)/tests/tsan.supp" \
+		./tests/integration/test_failover_buffered.sh
+	$(Q)if ls $(BUILD)/tsan/pair/race.* >/dev/null 2>&1; then \
+		grep -h '^SUMMARY' $(BUILD)/tsan/pair/race.* | sort | uniq -c; \
+		echo "tsan-pair-test: data races (reports in $(BUILD)/tsan/pair/)" >&2; exit 1; fi
+
 integration-test: all
 	$(Q)./tests/run-integration.sh
 
-# Short fuzz runs of the decoders that face the network (longer in bench).
+# Short fuzz runs of the decoders that face the network (longer in bench):
+# the replication stream (checkpoint codec + protocol messages), the secure
+# channel (handshake, records), captured frames, the guests' RESP and HTTP
+# parsers (with their services, host-built as in the unit tests).
 FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := ckpt_decoder secure_channel frame_parse resp http vm_profile
 fuzz-test:
-	$(Q)./tests/fuzz/run.sh ckpt_decoder $(FUZZ_SECONDS)
-	$(Q)./tests/fuzz/run.sh frame_parse $(FUZZ_SECONDS)
+	$(Q)for t in $(FUZZ_TARGETS); do ./tests/fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit-test
+	$(Q)$(MAKE) --no-print-directory tsan-test
+	$(Q)$(MAKE) --no-print-directory tsan-pair-test
 	$(Q)$(MAKE) --no-print-directory fuzz-test
 	$(Q)$(MAKE) --no-print-directory figures-test
 	$(Q)$(MAKE) --no-print-directory integration-test
@@ -181,15 +231,23 @@ $(BUILD)/bench/bench_ckpt_codec: tests/bench/bench_ckpt_codec.c vmm/ckpt_codec.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $^ -llz4 -lpthread
 
+# Replication-link throughput, plain TCP against the secure channel.
+$(BUILD)/bench/bench_secure_transport: tests/bench/bench_secure_transport.c \
+		common/secure_transport.c common/secure_handshake.c \
+		common/secure_record.c common/transport_tcp.c common/log.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $^ -lsodium -lpthread
+
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_ckpt_codec
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_ckpt_codec \
+		$(BUILD)/bench/bench_secure_transport
 	$(Q)./experiments/bench.sh
 	$(Q)./experiments/bench-checkpoint.sh
 	$(Q)./experiments/bench-replication.sh
 	$(Q)./experiments/bench-detect.sh
 	$(Q)mkdir -p results/bench && $(BUILD)/bench/bench_ckpt_codec | tee results/bench/codec-latest.csv
-	$(Q)./tests/fuzz/run.sh ckpt_decoder 300
-	$(Q)./tests/fuzz/run.sh frame_parse 300
+	$(Q)$(BUILD)/bench/bench_secure_transport | tee results/bench/secure-transport-latest.csv
+	$(Q)for t in $(FUZZ_TARGETS); do ./tests/fuzz/run.sh $$t 300 || exit 1; done
 
 figures: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -97,7 +97,7 @@ static void update_state(struct backup *b)
 		     : stale(b)		     ? BACKUP_STATE_STANDING_BY
 					     : BACKUP_STATE_REPLICATING);
 	if (b->reverse)
-		reverse_set_stale(b->reverse, stat_read(b->state) ==
+		reverse_set_standing_by(b->reverse, stat_read(b->state) ==
 						  BACKUP_STATE_STANDING_BY);
 }
 
@@ -447,11 +447,12 @@ static void note_detector(struct backup *b, enum backup_detector d,
 
 /*
  * Should we fail over now (every path silent, or a closed link
- * confirmed)? Returns the detector, or DETECT_NONE with *next_ns = when
- * to look again. Only asked while we could take over.
+ * confirmed)? Returns the detector (*last_heard_ns: when the primary was
+ * last heard on any path), or DETECT_NONE with *next_ns = when to look
+ * again. Only asked while we could take over.
  */
 static enum backup_detector judge(struct backup *b, uint64_t now,
-				  uint64_t *next_ns)
+				  uint64_t *next_ns, uint64_t *last_heard_ns)
 {
 	uint64_t timeout_ns = (uint64_t)b->cfg.detect_timeout_ms * 1000000u;
 	struct liveness_verdict v;
@@ -505,7 +506,7 @@ static enum backup_detector judge(struct backup *b, uint64_t now,
 		b->rep_silent_noted = true;
 		return DETECT_NONE;
 	}
-	b->last_rx_ns = v.last_heard_ns;
+	*last_heard_ns = v.last_heard_ns;
 	return v.lan ? DETECT_BOTH_SILENT : DETECT_SILENCE;
 }
 
@@ -558,7 +559,8 @@ int backup_serve(struct backup *b, volatile int *stop,
 		update_state(b);
 		/* Only a backup holding a checkpoint it may run fails over. */
 		if (can_take_over(b)) {
-			enum backup_detector d = judge(b, now, &next);
+			uint64_t heard = b->last_rx_ns;
+			enum backup_detector d = judge(b, now, &next, &heard);
 
 			/* Silence only if nothing waits unread: this loop
 			 * may have been busy, not the primary quiet. */
@@ -568,7 +570,7 @@ int backup_serve(struct backup *b, volatile int *stop,
 				next = now;
 			}
 			if (d != DETECT_NONE) {
-				note_detector(b, d, b->last_rx_ns);
+				note_detector(b, d, heard);
 				*outcome = BACKUP_PRIMARY_FAILED;
 				break;
 			}
@@ -582,8 +584,12 @@ int backup_serve(struct backup *b, volatile int *stop,
 		if (poll(pfd, (nfds_t)nfds, wait_ms) < 0 && errno != EINTR)
 			return -errno;
 		if ((pfd[0].revents & POLLIN) &&
-		    repl_accept_take(b->acceptor, &acc) == 0)
+		    repl_accept_take(b->acceptor, &acc) == 0) {
 			adopt(b, &acc);
+			/* Bytes may already wait decrypted past the HELLO. */
+			if (b->link && receive_all(b, outcome))
+				break;
+		}
 		if (link_i >= 0 && b->link && pfd[link_i].revents &&
 		    receive_all(b, outcome))
 			break;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The capture layer both backends sit under (backup/capture.h): opening by
+ * The capture layer the backends sit under (backup/capture.h): opening by
  * name, and injecting through a packet socket on another interface when
  * the config names one (the inline topology forwards to the primary that
  * way, whichever backend captures), plus the interface helpers the
@@ -24,34 +24,68 @@
 
 /* ------------------------------------------------------------ the layer */
 
+/* How long a busy queue is waited for (see open_one). */
+#define CAPTURE_BUSY_WAIT_MS 2000
+
+/*
+ * A capture that just closed on this interface (the same daemon changing
+ * roles: backup -> VM -> backup) leaves its AF_XDP queue bound until the
+ * kernel's deferred release: -EBUSY for a moment. Wait it out.
+ */
+static int open_one(const struct capture_ops *ops, struct capture **out,
+		    const char *ifname, const uint8_t guest_mac[6],
+		    const struct capture_config *cfg)
+{
+	int err;
+
+	for (int waited = 0;; waited += 20) {
+		err = ops->open(out, ifname, guest_mac, cfg);
+		if (err != -EBUSY || waited >= CAPTURE_BUSY_WAIT_MS)
+			return err;
+		if (waited == 0)
+			log_info("capture: %s busy (a capture just closed?); "
+				 "waiting up to %d ms",
+				 ifname, CAPTURE_BUSY_WAIT_MS);
+		usleep(20 * 1000);
+	}
+}
+
 static int open_backend(struct capture **out, const char *backend,
 			const char *ifname, const uint8_t guest_mac[6],
 			const struct capture_config *cfg)
 {
+	/* auto: fastest first (docs/capture.md, "How auto chooses"). */
+	static const struct capture_ops *const order[] = {
+	    &capture_ringbuf_ops, &capture_xdp_ops, &capture_pcap_ops};
 	const struct capture_ops *ops;
-	int err;
+	size_t i;
+	int err = -ENODEV;
 
 	if (strcmp(backend, "auto") == 0) {
-		err = capture_xdp_ops.open(out, ifname, guest_mac, cfg);
-		if (err == 0)
-			return 0;
-		log_warn(
-		    "capture: %s: xdp backend unavailable (%s); using pcap",
-		    ifname, strerror(-err));
-		return capture_pcap_ops.open(out, ifname, guest_mac, cfg);
+		for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+			if (i)
+				log_warn("capture: %s: %s backend unavailable "
+					 "(%s); trying %s",
+					 ifname, order[i - 1]->name,
+					 strerror(-err), order[i]->name);
+			err = open_one(order[i], out, ifname, guest_mac, cfg);
+			if (err == 0)
+				return 0;
+		}
+		return err;
 	}
 	ops = capture_backend(backend);
 	if (!ops) {
-		log_error("capture: unknown backend '%s' (xdp, pcap, auto)",
+		log_error("capture: unknown backend '%s' (ringbuf, xdp, pcap, "
+			  "auto)",
 			  backend);
 		return -EINVAL;
 	}
-	return ops->open(out, ifname, guest_mac, cfg);
+	return open_one(ops, out, ifname, guest_mac, cfg);
 }
 
-int capture_open(struct capture **out, const char *backend,
-		 const char *ifname, const uint8_t guest_mac[6],
-		 const struct capture_config *cfg)
+int capture_open(struct capture **out, const char *backend, const char *ifname,
+		 const uint8_t guest_mac[6], const struct capture_config *cfg)
 {
 	struct capture *c = NULL;
 	int err;

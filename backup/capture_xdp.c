@@ -2,9 +2,8 @@
 /*
  * AF_XDP capture backend (docs/capture.md).
  *
- * Our XDP program (backup/bpf/capture_xdp.bpf.c) is attached with libxdp;
- * here the multi-program dispatcher cannot load (BPF_PROG_TYPE_EXT is
- * refused), so libxdp falls back to a single program on the interface.
+ * Our XDP program (backup/bpf/capture_xdp.bpf.c) is attached, claimed and
+ * detached by backup/capture_prog.c (shared with the ring-buffer backend).
  * One AF_XDP socket per receive queue, each with its own UMEM, in copy mode
  * (veth and most drivers have no zero-copy); the sockets are created with
  * XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD and entered into our program's XSK
@@ -16,9 +15,7 @@
  * circulate free list -> tx -> completion -> free list.
  *
  * A process that dies leaves its program attached (the sockets go with
- * it). The program's config map records the owner's PID and start time:
- * the next open replaces a program whose owner is gone and refuses one
- * whose owner still runs, or anybody else's program.
+ * it); capture_prog_open replaces it next time.
  */
 /* libpcap's bpf.h (via capture.h users) must not meet linux/bpf.h. */
 #define PCAP_DONT_INCLUDE_PCAP_BPF_H
@@ -48,6 +45,7 @@
 #include <xdp/libxdp.h>
 #include <xdp/xsk.h>
 
+#include "backup/capture_prog.h"
 #include "backup/capture_shared.h"
 #include "common/log.h"
 
@@ -76,13 +74,9 @@ struct xdp_queue {
 
 struct capture_xdp {
 	struct capture base;
-	char ifname[IF_NAMESIZE];
-	int ifindex;
-	struct xdp_program *prog;
-	enum xdp_attach_mode mode;
-	bool attached;
-	int cfg_fd, cnt_fd, xsks_fd;
-	struct capture_xdp_config cfg; /* as last written to cfg_fd */
+	struct capture_prog prog;
+	const char *ifname; /* prog.ifname */
+	int xsks_fd;
 
 	struct xdp_queue *q;
 	uint32_t nq;
@@ -94,12 +88,9 @@ struct capture_xdp {
 	/* Inject through queue 0's TX ring: free UMEM frames. */
 	uint64_t *tx_free;
 	uint32_t tx_nfree;
-	bool tx_kick; /* the last kick was refused: frames wait in TX */
+	bool tx_kick;	/* the last kick was refused: frames wait in TX */
 	int promisc_fd; /* holds promiscuous mode (cfg->promisc) */
 
-	int ncpus;
-	pthread_mutex_t stats_lock; /* cnt_buf: stats may run anywhere */
-	uint64_t *cnt_buf;	    /* one value per possible CPU */
 	struct capture_stats st;
 };
 
@@ -108,87 +99,7 @@ static struct capture_xdp *to_xdp(struct capture *c)
 	return (struct capture_xdp *)c;
 }
 
-/* --------------------------------------------------- library messages */
-
-/*
- * libxdp is chatty about the dispatcher it cannot load here and then falls
- * back: its and libbpf's messages go to debug; our own errors say what
- * failed.
- */
-static int xdp_lib_print(const char *lib, const char *fmt, va_list ap)
-{
-	char line[512];
-	size_t n;
-
-	if (log_get_level() < LOG_DEBUG)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	while (n && line[n - 1] == '\n')
-		line[--n] = '\0';
-	(void)lib; /* the libraries prefix their lines themselves */
-	log_debug("capture: %s", line);
-	return 0;
-}
-
-static int xdp_libxdp_print(enum libxdp_print_level level, const char *fmt,
-			    va_list ap)
-{
-	return xdp_lib_print("libxdp", fmt, ap);
-}
-
-static int xdp_libbpf_print(enum libbpf_print_level level, const char *fmt,
-			    va_list ap)
-{
-	return xdp_lib_print("libbpf", fmt, ap);
-}
-
-static void xdp_hook_lib_logs(void)
-{
-	static bool done;
-
-	if (done)
-		return;
-	done = true;
-	libxdp_set_print(xdp_libxdp_print);
-	libbpf_set_print(xdp_libbpf_print);
-}
-
 /* -------------------------------------------------------- small helpers */
-
-/* Field 22 of /proc/PID/stat (start time in clock ticks); 0 if unknown. */
-static uint64_t proc_start_time(uint32_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long long v;
-	ssize_t n;
-	char *p;
-	int fd, i;
-
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* The command name in (...) may hold spaces: count after it. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	p++;
-	/* p is at field 3 (" S ..."): skip to field 22. */
-	for (i = 3; i < 22; i++) {
-		p = strchr(p + 1, ' ');
-		if (!p)
-			return 0;
-	}
-	if (sscanf(p, " %llu", &v) != 1)
-		return 0;
-	return v;
-}
 
 /* Receive queues of ifname (ETHTOOL_GCHANNELS, else sysfs, else 1). */
 static uint32_t if_rx_queues(const char *ifname)
@@ -219,208 +130,7 @@ static uint32_t if_rx_queues(const char *ifname)
 	return n ? n : 1;
 }
 
-/* The BPF object: cfg, $RRVM_XDP_OBJ, or beside the executable. */
-static int xdp_find_obj(const char *want, char *buf, size_t size)
-{
-	static const char *const rel[] = {"bpf/", "../bpf/"};
-	char exe[PATH_MAX], *slash;
-	const char *env;
-	ssize_t n;
-	size_t i;
-
-	if (!want) {
-		env = getenv("RRVM_XDP_OBJ");
-		if (env && *env)
-			want = env;
-	}
-	if (want) {
-		snprintf(buf, size, "%s", want);
-		if (access(buf, R_OK) == 0)
-			return 0;
-		log_error("capture: xdp: BPF object %s: %s", buf,
-			  strerror(errno));
-		return -ENOENT;
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		slash = strrchr(exe, '/');
-		if (slash)
-			slash[1] = '\0';
-		for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-			int len = snprintf(buf, size, "%s%s%s", exe, rel[i],
-					   CAPTURE_XDP_OBJ_NAME);
-
-			if (len > 0 && (size_t)len < size &&
-			    access(buf, R_OK) == 0)
-				return 0;
-		}
-	}
-	log_error("capture: xdp: %s not found next to the executable (bpf/ "
-		  "or ../bpf/; build it with make, or set RRVM_XDP_OBJ)",
-		  CAPTURE_XDP_OBJ_NAME);
-	return -ENOENT;
-}
-
-static const char *xdp_mode_name(enum xdp_attach_mode m)
-{
-	switch (m) {
-	case XDP_MODE_NATIVE:
-		return "native";
-	case XDP_MODE_SKB:
-		return "skb";
-	case XDP_MODE_HW:
-		return "hw";
-	default:
-		return "unspec";
-	}
-}
-
-/* ----------------------------------------------- an existing program */
-
-/*
- * The config of an attached program of ours, found through the maps it
- * uses. 0, or -ENOENT when it has no such map (not ours after all).
- */
-static int xdp_read_owner(int prog_fd, struct capture_xdp_config *out)
-{
-	struct bpf_prog_info info;
-	struct bpf_map_info minfo;
-	__u32 ids[8], len, i, nids;
-	__u32 key = 0;
-	int fd, err = -ENOENT;
-
-	memset(&info, 0, sizeof(info));
-	info.nr_map_ids = sizeof(ids) / sizeof(ids[0]);
-	info.map_ids = (__u64)(uintptr_t)ids;
-	len = sizeof(info);
-	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0)
-		return -errno;
-	nids = info.nr_map_ids < sizeof(ids) / sizeof(ids[0])
-		   ? info.nr_map_ids
-		   : sizeof(ids) / sizeof(ids[0]);
-	for (i = 0; i < nids && err == -ENOENT; i++) {
-		fd = bpf_map_get_fd_by_id(ids[i]);
-		if (fd < 0)
-			continue;
-		memset(&minfo, 0, sizeof(minfo));
-		len = sizeof(minfo);
-		if (bpf_obj_get_info_by_fd(fd, &minfo, &len) == 0 &&
-		    strcmp(minfo.name, CAPTURE_XDP_MAP_CFG) == 0 &&
-		    minfo.value_size == sizeof(*out))
-			err = bpf_map_lookup_elem(fd, &key, out) ? -errno : 0;
-		close(fd);
-	}
-	return err;
-}
-
-/*
- * Before attaching: nothing there (0); our program left by a dead process
- * (detached, 0); anything else -EBUSY, with the reason logged.
- */
-static int xdp_clear_stale(struct capture_xdp *cx)
-{
-	struct capture_xdp_config old;
-	struct xdp_multiprog *mp;
-	struct xdp_program *main_prog;
-	const char *name;
-	uint32_t id;
-	long e;
-	int err;
-
-	mp = xdp_multiprog__get_from_ifindex(cx->ifindex);
-	e = libxdp_get_error(mp);
-	if (e == -ENOENT || (!mp && !e))
-		return 0;
-	if (e) {
-		log_error("capture: xdp: %s: cannot query attached XDP "
-			  "programs: %s",
-			  cx->ifname, strerror((int)-e));
-		return (int)e;
-	}
-	main_prog = xdp_multiprog__main_prog(mp);
-	if (!main_prog) {
-		/* Only an offloaded (HW) program: not in our way. */
-		err = 0;
-		goto out;
-	}
-	name = xdp_program__name(main_prog);
-	id = xdp_program__id(main_prog);
-	if (!xdp_multiprog__is_legacy(mp) || !name ||
-	    strcmp(name, CAPTURE_XDP_PROG_NAME) != 0 ||
-	    xdp_read_owner(xdp_program__fd(main_prog), &old) != 0) {
-		log_error("capture: xdp: %s already has an XDP program (%s, "
-			  "id %u, %s mode): not replacing somebody else's "
-			  "program",
-			  cx->ifname, name ? name : "?", id,
-			  xdp_mode_name(xdp_multiprog__attach_mode(mp)));
-		err = -EBUSY;
-		goto out;
-	}
-	if (old.owner_pid && old.owner_start &&
-	    proc_start_time(old.owner_pid) == old.owner_start) {
-		log_error("capture: xdp: %s is already captured by process %u "
-			  "(program id %u)",
-			  cx->ifname, old.owner_pid, id);
-		err = -EBUSY;
-		goto out;
-	}
-	log_warn("capture: xdp: %s: replacing a stale capture program (id %u) "
-		 "left by process %u, which is gone",
-		 cx->ifname, id, old.owner_pid);
-	err = xdp_multiprog__detach(mp);
-	if (err)
-		log_error("capture: xdp: %s: detaching stale program %u: %s",
-			  cx->ifname, id, strerror(-err));
-out:
-	xdp_multiprog__close(mp);
-	return err;
-}
-
 /* ------------------------------------------------------- open / close */
-
-static int xdp_attach(struct capture_xdp *cx, const char *obj,
-		      enum capture_xdp_mode want)
-{
-	enum xdp_attach_mode modes[2];
-	int nmodes = 0, i, err = -EINVAL;
-	long e;
-
-	if (want == CAPTURE_XDP_AUTO || want == CAPTURE_XDP_NATIVE)
-		modes[nmodes++] = XDP_MODE_NATIVE;
-	if (want == CAPTURE_XDP_AUTO || want == CAPTURE_XDP_SKB)
-		modes[nmodes++] = XDP_MODE_SKB;
-
-	for (i = 0; i < nmodes; i++) {
-		/*
-		 * A fresh object per attempt: a failed attach may have
-		 * loaded it already (an object loads only once).
-		 */
-		cx->prog =
-		    xdp_program__open_file(obj, CAPTURE_XDP_SECTION, NULL);
-		e = libxdp_get_error(cx->prog);
-		if (e) {
-			cx->prog = NULL;
-			log_error("capture: xdp: opening %s: %s", obj,
-				  strerror((int)-e));
-			return (int)e;
-		}
-		err = xdp_program__attach(cx->prog, cx->ifindex, modes[i], 0);
-		if (err == 0) {
-			cx->mode = modes[i];
-			cx->attached = true;
-			return 0;
-		}
-		log_info("capture: xdp: %s: %s mode attach failed: %s",
-			 cx->ifname, xdp_mode_name(modes[i]), strerror(-err));
-		xdp_program__close(cx->prog);
-		cx->prog = NULL;
-	}
-	log_error("capture: xdp: cannot attach %s to %s: %s (--log-level "
-		  "debug shows libxdp's and the verifier's messages)",
-		  obj, cx->ifname, strerror(-err));
-	return err;
-}
 
 static int xdp_queue_open(struct capture_xdp *cx, struct xdp_queue *q,
 			  bool with_tx)
@@ -503,22 +213,6 @@ static int xdp_queue_open(struct capture_xdp *cx, struct xdp_queue *q,
 	return 0;
 }
 
-static int xdp_write_config(struct capture_xdp *cx,
-			    const struct capture_xdp_config *pcfg)
-{
-	__u32 key = 0;
-	int err;
-
-	if (bpf_map_update_elem(cx->cfg_fd, &key, pcfg, BPF_ANY) == 0) {
-		cx->cfg = *pcfg;
-		return 0;
-	}
-	err = -errno;
-	log_error("capture: xdp: writing the program's config: %s",
-		  strerror(-err));
-	return err;
-}
-
 static void xdp_close_handle(struct capture *c);
 
 static bool is_pow2(uint32_t v)
@@ -526,16 +220,97 @@ static bool is_pow2(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
+/* Sockets on every queue, and one fd over them all when there are more. */
+static int xdp_queues_open(struct capture_xdp *cx, uint32_t want_q)
+{
+	uint32_t i;
+	int err;
+
+	for (i = 0; i < want_q; i++) {
+		err = xdp_queue_open(cx, &cx->q[i], i == 0);
+		cx->nq = i + 1; /* close() cleans up this one too */
+		if (err)
+			return err;
+	}
+	if (cx->nq == 1)
+		return 0;
+	cx->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (cx->epfd < 0)
+		return -errno;
+	for (i = 0; i < cx->nq; i++) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+
+		if (epoll_ctl(cx->epfd, EPOLL_CTL_ADD, cx->q[i].fd, &ev) != 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Sizes from the config (defaults for zeros); -EINVAL if unusable. */
+static int xdp_sizes(struct capture_xdp *cx, struct capture_config *cfg)
+{
+	if (!cfg->snaplen)
+		cfg->snaplen = CAPTURE_SNAPLEN_DEFAULT;
+	if (!cfg->ring_frames)
+		cfg->ring_frames = CAPTURE_RING_DEFAULT;
+	if (!cfg->tx_frames)
+		cfg->tx_frames = CAPTURE_TX_RING_DEFAULT;
+	if (!is_pow2(cfg->ring_frames) || !is_pow2(cfg->tx_frames)) {
+		log_error("capture: xdp: ring sizes must be powers of two "
+			  "(%u, %u)",
+			  cfg->ring_frames, cfg->tx_frames);
+		return -EINVAL;
+	}
+	cx->ring_frames = cfg->ring_frames;
+	cx->tx_frames = cfg->tx_frames;
+	/*
+	 * In copy mode the kernel puts a frame behind XDP_PACKET_HEADROOM
+	 * (256) in its UMEM frame; UMEM frames are 2 or 4 KiB.
+	 */
+	cx->frame_size = cfg->snaplen + 256 <= 2048 ? 2048 : 4096;
+	cx->snaplen = cfg->snaplen < cx->frame_size - 256
+			  ? cfg->snaplen
+			  : cx->frame_size - 256;
+	if (cx->snaplen < cfg->snaplen)
+		log_warn("capture: xdp: frames longer than %u bytes cannot be "
+			 "captured (snaplen %u)",
+			 cx->snaplen, cfg->snaplen);
+	return 0;
+}
+
+/* Per-queue and per-CPU arrays. */
+static int xdp_alloc(struct capture_xdp *cx, const char *ifname,
+		     const struct capture_config *cfg, uint32_t *want_q)
+{
+	uint32_t i;
+
+	*want_q = cfg->queues ? cfg->queues : if_rx_queues(ifname);
+	if (*want_q > CAPTURE_XDP_MAX_QUEUES) {
+		log_warn("capture: xdp: %s has %u receive queues; binding the "
+			 "first %u (frames on the others are %s)",
+			 ifname, *want_q, CAPTURE_XDP_MAX_QUEUES,
+			 cfg->steal ? "dropped" : "not captured");
+		*want_q = CAPTURE_XDP_MAX_QUEUES;
+	}
+	cx->q = calloc(*want_q, sizeof(*cx->q));
+	cx->tx_free = calloc(cfg->tx_frames, sizeof(*cx->tx_free));
+	if (!cx->q || !cx->tx_free)
+		return -ENOMEM;
+	for (i = 0; i < *want_q; i++) {
+		cx->q[i].queue_id = i;
+		cx->q[i].fd = -1;
+	}
+	return 0;
+}
+
 static int xdp_open_handle(struct capture **out, const char *ifname,
 			   const uint8_t guest_mac[6],
 			   const struct capture_config *ucfg)
 {
-	struct capture_xdp_config pcfg;
 	struct capture_config cfg;
-	struct bpf_object *obj;
 	struct capture_xdp *cx;
 	char path[PATH_MAX];
-	uint32_t i, want_q;
+	uint32_t want_q;
 	int err;
 
 	*out = NULL;
@@ -543,165 +318,65 @@ static int xdp_open_handle(struct capture **out, const char *ifname,
 		cfg = *ucfg;
 	else
 		capture_config_init(&cfg);
-	if (!cfg.snaplen)
-		cfg.snaplen = CAPTURE_SNAPLEN_DEFAULT;
-	if (!cfg.ring_frames)
-		cfg.ring_frames = CAPTURE_RING_DEFAULT;
-	if (!cfg.tx_frames)
-		cfg.tx_frames = CAPTURE_TX_RING_DEFAULT;
-	if (!is_pow2(cfg.ring_frames) || !is_pow2(cfg.tx_frames)) {
-		log_error("capture: xdp: ring sizes must be powers of two "
-			  "(%u, %u)",
-			  cfg.ring_frames, cfg.tx_frames);
-		return -EINVAL;
-	}
-	if (strlen(ifname) >= IF_NAMESIZE)
-		return -ENAMETOOLONG;
-	xdp_hook_lib_logs();
-
 	cx = calloc(1, sizeof(*cx));
 	if (!cx)
 		return -ENOMEM;
 	cx->base.ops = &capture_xdp_ops;
-	pthread_mutex_init(&cx->stats_lock, NULL);
 	cx->epfd = -1;
 	cx->promisc_fd = -1;
-	cx->cfg_fd = cx->cnt_fd = cx->xsks_fd = -1;
-	snprintf(cx->ifname, sizeof(cx->ifname), "%s", ifname);
-	cx->ring_frames = cfg.ring_frames;
-	cx->tx_frames = cfg.tx_frames;
-	/*
-	 * In copy mode the kernel puts a frame behind XDP_PACKET_HEADROOM
-	 * (256) in its UMEM frame; UMEM frames are 2 or 4 KiB.
-	 */
-	cx->frame_size = cfg.snaplen + 256 <= 2048 ? 2048 : 4096;
-	cx->snaplen = cfg.snaplen < cx->frame_size - 256 ? cfg.snaplen
-							 : cx->frame_size - 256;
-	if (cx->snaplen < cfg.snaplen)
-		log_warn("capture: xdp: frames longer than %u bytes cannot be "
-			 "captured (snaplen %u)",
-			 cx->snaplen, cfg.snaplen);
-
-	cx->ifindex = (int)if_nametoindex(ifname);
-	if (!cx->ifindex) {
-		err = -errno;
-		log_error("capture: xdp: %s: %s", ifname, strerror(errno));
-		goto out_free;
-	}
-	err = xdp_find_obj(cfg.xdp_obj, path, sizeof(path));
-	if (err)
-		goto out_free;
-
-	want_q = cfg.queues ? cfg.queues : if_rx_queues(ifname);
-	if (want_q > CAPTURE_XDP_MAX_QUEUES) {
-		log_warn("capture: xdp: %s has %u receive queues; binding the "
-			 "first %u (frames on the others are %s)",
-			 ifname, want_q, CAPTURE_XDP_MAX_QUEUES,
-			 cfg.steal ? "dropped" : "not captured");
-		want_q = CAPTURE_XDP_MAX_QUEUES;
-	}
-	cx->q = calloc(want_q, sizeof(*cx->q));
-	cx->tx_free = calloc(cfg.tx_frames, sizeof(*cx->tx_free));
-	cx->ncpus = libbpf_num_possible_cpus();
-	if (cx->ncpus <= 0)
-		cx->ncpus = 1;
-	cx->cnt_buf = calloc((size_t)cx->ncpus, sizeof(*cx->cnt_buf));
-	if (!cx->q || !cx->tx_free || !cx->cnt_buf) {
-		err = -ENOMEM;
-		goto out_free;
-	}
-	for (i = 0; i < want_q; i++) {
-		cx->q[i].queue_id = i;
-		cx->q[i].fd = -1;
-	}
-
+	cx->xsks_fd = -1;
+	cx->prog.cfg_fd = cx->prog.cnt_fd = -1;
+	cx->ifname = ifname;
+	err = xdp_sizes(cx, &cfg);
+	if (!err)
+		err = capture_prog_find_obj("xdp", cfg.xdp_obj, "RRVM_XDP_OBJ",
+					    CAPTURE_XDP_OBJ_NAME, path,
+					    sizeof(path));
+	if (!err)
+		err = xdp_alloc(cx, ifname, &cfg, &want_q);
 	/*
 	 * A NIC drops unicast for other MACs before XDP runs unless it is
 	 * promiscuous (a veth does not filter).
 	 */
-	if (cfg.promisc) {
+	if (!err && cfg.promisc) {
 		cx->promisc_fd = capture_promisc_hold(ifname);
-		if (cx->promisc_fd < 0) {
+		if (cx->promisc_fd < 0)
 			err = cx->promisc_fd;
-			goto out_free;
-		}
 	}
-	err = xdp_clear_stale(cx);
+	if (!err)
+		err = capture_prog_open(&cx->prog, "xdp", ifname, path,
+					cfg.xdp_mode, false, 0, guest_mac);
 	if (err)
 		goto out_free;
-	err = xdp_attach(cx, path, cfg.xdp_mode);
-	if (err)
-		goto out_free;
-	obj = xdp_program__bpf_obj(cx->prog);
-	cx->cfg_fd = bpf_object__find_map_fd_by_name(obj, CAPTURE_XDP_MAP_CFG);
-	cx->cnt_fd = bpf_object__find_map_fd_by_name(obj, CAPTURE_XDP_MAP_CNT);
-	cx->xsks_fd =
-	    bpf_object__find_map_fd_by_name(obj, CAPTURE_XDP_MAP_XSKS);
-	if (cx->cfg_fd < 0 || cx->cnt_fd < 0 || cx->xsks_fd < 0) {
-		log_error("capture: xdp: %s lacks the maps %s, %s, %s", path,
-			  CAPTURE_XDP_MAP_CFG, CAPTURE_XDP_MAP_CNT,
+	cx->ifname = cx->prog.ifname;
+	cx->xsks_fd = capture_prog_map_fd(&cx->prog, CAPTURE_XDP_MAP_XSKS);
+	if (cx->xsks_fd < 0) {
+		log_error("capture: xdp: %s lacks the map %s", path,
 			  CAPTURE_XDP_MAP_XSKS);
 		err = -ENOENT;
 		goto out_free;
 	}
-	/*
-	 * Claim it at once (filter still off): a concurrent open must see a
-	 * live owner, not a nameless program it would take for stale.
-	 */
-	memset(&pcfg, 0, sizeof(pcfg));
-	memcpy(pcfg.guest_mac, guest_mac, 6);
-	pcfg.owner_pid = (uint32_t)getpid();
-	pcfg.owner_start = proc_start_time(pcfg.owner_pid);
-	err = xdp_write_config(cx, &pcfg);
-	if (err)
-		goto out_free;
-
-	for (i = 0; i < want_q; i++) {
-		err = xdp_queue_open(cx, &cx->q[i], i == 0);
-		cx->nq = i + 1; /* close() cleans up this one too */
-		if (err)
-			goto out_free;
-	}
-	if (cx->nq > 1) {
-		cx->epfd = epoll_create1(EPOLL_CLOEXEC);
-		if (cx->epfd < 0) {
-			err = -errno;
-			goto out_free;
-		}
-		for (i = 0; i < cx->nq; i++) {
-			struct epoll_event ev = {.events = EPOLLIN,
-						 .data.u32 = i};
-
-			if (epoll_ctl(cx->epfd, EPOLL_CTL_ADD, cx->q[i].fd,
-				      &ev) != 0) {
-				err = -errno;
-				goto out_free;
-			}
-		}
-	}
+	err = xdp_queues_open(cx, want_q);
 	/*
 	 * Enable the filter last: until now the program passed everything,
 	 * so frames that arrived while the sockets were being set up went
 	 * their usual way instead of being dropped for want of a socket.
 	 */
-	pcfg.flags = CAPTURE_XDP_F_ENABLED;
-	if (cfg.steal)
-		pcfg.flags |= CAPTURE_XDP_F_STEAL;
-	if (cfg.guest_ip4) {
-		pcfg.flags |= CAPTURE_XDP_F_ARP_IP;
-		pcfg.guest_ip4 = cfg.guest_ip4;
-	}
-	err = xdp_write_config(cx, &pcfg);
+	if (!err)
+		err = capture_prog_enable(&cx->prog,
+					  cfg.steal ? CAPTURE_XDP_F_STEAL : 0,
+					  cfg.guest_ip4, 0);
 	if (err)
 		goto out_free;
 
 	/* Generic XDP runs after GRO; native XDP before it. */
-	if (cx->mode == XDP_MODE_SKB)
+	if (cx->prog.mode == XDP_MODE_SKB)
 		capture_warn_coalescing("xdp", ifname);
 	log_info("capture: xdp on %s: program id %u, %s mode, %u queue%s, "
 		 "copy, %u+%u frames of %u bytes, snaplen %u, %s",
-		 ifname, xdp_program__id(cx->prog), xdp_mode_name(cx->mode),
-		 cx->nq, cx->nq == 1 ? "" : "s", cx->ring_frames, cx->tx_frames,
+		 ifname, capture_prog_id(&cx->prog),
+		 capture_prog_mode_name(cx->prog.mode), cx->nq,
+		 cx->nq == 1 ? "" : "s", cx->ring_frames, cx->tx_frames,
 		 cx->frame_size, cx->snaplen,
 		 cfg.steal ? "steal (no socket: drop)"
 			   : "copy requested: matching frames are still "
@@ -718,7 +393,6 @@ static void xdp_close_handle(struct capture *c)
 {
 	struct capture_xdp *cx = to_xdp(c);
 	uint32_t i;
-	int err;
 
 	if (!cx)
 		return;
@@ -734,14 +408,7 @@ static void xdp_close_handle(struct capture *c)
 			 cx->ifname, (unsigned long long)cx->st.frames, per_q);
 	}
 	/* Program first: no frame is redirected to a closing socket. */
-	if (cx->attached) {
-		err = xdp_program__detach(cx->prog, cx->ifindex, cx->mode, 0);
-		if (err)
-			log_warn("capture: xdp: detaching from %s: %s "
-				 "(the next open replaces it)",
-				 cx->ifname, strerror(-err));
-	}
-	xdp_program__close(cx->prog);
+	capture_prog_close(&cx->prog);
 	for (i = 0; i < cx->nq; i++) {
 		struct xdp_queue *q = &cx->q[i];
 
@@ -759,27 +426,12 @@ static void xdp_close_handle(struct capture *c)
 		close(cx->promisc_fd);
 	free(cx->q);
 	free(cx->tx_free);
-	free(cx->cnt_buf);
-	pthread_mutex_destroy(&cx->stats_lock);
 	free(cx);
 }
 
-/*
- * The program stays attached but passes everything, as before the filter
- * was enabled: one map write instead of a detach.
- */
 static void xdp_quiesce(struct capture *c)
 {
-	struct capture_xdp *cx = to_xdp(c);
-	struct capture_xdp_config pcfg;
-
-	if (!cx || !(cx->cfg.flags & CAPTURE_XDP_F_ENABLED))
-		return;
-	pcfg = cx->cfg;
-	pcfg.flags &= ~(__u32)CAPTURE_XDP_F_ENABLED;
-	if (xdp_write_config(cx, &pcfg) == 0)
-		log_info("capture: xdp on %s quiesced (passes everything)",
-			 cx->ifname);
+	capture_prog_quiesce(&to_xdp(c)->prog);
 }
 
 /* ------------------------------------------------------------ datapath */
@@ -942,22 +594,13 @@ static int xdp_inject(struct capture *c, const void *frame, size_t len)
 static void xdp_stats(struct capture *c, struct capture_stats *out)
 {
 	struct capture_xdp *cx = to_xdp(c);
-	uint64_t cnt[CAPTURE_XDP_CNT_MAX] = {0};
+	uint64_t cnt[CAPTURE_XDP_CNT_MAX];
 	struct xdp_statistics xs;
 	uint64_t sock_drops = 0;
 	socklen_t len;
-	__u32 key;
 	uint32_t i;
-	int cpu;
 
-	pthread_mutex_lock(&cx->stats_lock);
-	for (key = 0; key < CAPTURE_XDP_CNT_MAX; key++) {
-		if (bpf_map_lookup_elem(cx->cnt_fd, &key, cx->cnt_buf) != 0)
-			continue;
-		for (cpu = 0; cpu < cx->ncpus; cpu++)
-			cnt[key] += cx->cnt_buf[cpu];
-	}
-	pthread_mutex_unlock(&cx->stats_lock);
+	capture_prog_counters(&cx->prog, cnt, CAPTURE_XDP_CNT_MAX);
 	for (i = 0; i < cx->nq; i++) {
 		len = sizeof(xs);
 		if (getsockopt(cx->q[i].fd, SOL_XDP, XDP_STATISTICS, &xs,

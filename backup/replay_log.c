@@ -9,7 +9,7 @@
  * removal are O(1): a trim costs O(digests + frames removed + frames the
  * VM moved past) however long the log is.
  *
- * libc only (the primary links this file for replay_digest()).
+ * libc only, plus the frame digest (netstate/frame_digest.c).
  */
 /* mmap flags, clock ids, mkstemp: POSIX + BSD bits (the Makefile sets it too).
  */
@@ -23,111 +23,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-/* ------------------------------------------------------------- digest */
-
-/*
- * XXH64 with seed 0, as specified by Yann Collet's xxHash (the reference
- * vectors are in tests/unit/test_replay_log.c). Chosen over FNV-1a because
- * it consumes 32 bytes per round instead of one, and mixes well enough
- * that frames differing in one bit (say a TCP sequence number) never
- * share a digest in practice.
- */
-#define XXH_P1 0x9E3779B185EBCA87ull
-#define XXH_P2 0xC2B2AE3D27D4EB4Full
-#define XXH_P3 0x165667B19E3779F9ull
-#define XXH_P4 0x85EBCA77C2B2AE63ull
-#define XXH_P5 0x27D4EB2F165667C5ull
-
-static inline uint64_t rotl64(uint64_t x, unsigned r)
-{
-	return (x << r) | (x >> (64 - r));
-}
-
-/*
- * Little-endian loads, so both hosts agree whatever their byte order;
- * memcpy keeps them alignment-safe and compiles to one load.
- */
-static inline uint64_t load64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	v = __builtin_bswap64(v);
-#endif
-	return v;
-}
-
-static inline uint32_t load32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	v = __builtin_bswap32(v);
-#endif
-	return v;
-}
-
-static inline uint64_t xxh_round(uint64_t acc, uint64_t input)
-{
-	acc += input * XXH_P2;
-	acc = rotl64(acc, 31);
-	return acc * XXH_P1;
-}
-
-static inline uint64_t xxh_merge(uint64_t h, uint64_t v)
-{
-	h ^= xxh_round(0, v);
-	return h * XXH_P1 + XXH_P4;
-}
-
-uint64_t replay_digest(const uint8_t *frame, size_t len)
-{
-	const uint8_t *p = frame, *end = frame + len;
-	uint64_t h;
-
-	if (len >= 32) {
-		uint64_t v1 = XXH_P1 + XXH_P2, v2 = XXH_P2, v3 = 0;
-		uint64_t v4 = -XXH_P1;
-
-		do {
-			v1 = xxh_round(v1, load64(p));
-			v2 = xxh_round(v2, load64(p + 8));
-			v3 = xxh_round(v3, load64(p + 16));
-			v4 = xxh_round(v4, load64(p + 24));
-			p += 32;
-		} while (end - p >= 32);
-		h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) +
-		    rotl64(v4, 18);
-		h = xxh_merge(h, v1);
-		h = xxh_merge(h, v2);
-		h = xxh_merge(h, v3);
-		h = xxh_merge(h, v4);
-	} else {
-		h = XXH_P5;
-	}
-	h += len;
-	for (; end - p >= 8; p += 8) {
-		h ^= xxh_round(0, load64(p));
-		h = rotl64(h, 27) * XXH_P1 + XXH_P4;
-	}
-	if (end - p >= 4) {
-		h ^= (uint64_t)load32(p) * XXH_P1;
-		h = rotl64(h, 23) * XXH_P2 + XXH_P3;
-		p += 4;
-	}
-	for (; p < end; p++) {
-		h ^= *p * XXH_P5;
-		h = rotl64(h, 11) * XXH_P1;
-	}
-	h ^= h >> 33;
-	h *= XXH_P2;
-	h ^= h >> 29;
-	h *= XXH_P3;
-	h ^= h >> 32;
-	return h;
-}
+#include "netstate/frame_digest.h"
 
 /* ---------------------------------------------------------- structures */
 
@@ -322,13 +218,25 @@ static bool is_live(const struct replay_log *log, uint64_t seq)
 static bool fits(const struct replay_log *log, size_t len)
 {
 	return log->tail_seq - log->head_seq < log->limit_frames &&
-	       log->bytes + len <= log->limit_bytes &&
+	       log->held_bytes + len <= log->limit_bytes &&
 	       data_place(log, ALIGN8(len)) >= 0;
 }
 
 bool replay_log_would_fit(const struct replay_log *log, size_t len)
 {
 	return len && len <= REPLAY_FRAME_MAX && log->data && fits(log, len);
+}
+
+void replay_log_room(const struct replay_log *log, uint64_t *frames,
+		     uint64_t *bytes)
+{
+	uint64_t held = log->tail_seq - log->head_seq; /* tombstones too */
+
+	/* data_cap has the slack for padding and the wrap (replay_log_init). */
+	*frames = held < log->limit_frames ? log->limit_frames - held : 0;
+	*bytes = log->held_bytes < log->limit_bytes
+		     ? log->limit_bytes - log->held_bytes
+		     : 0;
 }
 
 int replay_log_append(struct replay_log *log, const uint8_t *frame, size_t len,
@@ -350,7 +258,7 @@ int replay_log_append(struct replay_log *log, const uint8_t *frame, size_t len,
 	log->data_tail = (uint64_t)off + ALIGN8(len);
 
 	r = rec_at(log, seq);
-	r->digest = replay_digest(frame, len);
+	r->digest = frame_digest(frame, len);
 	r->next_same = SEQ_NONE;
 	r->off = (uint32_t)off;
 	r->len = (uint32_t)len;
@@ -374,6 +282,7 @@ int replay_log_append(struct replay_log *log, const uint8_t *frame, size_t len,
 	log->tail_seq++;
 	log->live++;
 	log->bytes += len;
+	log->held_bytes += len;
 	log->st.appended++;
 	log->st.appended_bytes += len;
 	if (log->live > log->st.frames_hwm)
@@ -431,7 +340,7 @@ static void compact_head(struct replay_log *log)
 {
 	while (log->head_seq != log->tail_seq &&
 	       rec_at(log, log->head_seq)->removed)
-		log->head_seq++;
+		log->held_bytes -= rec_at(log, log->head_seq++)->len;
 	/* Empty: restart at offset 0 so the ring stays compact in memory. */
 	if (log->head_seq == log->tail_seq)
 		log->data_tail = 0;
@@ -529,6 +438,60 @@ static void skip_passed(struct replay_log *log, uint64_t newest,
 	compact_head(log);
 }
 
+/*
+ * Where a new gap's late window starts: the newest capture, or (late_wall)
+ * now if that is later - a second capture path starved of CPU delivers
+ * its copies late and stamps them late.
+ */
+static uint64_t late_from(const struct replay_log *log)
+{
+	uint64_t now;
+
+	if (!log->late_wall)
+		return log->newest_ns;
+	now = now_ns(CLOCK_MONOTONIC);
+	return now > log->newest_ns ? now : log->newest_ns;
+}
+
+/*
+ * A full log: frames captured more than stale_ns ago and still undelivered
+ * go. Only then: a frame merely slow to reach the VM (a starved primary)
+ * must not be dropped while there is room to wait for it.
+ */
+static void skip_stale(struct replay_log *log, const struct trim_obs *obs,
+		       struct replay_trim_result *res)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC), frames, bytes;
+
+	if (!log->stale_ns)
+		return;
+	replay_log_room(log, &frames, &bytes);
+	if (frames && bytes >= REPLAY_FRAME_MAX)
+		return;
+	/* Capture order is time order: stop at the first young frame. */
+	for (uint64_t seq = log->head_seq; seq < log->tail_seq; seq++) {
+		struct replay_rec *r = rec_at(log, seq);
+
+		if (r->ts.mono_ns + log->stale_ns > now)
+			break;
+		if (r->removed)
+			continue;
+		res->bytes_removed += rec_remove(log, seq, obs, false);
+		res->skipped++;
+	}
+	compact_head(log);
+}
+
+void replay_log_set_late_wall(struct replay_log *log, bool on)
+{
+	log->late_wall = on;
+}
+
+void replay_log_set_stale(struct replay_log *log, uint64_t ns)
+{
+	log->stale_ns = ns;
+}
+
 void replay_log_set_reorder(struct replay_log *log, uint32_t trims)
 {
 	log->reorder_trims = trims < UINT16_MAX ? trims : UINT16_MAX - 1;
@@ -560,10 +523,9 @@ int replay_log_trim(struct replay_log *log, uint64_t epoch,
 	return replay_log_trim_cb(log, epoch, digests, n, res, NULL, NULL);
 }
 
-int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
-		       const uint64_t *digests, size_t n,
-		       struct replay_trim_result *res, replay_trim_fn fn,
-		       void *arg)
+static int trim(struct replay_log *log, uint64_t epoch,
+		const uint64_t *digests, size_t n, bool full,
+		struct replay_trim_result *res, replay_trim_fn fn, void *arg)
 {
 	const struct trim_obs obs = {.fn = fn, .arg = arg};
 	struct replay_trim_result local;
@@ -589,6 +551,9 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 			res->matched++;
 			continue;
 		}
+		/* A full epoch also names frames from before this log. */
+		if (full)
+			continue;
 		/*
 		 * Not in the log (yet): the primary's VM got a frame the
 		 * backup has not captured. The hole is reported (and, with a
@@ -599,13 +564,14 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 		if (log->reorder_trims && log->nlate < REPLAY_LATE_MAX) {
 			log->late[log->nlate++] = (struct replay_late){
 			    .digest = digests[i],
-			    .until_ns = log->newest_ns + REPLAY_LATE_WINDOW_NS};
+			    .until_ns = late_from(log) + REPLAY_LATE_WINDOW_NS};
 		} else {
 			res->missed++;
 			log->st.missed++;
 		}
 	}
 	skip_passed(log, newest, &obs, res);
+	skip_stale(log, &obs, res);
 
 	log->st.trimmed += res->matched;
 	log->st.skipped += res->skipped;
@@ -624,6 +590,22 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 	m->skipped = res->skipped;
 	m->gaps = res->gaps;
 	return 0;
+}
+
+int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
+		       const uint64_t *digests, size_t n,
+		       struct replay_trim_result *res, replay_trim_fn fn,
+		       void *arg)
+{
+	return trim(log, epoch, digests, n, false, res, fn, arg);
+}
+
+int replay_log_trim_full_cb(struct replay_log *log, uint64_t epoch,
+			    const uint64_t *digests, size_t n,
+			    struct replay_trim_result *res, replay_trim_fn fn,
+			    void *arg)
+{
+	return trim(log, epoch, digests, n, true, res, fn, arg);
 }
 
 void replay_log_clear(struct replay_log *log)

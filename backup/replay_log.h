@@ -8,8 +8,8 @@
  * the last commit is the replay set for failover. docs/replay-log.md has the
  * model and the trim rules.
  *
- * Pure logic, no I/O, no locking (one thread owns a log), libc only: the
- * primary links this file for replay_digest() too.
+ * Pure logic, no I/O, no locking (one thread owns a log). Digests are
+ * netstate/frame_digest.h's, the function the primary digests with.
  */
 #ifndef RRVM_REPLAY_LOG_H
 #define RRVM_REPLAY_LOG_H
@@ -48,16 +48,8 @@
  */
 #define REPLAY_LATE_TRIMS     4u
 #define REPLAY_LATE_MAX_TRIMS 64u
-#define REPLAY_LATE_MAX	      1024u
+#define REPLAY_LATE_MAX	      4096u
 #define REPLAY_LATE_WINDOW_NS (200ull * 1000 * 1000)
-
-/*
- * XXH64 (seed 0) of the whole frame. The primary hashes every frame it puts
- * into the guest's RX ring with this same function; the backup hashes what
- * it captured. Not cryptographic: a 64-bit hash makes accidental matches
- * negligible (about 1e-8 for a million frames in the log).
- */
-uint64_t replay_digest(const uint8_t *frame, size_t len);
 
 /* Capture time of a frame. */
 struct replay_stamp {
@@ -139,6 +131,8 @@ struct replay_log {
 	uint64_t head_seq, tail_seq; /* frames in [head, tail), some removed */
 	uint64_t live;		     /* ... not removed */
 	uint32_t reorder_trims;	     /* replay_log_set_reorder */
+	uint64_t stale_ns;	     /* replay_log_set_stale */
+	bool late_wall;		     /* replay_log_set_late_wall */
 
 	/* Frame bytes, a ring of 8-byte aligned variable-size entries. */
 	uint8_t *data;
@@ -149,7 +143,9 @@ struct replay_log {
 	struct replay_slot *slots;
 	uint64_t slot_mask;
 
-	uint64_t bytes; /* frame bytes in the log */
+	uint64_t bytes;	     /* frame bytes in the log */
+	uint64_t held_bytes; /* ... plus tombstones the head has not passed:
+				what the byte limit bounds */
 	struct replay_log_stats st;
 
 	struct replay_mark marks[REPLAY_MARKS];
@@ -193,6 +189,15 @@ int replay_log_append(struct replay_log *log, const uint8_t *frame, size_t len,
 bool replay_log_would_fit(const struct replay_log *log, size_t len);
 
 /*
+ * Room left: any `frames` more frames (each 1..REPLAY_FRAME_MAX bytes)
+ * whose lengths add up to at most `bytes` are accepted, in any order and
+ * whatever the log holds. What a capture that forwards in the kernel may
+ * let through before the log has taken it (capture_grant).
+ */
+void replay_log_room(const struct replay_log *log, uint64_t *frames,
+		     uint64_t *bytes);
+
+/*
  * Commit of `epoch`: remove the frames whose digests the primary listed
  * (the oldest live copy of each, wherever it sits) and the frames the VM's
  * input moved past (see replay_log_set_reorder); count digests found
@@ -222,6 +227,16 @@ int replay_log_trim_cb(struct replay_log *log, uint64_t epoch,
 		       void *arg);
 
 /*
+ * The same for a full checkpoint's list (REPL_DIGESTS_FULL): it names every
+ * frame the VM got since its previous collect, some from before this log
+ * began (a new backup, a resync), so a digest found nowhere is not a gap.
+ */
+int replay_log_trim_full_cb(struct replay_log *log, uint64_t epoch,
+			    const uint64_t *digests, size_t n,
+			    struct replay_trim_result *res, replay_trim_fn fn,
+			    void *arg);
+
+/*
  * Failover: the capture has stopped, so no pending gap can be filled any
  * more: match what can be matched now (fn as for a trim), count the rest
  * as missed. res (may be NULL) gets late and missed.
@@ -248,6 +263,30 @@ bool replay_log_last(const struct replay_log *log, struct replay_frame *f);
  * different flows differently: REPLAY_LATE_TRIMS there.
  */
 void replay_log_set_reorder(struct replay_log *log, uint32_t trims);
+
+/*
+ * When a trim finds the log full (no room for a full-size frame), frames
+ * never delivered this long after their capture (CLOCK_MONOTONIC) are
+ * skipped, as if a later frame had passed them (0, the default: never).
+ * Without it a log filled with frames that got lost on the way to the
+ * primary would stay full - a capture that holds frames back for want of
+ * room would then hold back everything, and the VM's input could never
+ * move past them. A frame that was only delayed longer than this and
+ * delivered after all shows as a capture gap.
+ */
+void replay_log_set_stale(struct replay_log *log, uint64_t ns);
+
+/*
+ * With a reorder tolerance: start a new gap's late window at the trim's
+ * own time (CLOCK_MONOTONIC) when that is later than the newest capture.
+ * For a second capture path (mirror) whose softirq can be starved of CPU
+ * for longer than the window while the primary's path is not: its copies
+ * then arrive, and are stamped, late - after the newest capture the log
+ * had when the gap was found - without being lost. Captures must be
+ * stamped with CLOCK_MONOTONIC for this.
+ */
+void replay_log_set_late_wall(struct replay_log *log, bool on);
+#define REPLAY_STALE_NS (1000ull * 1000 * 1000)
 
 size_t replay_log_frames(const struct replay_log *log);
 uint64_t replay_log_bytes(const struct replay_log *log);

@@ -31,9 +31,9 @@ int reverse_topology_parse(const char *s, enum reverse_topology *t)
 
 const char *reverse_topology_name(enum reverse_topology t)
 {
-	return t == TOPOLOGY_INLINE ? "inline" :
-	       t == TOPOLOGY_MIRROR ? "mirror" :
-				      "none";
+	return t == TOPOLOGY_INLINE   ? "inline"
+	       : t == TOPOLOGY_MIRROR ? "mirror"
+				      : "none";
 }
 
 /*
@@ -41,17 +41,20 @@ const char *reverse_topology_name(enum reverse_topology t)
  * the whole point of the inline topology: the primary can never have been
  * given a frame the log lacks.
  */
+static void grant_room(struct reverse *r);
+
 static void on_frame(void *arg, const struct capture_frame *f)
 {
 	struct reverse *r = arg;
-	struct replay_stamp ts = { 0, f->ts_ns };
+	struct replay_stamp ts = {f->mono_ns, f->ts_ns};
 	int ret;
 
 	pthread_mutex_lock(&r->lock);
 	ret = replay_log_append(&r->log, f->data, f->len, &ts);
-	if (ret && __atomic_load_n(&r->stale, __ATOMIC_RELAXED)) {
+	if (ret && __atomic_load_n(&r->standing_by, __ATOMIC_RELAXED)) {
 		replay_log_clear(&r->log);
-		stat_inc(r->stats.stale_clears);
+		stat_inc(r->stats.standby_clears);
+		grant_room(r);
 		ret = replay_log_append(&r->log, f->data, f->len, &ts);
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -62,7 +65,8 @@ static void on_frame(void *arg, const struct capture_frame *f)
 		stat_inc(r->stats.overflow_dropped);
 		return;
 	}
-	if (r->cfg.topology == TOPOLOGY_INLINE) {
+	/* ringbuf: the kernel forwarded it, right after logging it. */
+	if (r->cfg.topology == TOPOLOGY_INLINE && !capture_forwards(r->cap)) {
 		/* Logged already: a full TX queue must not lose it. */
 		for (int tries = 0; tries < 100; tries++) {
 			ret = capture_inject(r->cap, f->data, f->len);
@@ -77,69 +81,65 @@ static void on_frame(void *arg, const struct capture_frame *f)
 	}
 }
 
-/* Tell a commit waiting in drain_capture that the ring was emptied. */
-static void drain_answer(struct reverse *r, uint64_t asked)
+/*
+ * One batch, by whichever thread: the capture thread, or a commit draining
+ * the capture itself. poll_lock makes them take turns (the backends' rings
+ * have one reader at a time); r->lock is taken inside, per frame.
+ */
+static int poll_batch(struct reverse *r)
 {
-	pthread_mutex_lock(&r->lock);
-	if (asked > r->drain_done) {
-		r->drain_done = asked;
-		pthread_cond_broadcast(&r->drained);
-	}
-	pthread_mutex_unlock(&r->lock);
+	int n;
+
+	pthread_mutex_lock(&r->poll_lock);
+	n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
+	pthread_mutex_unlock(&r->poll_lock);
+	return n;
 }
 
-/*
- * Poll without sleeping until spin_ns pass with no frame. A commit's drain
- * request is answered from here too (each poll empties the ring), or the
- * commit would wait out its bound while traffic keeps the spin going.
- */
+/* Poll without sleeping until spin_ns pass with no frame. */
 static void capture_spin(struct reverse *r, uint64_t spin_ns)
 {
 	uint64_t until = clock_mono_ns() + spin_ns;
 
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE) && clock_mono_ns() < until) {
-		uint64_t asked = __atomic_load_n(&r->drain_asked,
-						 __ATOMIC_ACQUIRE);
-		int n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
+		int n = poll_batch(r);
 
 		if (n > 0)
 			until = clock_mono_ns() + spin_ns;
 		else if (n < 0 && n != -EAGAIN && n != -EINTR)
 			return;
-		if (n < CAPTURE_BATCH && asked > r->drain_done)
-			drain_answer(r, asked);
 	}
 }
 
+/*
+ * Sleeps in poll() until frames wake it or the backend's wake_ms passes
+ * (ringbuf wakes us only per 256 KiB: its frames are collected by that
+ * timeout and by the commits' drains).
+ */
 static void *capture_thread(void *arg)
 {
 	struct reverse *r = arg;
-	struct pollfd pfd[3] = {
-		{ .fd = capture_fd(r->cap), .events = POLLIN },
-		{ .fd = r->wake_fd, .events = POLLIN },
-		{ .fd = r->drain_fd, .events = POLLIN },
+	struct pollfd pfd[2] = {
+	    {.fd = capture_fd(r->cap), .events = POLLIN},
+	    {.fd = r->wake_fd, .events = POLLIN},
 	};
+	uint32_t wake_ms = capture_wake_ms(r->cap);
+	int timeout = wake_ms ? (int)wake_ms : 100;
+	/* Spinning saves a wake-up per frame; a batched ring has none. */
+	uint32_t spin_us = wake_ms ? 0 : r->cfg.spin_us;
 
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
-		uint64_t asked = 0, v;
 		int n;
 
-		if (poll(pfd, 3, 100) < 0 && errno != EINTR)
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents)
 			break;
-		if (pfd[2].revents && read(r->drain_fd, &v, sizeof(v)) > 0) {
-			pthread_mutex_lock(&r->lock);
-			asked = r->drain_asked;
-			pthread_mutex_unlock(&r->lock);
-		}
 		do {
-			n = capture_poll(r->cap, CAPTURE_BATCH, on_frame, r);
+			n = poll_batch(r);
 		} while (n == CAPTURE_BATCH && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE));
-		if (n > 0 && r->cfg.spin_us)
-			capture_spin(r, r->cfg.spin_us * 1000ull);
-		if (asked)
-			drain_answer(r, asked);
+		if (n > 0 && spin_us)
+			capture_spin(r, spin_us * 1000ull);
 		if (n < 0 && n != -EAGAIN && n != -EINTR) {
 			log_error("reverse: capture on %s failed: %s",
 				  r->cfg.capture_if, strerror(-n));
@@ -147,6 +147,19 @@ static void *capture_thread(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * Under r->lock, after anything that changes the log's room (start, trim,
+ * clear): a capture that forwards in the kernel lets through only what
+ * the log can still take.
+ */
+static void grant_room(struct reverse *r)
+{
+	uint64_t frames, bytes;
+
+	replay_log_room(&r->log, &frames, &bytes);
+	capture_grant(r->cap, frames, bytes);
 }
 
 int reverse_start(struct reverse *r, const struct reverse_config *cfg)
@@ -157,9 +170,8 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 	memset(r, 0, sizeof(*r));
 	r->cfg = *cfg;
 	r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	r->drain_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->drained, NULL);
+	pthread_mutex_init(&r->poll_lock, NULL);
 	ret = replay_log_init(&r->log, cfg->log_bytes, cfg->log_frames);
 	if (ret) {
 		log_error("reverse: replay log limits %llu bytes / %u frames "
@@ -168,8 +180,12 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 		return ret;
 	}
 	/* Mirror copies travel their own path: see replay_log_set_reorder. */
-	if (cfg->topology == TOPOLOGY_MIRROR)
+	if (cfg->topology == TOPOLOGY_MIRROR) {
 		replay_log_set_reorder(&r->log, REPLAY_LATE_TRIMS);
+		replay_log_set_late_wall(&r->log, true);
+	}
+	/* Frames lost on the way to the primary must not fill the log. */
+	replay_log_set_stale(&r->log, REPLAY_STALE_NS);
 	ret = replay_gate_init(&r->gate, cfg->guest_ip,
 			       REPLAY_GATE_DEFAULT_MAX_FLOWS);
 	if (ret)
@@ -179,29 +195,73 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 	cc.immediate = true;
 	cc.guest_ip4 = cfg->guest_ip;
 	cc.steal = cfg->topology == TOPOLOGY_INLINE;
-	cc.inject_ifname = cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if :
-							      NULL;
+	cc.inject_ifname =
+	    cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : NULL;
 	ret = capture_open(&r->cap, cfg->backend, cfg->capture_if,
 			   cfg->guest_mac, &cc);
 	if (ret)
 		return ret;
+	r->capture_name = capture_name(r->cap);
+	/*
+	 * Frames the kernel forwards on several CPUs can reach the primary
+	 * in another order than the ring's: tolerate it as mirror does.
+	 */
+	if (capture_forwards(r->cap))
+		replay_log_set_reorder(&r->log, REPLAY_LATE_TRIMS);
+	pthread_mutex_lock(&r->lock);
+	grant_room(r);
+	pthread_mutex_unlock(&r->lock);
 	if (pthread_create(&r->thread, NULL, capture_thread, r)) {
 		capture_close(r->cap);
 		r->cap = NULL;
 		return -EAGAIN;
 	}
+	/* Named: benchmarks read its CPU time from /proc/PID/task/TID. */
+	pthread_setname_np(r->thread, "rrvm-capture");
 	r->running = true;
-	log_info("reverse: %s topology, capturing on %s with %s%s%s", 
+	log_info("reverse: %s topology, capturing on %s with %s%s%s%s",
 		 reverse_topology_name(cfg->topology), cfg->capture_if,
 		 capture_name(r->cap),
 		 cfg->topology == TOPOLOGY_INLINE ? ", forwarding to " : "",
-		 cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : "");
+		 cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : "",
+		 capture_forwards(r->cap) ? " in the kernel" : "");
 	return 0;
+}
+
+/*
+ * After the quiesce: log what the kernel still holds. With ringbuf those
+ * frames were forwarded already - the primary may have acted on them, so
+ * the replay must have them. Records still being written when we look
+ * (pending) are waited for, briefly.
+ */
+static void drain_final(struct reverse *r)
+{
+	uint64_t until = clock_mono_ns() + REVERSE_FINAL_DRAIN_MS * 1000000ull;
+	struct capture_stats cs;
+	int n, total = 0;
+
+	do {
+		n = poll_batch(r);
+		if (n < 0)
+			break;
+		total += n;
+		if (n == CAPTURE_BATCH)
+			continue;
+		capture_stats(r->cap, &cs);
+		if (!cs.pending)
+			break;
+		usleep(100);
+	} while (clock_mono_ns() < until);
+	if (total)
+		log_info("reverse: %d frame(s) still in the capture logged at "
+			 "the stop",
+			 total);
 }
 
 void reverse_stop_capture(struct reverse *r)
 {
 	uint64_t one = 1;
+	bool was_running = r->running;
 
 	if (r->running) {
 		__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
@@ -211,6 +271,8 @@ void reverse_stop_capture(struct reverse *r)
 		r->running = false;
 	}
 	capture_quiesce(r->cap);
+	if (was_running && r->cap)
+		drain_final(r);
 }
 
 void reverse_close_capture(struct reverse *r)
@@ -228,8 +290,6 @@ void reverse_free(struct reverse *r)
 	free(r->digests);
 	if (r->wake_fd >= 0)
 		close(r->wake_fd);
-	if (r->drain_fd >= 0)
-		close(r->drain_fd);
 	r->digests = NULL;
 }
 
@@ -253,12 +313,12 @@ int reverse_digests(struct reverse *r, const struct ckpt_msg *msg)
 	r->digests_epoch = msg->header.epoch;
 	r->have_digests = true;
 	r->digests_incomplete = flags & REPL_DIGESTS_INCOMPLETE;
+	r->digests_full = flags & REPL_DIGESTS_FULL;
 	return 0;
 }
 
 /* Frames the committed guest has seen teach the gate what it had sent. */
-static void on_trimmed(void *arg, const struct replay_frame *f,
-		       bool delivered)
+static void on_trimmed(void *arg, const struct replay_frame *f, bool delivered)
 {
 	struct reverse *r = arg;
 
@@ -266,35 +326,41 @@ static void on_trimmed(void *arg, const struct replay_frame *f,
 		replay_gate_note_committed(&r->gate, f->data, f->len);
 }
 
-/* Wait (briefly) until the capture thread has emptied its ring once. */
+/*
+ * The drain barrier: before a trim looks for the epoch's frames, everything
+ * the capture holds goes into the log - read here, by the committing
+ * thread itself, so a capture thread kept off the CPU (steal, contention)
+ * cannot make the trim miss frames the primary already had (mirror: the
+ * copy races the epoch; ringbuf: frames wait for a batch).
+ */
 static void drain_capture(struct reverse *r)
 {
-	struct timespec until;
-	uint64_t one = 1, ticket;
+	int n;
 
 	if (!r->running)
 		return;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += 5 * 1000 * 1000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&r->lock);
-	ticket = __atomic_add_fetch(&r->drain_asked, 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&r->lock);
-	if (write(r->drain_fd, &one, sizeof(one)) < 0)
-		return;
-	pthread_mutex_lock(&r->lock);
-	while (r->drain_done < ticket &&
-	       pthread_cond_timedwait(&r->drained, &r->lock, &until) == 0)
-		;
-	pthread_mutex_unlock(&r->lock);
+	do {
+		n = poll_batch(r);
+	} while (n == CAPTURE_BATCH);
 }
 
-void reverse_set_stale(struct reverse *r, bool stale)
+void reverse_set_standing_by(struct reverse *r, bool standing_by)
 {
-	__atomic_store_n(&r->stale, stale, __ATOMIC_RELAXED);
+	uint64_t frames, bytes;
+
+	__atomic_store_n(&r->standing_by, standing_by, __ATOMIC_RELAXED);
+	if (!standing_by)
+		return;
+	/* A capture that forwards in the kernel stops at the room granted:
+	 * clear a log three quarters full before it holds frames back. */
+	pthread_mutex_lock(&r->lock);
+	replay_log_room(&r->log, &frames, &bytes);
+	if (frames < r->cfg.log_frames / 4 || bytes < r->cfg.log_bytes / 4) {
+		replay_log_clear(&r->log);
+		stat_inc(r->stats.standby_clears);
+		grant_room(r);
+	}
+	pthread_mutex_unlock(&r->lock);
 }
 
 void reverse_committed(struct reverse *r, uint64_t epoch)
@@ -310,26 +376,39 @@ void reverse_committed(struct reverse *r, uint64_t epoch)
 	}
 	drain_capture(r);
 	pthread_mutex_lock(&r->lock);
-	replay_log_trim_cb(&r->log, epoch, r->digests, r->ndigests, &res,
-			   on_trimmed, r);
+	if (r->digests_full)
+		replay_log_trim_full_cb(&r->log, epoch, r->digests, r->ndigests,
+					&res, on_trimmed, r);
+	else
+		replay_log_trim_cb(&r->log, epoch, r->digests, r->ndigests,
+				   &res, on_trimmed, r);
 	if (r->digests_incomplete) {
 		/* The primary lost count: nothing older can be trusted. */
 		stat_inc(r->stats.digests_incomplete);
 		replay_log_clear(&r->log);
 	}
+	grant_room(r);
 	pthread_mutex_unlock(&r->lock);
 	stat_inc(r->stats.epochs_trimmed);
 	if (res.missed) {
+		struct replay_log_stats ls;
 		struct capture_stats cs = {0};
 
+		pthread_mutex_lock(&r->lock);
+		replay_log_stats(&r->log, &ls);
+		pthread_mutex_unlock(&r->lock);
 		if (r->cap)
 			capture_stats(r->cap, &cs);
 		/* Drops tell a lost burst from one captured too late. */
-		log_warn("reverse: epoch %llu: %u frame(s) the primary's VM "
-			 "got were never captured (capture gap; %llu kernel "
-			 "drops so far)",
-			 (unsigned long long)epoch, res.missed,
-			 (unsigned long long)cs.drops_kernel);
+		log_error(
+		    "reverse: PROTECTION FAILED in epoch %llu: %u "
+		    "frame(s) the primary's VM got were never captured "
+		    "(a failover now may lose their effect; %llu capture "
+		    "gaps so far, %llu kernel drops, %llu held back)",
+		    (unsigned long long)epoch, res.missed,
+		    (unsigned long long)ls.missed,
+		    (unsigned long long)cs.drops_kernel,
+		    (unsigned long long)(cs.held + r->stats.overflow_dropped));
 	}
 	r->have_digests = false;
 }
@@ -350,6 +429,22 @@ void reverse_aborted(struct reverse *r)
 	r->have_digests = false;
 }
 
+const char *reverse_capture_name(const struct reverse *r)
+{
+	return r->capture_name ? r->capture_name : "none";
+}
+
+bool reverse_protected(struct reverse *r, uint64_t *gaps)
+{
+	struct replay_log_stats ls;
+
+	pthread_mutex_lock(&r->lock);
+	replay_log_stats(&r->log, &ls);
+	pthread_mutex_unlock(&r->lock);
+	*gaps = ls.missed;
+	return ls.missed == 0;
+}
+
 void reverse_report(struct reverse *r, struct report *rep)
 {
 	struct replay_log_stats ls;
@@ -362,18 +457,30 @@ void reverse_report(struct reverse *r, struct report *rep)
 		capture_stats(r->cap, &cs);
 	report_str(rep, "topology", "topology",
 		   reverse_topology_name(r->cfg.topology));
-	report_str(rep, "capture", "capture",
-		   r->cap ? capture_name(r->cap) : "stopped");
+	report_str(rep, "capture", "capture", reverse_capture_name(r));
+	report_bool(rep, "capturing", "capturing", r->running);
+	/* A gap: the VM got a frame the log never held (docs/capture.md). */
+	report_str(rep, "protection", "protection",
+		   ls.missed ? "FAILED: the primary's VM got frames the backup "
+			       "never captured (capture gaps); a failover may "
+			       "lose their effect"
+			     : "ok");
 	report_u64(rep, "captured", "frames captured",
 		   stat_read(r->stats.captured));
-	report_u64(rep, "forwarded", "forwarded", stat_read(r->stats.forwarded));
+	report_u64(rep, "forwarded", "forwarded",
+		   stat_read(r->stats.forwarded) + cs.forwarded);
+	report_bool(rep, "kernel_forwards", "forwarded by the kernel",
+		    r->cap && capture_forwards(r->cap));
 	report_u64(rep, "forward_errors", "forward errors",
-		   stat_read(r->stats.forward_errors));
-	report_u64(rep, "overflow_dropped", "dropped: log full",
-		   stat_read(r->stats.overflow_dropped));
-	report_u64(rep, "stale_clears", "cleared: full while standing by",
-		   stat_read(r->stats.stale_clears));
+		   stat_read(r->stats.forward_errors) + cs.forward_errors);
+	report_u64(rep, "overflow_dropped", "held back: log full",
+		   stat_read(r->stats.overflow_dropped) + cs.held);
+	report_u64(rep, "standby_clears", "cleared: full while standing by",
+		   stat_read(r->stats.standby_clears));
 	report_u64(rep, "kernel_drops", "kernel drops", cs.drops_kernel);
+	report_u64(rep, "too_long", "too long", cs.drops_user);
+	report_u64(rep, "capture_pending", "pending in the capture",
+		   cs.pending);
 	report_u64(rep, "log_frames", "log frames", ls.frames);
 	report_u64(rep, "log_bytes", "log bytes", ls.bytes);
 	report_u64(rep, "trimmed", "trimmed", ls.trimmed);

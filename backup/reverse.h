@@ -24,7 +24,7 @@ struct reverse_config {
 	enum reverse_topology topology;
 	const char *capture_if; /* inline: LAN side; mirror: mirror port */
 	const char *forward_if; /* inline: towards the primary */
-	const char *backend; /* xdp | pcap | auto */
+	const char *backend;	/* ringbuf | xdp | pcap | auto */
 	uint64_t log_bytes;
 	uint32_t log_frames;
 	uint8_t guest_mac[6];
@@ -32,12 +32,16 @@ struct reverse_config {
 	/*
 	 * After a frame, poll on for this long before sleeping: a thread
 	 * wake-up per frame (tens of µs in nested KVM) is most of what the
-	 * inline hop costs a request. 0: sleep at once.
+	 * inline hop costs a request with xdp or pcap. 0: sleep at once.
+	 * Not used with ringbuf (capture_wake_ms: batched, forwarded by the
+	 * kernel).
 	 */
 	uint32_t spin_us;
 };
 
 #define REVERSE_DEFAULT_SPIN_US 100u
+/* At the stop, how long to wait for records still being written. */
+#define REVERSE_FINAL_DRAIN_MS 20u
 
 /* Written by the capture and receive threads, read by the control thread:
  * stat_* (relaxed atomics) only. */
@@ -47,22 +51,23 @@ struct reverse_stats {
 				      not forwarded: TCP retransmits) */
 	uint64_t epochs_trimmed, epochs_without_digests;
 	uint64_t digests_incomplete;
-	uint64_t stale_clears; /* log full while no failover was possible */
+	uint64_t standby_clears; /* log full while no failover was possible */
 };
 
 struct reverse {
 	struct reverse_config cfg;
 	struct capture *cap;
+	const char *capture_name; /* the backend auto chose (static) */
 	pthread_t thread;
 	bool running;
 	int stop; /* __atomic: set by the stopping thread */
 	int wake_fd;
-	/* Drain barrier: a commit first makes the capture thread empty its
-	 * ring, so a frame the primary already had is logged before the trim
-	 * looks for it (mirror: the copy races the epoch). */
-	int drain_fd;
-	pthread_cond_t drained;
-	uint64_t drain_asked, drain_done;
+	/*
+	 * Drain barrier: a commit first empties the capture into the log
+	 * itself, so a frame the primary already had is logged before the
+	 * trim looks for it. poll_lock: one capture reader at a time.
+	 */
+	pthread_mutex_t poll_lock;
 
 	pthread_mutex_t lock; /* log and gate: capture vs commit */
 	struct replay_log log;
@@ -72,12 +77,12 @@ struct reverse {
 	uint64_t *digests;
 	size_t ndigests, digests_cap;
 	uint64_t digests_epoch;
-	bool have_digests, digests_incomplete;
+	bool have_digests, digests_incomplete, digests_full;
 
 	struct reverse_stats stats;
 	/* __atomic: the backup cannot take over (the primary runs
 	 * unprotected until a resync): a full log is cleared, not held. */
-	int stale;
+	int standing_by;
 };
 
 int reverse_topology_parse(const char *s, enum reverse_topology *t);
@@ -116,10 +121,18 @@ void reverse_aborted(struct reverse *r);
  * resync's full epoch flags its digests FULL, so frames cleared meanwhile
  * are not taken for capture gaps.
  */
-void reverse_set_stale(struct reverse *r, bool stale);
+void reverse_set_standing_by(struct reverse *r, bool standing_by);
 
 struct report;
 /* The capture and replay log's fields (status, failover report). */
 void reverse_report(struct reverse *r, struct report *rep);
+
+/* The capture backend in use ("ringbuf", "xdp", "pcap"; "none"). */
+const char *reverse_capture_name(const struct reverse *r);
+/*
+ * Whether protection holds: false once any capture gap was confirmed (the
+ * primary's VM got a frame the log never held); *gaps says how many.
+ */
+bool reverse_protected(struct reverse *r, uint64_t *gaps);
 
 #endif

@@ -270,6 +270,10 @@ void takeover_report(struct takeover *t, struct report *r)
 		report_u64(r, "late_matched", "late frames matched",
 			   t->settled.late);
 		report_u64(r, "capture_gaps", "capture gaps", ls.missed);
+		report_str(r, "capture", "capture",
+			   reverse_capture_name(t->reverse));
+		report_str(r, "protection", "protection",
+			   ls.missed ? "FAILED" : "ok");
 		report_f(r, "started_mono_ms", "started (mono ms)", 3,
 			 res.started_ns / 1e6, NULL);
 		report_f(r, "finished_mono_ms", "finished (mono ms)", 3,

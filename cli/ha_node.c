@@ -89,6 +89,7 @@ static int protect_start(struct ha_node *n, const char *peer,
 	    .rt_priority = (int)a->heartbeat_priority,
 	    .backup_timeout_ms = a->detect_timeout_ms,
 	    .compress = a->compress,
+	    .delta_cache_bytes = a->delta_cache,
 	    .rewire_cmd = a->rewire_cmd,
 	};
 	int ret;

@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "cli/cli_parse.h"
+#include "common/key_file.h"
 #include "common/log.h"
 #include "common/transport.h"
+#include "primary/delta_cache.h"
 
 enum {
 	OPT_BACKUP = 256,
@@ -18,6 +20,7 @@ enum {
 	OPT_EPOCH,
 	OPT_HEARTBEAT,
 	OPT_COMPRESS,
+	OPT_DELTA_CACHE,
 	OPT_KEY_FILE,
 	OPT_INSECURE,
 	OPT_REWIRE_CMD,
@@ -51,6 +54,7 @@ static const struct option node_longopts[] = {
     {"epoch", required_argument, NULL, OPT_EPOCH},
     {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
     {"compress", required_argument, NULL, OPT_COMPRESS},
+    {"delta-cache", required_argument, NULL, OPT_DELTA_CACHE},
     {"key-file", required_argument, NULL, OPT_KEY_FILE},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"rewire-cmd", required_argument, NULL, OPT_REWIRE_CMD},
@@ -118,6 +122,7 @@ static void set_defaults(struct node_args *n, enum node_start start)
 	n->epoch_ms = 20;
 	n->heartbeat_ms = 5;
 	n->compress = CKPT_COMPRESS_AUTO;
+	n->delta_cache = DELTA_CACHE_DEFAULT_BYTES;
 	n->detect_timeout_ms = 500;
 	n->detect_floor_ms = 0; /* not given: the default, at most the cap */
 	n->heartbeat_priority = NODE_DEFAULT_HEARTBEAT_PRIORITY;
@@ -130,12 +135,14 @@ static void set_defaults(struct node_args *n, enum node_start start)
 	n->reverse.backend = "auto";
 }
 
-/* The pre-shared key. Until the key file format lands: refuse. */
+/* The pre-shared key (common/key_file.h says what a key file is). */
 static int load_key(struct node_args *n, char *err, size_t size)
 {
-	snprintf(err, size, "--key-file '%s': keys are not supported by this "
-			    "build yet; use --insecure",
-		 n->key_file);
+	char why[200];
+
+	if (key_file_load(n->key_file, n->key, why, sizeof(why)) == 0)
+		return 0;
+	snprintf(err, size, "--key-file '%s': %s", n->key_file, why);
 	return -EINVAL;
 }
 
@@ -176,6 +183,18 @@ static int handle(struct node_args *n, int c, const char *arg,
 			return 0;
 		}
 		snprintf(err, size, "--compress '%s': use auto or none", arg);
+		return -EINVAL;
+	case OPT_DELTA_CACHE:
+		if (parse_byte_size(arg, &bytes) == 0 &&
+		    bytes <= DELTA_CACHE_MAX_BYTES &&
+		    (bytes == 0 || bytes >= CKPT_PAGE_SIZE)) {
+			n->delta_cache = bytes;
+			return 0;
+		}
+		snprintf(err, size,
+			 "--delta-cache '%s': a size from 4K to 64G (e.g. 64M, "
+			 "1G) or 0",
+			 arg);
 		return -EINVAL;
 	case OPT_KEY_FILE:
 		n->key_file = arg;

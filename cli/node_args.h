@@ -17,9 +17,10 @@
 #include "backup/takeover.h"
 #include "cli/run_args.h"
 #include "common/repl_protocol.h"
+#include "common/secure_handshake.h"
 #include "vmm/ckpt_codec.h"
 
-#define NODE_KEY_BYTES 32
+#define NODE_KEY_BYTES SECURE_KEY_BYTES
 /* Failure detection defaults (docs/replication-protocol.md). */
 #define NODE_DEFAULT_DETECT_FLOOR_MS	30u
 #define NODE_DEFAULT_HEARTBEAT_PRIORITY 10u
@@ -44,6 +45,7 @@ struct node_args {
 	enum repl_mode mode; /* primary: --mode (a backup learns it) */
 	unsigned epoch_ms, heartbeat_ms;
 	enum ckpt_compression compress;
+	uint64_t delta_cache; /* --delta-cache bytes */
 	const char *key_file;
 	bool insecure;
 	uint8_t key[NODE_KEY_BYTES];

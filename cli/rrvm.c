@@ -17,6 +17,7 @@ static const struct rrvm_command commands[] = {
      cmd_restore},
     {"ctl", "talk to a daemon: status, stats, save, protect, switchover...",
      cmd_ctl},
+    {"keygen", "write a fresh pre-shared key for --key-file", cmd_keygen},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

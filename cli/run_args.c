@@ -122,7 +122,8 @@ int run_args_finish(struct run_args *a, const char *command, int nopts,
 
 /* Options of `rrvm primary` that people try on `rrvm run`. */
 static const char *const primary_only[] = {
-    "backup", "mode", "epoch", "heartbeat", "compress", "key-file", "listen",
+    "backup", "mode", "epoch", "heartbeat", "compress", "delta-cache",
+    "key-file", "listen",
 };
 
 int run_args_parse(int argc, char **argv, struct run_args *a,

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -13,12 +14,18 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/secure_transport.h"
 #include "common/transport.h"
 
 /* A connecting peer must authenticate and say HELLO within this. */
 #define REPL_HELLO_TIMEOUT_MS 2000
+/* The primary gives a backup this long to answer its handshake. */
+#define REPL_CONNECT_HANDSHAKE_MS 1000
 /* Links accepted but not yet taken by the daemon. */
 #define REPL_ACCEPT_QUEUE 4
+/* Connections authenticating or saying HELLO at once; more wait in the
+ * listen backlog (the oldest pending one times out first). */
+#define REPL_PENDING_MAX 8
 
 const char *repl_link_security(const uint8_t *key)
 {
@@ -26,17 +33,25 @@ const char *repl_link_security(const uint8_t *key)
 		   : "UNAUTHENTICATED (--insecure)";
 }
 
-/* Wrap t in the authenticated channel (key given) or keep it as is. */
-static int secure_link(struct transport **t, const uint8_t *key, bool server,
-		       int timeout_ms)
+/* Primary side: wrap t in the authenticated channel (key given). */
+static int secure_connect(struct transport **t, const uint8_t *key)
 {
-	(void)server;
-	(void)timeout_ms;
+	struct secure_config cfg = {
+	    .key = key,
+	    .role = SECURE_ROLE_INITIATOR,
+	    .handshake_timeout_ms = REPL_CONNECT_HANDSHAKE_MS,
+	};
+	char err[200];
+	int ret;
+
 	if (!key)
 		return 0;
-	(*t)->ops->close(*t);
-	*t = NULL;
-	return -EPROTONOSUPPORT;
+	ret = secure_transport_wrap(*t, &cfg, t, err, sizeof(err));
+	if (ret) {
+		*t = NULL;
+		log_debug("replication: handshake failed: %s", err);
+	}
+	return ret;
 }
 
 int repl_link_connect(const char *addr, const uint8_t *key, int timeout_ms,
@@ -49,7 +64,7 @@ int repl_link_connect(const char *addr, const uint8_t *key, int timeout_ms,
 	ret = transport_tcp_connect(addr, timeout_ms, &t);
 	if (ret)
 		return ret;
-	ret = secure_link(&t, key, false, REPL_HELLO_TIMEOUT_MS);
+	ret = secure_connect(&t, key);
 	if (ret)
 		return ret;
 	ckpt_buf_init(&buf);
@@ -65,149 +80,221 @@ int repl_link_connect(const char *addr, const uint8_t *key, int timeout_ms,
 	return 0;
 }
 
+/* A connection on its way in: authenticating, then saying HELLO. */
+struct pending_link {
+	struct secure_pending *handshake; /* NULL once done (or insecure) */
+	struct transport *link; /* set once authenticated */
+	char peer[64];
+	uint64_t deadline_ns;
+	uint8_t hello[sizeof(struct ckpt_msg_header) + 64];
+	size_t got, want;
+};
+
 struct repl_acceptor {
 	int listen_fd;
 	int ready_fd; /* eventfd: links queued */
 	int wake_pipe[2];
 	pthread_t thread;
 	const uint8_t *key;
+	struct pending_link pending[REPL_PENDING_MAX];
+	int npending;
 	pthread_mutex_t lock;
 	struct repl_accepted queue[REPL_ACCEPT_QUEUE];
 	int queued;
 	struct repl_accept_stats stats;
 };
 
-/* Read exactly len bytes before the deadline (the link is non-blocking). */
-static int read_exact(struct transport *t, uint8_t *buf, size_t len,
-		      uint64_t deadline_ns)
+static void pending_drop(struct repl_acceptor *a, int i, const char *why)
 {
-	struct pollfd pfd = {.fd = t->ops->fd(t), .events = POLLIN};
+	struct pending_link *p = &a->pending[i];
 
-	while (len) {
-		uint64_t now = clock_mono_ns();
-		ssize_t n;
-
-		if (now >= deadline_ns)
-			return -ETIMEDOUT;
-		n = t->ops->recv(t, buf, len);
-		if (n == -EAGAIN || n == -EINTR) {
-			if (poll(&pfd, 1,
-				 (int)((deadline_ns - now) / 1000000 + 1)) < 0 &&
-			    errno != EINTR)
-				return -errno;
-			continue;
-		}
-		if (n <= 0)
-			return n == 0 ? -ECONNRESET : (int)n;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	log_warn("replication: refused a connection from %s: %s", p->peer, why);
+	if (p->handshake)
+		secure_pending_abort(p->handshake);
+	if (p->link)
+		p->link->ops->close(p->link);
+	a->pending[i] = a->pending[--a->npending];
+	pthread_mutex_lock(&a->lock);
+	a->stats.refused++;
+	pthread_mutex_unlock(&a->lock);
 }
 
-/*
- * The first message must be HELLO. Read it byte-exactly (header, then its
- * payload) so nothing after it is consumed here: the epochs that follow
- * belong to the daemon's decoder.
- */
-static int read_hello(struct transport *t, struct repl_hello *hello)
+/* Authenticated and said HELLO: queue it for the daemon. */
+static void pending_ready(struct repl_acceptor *a, int i)
 {
-	uint64_t deadline = clock_mono_ns() + REPL_HELLO_TIMEOUT_MS * 1000000ull;
-	uint8_t frame[sizeof(struct ckpt_msg_header) + 64];
-	struct ckpt_msg_header hdr;
+	struct pending_link *p = &a->pending[i];
+	struct repl_accepted acc = {.link = p->link,
+				    .authenticated = a->key != NULL};
 	struct ckpt_decoder dec;
 	struct ckpt_msg msg;
+	uint64_t one = 1;
 	size_t used = 0;
-	int ret;
+	int ret = 0;
 
-	ret = read_exact(t, frame, sizeof(hdr), deadline);
-	if (ret)
-		return ret;
-	memcpy(&hdr, frame, sizeof(hdr));
-	if (hdr.type != REPL_MSG_HELLO ||
-	    hdr.length > sizeof(frame) - sizeof(hdr))
-		return -EPROTO;
-	ret = read_exact(t, frame + sizeof(hdr), hdr.length, deadline);
-	if (ret)
-		return ret;
 	ckpt_decoder_init(&dec);
-	if (ckpt_decoder_feed(&dec, frame, sizeof(hdr) + hdr.length, &used,
-			      &msg) != CKPT_DECODE_MESSAGE ||
-	    repl_decode_hello(&msg, hello))
+	if (ckpt_decoder_feed(&dec, p->hello, p->got, &used, &msg) !=
+		CKPT_DECODE_MESSAGE ||
+	    repl_decode_hello(&msg, &acc.hello))
 		ret = -EPROTO;
 	ckpt_decoder_free(&dec);
-	return ret;
-}
-
-static void accept_one(struct repl_acceptor *a)
-{
-	struct repl_accepted acc = {.authenticated = a->key != NULL};
-	uint64_t one = 1;
-	int ret;
-
-	ret = transport_tcp_accept(a->listen_fd, &acc.link);
-	if (ret)
+	if (ret) {
+		pending_drop(a, i, "no valid HELLO");
 		return;
-	fcntl(acc.link->ops->fd(acc.link), F_SETFL,
-	      fcntl(acc.link->ops->fd(acc.link), F_GETFL) | O_NONBLOCK);
-	{
-		char peer[sizeof(acc.link->peer)];
-
-		memcpy(peer, acc.link->peer, sizeof(peer));
-		ret = secure_link(&acc.link, a->key, true,
-				  REPL_HELLO_TIMEOUT_MS);
-		if (!ret)
-			ret = read_hello(acc.link, &acc.hello);
-		if (ret) {
-			log_warn("replication: refused a connection from %s: "
-				 "%s",
-				 peer,
-				 ret == -ETIMEDOUT ? "said nothing in time"
-				 : ret == -EPROTO  ? "no valid HELLO"
-						   : strerror(-ret));
-			if (acc.link)
-				acc.link->ops->close(acc.link);
-			pthread_mutex_lock(&a->lock);
-			a->stats.refused++;
-			pthread_mutex_unlock(&a->lock);
-			return;
-		}
 	}
 	pthread_mutex_lock(&a->lock);
 	if (a->queued == REPL_ACCEPT_QUEUE) {
-		a->stats.refused++;
 		pthread_mutex_unlock(&a->lock);
-		log_warn("replication: refused %s: too many pending links",
-			 acc.link->peer);
-		acc.link->ops->close(acc.link);
+		pending_drop(a, i, "too many links waiting");
 		return;
 	}
 	a->queue[a->queued++] = acc;
 	a->stats.accepted++;
 	pthread_mutex_unlock(&a->lock);
+	a->pending[i] = a->pending[--a->npending];
 	if (write(a->ready_fd, &one, sizeof(one)) < 0)
 		log_debug("replication: accept wake: %s", strerror(errno));
+}
+
+/*
+ * Make progress on pending link i (its fd polled readable, or time
+ * passed). The first message must be HELLO; it is read byte-exactly
+ * (header, then its payload) so nothing after it is consumed here: the
+ * epochs that follow belong to the daemon's decoder.
+ */
+static void pending_step(struct repl_acceptor *a, int i)
+{
+	struct pending_link *p = &a->pending[i];
+	char err[200];
+	int ret;
+
+	if (clock_mono_ns() >= p->deadline_ns) {
+		pending_drop(a, i, p->handshake ? "did not authenticate in time"
+						: "said no HELLO in time");
+		return;
+	}
+	if (p->handshake) {
+		ret = secure_pending_step(p->handshake, &p->link, err,
+					  sizeof(err));
+		if (ret == -EAGAIN)
+			return;
+		p->handshake = NULL; /* freed by step, done or failed */
+		if (ret) {
+			pending_drop(a, i, err);
+			return;
+		}
+	}
+	for (;;) {
+		ssize_t n = p->link->ops->recv(p->link, p->hello + p->got,
+					       p->want - p->got);
+
+		if (n == -EAGAIN || n == -EINTR)
+			return;
+		if (n <= 0) {
+			pending_drop(a, i, n == 0 ? "closed before HELLO"
+					   : n == -EBADMSG
+					       ? "a record failed authentication"
+					       : strerror((int)-n));
+			return;
+		}
+		p->got += (size_t)n;
+		if (p->got < p->want)
+			continue;
+		if (p->want == sizeof(struct ckpt_msg_header)) {
+			struct ckpt_msg_header hdr;
+
+			memcpy(&hdr, p->hello, sizeof(hdr));
+			if (hdr.type != REPL_MSG_HELLO ||
+			    hdr.length > sizeof(p->hello) - sizeof(hdr)) {
+				pending_drop(a, i, "no valid HELLO");
+				return;
+			}
+			p->want += hdr.length;
+			if (p->got < p->want)
+				continue;
+		}
+		pending_ready(a, i);
+		return;
+	}
+}
+
+static void accept_one(struct repl_acceptor *a)
+{
+	struct pending_link *p;
+	struct transport *t;
+	struct secure_config cfg = {
+	    .key = a->key,
+	    .role = SECURE_ROLE_RESPONDER,
+	    .handshake_timeout_ms = REPL_HELLO_TIMEOUT_MS,
+	    .polled = true,
+	};
+	int fd;
+
+	if (transport_tcp_accept(a->listen_fd, &t))
+		return;
+	fd = t->ops->fd(t);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (a->npending == REPL_PENDING_MAX)
+		pending_drop(a, 0, "too many connections authenticating");
+	p = &a->pending[a->npending];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->peer, sizeof(p->peer), "%s", t->peer);
+	p->deadline_ns = clock_mono_ns() + REPL_HELLO_TIMEOUT_MS * 1000000ull;
+	p->want = sizeof(struct ckpt_msg_header);
+	if (a->key) {
+		if (secure_pending_start(t, &cfg, &p->handshake)) {
+			pthread_mutex_lock(&a->lock);
+			a->stats.refused++;
+			pthread_mutex_unlock(&a->lock);
+			return; /* t was closed */
+		}
+	} else {
+		p->link = t;
+	}
+	a->npending++;
+	pending_step(a, a->npending - 1);
 }
 
 static void *acceptor_thread(void *arg)
 {
 	struct repl_acceptor *a = arg;
-	struct pollfd pfd[2] = {
-	    {.fd = a->listen_fd, .events = POLLIN},
-	    {.fd = a->wake_pipe[0], .events = POLLIN},
-	};
+	struct pollfd pfd[2 + REPL_PENDING_MAX];
 
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
+		uint64_t now = clock_mono_ns(), next = UINT64_MAX;
+		int n = 2, timeout;
+
+		pfd[0] = (struct pollfd){.fd = a->listen_fd, .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = a->wake_pipe[0], .events = POLLIN};
+		for (int i = 0; i < a->npending; i++) {
+			struct pending_link *p = &a->pending[i];
+
+			pfd[n++] = (struct pollfd){
+			    .fd = p->handshake ? secure_pending_fd(p->handshake)
+					       : p->link->ops->fd(p->link),
+			    .events = POLLIN};
+			if (p->deadline_ns < next)
+				next = p->deadline_ns;
+		}
+		timeout = next == UINT64_MAX ? -1
+			  : next <= now	     ? 0
+					     : (int)((next - now) / 1000000 + 1);
+		if (poll(pfd, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (pfd[1].revents)
 			break;
+		/* Pending links first (indexes shift as they leave). */
+		for (int i = n - 3; i >= 0; i--)
+			if (pfd[2 + i].revents || clock_mono_ns() >=
+						      a->pending[i].deadline_ns)
+				pending_step(a, i);
 		if (pfd[0].revents & POLLIN)
 			accept_one(a);
 	}
+	while (a->npending)
+		pending_drop(a, a->npending - 1, "shutting down");
 	return NULL;
 }
 

@@ -44,5 +44,8 @@ int transport_tcp_connect(const char *addr, int timeout_ms,
 int transport_tcp_listen(const char *addr);
 /* Accept one connection from a listening fd. 0 or -errno. */
 int transport_tcp_accept(int listen_fd, struct transport **out);
+/* The TCP transport's ops over any connected stream socket (a socketpair
+ * end in tests); owns fd (closed on failure). 0 or -ENOMEM. */
+int transport_fd_wrap(int fd, const char *peer, struct transport **out);
 
 #endif

@@ -105,10 +105,9 @@ static void tune(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 }
 
-static int wrap(int fd, const struct sockaddr_in *peer, struct transport **out)
+int transport_fd_wrap(int fd, const char *peer, struct transport **out)
 {
 	struct tcp_transport *t = calloc(1, sizeof(*t));
-	char ip[INET_ADDRSTRLEN];
 
 	if (!t) {
 		close(fd);
@@ -116,12 +115,19 @@ static int wrap(int fd, const struct sockaddr_in *peer, struct transport **out)
 	}
 	t->base.ops = &tcp_ops;
 	t->fd = fd;
-	inet_ntop(AF_INET, &peer->sin_addr, ip, sizeof(ip));
-	snprintf(t->base.peer, sizeof(t->base.peer), "%s:%u", ip,
-		 ntohs(peer->sin_port));
+	snprintf(t->base.peer, sizeof(t->base.peer), "%s", peer);
 	tune(fd);
 	*out = &t->base;
 	return 0;
+}
+
+static int wrap(int fd, const struct sockaddr_in *peer, struct transport **out)
+{
+	char ip[INET_ADDRSTRLEN], name[64];
+
+	inet_ntop(AF_INET, &peer->sin_addr, ip, sizeof(ip));
+	snprintf(name, sizeof(name), "%s:%u", ip, ntohs(peer->sin_port));
+	return transport_fd_wrap(fd, name, out);
 }
 
 int transport_tcp_connect(const char *addr, int timeout_ms,

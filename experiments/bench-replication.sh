@@ -8,13 +8,17 @@
 #   client ── switch ── primary host: rrvm primary (kv guest)
 #                    └─ backup host:  rrvm backup  ── replication link ──┘
 #
-# Parts (BENCH_REPL_PARTS, default all three, in this order):
+# Parts (BENCH_REPL_PARTS, default the first three, in this order):
 #  perf      for `none` (rrvm primary --mode none: same monitor, no
 #            replication; run first and again last, to show the host's
 #            drift) and `buffered` at each epoch of BENCH_REPL_EPOCHS
 #            (10 25 50 100 ms), a fresh pair each:
 #             - latency: redis-benchmark -t get,set -c 1 -P 1 --csv (one
-#               request in flight): p50, p99, requests/s;
+#               request in flight): p50, p99, requests/s; every mode, none
+#               included, under the same idle policy (BENCH_REPL_IDLE:
+#               busy = a SCHED_IDLE busy loop per CPU, so no mode gains or
+#               loses by how long idle CPUs take to wake; experiments/lib/
+#               idle.sh);
 #             - throughput: redis-benchmark -t get,set -c 50 --csv: req/s
 #               (and p50/p99 under load);
 #             - over both, from the primary's stats: checkpoints per second
@@ -39,6 +43,24 @@
 #            without a kill. Recorded: whether (and when) the backup failed
 #            over anyway, and its longest silence from the primary
 #            (max_silence_ms: any timeout below it would have fired).
+#  memory    (not a default part: BENCH_REPL_PARTS=memory) the primary's
+#            memory and the bytes per epoch against `--delta-cache` (issue
+#            13): for each size of BENCH_REPL_CACHES ("0 64M 1G"; "default"
+#            passes no option, e.g. for a build without it) and each load of
+#            BENCH_REPL_MEM_LOADS, a fresh buffered pair (epoch 20 ms) with a
+#            BENCH_REPL_MEM_VM (1G) kv guest:
+#             kv      fill: redis-benchmark -t set -n 160000 -r 100000
+#                     -d 4000 -c 50 -P 16 (about 80k keys, 320 MB of
+#                     values), then the window under redis-benchmark -t set
+#                     -r 100000 -d 512 -c 20 (values of repeated 'x': the
+#                     page content around them is the kv heap);
+#             dirtier the guest's dirtier over BENCH_REPL_DIRTY_MB (330) MiB
+#                     at BENCH_REPL_DIRTY_RATE (20000) pages/s, no client;
+#                     the window starts after one pass over the region.
+#            Recorded over a window of BENCH_REPL_MEM_WINDOW_S (10; --quick
+#            5) s: bytes, raw bytes and pages per epoch, delta-cache hits,
+#            misses and evictions; then VmRSS and VmHWM of the primary and
+#            the backup (/proc/PID/status).
 #
 # Reverse replication (issue 5): the perf part also runs `reverse-inline`
 # (rrvm primary --mode reverse, inline topology: the backup logs and
@@ -51,6 +73,20 @@
 # records the outage and the replay (frames, bytes, time, suppressed,
 # gaps). The testbed is rebuilt with the topology each config needs
 # (basic for none and buffered).
+#
+# Part capture (issue 13; not in the default set: BENCH_REPL_PARTS=capture):
+#            c50 GET throughput of reverse replication against unprotected,
+#            per capture backend, in one run: for each of BENCH_REPL_CAP_REPS
+#            (3; --quick 1) rounds, `none` (basic topology, first and last
+#            of the round), then inline and mirror at each epoch of
+#            BENCH_REPL_CAP_EPOCHS (20 10 ms) with each backend of
+#            BENCH_REPL_CAP_BACKENDS (ringbuf xdp), a fresh pair each:
+#            redis-benchmark -t get -c 50 -n BENCH_REPL_CAP_N (200000;
+#            --quick 50000) -r 100000; the backup's CPU (all threads, from
+#            /proc/PID/stat) and its capture thread's ("rrvm-capture", from
+#            /proc/PID/task/TID/stat) as % of one CPU over the benchmark,
+#            and the backup's capture counters (gaps, drops).
+#            capture.csv, and medians/spread in the table.
 #
 # Output: results/bench-replication/TIMESTAMP/
 #   perf.csv, failover.csv (one row per kill), failover-summary.csv,
@@ -69,8 +105,15 @@
 #   BENCH_REPL_REV_KILLS=20 *(2)      per reverse topology
 #   BENCH_REPL_REV_MODES="reverse-inline reverse-mirror"
 #   BENCH_REPL_FO_EPOCH=20
+#   BENCH_REPL_IDLE=busy              idle CPUs during the -c 1 latency runs:
+#                                     busy, nice19 or none (idle.sh)
 #   BENCH_REPL_DETECT="500 200 100 50 30"
 #   BENCH_REPL_DETECT_S=20 *(5)
+#   BENCH_REPL_CACHES="0 64M 1G"      --delta-cache sizes (memory part)
+#   BENCH_REPL_MEM_LOADS="kv dirtier"
+#   BENCH_REPL_MEM_VM=1G
+#   BENCH_REPL_MEM_WINDOW_S=10 *(5)
+#   BENCH_REPL_DIRTY_MB=330 BENCH_REPL_DIRTY_RATE=20000
 #   BENCH_REPL_OUT=DIR
 # Options: --quick (about two minutes), --help.
 # Needs root (network namespaces), /dev/kvm, build/rrvm,
@@ -84,6 +127,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/experiments/lib/rrvm.sh"
 # shellcheck source=SCRIPTDIR/lib/testbed.sh
 . "$ROOT/experiments/lib/testbed.sh"
+# shellcheck source=SCRIPTDIR/lib/idle.sh
+. "$ROOT/experiments/lib/idle.sh"
 # shellcheck source=SCRIPTDIR/lib/scenario.sh
 . "$ROOT/experiments/lib/scenario.sh"
 
@@ -102,8 +147,19 @@ KILLS=${BENCH_REPL_KILLS:-$(q 20 3)}
 REV_KILLS=${BENCH_REPL_REV_KILLS:-$(q 20 2)}
 REV_MODES=${BENCH_REPL_REV_MODES-reverse-inline reverse-mirror}
 FO_EPOCH=${BENCH_REPL_FO_EPOCH:-20}
+IDLE=${BENCH_REPL_IDLE:-busy}
 DETECTS=${BENCH_REPL_DETECT:-500 200 100 50 30}
 DETECT_S=${BENCH_REPL_DETECT_S:-$(q 20 5)}
+CACHES=${BENCH_REPL_CACHES:-0 64M 1G}
+MEM_LOADS=${BENCH_REPL_MEM_LOADS:-kv dirtier}
+MEM_VM=${BENCH_REPL_MEM_VM:-1G}
+MEM_WINDOW_S=${BENCH_REPL_MEM_WINDOW_S:-$(q 10 5)}
+DIRTY_MB=${BENCH_REPL_DIRTY_MB:-330}
+DIRTY_RATE=${BENCH_REPL_DIRTY_RATE:-20000}
+CAP_REPS=${BENCH_REPL_CAP_REPS:-$(q 3 1)}
+CAP_EPOCHS=${BENCH_REPL_CAP_EPOCHS:-20 10}
+CAP_BACKENDS=${BENCH_REPL_CAP_BACKENDS:-ringbuf xdp}
+CAP_N=${BENCH_REPL_CAP_N:-$(q 200000 50000)}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${BENCH_REPL_OUT:-$ROOT/results/bench-replication/$STAMP}
 GUEST_IMG=$RRVM_GUEST_DIR/kv.elf
@@ -129,18 +185,30 @@ check_env() {
 	done
 	[[ $REV_KILLS =~ ^[0-9]+$ ]] || fail "REV_KILLS must be a number (got '$REV_KILLS')"
 	if [ -n "$REV_MODES" ]; then
-		[ -f "$ROOT/build/bpf/capture_xdp.bpf.o" ] || fail "build/bpf/capture_xdp.bpf.o is missing (run make)"
+		for v in capture_xdp capture_ringbuf xdp_pass; do
+			[ -f "$ROOT/build/bpf/$v.bpf.o" ] || fail "build/bpf/$v.bpf.o is missing (run make)"
+		done
 	fi
-	for v in LAT_N TPUT_N KILLS FO_EPOCH DETECT_S; do
+	for v in $CAP_BACKENDS; do
+		case "$v" in ringbuf | xdp | pcap | auto) ;; *) fail "unknown capture backend '$v'" ;; esac
+	done
+	for v in LAT_N TPUT_N KILLS FO_EPOCH DETECT_S CAP_REPS CAP_N; do
 		[[ ${!v} =~ ^[1-9][0-9]*$ ]] || fail "$v must be a positive integer (got '${!v}')"
 	done
 	[[ $BUDGET_S =~ ^[0-9]+(\.[0-9]+)?$ ]] || fail "BENCH_REPL_BUDGET_S must be a number"
-	for v in $EPOCHS $DETECTS; do
+	for v in $EPOCHS $DETECTS $CAP_EPOCHS; do
 		[[ $v =~ ^[1-9][0-9]*$ ]] || fail "bad epoch / detect timeout '$v'"
 	done
 	for v in $PARTS; do
-		case "$v" in perf | failover | detect) ;; *) fail "unknown part '$v'" ;; esac
+		case "$v" in perf | failover | detect | memory | capture) ;; *) fail "unknown part '$v'" ;; esac
 	done
+	for v in $MEM_LOADS; do
+		case "$v" in kv | dirtier) ;; *) fail "unknown memory load '$v'" ;; esac
+	done
+	for v in MEM_WINDOW_S DIRTY_MB DIRTY_RATE; do
+		[[ ${!v} =~ ^[1-9][0-9]*$ ]] || fail "$v must be a positive integer (got '${!v}')"
+	done
+	v=$(idle_policy_check "$IDLE") || fail "BENCH_REPL_IDLE: $v"
 }
 
 testbed_up() {
@@ -217,7 +285,9 @@ part_perf() {
 		pair_up "$name" "$mode" "$ep" || { pair_down; continue; }
 		s0=$(rrvm_repl_stats "$P_CTL") || s0=null
 		w0=$(now_ms)
+		idle_loops_start "$IDLE" || note "$name: could not start the idle policy's busy loops"
 		rb "$name-lat" -t get,set -n "$nlat" -c 1 -P 1 -r 100000
+		idle_loops_stop
 		rb "$name-tput" -t get,set -n "$ntput" -c "$TPUT_C" -r 100000
 		w1=$(now_ms)
 		s1=$(rrvm_repl_stats "$P_CTL") || s1=null
@@ -362,6 +432,144 @@ part_detect() {
 	done
 }
 
+# ------------------------------------------------------------ part: memory
+# kib_of PID FIELD: a /proc/PID/status field (VmRSS, VmHWM) in KiB.
+kib_of() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+part_memory() {
+	local csv=$OUT/memory.csv c load name s0 s1 w0 w1 w rb_pid fill_pid fill_s t0 dbsize
+	local -a popt
+	echo "delta_cache,load,vm_mem,epochs,pages_per_epoch,bytes_per_epoch,raw_bytes_per_epoch,delta_hits,delta_misses,delta_evictions,cache_bytes_used,primary_rss_mib,primary_hwm_mib,backup_rss_mib,backup_hwm_mib,dbsize,fill_s,pause_us_mean,disconnects" >"$csv"
+	say "part memory: $MEM_VM kv guest, delta cache $CACHES, loads $MEM_LOADS"
+	use_topology basic || return 0
+	for load in $MEM_LOADS; do
+		for c in $CACHES; do
+			name=memory-$load-$c
+			popt=(--primary-opt --mem --primary-opt "$MEM_VM")
+			[ "$c" = default ] || popt+=(--primary-opt --delta-cache --primary-opt "$c")
+			[ "$load" = dirtier ] && popt+=(--primary-opt -- --primary-opt "dirty=$DIRTY_RATE" --primary-opt "dirty_mb=$DIRTY_MB")
+			say "  $name: boot"
+			pair_up "$name" buffered 20 "${popt[@]}" || { pair_down; continue; }
+			t0=$(now_ms) rb_pid=''
+			if [ "$load" = kv ]; then
+				ns_bg "$TB_NS_C" "$OUT/logs/$name.fill.log" timeout 600 redis-benchmark \
+					-h "$TB_GUEST_IP" -p 6379 -q -t set -n 160000 -r 100000 -d 4000 -c 50 -P 16
+				fill_pid=$RRVM_LAST_PID
+				# A failover in the middle would leave the fill waiting.
+				while pid_alive "$fill_pid" && [ ! -s "$B_REPORT" ] && pid_alive "$P_PID"; do
+					sleep 0.5
+				done
+				if pid_alive "$fill_pid"; then
+					note "$name: the pair broke during the fill (false failover on a loaded host?): $(cat "$B_REPORT" 2>/dev/null | head -c 300)"
+					pair_down "$fill_pid"
+					continue
+				fi
+				fill_s=$(awk -v ms=$(( $(now_ms) - t0 )) 'BEGIN { printf "%.1f", ms / 1000 }')
+				rrvm_load_bg "$TB_NS_C" "$OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -d 512 -c 20
+				rb_pid=$RRVM_LAST_PID
+				sleep 1
+			else
+				# One pass over the region: every page dirtied once.
+				sleep "$(awk -v mb="$DIRTY_MB" -v r="$DIRTY_RATE" 'BEGIN { printf "%.1f", mb * 256 / r + 1 }')"
+				fill_s=$(awk -v ms=$(( $(now_ms) - t0 )) 'BEGIN { printf "%.1f", ms / 1000 }')
+			fi
+			s0=$(rrvm_repl_stats "$P_CTL") || s0=null
+			w0=$(now_ms)
+			sleep "$MEM_WINDOW_S"
+			s1=$(rrvm_repl_stats "$P_CTL") || s1=null
+			w1=$(now_ms)
+			dbsize=$(ns_exec "$TB_NS_C" timeout 10 redis-cli -h "$TB_GUEST_IP" DBSIZE 2>/dev/null)
+			printf '{"before":%s,"after":%s}\n' "$s0" "$s1" >"$OUT/raw/$name.stats.json"
+			if [ "$s0" = null ] || [ "$s1" = null ]; then
+				note "$name: no stats from the primary"
+				pair_down $rb_pid
+				continue
+			fi
+			w=$(window "$s0" "$s1" $((w1 - w0)))
+			echo "$c,$load,$MEM_VM,$(jq -r --argjson a "$s0" --argjson b "$s1" '
+				[.epochs, .pages, .bytes, .raw_bytes,
+				 (($b.delta_cache.hits // 0) - ($a.delta_cache.hits // 0)),
+				 (($b.delta_cache.misses // 0) - ($a.delta_cache.misses // 0)),
+				 (($b.delta_cache.evictions // 0) - ($a.delta_cache.evictions // 0)),
+				 ($b.delta_cache.bytes_used // "")]
+				| map(if . == null then "" else tostring end) | join(",")' <<<"$w"),$(awk -v k="$(kib_of "$P_PID" VmRSS)" 'BEGIN { printf "%.0f", k / 1024 }'),$(awk -v k="$(kib_of "$P_PID" VmHWM)" 'BEGIN { printf "%.0f", k / 1024 }'),$(awk -v k="$(kib_of "$B_PID" VmRSS)" 'BEGIN { printf "%.0f", k / 1024 }'),$(awk -v k="$(kib_of "$B_PID" VmHWM)" 'BEGIN { printf "%.0f", k / 1024 }'),${dbsize:-},$fill_s,$(json_get "$w" .pause_us),$(json_get "$w" .disconnects)" >>"$csv"
+			say "  $name: $(tail -n1 "$csv")"
+			[ "$(json_get "$w" .disconnects)" = 0 ] || note "$name: the primary lost its backup during the window"
+			pair_down $rb_pid
+		done
+	done
+}
+
+# ------------------------------------------------------------ part: capture
+# ticks PID [TID]: utime + stime of a process (or one of its threads).
+ticks() {
+	local f=/proc/$1/stat
+	[ -n "${2:-}" ] && f=/proc/$1/task/$2/stat
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$f" 2>/dev/null
+}
+# capture_tid PID: the backup's capture thread (named rrvm-capture).
+capture_tid() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = rrvm-capture ] && { basename "$t"; return 0; }
+	done
+	return 1
+}
+# cap_run NAME MODE EPOCH TOPOLOGY BACKEND REP: one pair, one measurement.
+cap_run() {
+	local name=$1 mode=$2 ep=$3 topo=$4 be=$5 rep=$6 tid='' b0='' b1='' c0='' c1='' w0 w1 rps st bcpu='' ccpu=''
+	local hz
+	hz=$(getconf CLK_TCK)
+	if [ "$mode" = none ]; then
+		pair_up "$name" none "$ep" || { pair_down; return 1; }
+	else
+		RRVM_CAPTURE=$be pair_up "$name" "$mode" "$ep" || { pair_down; return 1; }
+		tid=$(capture_tid "$B_PID") || note "$name: no rrvm-capture thread in the backup"
+	fi
+	if [ -n "$B_PID" ]; then
+		b0=$(ticks "$B_PID")
+		[ -n "$tid" ] && c0=$(ticks "$B_PID" "$tid")
+	fi
+	w0=$(now_ms)
+	rb "$name" -t get -n "$CAP_N" -c "$TPUT_C" -r 100000
+	w1=$(now_ms)
+	if [ -n "$B_PID" ]; then
+		b1=$(ticks "$B_PID")
+		[ -n "$tid" ] && c1=$(ticks "$B_PID" "$tid")
+		bcpu=$(awk -v a="$b0" -v b="$b1" -v ms=$((w1 - w0)) -v hz="$hz" 'BEGIN { if (a != "" && b != "") printf "%.1f", (b - a) * 100000 / hz / ms }')
+		ccpu=$(awk -v a="$c0" -v b="$c1" -v ms=$((w1 - w0)) -v hz="$hz" 'BEGIN { if (a != "" && b != "") printf "%.1f", (b - a) * 100000 / hz / ms }')
+		st=$(rrvm_backup_status "$B_CTL" 2>/dev/null) || st='{}'
+		printf '%s\n' "$st" >"$OUT/raw/$name.status.json"
+	else
+		st='{}'
+	fi
+	rps=$(rb_csv_get "$OUT/raw/$name.csv" GET rps 2>/dev/null)
+	echo "$rep,$topo,$ep,$mode,$(jq -r '.reverse.capture // ""' <<<"$st"),$rps,$bcpu,$ccpu,$(jq -r '[.reverse.gaps, .reverse.kernel_drops, .reverse.overflow_dropped] | map(if . == null then "" else tostring end) | join(",")' <<<"$st"),$(awk -v ms=$((w1 - w0)) 'BEGIN { printf "%.1f", ms / 1000 }')" >>"$OUT/capture.csv"
+	say "  $name: c$TPUT_C GET ${rps:-?} req/s${bcpu:+; backup CPU $bcpu%}${ccpu:+, capture thread $ccpu%}$(jq -r 'if .reverse then "; gaps \(.reverse.gaps), kernel drops \(.reverse.kernel_drops)" else "" end' <<<"$st")"
+	pair_down
+}
+
+part_capture() {
+	local rep topo ep be mode
+	echo "rep,topology,epoch_ms,mode,capture,get_rps_c50,backup_cpu_pct,capture_thread_cpu_pct,gaps,kernel_drops,held,wall_s" >"$OUT/capture.csv"
+	say "part capture: c$TPUT_C GET, none vs reverse with $CAP_BACKENDS, inline and mirror, epochs $CAP_EPOCHS ms, $CAP_REPS round(s)"
+	for ((rep = 1; rep <= CAP_REPS; rep++)); do
+		use_topology basic && cap_run "cap-$rep-none-a" none 20 basic none "$rep"
+		for topo in inline mirror; do
+			use_topology "$topo" || continue
+			for ep in $CAP_EPOCHS; do
+				for be in $CAP_BACKENDS; do
+					mode=reverse-$topo
+					cap_run "cap-$rep-$topo-$ep-$be" "$mode" "$ep" "$topo" "$be" "$rep"
+				done
+			done
+		done
+		use_topology basic && cap_run "cap-$rep-none-b" none 20 basic none "$rep"
+	done
+}
+
 # ------------------------------------------------------------------ report
 write_meta() {
 	local cpu
@@ -380,11 +588,14 @@ write_meta() {
 		--argjson kills "$KILLS" --argjson fo_epoch "$FO_EPOCH" \
 		--arg rev_modes "$REV_MODES" --argjson rev_kills "$REV_KILLS" \
 		--arg detects "$DETECTS" --argjson detect_s "$DETECT_S" \
+		--arg caches "$CACHES" --arg mem_loads "$MEM_LOADS" --arg mem_vm "$MEM_VM" \
+		--argjson mem_window_s "$MEM_WINDOW_S" --argjson dirty_mb "$DIRTY_MB" --argjson dirty_rate "$DIRTY_RATE" \
 		--arg load_start "$LOADAVG_START" --arg load_end "$LOADAVG_END" \
 		--argjson steal "$(for k in "${!STEAL_PCT[@]}"; do printf '%s\n%s\n' "$k" "${STEAL_PCT[$k]}"; done | jq -Rn '[inputs] | [range(0; length; 2) as $i | {(.[$i]): (.[$i + 1] | tonumber? // .)}] | add // {}')" \
-		--argjson failures "$FAILURES" \
+		--argjson failures "$FAILURES" --arg idle "$(idle_policy_describe "$IDLE")" \
 		--args '{
 		  benchmark: "replication", date: $date, stamp: $stamp, commit: $commit, quick: $quick,
+		  idle_policy: $idle,
 		  host: {kernel: $kernel, nproc: $nproc, cpu: $cpu, hypervisor: $hypervisor,
 		         loadavg_start: $load_start, loadavg_end: $load_end, cpu_steal_pct_by_part: $steal,
 		         note: "other work on the host is not controlled; see the load averages and steal"},
@@ -394,7 +605,7 @@ write_meta() {
 		  parts: ($parts | split(" ") | map(select(. != ""))),
 		  perf: {modes: ("none, buffered" + (if $rev_modes == "" then "" else ", " + ($rev_modes | split(" ") | map(select(. != "")) | join(", ")) end)),
 		         reverse_p50_targets: {"reverse-mirror": 1.05, "reverse-inline": 1.15}, epochs_ms: ($epochs | split(" ") | map(select(. != "") | tonumber)),
-		         latency: "redis-benchmark -t get,set -c 1 -P 1 -r 100000 --csv",
+		         latency: "redis-benchmark -t get,set -c 1 -P 1 -r 100000 --csv, under idle_policy",
 		         throughput: ("redis-benchmark -t get,set -c " + ($tput_c | tostring) + " -r 100000 --csv"),
 		         requests: {none_latency: $lat_n, none_throughput: $tput_n,
 		                    buffered: ("budget " + $budget + " s per test: n = budget x clients x 1000 / epoch (at least 50 / 500)")},
@@ -405,6 +616,11 @@ write_meta() {
 		  detect: {timeouts_ms: ($detects | split(" ") | map(select(. != "") | tonumber)), seconds_each: $detect_s,
 		           epoch_ms: 20, load: "redis-benchmark -t set -r 100000 -c 50",
 		           note: "max_silence_ms = longest gap between bytes from the primary since the first commit; a detect timeout below it fires"},
+		  memory: {delta_caches: ($caches | split(" ") | map(select(. != ""))), loads: ($mem_loads | split(" ") | map(select(. != ""))),
+		           vm_mem: $mem_vm, window_s: $mem_window_s, epoch_ms: 20,
+		           kv: "fill redis-benchmark -t set -n 160000 -r 100000 -d 4000 -c 50 -P 16; window redis-benchmark -t set -r 100000 -d 512 -c 20",
+		           dirtier: {region_mib: $dirty_mb, pages_per_s: $dirty_rate},
+		           rss: "VmRSS and VmHWM of rrvm primary and rrvm backup after the window"},
 		  failures: $failures, notes: $ARGS.positional
 		}' "${NOTES[@]}" >"$OUT/meta.json"
 }
@@ -413,8 +629,9 @@ print_table() {
 	local f
 	echo
 	echo "rrvm replication benchmark ($([ $QUICK = 1 ] && echo quick || echo full)) -- $(nproc) CPUs, kernel $(uname -r), commit $(git_describe | cut -c1-12)$(git_describe | grep -o -- '-dirty$')"
-	echo "load average at start: $LOADAVG_START, at end: $LOADAVG_END; CPU steal by part: $(for k in perf failover detect; do [ -n "${STEAL_PCT[$k]:-}" ] && printf '%s %s%% ' "$k" "${STEAL_PCT[$k]}"; done)"
+	echo "load average at start: $LOADAVG_START, at end: $LOADAVG_END; CPU steal by part: $(for k in perf failover detect memory capture; do [ -n "${STEAL_PCT[$k]:-}" ] && printf '%s %s%% ' "$k" "${STEAL_PCT[$k]}"; done)"
 	echo "(other work on this host and its hypervisor is not controlled: steal inflates tails and pauses)"
+	echo "idle CPUs during the -c 1 latency runs, every mode alike: $(idle_policy_describe "$IDLE")"
 	f=$OUT/perf.csv
 	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
 		echo
@@ -470,6 +687,39 @@ print_table() {
 			END { printf "   consistency: %d of %d runs with a violation, %d with a reconnect\n", bad, n, rc }' "$OUT/failover-$m.csv"
 		echo "   replay_* from the failover report (frames replayed of those logged, time, regenerated outputs suppressed); capture_gaps from the backup's status just before the kill."
 	done
+	f=$OUT/memory.csv
+	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
+		echo
+		echo "4. Primary memory and bytes per epoch vs --delta-cache ($MEM_VM kv guest, buffered, epoch 20 ms, $MEM_WINDOW_S s windows)"
+		awk -F, 'NR == 1 { printf "   %-8s %-8s | %8s %10s %10s | %8s %8s %8s | %9s %9s | %9s %9s\n", "cache", "load", "pages/ep", "bytes/ep", "raw/ep",
+				"hits", "misses", "evicted", "P RSS MiB", "P HWM MiB", "B RSS MiB", "keys"; next }
+			{ printf "   %-8s %-8s | %8s %10s %10s | %8s %8s %8s | %9s %9s | %9s %9s\n", $1, $2, $5, $6, $7, $8, $9, $10, $12, $13, $14, $16 }' "$f"
+		echo "   P = rrvm primary, B = rrvm backup (VmRSS after the window; HWM = peak); the guest's memory is inside the primary's RSS."
+	fi
+	f=$OUT/capture.csv
+	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
+		echo
+		echo "5. Capture backends: c$TPUT_C GET throughput against none (mean of each round's two none runs), $CAP_REPS round(s); median [min-max] over rounds"
+		printf "   %-24s %22s %22s %22s %6s\n" "topology epoch backend" "GET / none" "backup CPU %" "capture thread CPU %" "gaps"
+		awk -F, 'NR == 1 { next }
+			$4 == "none" { nsum[$1] += $6; nn[$1]++; next }
+			{ k = $2 " " $3 "ms " $5; keys[k] = 1; ratio[k, ++cnt[k]] = $6; rnd[k, cnt[k]] = $1
+			  bc[k, cnt[k]] = $7; cc[k, cnt[k]] = $8; gaps[k] += $9 }
+			function med(a, k, n,    i, j, t, v) { for (i = 1; i <= n; i++) v[i] = a[k, i]
+				for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+				lo = v[1]; hi = v[n]; return (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }
+			END {
+				for (k in keys) {
+					n = cnt[k]
+					for (i = 1; i <= n; i++) { r = rnd[k, i]; rr[k, i] = (nn[r] ? ratio[k, i] / (nsum[r] / nn[r]) : 0) }
+					m1 = med(rr, k, n); l1 = lo; h1 = hi
+					m2 = med(bc, k, n); l2 = lo; h2 = hi
+					m3 = med(cc, k, n); l3 = lo; h3 = hi
+					printf "   %-24s %8.2f [%.2f-%.2f] %10.1f [%.1f-%.1f] %10.1f [%.1f-%.1f] %6d\n", k, m1, l1, h1, m2, l2, h2, m3, l3, h3, gaps[k]
+				}
+			}' "$f" | sort
+		echo "   (targets: >= 0.75 at 20 ms, >= 0.65 at 10 ms; backup CPU <= 10 % of a CPU at 40k req/s). CPU = utime+stime over the benchmark's wall time."
+	fi
 	f=$OUT/detect.csv
 	if [ -s "$f" ] && [ "$(wc -l <"$f")" -gt 1 ]; then
 		echo
@@ -500,6 +750,8 @@ main() {
 	has_part perf && run_part perf part_perf
 	has_part failover && run_part failover part_failover
 	has_part detect && run_part detect part_detect
+	has_part memory && run_part memory part_memory
+	has_part capture && run_part capture part_capture
 	testbed_down
 	LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 	write_meta

@@ -7,7 +7,7 @@
 # MODE (default reverse) and the testbed topology it runs on:
 #   reverse          rrvm primary --mode reverse, inline topology: the backup
 #                    sits between the switch and the primary, logs every
-#                    client->guest frame (AF_XDP) and replays the log into
+#                    client->guest frame (capture in the kernel) and replays the log into
 #                    the resumed VM after the failover (no output buffering)
 #   reverse-mirror   the same with the mirror topology (the switch copies
 #                    client->guest frames to the backup)
@@ -127,6 +127,7 @@ testbed_up() {
 	local r out
 	rrvm_trap_cleanup
 	tmpdir_create TMP
+	rrvm_make_key "$TMP" || fail "rrvm keygen failed"
 	tb_set_prefix "$PREFIX" || fail "bad testbed prefix $PREFIX"
 	# Recorded first: the EXIT trap deletes them whatever happens.
 	for r in $TB_ROLES; do
@@ -149,7 +150,7 @@ start_pair() {
 		extra=("${RRVM_REV_ARGS[@]}")
 	fi
 	say "backup: rrvm backup on $TB_BAK_REP_IP:7777 in the backup host, detect timeout $DETECT_MS ms, fence = $(tb_fence_desc pri) down"
-	[ ${#extra[@]} -gt 0 ] && say "  $TOPOLOGY topology: captures client->guest frames on $TB_BAK_CAPTURE_IF (AF_XDP)${TB_BAK_FORWARD_IF:+, forwards them to the primary on $TB_BAK_FORWARD_IF}"
+	[ ${#extra[@]} -gt 0 ] && say "  $TOPOLOGY topology: captures client->guest frames on $TB_BAK_CAPTURE_IF (--capture ${RRVM_CAPTURE:-auto})${TB_BAK_FORWARD_IF:+, forwards them to the primary on $TB_BAK_FORWARD_IF}"
 	rrvm_backup_bg "$TB_NS_BAK" "$B_LOG" "$B_CTL" "$TB_BAK_REP_IP:7777" "$B_REPORT" \
 		--detect-timeout "$DETECT_MS" --fence-cmd "$(rrvm_tb_fence_cmd pri)" "${extra[@]}"
 	B_PID=$RRVM_LAST_PID

@@ -33,8 +33,9 @@ declare -A FIG=(
 	[consistency]=fig_consistency.py
 	[checkpoint-cost]=fig_checkpoint_cost.py
 	[replay-cost]=fig_replay_cost.py
+	[overhead]=fig_overhead.py
 )
-ORDER="latency-vs-epoch latency-cdf throughput-vs-epoch failover-timeline consistency checkpoint-cost replay-cost"
+ORDER="latency-vs-epoch latency-cdf throughput-vs-epoch failover-timeline consistency checkpoint-cost replay-cost overhead"
 [ ${#WANT[@]} -gt 0 ] && ORDER="${WANT[*]}"
 for s in $ORDER; do
 	[ -n "${FIG[$s]:-}" ] || { echo "figures: no scenario '$s' (known: ${!FIG[*]})" >&2; exit 2; }

@@ -10,7 +10,7 @@ static bool is_broadcast(const uint8_t *mac)
 	return (mac[0] & mac[1] & mac[2] & mac[3] & mac[4] & mac[5]) == 0xff;
 }
 
-/* Same rule, same offsets as bcast_wanted() in capture_xdp.bpf.c. */
+/* Same rule, same offsets as bcast_wanted() in bpf/capture_filter.bpf.h. */
 static bool arp_for(const uint8_t *frame, size_t len, uint32_t ip)
 {
 	const uint8_t *arp = frame + FRAME_ETH_HLEN;

@@ -2,9 +2,9 @@
 /*
  * Which client->guest frames reverse replication keeps track of: those
  * addressed to the guest's MAC, and broadcast ARP asking for its IPv4
- * address. The backup's capture takes exactly these (the XDP program in
- * backup/bpf/capture_xdp.bpf.c, the pcap filter, the mirror topology's tc
- * rule), so the primary digests exactly these too: a frame the guest was
+ * address. The backup's capture takes exactly these (the XDP programs'
+ * rule in backup/bpf/capture_filter.bpf.h, the pcap filter, the mirror
+ * topology's tc rule), so the primary digests exactly these too: a frame the guest was
  * handed but no capture would take (another host's ARP request, IPv6
  * multicast the IPv4-only guest drops) must not count as a capture gap.
  */

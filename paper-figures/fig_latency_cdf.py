@@ -84,7 +84,8 @@ def main():
     axt.set_title("tail (1 \u2212 CDF)")
     title = "Latency CDF at a %g ms checkpoint epoch" % epoch if epoch is not None \
         else "Latency CDF (no replicated mode in the file)"
-    note = "Requests per mode: %s. Markers: p50 (circle), p99 (diamond)." % ", ".join(counts)
+    note = "Requests per mode: %s. Markers: p50 (circle), p99 (diamond). %s" % (
+        ", ".join(counts), fl.idle_note(meta))
     fl.finish(fig, meta, note, args, NAME, title, legend=fl.unique_legend(ax), ncol=7)
 
 

@@ -78,7 +78,7 @@ def main():
     axes[0].set_ylabel("request latency (ms, log scale)")
     note = ("Points: median over rounds, bars: min-max (up to %d rounds per point). "
             "'none' is measured first and last; line = median, band = min-max. "
-            "Dotted: latency equal to one epoch." % rounds_max)
+            "Dotted: latency equal to one epoch. %s" % (rounds_max, fl.idle_note(meta)))
     fl.finish(fig, meta, note, args, NAME, "Request latency vs. checkpoint epoch",
               legend=fl.unique_legend(*axes))
 

@@ -188,6 +188,8 @@ def caption(meta, note="", width=150):
              "commit %s" % commit, run,
              "host %s x%s" % (_get(meta, "host", "cpu"), _get(meta, "host", "nproc")),
              "CPU steal %s" % steal]
+    if meta.get("idle_policy"):
+        parts.append("idle CPUs while measuring latency: %s" % meta["idle_policy"])
     if isinstance(meta.get("failures"), int) and meta["failures"] > 0:
         parts.append("%d step(s) failed, see meta.json" % meta["failures"])
     lines = textwrap.wrap(" | ".join(parts), width, break_on_hyphens=False)
@@ -201,6 +203,17 @@ def caption(meta, note="", width=150):
     if extra:
         lines += textwrap.wrap(" ".join(extra), width, break_on_hyphens=False)
     return lines
+
+
+def idle_note(meta):
+    """For latency figures: a warning when the run did not record an idle
+    policy (the caption states it when it did). An idle CPU takes tens of
+    microseconds to wake here, so modes measured under different idle
+    conditions are not comparable (docs/experiments.md, "Idle policy")."""
+    if meta.get("idle_policy"):
+        return ""
+    return ("Idle CPUs were not equalised across modes in this run (no idle_policy "
+            "in meta.json): a mode that keeps CPUs busy looks faster than it is.")
 
 
 def finish(fig, meta, note, args, name, title, legend=None, ncol=5):

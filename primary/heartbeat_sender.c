@@ -95,14 +95,16 @@ int heartbeat_sender_start(struct heartbeat_sender *s,
 	s->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
 		return -errno;
+	pthread_mutex_init(&s->lock, NULL);
+	s->running = s->started = true;
 	ret = -pthread_create(&s->thread, NULL, sender_main, s);
 	if (ret) {
+		s->running = s->started = false;
 		close(s->fd);
 		s->fd = -1;
 		return ret;
 	}
 	pthread_setname_np(s->thread, "heartbeat-tx");
-	s->running = true;
 	return 0;
 }
 
@@ -110,24 +112,39 @@ void heartbeat_sender_released(struct heartbeat_sender *s, uint64_t epoch)
 {
 	uint64_t old;
 
-	if (!s->running || stopping(s))
+	if (!s->started)
 		return;
-	/* Only ever forward: an older give-up is covered by a newer one. */
-	old = __atomic_load_n(&s->released_after, __ATOMIC_ACQUIRE);
-	while (epoch > old && !__atomic_compare_exchange_n(
-				  &s->released_after, &old, epoch, false,
-				  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		;
-	send_round(s);
+	pthread_mutex_lock(&s->lock);
+	if (s->running && !stopping(s)) {
+		/* Only ever forward: an older give-up is covered by a newer
+		 * one. */
+		old = __atomic_load_n(&s->released_after, __ATOMIC_ACQUIRE);
+		while (epoch > old &&
+		       !__atomic_compare_exchange_n(&s->released_after, &old,
+						    epoch, false,
+						    __ATOMIC_ACQ_REL,
+						    __ATOMIC_ACQUIRE))
+			;
+		send_round(s);
+	}
+	pthread_mutex_unlock(&s->lock);
 }
 
 void heartbeat_sender_stop(struct heartbeat_sender *s)
 {
-	if (!s->running)
+	bool was;
+
+	if (!s->started)
 		return;
-	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
-	pthread_join(s->thread, NULL);
+	pthread_mutex_lock(&s->lock);
+	was = s->running;
 	s->running = false;
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&s->lock);
+	if (!was)
+		return;
+	/* The lock outlives the thread: a late give-up finds it stopped. */
+	pthread_join(s->thread, NULL);
 	close(s->fd);
 	s->fd = -1;
 }

@@ -43,6 +43,10 @@ struct heartbeat_sender {
 	struct sockaddr_in to[HEARTBEAT_DESTS];
 	bool to_on[HEARTBEAT_DESTS];
 	pthread_t thread;
+	bool started; /* set once by start, before other threads can look */
+	/* Other threads may announce a give-up while stop runs: running and
+	 * the socket's use outside the thread are under lock. */
+	pthread_mutex_t lock;
 	bool running;
 	int stop;		 /* __atomic */
 	uint64_t seq;		 /* __atomic */

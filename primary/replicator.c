@@ -5,22 +5,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "backup/replay_log.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/repl_link.h"
 #include "common/report.h"
 #include "common/run_cmd.h"
 #include "common/transport.h"
+#include "netstate/frame_digest.h"
 #include "vmm/vm.h"
 
 #define RECONNECT_MS	   200
 #define CONNECT_TIMEOUT_MS 200
 #define REWIRE_TIMEOUT_S   10
+
+static void epoch_sleep(struct replicator *r, uint64_t deadline_ns);
 
 static bool stopping(struct replicator *r)
 {
@@ -308,7 +309,7 @@ static void rx_observer(void *ctx, const uint8_t *frame, uint32_t len)
 		r->rx_digests = p;
 		r->rx_cap = cap;
 	}
-	r->rx_digests[r->rx_count++] = replay_digest(frame, len);
+	r->rx_digests[r->rx_count++] = frame_digest(frame, len);
 }
 
 static int observer_install(struct vm *vm, void *arg)
@@ -344,6 +345,41 @@ static bool handover_requested(struct replicator *r)
 	return yes;
 }
 
+/*
+ * Two-phase collect: copy what the guest dirtied so far while it runs, so
+ * the pause only copies what it wrote in the last moments. A failed pass
+ * loses nothing (the pages stay in KVM's log, or the collect of a full
+ * checkpoint copies everything): the pause takes them.
+ */
+static void early_copy_failed(int ret)
+{
+	if (ret && ret != -EOPNOTSUPP)
+		log_debug("replication: early copy pass failed (%s); the "
+			  "pause copies those pages",
+			  strerror(-ret));
+}
+
+/* Incremental epochs: passes ending at the deadline (a handover waits for
+ * none: it wants the final epoch at once). */
+static void early_copy(struct replicator *r, uint64_t deadline,
+		       uint64_t interval)
+{
+	if (!r->vm->dirty_manual_protect || handover_requested(r))
+		return;
+	epoch_sleep(r, vm_precopy_start(&r->precopy, deadline));
+	if (stopping(r) || handover_requested(r))
+		return;
+	early_copy_failed(
+	    vm_precopy_run(r->vm, &r->snap, &r->precopy, deadline, interval));
+}
+
+/* A full checkpoint: copied when due, the pause follows at once. */
+static void early_copy_full(struct replicator *r)
+{
+	if (r->vm->dirty_manual_protect)
+		early_copy_failed(vm_precopy_full(r->vm, &r->snap));
+}
+
 /* Runs on the vCPU thread, vCPU stopped: the only part that pauses it. */
 static int collect_while_paused(struct vm *vm, void *arg)
 {
@@ -366,18 +402,56 @@ static int collect_while_paused(struct vm *vm, void *arg)
 	return 0;
 }
 
-static void base_apply(struct replicator *r)
+/* The encoder's base for an incremental page: the backup's copy, if
+ * cached. */
+static const uint8_t *cache_base(void *ctx, uint64_t pfn)
+{
+	struct replicator *r = ctx;
+
+	return delta_cache_lookup(&r->cache, pfn);
+}
+
+/* The epoch went out whole: the backup will hold exactly these pages. */
+static void cache_apply(struct replicator *r)
 {
 	const struct vm_snapshot *s = &r->snap;
 
 	if (s->full)
-		madvise(r->base, r->vm->mem_size, MADV_DONTNEED); /* zeros */
+		delta_cache_reset(&r->cache);
 	for (size_t i = 0; i < s->npages; i++)
-		memcpy(r->base + s->pfns[i] * CKPT_PAGE_SIZE,
-		       s->pages + i * CKPT_PAGE_SIZE, CKPT_PAGE_SIZE);
+		delta_cache_store(&r->cache, s->pfns[i],
+				  s->pages + i * (size_t)CKPT_PAGE_SIZE);
+	stat_set(r->stats.delta_hits, r->cache.hits);
+	stat_set(r->stats.delta_misses, r->cache.misses);
+	stat_set(r->stats.delta_evictions, r->cache.evictions);
+	stat_set(r->stats.delta_bytes_used, delta_cache_bytes_used(&r->cache));
 }
 
-static void account_epoch(struct replicator *r, size_t bytes)
+/*
+ * Staging memory an epoch may keep between epochs: a full checkpoint (or a
+ * huge incremental) must not leave a copy of guest memory resident.
+ */
+static size_t staging_keep_pages(const struct replicator *r)
+{
+	size_t pages = (size_t)(r->vm->mem_size / CKPT_PAGE_SIZE / 16);
+
+	return pages > 16384 ? pages : 16384;
+}
+
+static void release_staging(struct replicator *r, struct ckpt_buf *buf)
+{
+	/* A full epoch is a one-off: the next ones are incremental. */
+	size_t keep = r->snap.full ? 0 : staging_keep_pages(r);
+
+	vm_snapshot_trim(&r->snap, keep);
+	if (buf->cap > keep * (size_t)CKPT_PAGE_SIZE) {
+		ckpt_buf_free(buf);
+		ckpt_buf_init(buf);
+	}
+}
+
+static void account_epoch(struct replicator *r, size_t bytes, uint64_t hits,
+			  uint64_t misses)
 {
 	const struct vm_snapshot *s = &r->snap;
 
@@ -390,12 +464,20 @@ static void account_epoch(struct replicator *r, size_t bytes)
 	stat_set(r->stats.pause_ns_last, s->pause_ns);
 	if (s->pause_ns > stat_read(r->stats.pause_ns_max))
 		stat_set(r->stats.pause_ns_max, s->pause_ns);
-	/* One line per epoch (--log-level debug): per-epoch distributions. */
+	stat_add(r->stats.pause_pages, s->pause_pages);
+	stat_add(r->stats.early_copies, s->early_copies);
+	stat_add(r->stats.early_passes, s->early_passes);
+	stat_add(r->stats.early_ns_total, s->early_ns);
+	/* One line per epoch (--log-level debug): per-epoch distributions.
+	 * Scripts parse the part up to "raw"; new fields go after it. */
 	log_debug("replication: epoch %llu: %zu pages, pause %llu us, %zu "
-		  "bytes for %zu raw",
+		  "bytes for %zu raw; %zu copied in the pause, %zu early in "
+		  "%u passes (%llu us); delta cache %llu hits, %llu misses",
 		  (unsigned long long)s->epoch, s->npages,
 		  (unsigned long long)(s->pause_ns / 1000u), bytes,
-		  s->npages * CKPT_PAGE_SIZE);
+		  s->npages * CKPT_PAGE_SIZE, s->pause_pages, s->early_copies,
+		  s->early_passes, (unsigned long long)(s->early_ns / 1000u),
+		  (unsigned long long)hits, (unsigned long long)misses);
 	if (s->pause_ns > 20000000u)
 		log_warn("replication: epoch %llu paused the VM %.1f ms (%zu "
 			 "pages: dirty log %.1f ms, copy %.1f ms, state %.1f "
@@ -409,6 +491,7 @@ static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 		      struct ckpt_buf *extra)
 {
 	const struct vm_snapshot *s = &r->snap;
+	uint64_t hits = r->cache.hits, misses = r->cache.misses;
 	int ret;
 
 	ckpt_buf_reset(buf);
@@ -423,9 +506,8 @@ static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 		if (ret)
 			return ret;
 	}
-	ret = vm_snapshot_encode_with(s, r->vm->mem_size,
-				      s->full ? NULL : r->base, r->cfg.compress,
-				      extra, buf, NULL);
+	ret = vm_snapshot_encode_with(s, r->vm->mem_size, cache_base, r,
+				      r->cfg.compress, extra, buf, NULL);
 	if (ret) {
 		log_error("replication: cannot encode epoch %llu: %s",
 			  (unsigned long long)s->epoch, strerror(-ret));
@@ -437,8 +519,9 @@ static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 	if (ret)
 		return ret;
 	/* The backup will hold exactly this once it commits. */
-	base_apply(r);
-	account_epoch(r, buf->len);
+	cache_apply(r);
+	account_epoch(r, buf->len, r->cache.hits - hits,
+		      r->cache.misses - misses);
 	if (s->full) {
 		r->need_full = false;
 		stat_set(r->stats.protected_now, 1);
@@ -446,6 +529,7 @@ static int send_epoch(struct replicator *r, struct ckpt_buf *buf,
 			 "bytes); VM protected",
 			 s->npages, buf->len);
 	}
+	release_staging(r, buf);
 	return 0;
 }
 
@@ -639,10 +723,14 @@ static void *epoch_thread_main(void *arg)
 				continue;
 			}
 		}
-		if (now < next)
+		if (!r->need_full && now < next)
+			early_copy(r, next, interval);
+		if (clock_mono_ns() < next)
 			epoch_sleep(r, next);
 		if (stopping(r))
 			break;
+		if (r->need_full && !handover_requested(r))
+			early_copy_full(r);
 		now = clock_mono_ns();
 		if (last_start) {
 			stat_add(r->stats.interval_ns_total, now - last_start);
@@ -657,8 +745,12 @@ static void *epoch_thread_main(void *arg)
 		if (ret == -ESHUTDOWN && !handover)
 			break;
 		if (ret) {
-			log_error("replication: collect failed: %s",
+			/* Dirty pages may have been taken from the log:
+			 * only a full checkpoint is sure to cover them. */
+			log_error("replication: collect failed: %s; the next "
+				  "epoch is a full checkpoint",
 				  strerror(-ret));
+			r->need_full = true;
 			if (handover)
 				handover_set(r, HANDOVER_FAILED);
 			continue;
@@ -690,12 +782,15 @@ int replicator_start(struct replicator *r, struct vm *vm,
 	pthread_mutex_init(&r->handover_lock, NULL);
 	pthread_cond_init(&r->handover_cond, NULL);
 	vm_snapshot_init(&r->snap);
-	r->base = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (r->base == MAP_FAILED) {
-		r->base = NULL;
-		return -ENOMEM;
-	}
+	vm_precopy_plan_init(&r->precopy, (uint64_t)cfg->epoch_ms * 1000000u);
+	ret = delta_cache_init(&r->cache, vm->mem_size, cfg->delta_cache_bytes);
+	if (ret)
+		return ret;
+	log_info("replication: %s collect (KVM dirty log: %s); delta cache "
+		 "%llu MiB",
+		 vm->dirty_manual_protect ? "two-phase" : "one-phase",
+		 vm_dirty_log_mode(vm),
+		 (unsigned long long)(delta_cache_bytes_max(&r->cache) >> 20));
 	r->need_full = true;
 	if (reverse_mode(r)) {
 		ret = vm_call_paused(vm, observer_install, r);
@@ -721,8 +816,8 @@ out:
 	heartbeat_sender_stop(&r->beats);
 	if (reverse_mode(r))
 		vm_call_paused(vm, observer_install, NULL);
-	munmap(r->base, vm->mem_size);
-	r->base = NULL;
+	delta_cache_free(&r->cache);
+	vm_snapshot_free(&r->snap);
 	return ret;
 }
 
@@ -752,9 +847,7 @@ void replicator_stop(struct replicator *r, bool goodbye)
 	free(r->rx_digests);
 	free(r->epoch_digests);
 	r->rx_digests = r->epoch_digests = NULL;
-	if (r->base)
-		munmap(r->base, r->vm->mem_size);
-	r->base = NULL;
+	delta_cache_free(&r->cache);
 	pthread_mutex_destroy(&r->send_lock);
 	pthread_mutex_destroy(&r->watch_lock);
 	pthread_mutex_destroy(&r->handover_lock);
@@ -915,6 +1008,42 @@ void replicator_report(struct replicator *r, struct report *rep)
 	report_u64(rep, "handovers", "handovers", stat_read(st->handovers));
 	report_u64(rep, "handovers_failed", "handovers failed",
 		   stat_read(st->handovers_failed));
+	{
+		double per = epochs ? 1.0 / (double)epochs : 0;
+		uint64_t hits = stat_read(st->delta_hits);
+		uint64_t misses = stat_read(st->delta_misses);
+
+		report_open(rep, "collect", "collect");
+		report_str(rep, "kind", "kind",
+			   r->vm->dirty_manual_protect ? "two-phase" : "one-phase");
+		report_str(rep, "dirty_log", "KVM dirty log",
+			   vm_dirty_log_mode(r->vm));
+		report_f(rep, "pause_pages_avg", "pages in the pause", 1,
+			 (double)stat_read(st->pause_pages) * per, "/epoch");
+		report_f(rep, "early_copies_avg", "pages copied early", 1,
+			 (double)stat_read(st->early_copies) * per, "/epoch");
+		report_f(rep, "early_passes_avg", "early passes", 2,
+			 (double)stat_read(st->early_passes) * per, "/epoch");
+		report_f(rep, "early_us_avg", "early copying", 1,
+			 (double)stat_read(st->early_ns_total) / 1e3 * per,
+			 "us/epoch");
+		report_close(rep);
+		report_open(rep, "delta_cache", "delta cache");
+		report_u64(rep, "bytes_max", "bytes max",
+			   delta_cache_bytes_max(&r->cache));
+		report_u64(rep, "bytes_used", "bytes used",
+			   stat_read(st->delta_bytes_used));
+		report_u64(rep, "hits", "hits", hits);
+		report_u64(rep, "misses", "misses", misses);
+		report_f(rep, "hit_pct", "pages sent as deltas", 1,
+			 hits + misses ? 100.0 * (double)hits /
+					     (double)(hits + misses)
+				       : 0,
+			 "%");
+		report_u64(rep, "evictions", "evictions",
+			   stat_read(st->delta_evictions));
+		report_close(rep);
+	}
 	report_open(rep, "output", "output");
 	report_u64(rep, "released", "released", stat_read(ps->released));
 	report_u64(rep, "held_now_bytes", "held now (bytes)",

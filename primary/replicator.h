@@ -22,6 +22,7 @@
 
 #include "common/repl_protocol.h"
 #include "netstate/guest_filter.h"
+#include "primary/delta_cache.h"
 #include "primary/heartbeat_sender.h"
 #include "primary/output_policy.h"
 #include "vmm/vm_snapshot.h"
@@ -44,6 +45,7 @@ struct replicator_config {
 	 * held output, run unprotected, reconnect (0: never). */
 	unsigned backup_timeout_ms;
 	enum ckpt_compression compress;
+	uint64_t delta_cache_bytes; /* --delta-cache: bound of the cache */
 	/*
 	 * Reverse mode: run before the first full checkpoint to a backup, to
 	 * put the backup's capture in front of this host (/bin/sh -c). NULL:
@@ -66,6 +68,13 @@ struct replicator_stats {
 	uint64_t raw_bytes; /* pages * 4096 */
 	uint64_t pages;
 	uint64_t pause_ns_total, pause_ns_max, pause_ns_last;
+	/* Two-phase collect: pages copied inside pauses, and the early
+	 * passes' copies (a page recopied counts again), passes and time. */
+	uint64_t pause_pages;
+	uint64_t early_copies, early_passes, early_ns_total;
+	/* Delta cache, mirrored after each epoch (the cache itself belongs
+	 * to the epoch thread). */
+	uint64_t delta_hits, delta_misses, delta_evictions, delta_bytes_used;
 	uint64_t interval_ns_total; /* achieved epoch intervals */
 	uint64_t late_epochs; /* started later than a whole interval */
 	uint64_t connects, disconnects, connect_failures;
@@ -112,8 +121,10 @@ struct replicator {
 	uint64_t epoch; /* last collected (vCPU thread; __atomic) */
 	uint64_t sent_epoch; /* __atomic: last epoch fully sent */
 	bool need_full;
-	uint8_t *base; /* the backup's copy of guest memory, for deltas */
+	/* What the backup holds, for the pages that fit: XOR deltas. */
+	struct delta_cache cache;
 	struct vm_snapshot snap;
+	struct vm_precopy_plan precopy; /* early passes (two-phase) */
 	struct replicator_stats stats;
 
 	/* Planned handover (switchover), under handover_lock. */

@@ -7,7 +7,9 @@
  * messages, then END. Every message is a 24-byte header + payload; the header
  * carries a CRC32C over header (crc field zero) and payload. Pages are
  * delta-encoded against the copy the receiver already has (XOR, then
- * zero-run-length or LZ4), with a raw fallback when encoding does not pay.
+ * zero-run-length or LZ4) when the sender knows that copy exactly, else
+ * sent as absolute content (zero-run-length or LZ4 of the page itself),
+ * with a raw fallback when encoding does not pay.
  *
  * Nothing here does I/O or touches a VM: the encoder appends to a buffer, the
  * decoder validates bytes and hands back messages. All-or-nothing commit is
@@ -61,16 +63,20 @@ struct ckpt_end {
 };
 
 enum ckpt_page_encoding {
-	CKPT_PAGE_ZERO = 0, /* result is all zeros; no data */
-	CKPT_PAGE_RAW = 1, /* data = the 4096 new bytes */
+	CKPT_PAGE_ZERO = 0,    /* result is all zeros; no data */
+	CKPT_PAGE_RAW = 1,     /* data = the 4096 new bytes */
 	CKPT_PAGE_XOR_RLE = 2, /* data = zero-run-length of (new XOR base) */
 	CKPT_PAGE_XOR_LZ4 = 3, /* data = LZ4 block of (new XOR base) */
-	CKPT_PAGE_ENCODING_MAX = 3,
+	CKPT_PAGE_RLE = 4, /* data = zero-run-length of new (base ignored) */
+	CKPT_PAGE_LZ4 = 5, /* data = LZ4 block of new (base ignored) */
+	CKPT_PAGE_ENCODING_MAX = 5,
 };
 
 enum ckpt_compression {
 	CKPT_COMPRESS_NONE = 0, /* RAW or ZERO only (baseline for benches) */
-	CKPT_COMPRESS_AUTO = 1, /* smallest of ZERO, XOR_RLE, XOR_LZ4, RAW */
+	/* Smallest of ZERO, XOR_RLE, XOR_LZ4, RAW against a known base; of
+	 * ZERO, RLE, LZ4, RAW without one. */
+	CKPT_COMPRESS_AUTO = 1,
 };
 
 /* A growable output buffer. */
@@ -85,8 +91,10 @@ void ckpt_buf_reset(struct ckpt_buf *b); /* len = 0, keeps memory */
 /* Append raw bytes (e.g. already-encoded messages). 0 or -ENOMEM. */
 int ckpt_buf_append(struct ckpt_buf *b, const void *data, size_t len);
 
-/* One page to encode: `data` is the new content; `base` is what the
- * receiver holds for that pfn (NULL = zeros, e.g. a full checkpoint). */
+/* One page to encode: `data` is the new content; `base` is exactly what the
+ * receiver holds for that pfn, or NULL when the sender does not know it
+ * (or for a full checkpoint): the page is then encoded as absolute content
+ * (ZERO, RAW, RLE, LZ4), correct whatever the receiver holds. */
 struct ckpt_page_ref {
 	uint64_t pfn;
 	const uint8_t *data;
@@ -116,7 +124,8 @@ int ckpt_encode_end(struct ckpt_buf *out, uint64_t epoch,
 		    const struct ckpt_end *end);
 
 /* Encode one page (exposed for tests and benches). Writes at most
- * CKPT_PAGE_SIZE bytes to `dst`; returns the encoding, sets *len. */
+ * CKPT_PAGE_SIZE bytes to `dst`; returns the encoding, sets *len. With
+ * base NULL only absolute encodings come out. */
 enum ckpt_page_encoding ckpt_page_encode(const uint8_t *data,
 					 const uint8_t *base,
 					 enum ckpt_compression mode,

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Pages in the checkpoint codec (docs/checkpoint-format.md): the page
- * encodings ZERO, RAW, XOR_RLE and XOR_LZ4, and the walk over a PAGES
- * payload. The XOR encodings carry the delta `new XOR base`, where base is
- * what the receiver already holds for the page (zeros for a full
- * checkpoint).
+ * encodings ZERO, RAW, XOR_RLE, XOR_LZ4, RLE and LZ4, and the walk over a
+ * PAGES payload. The XOR encodings carry the delta `new XOR base`, where
+ * base is what the receiver already holds for the page; RLE and LZ4 are the
+ * same codes applied to the page itself, for a sender that does not know
+ * the receiver's copy (decoded as a delta against zeros).
  *
  * XOR_RLE is a sequence of records, each
  *     zero_run u16 LE | literal_len u16 LE | literal_len bytes
@@ -282,12 +283,13 @@ static void rle_apply(const uint8_t *s, size_t len, uint8_t *page)
  * bytes (the usual nearly-unchanged page: LZ4 is not even tried). Else LZ4
  * of the delta, compared with the RLE length (computed, or extrapolated
  * from the first 512 bytes when that is clearly no better); RAW when
- * neither beats 4096 bytes.
+ * neither beats 4096 bytes. Without a base the delta is against zeros and
+ * the result is labelled absolute (RLE, LZ4): the bytes are the same.
  */
-enum ckpt_page_encoding ckpt_page_encode(const uint8_t *data,
-					 const uint8_t *base,
-					 enum ckpt_compression mode,
-					 uint8_t *dst, uint32_t *len)
+static enum ckpt_page_encoding page_encode(const uint8_t *data,
+					   const uint8_t *base,
+					   enum ckpt_compression mode,
+					   uint8_t *dst, uint32_t *len)
 {
 	uint8_t delta_buf[CKPT_PAGE_SIZE] __attribute__((aligned(64)));
 	uint8_t scratch[CKPT_PAGE_SIZE];
@@ -340,6 +342,22 @@ lz4:
 	return CKPT_PAGE_XOR_LZ4;
 }
 
+enum ckpt_page_encoding ckpt_page_encode(const uint8_t *data,
+					 const uint8_t *base,
+					 enum ckpt_compression mode,
+					 uint8_t *dst, uint32_t *len)
+{
+	enum ckpt_page_encoding enc = page_encode(data, base, mode, dst, len);
+
+	if (base)
+		return enc;
+	if (enc == CKPT_PAGE_XOR_RLE)
+		return CKPT_PAGE_RLE;
+	if (enc == CKPT_PAGE_XOR_LZ4)
+		return CKPT_PAGE_LZ4;
+	return enc;
+}
+
 int ckpt_page_decode(enum ckpt_page_encoding enc, const uint8_t *data,
 		     uint32_t len, uint8_t *page)
 {
@@ -359,17 +377,24 @@ int ckpt_page_decode(enum ckpt_page_encoding enc, const uint8_t *data,
 		memcpy(page, data, PAGE);
 		return 0;
 	case CKPT_PAGE_XOR_RLE:
+	case CKPT_PAGE_RLE:
 		if (len == 0 || len > CKPT_PAGE_SIZE || rle_check(data, len))
 			return -EINVAL;
+		if (enc == CKPT_PAGE_RLE)
+			memset(page, 0, PAGE);
 		rle_apply(data, len, page);
 		return 0;
 	case CKPT_PAGE_XOR_LZ4:
+	case CKPT_PAGE_LZ4:
 		if (len == 0 || len > CKPT_PAGE_SIZE)
 			return -EINVAL;
 		if (LZ4_decompress_safe((const char *)data, (char *)tmp,
 					(int)len, (int)PAGE) != (int)PAGE)
 			return -EINVAL;
-		xor_into(page, tmp, PAGE);
+		if (enc == CKPT_PAGE_LZ4)
+			memcpy(page, tmp, PAGE);
+		else
+			xor_into(page, tmp, PAGE);
 		return 0;
 	}
 	return -EINVAL;
@@ -440,6 +465,8 @@ int ckpt_pages_walk(const uint8_t *payload, uint32_t length,
 			break;
 		case CKPT_PAGE_XOR_RLE:
 		case CKPT_PAGE_XOR_LZ4:
+		case CKPT_PAGE_RLE:
+		case CKPT_PAGE_LZ4:
 			len_ok = len >= 1 && len <= CKPT_PAGE_SIZE;
 			break;
 		default:

@@ -8,10 +8,13 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "rrvm/hypercall.h"
 #include "vmm/vm.h"
@@ -72,7 +75,8 @@ static void wait_for_input(struct vm *vm, uint64_t deadline_ns)
 	struct pollfd pfd[2];
 	struct timespec timeout;
 	uint64_t now = vm_clock_guest_now(vm);
-	uint64_t delta;
+	uint64_t delta, asleep_ns;
+	sigset_t mask;
 
 	if (deadline_ns <= now)
 		return;
@@ -90,8 +94,18 @@ static void wait_for_input(struct vm *vm, uint64_t deadline_ns)
 	pfd[1].fd = vm->request_fd;
 	pfd[1].events = POLLIN;
 	pfd[1].revents = 0;
+	/*
+	 * The kick signal stays blocked while asleep: kicks that matter
+	 * also write the request eventfd, and the throttle's timer (same
+	 * signal) must not wake an idle guest early. A pending kick is
+	 * delivered when ppoll returns and makes the next KVM_RUN exit.
+	 */
+	pthread_sigmask(SIG_SETMASK, NULL, &mask);
+	sigaddset(&mask, VM_KICK_SIGNAL);
 	stat_inc(vm->stats.wait_blocked);
-	ppoll(pfd, 2, &timeout, NULL);
+	asleep_ns = clock_mono_ns();
+	ppoll(pfd, 2, &timeout, &mask);
+	vm_throttle_idle(vm, clock_mono_ns() - asleep_ns);
 }
 
 static enum hypercall_result hc_wait(struct vm *vm, uint32_t arg)

@@ -16,7 +16,9 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "vmm/boot_info.h"
+#include "vmm/cpu_features.h"
 #include "vmm/elf_loader.h"
+#include "vmm/vm_profile.h"
 
 #define PAGE_SHIFT 12
 
@@ -70,6 +72,7 @@ static int vm_setup_memory(struct vm *vm, uint64_t mem_size, uint8_t *adopt)
 {
 	struct kvm_userspace_memory_region region;
 	uint64_t pages = mem_size >> PAGE_SHIFT;
+	int ret;
 
 	vm->mem =
 	    adopt ? adopt
@@ -86,6 +89,9 @@ static int vm_setup_memory(struct vm *vm, uint64_t mem_size, uint8_t *adopt)
 	vm->monitor_dirty = calloc((pages + 63) / 64, sizeof(uint64_t));
 	if (!vm->monitor_dirty)
 		return -ENOMEM;
+	ret = vm_dirty_setup(vm);
+	if (ret)
+		return ret;
 	memset(&region, 0, sizeof(region));
 	region.slot = 0;
 	region.flags = KVM_MEM_LOG_DIRTY_PAGES;
@@ -138,6 +144,13 @@ static int vm_load_guest(struct vm *vm, const struct vm_config *config)
 			  strerror(-ret));
 		return ret;
 	}
+	ret = vm_profile_hash(file, file_size, vm->image_sha256);
+	if (ret) {
+		log_error("guest image '%s': cannot hash it: %s",
+			  config->guest_path, strerror(-ret));
+		goto out;
+	}
+	vm->image_hash_known = true;
 	ret =
 	    elf_load(file, file_size, vm->mem, vm->mem_size, RRVM_GPA_IMAGE_MIN,
 		     vm->mem_size - BOOT_STACK_SIZE, &img, err, sizeof(err));
@@ -187,11 +200,36 @@ int vm_create_empty_adopt(struct vm *vm, uint64_t mem_size, uint8_t *image)
 	return vm_create_vcpu(vm);
 }
 
+/* What vm_cpu_setup_cpuid will ask KVM for (it checks the host has it). */
+static int vm_choose_cpu_features(struct vm *vm, const struct vm_config *config)
+{
+	uint64_t mask = config->cpu_features;
+	int ret;
+
+	if (!config->cpu_features_given) {
+		ret = cpu_features_host(vm->kvm_fd, &vm->cpu_features);
+		if (ret)
+			log_error("cannot read KVM's CPUID: %s",
+				  strerror(-ret));
+		return ret;
+	}
+	if (mask & ~cpu_features_known() || cpu_features_orphans(mask)) {
+		log_error("invalid CPU feature mask 0x%llx",
+			  (unsigned long long)mask);
+		return -EINVAL;
+	}
+	vm->cpu_features = mask;
+	return 0;
+}
+
 int vm_create(struct vm *vm, const struct vm_config *config)
 {
 	int ret;
 
 	ret = vm_create_empty(vm, config->mem_size);
+	if (ret)
+		goto out;
+	ret = vm_choose_cpu_features(vm, config);
 	if (ret)
 		goto out;
 	ret = vm_load_guest(vm, config);

@@ -8,6 +8,7 @@
 #define RRVM_VM_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,10 +16,14 @@
 #include "rrvm/boot_info.h"
 #include "vmm/vm_clock.h"
 #include "vmm/vm_stats.h"
+#include "vmm/vm_throttle.h"
 #include "vmm/vnic.h"
 
 struct kvm_run;
 struct vm;
+
+/* Makes the vCPU thread leave KVM_RUN (vm_pause.c, vm_throttle.c). */
+#define VM_KICK_SIGNAL SIGUSR1
 
 /* A function the vCPU thread runs for another thread while stopped. */
 typedef int (*vm_paused_fn)(struct vm *vm, void *arg);
@@ -36,6 +41,10 @@ struct vm_config {
 	const char *cmdline; /* full guest command line */
 	uint8_t mac[6];
 	struct vnic_backend *backend; /* owned by the VM after vm_create */
+	/* The guest's CPU features (vmm/cpu_features.h); when not given,
+	 * every named feature this host's KVM offers. */
+	bool cpu_features_given;
+	uint64_t cpu_features;
 };
 
 struct vm {
@@ -47,11 +56,21 @@ struct vm {
 
 	uint8_t *mem; /* host mapping of guest RAM, gpa 0 .. mem_size */
 	uint64_t mem_size;
-	/* Pages the monitor itself wrote; KVM's dirty log cannot see them. */
+	/* Pages the monitor itself wrote; KVM's dirty log cannot see them.
+	 * vCPU thread only (and whoever holds the vCPU stopped). */
 	uint64_t *monitor_dirty;
+	/* KVM_CLEAR_DIRTY_LOG in use: the log can be taken while the guest
+	 * runs (two-phase collect, vm_snapshot_precopy). */
+	bool dirty_manual_protect;
 
 	uint64_t entry;
 	uint64_t image_start, image_end;
+	/* SHA-256 of the guest's ELF file (vm_profile.h), carried by
+	 * snapshots; unknown for a VM restored from a version-1 snapshot. */
+	bool image_hash_known;
+	uint8_t image_sha256[32];
+	/* Named CPU features the guest sees (vmm/cpu_features.h). */
+	uint64_t cpu_features;
 	struct rrvm_boot_info *boot_info; /* inside mem */
 
 	struct vm_clock clock;
@@ -78,6 +97,8 @@ struct vm {
 	pthread_cond_t request_cond;
 	pthread_mutex_t caller_lock; /* one request at a time */
 	struct vm_request *request;
+
+	struct vm_throttle throttle; /* vm_throttle.h */
 };
 
 static inline bool vm_stop_requested(const struct vm *vm)
@@ -109,8 +130,14 @@ void vm_mark_dirty(struct vm *vm, uint64_t gpa, uint64_t len);
 
 /* vm_cpu.c: build page tables, GDT/IDT/TSS in guest memory; set vCPU regs. */
 int vm_cpu_setup(struct vm *vm, uint64_t stack_top);
-/* vm_cpu.c: give the vCPU KVM's supported CPUID (also needed on restore). */
+/* vm_cpu.c: give the vCPU KVM's supported CPUID restricted to
+ * vm->cpu_features (also needed on restore). -ENOTSUP if this host lacks
+ * some of them. */
 int vm_cpu_setup_cpuid(struct vm *vm);
+/* vm_cpu.c: 0 if this host's KVM offers every feature of mask, else
+ * -ENOTSUP with the missing names in err (kvm_fd < 0: opens /dev/kvm). */
+int vm_cpu_check_features(int kvm_fd, uint64_t mask, char *err,
+			  size_t err_size);
 
 /* vm.c: KVM VM + memory + vCPU, nothing loaded (used by create and restore). */
 int vm_create_empty(struct vm *vm, uint64_t mem_size);
@@ -129,13 +156,29 @@ int vm_call_paused(struct vm *vm, vm_paused_fn fn, void *arg);
 void vm_serve_requests(struct vm *vm);
 /* vm_pause.c: make the vCPU thread leave KVM_RUN / a WAIT sleep soon. */
 void vm_kick(struct vm *vm);
+/* vm_pause.c: the calling thread runs vm's vCPU (NULL: no longer); a kick
+ * signal it receives then also sets vm's immediate_exit, so a signal that
+ * lands just before KVM_RUN is not lost (the throttle timer's case). */
+void vm_pause_bind_thread(struct vm *vm);
 int vm_pause_init(struct vm *vm);
 void vm_pause_destroy(struct vm *vm);
 
+/* vm_dirty.c: before the memory slot exists, enable KVM's manual
+ * dirty-log protect when offered (RRVM_DIRTY_LOG=legacy in the environment
+ * keeps the old GET-clears mode, for comparisons). Never fails: without it
+ * the collect simply stays whole in the pause. */
+int vm_dirty_setup(struct vm *vm);
+/* "manual-protect" or "get-clears". */
+const char *vm_dirty_log_mode(const struct vm *vm);
 /* vm_dirty.c: pages written since the last collect (guest via KVM's dirty
  * log, and the monitor's own writes), as a bitmap of mem_size/4096 bits;
- * both sources are cleared. 0 or -errno. */
+ * both sources are cleared. vCPU stopped. 0 or -errno. */
 int vm_dirty_collect(struct vm *vm, uint64_t *bitmap);
+/* vm_dirty.c: KVM's log only (guest writes), taken and re-protected while
+ * the guest may run, from any thread but never concurrently with another
+ * collect of the same VM. The monitor's writes stay recorded for
+ * vm_dirty_collect. -EOPNOTSUPP without manual protect. */
+int vm_dirty_collect_guest(struct vm *vm, uint64_t *bitmap);
 size_t vm_dirty_bitmap_words(const struct vm *vm);
 /* vm_cpu.c: print a fault report (exit reason, RIP, registers) to stderr. */
 void vm_cpu_report_fault(struct vm *vm, const char *reason);

@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "rrvm/hypercall.h"
+#include "vmm/cpu_features.h"
 #include "vmm/vm.h"
 
 #define PTE_P  0x001ull
@@ -197,24 +198,71 @@ static void set_segment(struct kvm_segment *seg, uint16_t selector,
 	seg->db = code ? 0 : 1;
 }
 
+int vm_cpu_check_features(int kvm_fd, uint64_t mask, char *err, size_t err_size)
+{
+	uint64_t host, missing;
+	char names[512];
+	int ret;
+
+	ret = cpu_features_host(kvm_fd, &host);
+	if (ret) {
+		snprintf(err, err_size, "cannot read KVM's CPUID: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	missing = cpu_features_missing(mask, host);
+	if (!missing)
+		return 0;
+	cpu_features_format(missing, names, sizeof(names));
+	snprintf(err, err_size,
+		 "this host does not offer CPU features the guest has: %s",
+		 names);
+	return -ENOTSUP;
+}
+
+/*
+ * The guest gets KVM's supported CPUID minus the named features outside
+ * vm->cpu_features, so what it sees is the same on every host that offers
+ * them (docs/cpu-features.md). Afterwards vm->cpu_features is what the
+ * vCPU really shows: a host may force more (kvm-pvm does), never less.
+ */
 int vm_cpu_setup_cpuid(struct vm *vm)
 {
 	struct kvm_cpuid2 *cpuid;
-	int nent = 256, ret = 0;
+	uint64_t seen;
+	char err[600];
+	int ret;
 
-	cpuid = calloc(1, sizeof(*cpuid) + nent * sizeof(cpuid->entries[0]));
-	if (!cpuid)
-		return -ENOMEM;
-	cpuid->nent = nent;
-	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
-		ret = -errno;
-		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
-		goto out;
+	ret = vm_cpu_check_features(vm->kvm_fd, vm->cpu_features, err,
+				    sizeof(err));
+	if (ret) {
+		log_error("%s", err);
+		return ret;
 	}
+	ret = cpu_features_kvm_cpuid(vm->kvm_fd, &cpuid);
+	if (ret) {
+		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
+		return ret;
+	}
+	cpu_features_filter_cpuid(cpuid->entries, cpuid->nent,
+				  vm->cpu_features);
 	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0) {
 		ret = -errno;
 		log_error("KVM_SET_CPUID2: %s", strerror(errno));
+		goto out;
 	}
+	ret = cpu_features_vcpu(vm->vcpu_fd, &seen);
+	if (ret) {
+		log_error("KVM_GET_CPUID2: %s", strerror(-ret));
+		goto out;
+	}
+	if (cpu_features_missing(vm->cpu_features, seen)) {
+		log_error("KVM did not give the vCPU the CPU features asked "
+			  "for");
+		ret = -EIO;
+		goto out;
+	}
+	vm->cpu_features = seen;
 out:
 	free(cpuid);
 	return ret;

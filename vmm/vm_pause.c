@@ -22,11 +22,21 @@
 #include "common/log.h"
 #include "vmm/vm.h"
 
-#define KICK_SIGNAL SIGUSR1
+/* The kvm_run of the VM whose vCPU this thread runs, for on_kick. */
+static __thread struct kvm_run *kick_run;
 
 static void on_kick(int sig)
 {
-	(void)sig; /* only there to interrupt KVM_RUN */
+	struct kvm_run *run = kick_run;
+
+	(void)sig; /* there to interrupt KVM_RUN (and ppoll) */
+	if (run)
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_RELAXED);
+}
+
+void vm_pause_bind_thread(struct vm *vm)
+{
+	kick_run = vm ? vm->run : NULL;
 }
 
 int vm_pause_init(struct vm *vm)
@@ -42,7 +52,7 @@ int vm_pause_init(struct vm *vm)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_kick;
 	/* No SA_RESTART: the point is to make KVM_RUN return. */
-	if (sigaction(KICK_SIGNAL, &sa, NULL) < 0)
+	if (sigaction(VM_KICK_SIGNAL, &sa, NULL) < 0)
 		return -errno;
 	return 0;
 }
@@ -62,8 +72,10 @@ void vm_kick(struct vm *vm)
 		__atomic_store_n(&vm->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (write(vm->request_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_debug("vm_kick: eventfd: %s", strerror(errno));
-	if (vm->vcpu_thread_running)
-		pthread_kill(vm->vcpu_thread, KICK_SIGNAL);
+	/* Read without request_lock (vm_kick may run in a signal handler's
+	 * path); vm_run publishes vcpu_thread before the flag. */
+	if (__atomic_load_n(&vm->vcpu_thread_running, __ATOMIC_ACQUIRE))
+		pthread_kill(vm->vcpu_thread, VM_KICK_SIGNAL);
 }
 
 void vm_request_stop(struct vm *vm)
@@ -89,10 +101,10 @@ void vm_set_frozen(struct vm *vm, bool frozen)
 /* Complete a half-done I/O exit without running guest code. */
 static void vm_settle_io(struct vm *vm)
 {
-	vm->run->immediate_exit = 1;
+	__atomic_store_n(&vm->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) == 0)
 		log_warn("KVM_RUN with immediate_exit ran the guest");
-	vm->run->immediate_exit = 0;
+	__atomic_store_n(&vm->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 }
 
 void vm_serve_requests(struct vm *vm)

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "vmm/boot_info.h"
+#include "vmm/cpu_features.h"
 #include "vmm/vm.h"
 #include "vmm/vm_snapshot.h"
 
@@ -124,6 +125,38 @@ static int restore_message(struct restore_ctx *c, const struct ckpt_msg *msg)
 			    msg->header.type);
 }
 
+/*
+ * The guest keeps the CPU features it had (refused, naming them, if this
+ * host lacks some) and its image identity. A version-1 device record does
+ * not say: such a guest saw the whole host CPUID, so it gets this host's.
+ */
+static int restore_cpu_features(struct restore_ctx *c)
+{
+	struct vm *vm = c->vm;
+	char why[600];
+	int ret;
+
+	if (c->device.flags & VM_DEVICE_IMAGE_HASH) {
+		memcpy(vm->image_sha256, c->device.image_sha256,
+		       sizeof(vm->image_sha256));
+		vm->image_hash_known = true;
+	}
+	if (!(c->device.flags & VM_DEVICE_CPU_FEATURES)) {
+		ret = cpu_features_host(vm->kvm_fd, &vm->cpu_features);
+		if (ret)
+			return restore_fail(c, ret,
+					    "cannot read KVM's CPUID: %s",
+					    strerror(-ret));
+		return 0;
+	}
+	ret = vm_cpu_check_features(vm->kvm_fd, c->device.cpu_features, why,
+				    sizeof(why));
+	if (ret)
+		return restore_fail(c, ret, "%s", why);
+	vm->cpu_features = c->device.cpu_features;
+	return 0;
+}
+
 /* The stream is valid: make the VM runnable from it. */
 static int restore_finish(struct restore_ctx *c)
 {
@@ -144,6 +177,9 @@ static int restore_finish(struct restore_ctx *c)
 	if (boot_info_validate(vm->boot_info, why, sizeof(why)))
 		return restore_fail(c, -EINVAL,
 				    "boot info in the checkpoint: %s", why);
+	ret = restore_cpu_features(c);
+	if (ret)
+		return ret;
 	ret = vm_cpu_setup_cpuid(vm);
 	if (!ret)
 		ret = vm_state_apply_vcpu(vm, &c->vcpu);

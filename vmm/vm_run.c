@@ -112,6 +112,11 @@ static int vm_run_loop(struct vm *vm)
 		vm_serve_requests(vm);
 		if (vm_stop_requested(vm))
 			break;
+		/* The throttle may sleep here, serving requests (one may
+		 * freeze the VM or stop it): check both after it. */
+		vm_throttle_point(vm);
+		if (vm_stop_requested(vm))
+			break;
 		if (__atomic_load_n(&vm->frozen, __ATOMIC_ACQUIRE)) {
 			vm_wait_frozen(vm);
 			continue;
@@ -154,12 +159,15 @@ int vm_run(struct vm *vm)
 
 	pthread_mutex_lock(&vm->request_lock);
 	vm->vcpu_thread = pthread_self();
-	vm->vcpu_thread_running = true;
+	__atomic_store_n(&vm->vcpu_thread_running, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&vm->request_lock);
+	vm_pause_bind_thread(vm);
 	ret = vm_run_loop(vm);
+	vm_throttle_exit(vm);
+	vm_pause_bind_thread(NULL);
 	/* Callers waiting on a request must not wait forever. */
 	pthread_mutex_lock(&vm->request_lock);
-	vm->vcpu_thread_running = false;
+	__atomic_store_n(&vm->vcpu_thread_running, false, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&vm->request_cond);
 	pthread_mutex_unlock(&vm->request_lock);
 	return ret;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,34 +23,108 @@ void vm_snapshot_init(struct vm_snapshot *s)
 	memset(s, 0, sizeof(*s));
 }
 
+static void unmap(void *p, size_t size)
+{
+	if (p)
+		munmap(p, size);
+}
+
+static void *map_lazy(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 void vm_snapshot_free(struct vm_snapshot *s)
 {
-	free(s->pfns);
-	free(s->pages);
+	uint64_t n = s->mem_pages;
+
+	unmap(s->pfns, n * sizeof(*s->pfns));
+	unmap(s->pages, n * (size_t)PAGE_SIZE);
+	unmap(s->slot_of, n * sizeof(*s->slot_of));
 	free(s->dirty_bitmap);
+	free(s->in_epoch);
 	memset(s, 0, sizeof(*s));
 }
 
-static int snapshot_reserve(struct vm_snapshot *s, size_t pages)
+/*
+ * Room for every page of guest RAM, reserved once: an epoch never waits
+ * for a reallocation (least of all inside the pause), and untouched slots
+ * cost no memory.
+ */
+static int snapshot_prepare(struct vm *vm, struct vm_snapshot *s)
 {
-	uint64_t *pfns;
-	uint8_t *data;
+	uint64_t pages = vm->mem_size / PAGE_SIZE;
+	size_t words = vm_dirty_bitmap_words(vm);
 
-	if (pages <= s->capacity)
+	if (s->mem_pages == pages)
 		return 0;
-	pfns = realloc(s->pfns, pages * sizeof(*pfns));
-	if (!pfns)
+	vm_snapshot_free(s);
+	s->mem_pages = pages;
+	s->dirty_words = words;
+	s->pfns = map_lazy(pages * sizeof(*s->pfns));
+	s->pages = map_lazy(pages * (size_t)PAGE_SIZE);
+	s->slot_of = map_lazy(pages * sizeof(*s->slot_of));
+	s->dirty_bitmap = calloc(words, sizeof(uint64_t));
+	s->in_epoch = calloc(words, sizeof(uint64_t));
+	if (!s->pfns || !s->pages || !s->slot_of || !s->dirty_bitmap ||
+	    !s->in_epoch) {
+		vm_snapshot_free(s);
 		return -ENOMEM;
-	s->pfns = pfns;
-	data = realloc(s->pages, pages * (size_t)PAGE_SIZE);
-	if (!data)
-		return -ENOMEM;
-	s->pages = data;
-	s->capacity = pages;
+	}
 	return 0;
 }
 
-static bool page_is_zero(const uint8_t *p)
+/* Start filling the next epoch: forget the pages of the previous one. */
+static void snapshot_open(struct vm_snapshot *s)
+{
+	memset(s->in_epoch, 0, s->dirty_words * sizeof(uint64_t));
+	s->npages = 0;
+	s->early_passes = 0;
+	s->early_copies = 0;
+	s->early_ns = 0;
+	s->open = true;
+	s->open_full = false;
+}
+
+void vm_snapshot_trim(struct vm_snapshot *s, size_t keep_pages)
+{
+	if (s->resident_pages <= keep_pages)
+		return;
+	madvise(s->pages + keep_pages * (size_t)PAGE_SIZE,
+		(s->resident_pages - keep_pages) * (size_t)PAGE_SIZE,
+		MADV_DONTNEED);
+	s->resident_pages = keep_pages;
+}
+
+/*
+ * Reads of guest RAM. The early passes read it while the guest and the
+ * monitor's vCPU thread write it: by design, a page written after its copy
+ * is dirty again and copied again inside the pause (docs/design.md,
+ * "Checkpoint pause"). ThreadSanitizer builds read it uninstrumented so
+ * that this one intended race is not reported and every other one is.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define GUEST_READ __attribute__((no_sanitize_thread, noinline))
+static GUEST_READ void copy_guest_page(uint8_t *dst, const uint8_t *src)
+{
+	const volatile uint64_t *s = (const volatile uint64_t *)src;
+	uint64_t *d = (uint64_t *)dst;
+
+	for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
+		d[i] = s[i];
+}
+#else
+#define GUEST_READ
+static void copy_guest_page(uint8_t *dst, const uint8_t *src)
+{
+	memcpy(dst, src, PAGE_SIZE);
+}
+#endif
+
+static GUEST_READ bool page_is_zero(const uint8_t *p)
 {
 	const uint64_t *w = (const uint64_t *)p;
 
@@ -93,55 +168,132 @@ static int resident_bitmap(struct vm *vm, uint64_t *bitmap)
 	return ret;
 }
 
-int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full)
+/*
+ * Copy the pages set in s->dirty_bitmap into their slots: a page already
+ * in this epoch (copied by an early pass) is copied over, a new one gets
+ * the next slot. skip_zero (full snapshots) leaves out all-zero pages.
+ * Returns the pages copied.
+ */
+static size_t copy_dirty(struct vm *vm, struct vm_snapshot *s, bool skip_zero)
 {
-	size_t words = vm_dirty_bitmap_words(vm);
-	uint64_t t0 = clock_mono_ns(), t1, t2;
-	size_t count = 0, n = 0;
-	int ret;
+	size_t copied = 0;
 
-	if (s->dirty_words != words) {
-		free(s->dirty_bitmap);
-		s->dirty_bitmap = calloc(words, sizeof(uint64_t));
-		if (!s->dirty_bitmap)
-			return -ENOMEM;
-		s->dirty_words = words;
-	}
-	/* Always fetch the dirty log: a full snapshot restarts it. */
-	ret = vm_dirty_collect(vm, s->dirty_bitmap);
-	if (ret)
-		return ret;
-	if (full) {
-		memset(s->dirty_bitmap, 0, words * sizeof(uint64_t));
-		ret = resident_bitmap(vm, s->dirty_bitmap);
-		if (ret)
-			return ret;
-	}
-	for (size_t i = 0; i < words; i++)
-		count += (size_t)__builtin_popcountll(s->dirty_bitmap[i]);
-	ret = snapshot_reserve(s, count);
-	if (ret)
-		return ret;
-	t1 = clock_mono_ns();
-	for (size_t i = 0; i < words; i++) {
+	for (size_t i = 0; i < s->dirty_words; i++) {
 		uint64_t bits = s->dirty_bitmap[i];
 
 		while (bits) {
 			uint64_t pfn = i * 64 + (uint64_t)__builtin_ctzll(bits);
 			const uint8_t *src = vm->mem + pfn * PAGE_SIZE;
+			size_t slot;
 
 			bits &= bits - 1;
-			/* A full snapshot is relative to zeros: skip them. */
-			if (full && page_is_zero(src))
-				continue;
-			s->pfns[n] = pfn;
-			memcpy(s->pages + n * (size_t)PAGE_SIZE, src,
-			       PAGE_SIZE);
-			n++;
+			if (s->in_epoch[i] & (1ull << (pfn % 64))) {
+				slot = s->slot_of[pfn];
+			} else {
+				/* A full snapshot is relative to zeros. */
+				if (skip_zero && page_is_zero(src))
+					continue;
+				slot = s->npages++;
+				s->pfns[slot] = pfn;
+				s->slot_of[pfn] = (uint32_t)slot;
+				s->in_epoch[i] |= 1ull << (pfn % 64);
+			}
+			copy_guest_page(s->pages + slot * (size_t)PAGE_SIZE,
+					src);
+			copied++;
 		}
 	}
-	s->npages = n;
+	if (s->npages > s->resident_pages)
+		s->resident_pages = s->npages;
+	return copied;
+}
+
+/*
+ * One early pass; a full one first restarts the log (every write after
+ * this is logged again, so a page copied below and written later is copied
+ * again) and then takes every resident page instead of the logged ones.
+ */
+static long precopy(struct vm *vm, struct vm_snapshot *s, bool full)
+{
+	uint64_t t0 = clock_mono_ns();
+	size_t copied;
+	int ret;
+
+	if (!vm->dirty_manual_protect)
+		return -EOPNOTSUPP;
+	ret = snapshot_prepare(vm, s);
+	if (ret)
+		return ret;
+	if (full) {
+		snapshot_open(s);
+		s->open = false; /* until the copy below is whole */
+	} else if (!s->open) {
+		snapshot_open(s);
+	}
+	ret = vm_dirty_collect_guest(vm, s->dirty_bitmap);
+	if (ret)
+		return ret;
+	if (full) {
+		memset(s->dirty_bitmap, 0, s->dirty_words * sizeof(uint64_t));
+		ret = resident_bitmap(vm, s->dirty_bitmap);
+		if (ret)
+			return ret;
+		s->open = true;
+		s->open_full = true;
+	}
+	/* In a full epoch a page new to it and still zero needs no slot. */
+	copied = copy_dirty(vm, s, s->open_full);
+	s->early_passes++;
+	s->early_copies += copied;
+	s->early_ns += clock_mono_ns() - t0;
+	return (long)copied;
+}
+
+long vm_snapshot_precopy(struct vm *vm, struct vm_snapshot *s)
+{
+	return precopy(vm, s, false);
+}
+
+long vm_snapshot_precopy_full(struct vm *vm, struct vm_snapshot *s)
+{
+	return precopy(vm, s, true);
+}
+
+int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full)
+{
+	uint64_t t0 = clock_mono_ns(), t1, t2;
+	int ret;
+
+	bool scan;
+
+	ret = snapshot_prepare(vm, s);
+	if (ret)
+		return ret;
+	/*
+	 * Early copies of a full epoch make this one full, and then only the
+	 * pages dirtied since need copying. Otherwise a full snapshot takes
+	 * every page anyway: early incremental copies are moot.
+	 */
+	if (s->open && s->open_full)
+		full = true;
+	scan = full && !(s->open && s->open_full);
+	if (!s->open || scan)
+		snapshot_open(s);
+	/* Always fetch the dirty log: a full snapshot restarts it. */
+	ret = vm_dirty_collect(vm, s->dirty_bitmap);
+	if (ret)
+		return ret;
+	if (scan) {
+		memset(s->dirty_bitmap, 0, s->dirty_words * sizeof(uint64_t));
+		ret = resident_bitmap(vm, s->dirty_bitmap);
+		if (ret)
+			return ret;
+	}
+	t1 = clock_mono_ns();
+	s->pause_pages = copy_dirty(vm, s, full);
 	s->full = full;
+	s->open = false;
+	s->open_full = false;
 	t2 = clock_mono_ns();
 	ret = vm_state_capture_vcpu(vm, &s->vcpu);
 	if (ret)
@@ -154,9 +306,16 @@ int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full)
 	return 0;
 }
 
+const uint8_t *vm_snapshot_image_base(void *image, uint64_t pfn)
+{
+	return (const uint8_t *)image + pfn * PAGE_SIZE;
+}
+
 int vm_snapshot_encode_with(const struct vm_snapshot *s, uint64_t mem_size,
-		       const uint8_t *base, enum ckpt_compression mode,
-		       const struct ckpt_buf *extra, struct ckpt_buf *out, struct ckpt_encode_stats *stats)
+			    vm_snapshot_base_fn base_fn, void *base_ctx,
+			    enum ckpt_compression mode,
+			    const struct ckpt_buf *extra, struct ckpt_buf *out,
+			    struct ckpt_encode_stats *stats)
 {
 	struct ckpt_page_ref refs[CKPT_MAX_PAGES_PER_MSG];
 	struct ckpt_begin begin = {
@@ -183,8 +342,8 @@ int vm_snapshot_encode_with(const struct vm_snapshot *s, uint64_t mem_size,
 		for (size_t k = 0; k < n; k++) {
 			refs[k].pfn = s->pfns[i + k];
 			refs[k].data = s->pages + (i + k) * (size_t)PAGE_SIZE;
-			refs[k].base = base && !s->full
-					   ? base + refs[k].pfn * PAGE_SIZE
+			refs[k].base = base_fn && !s->full
+					   ? base_fn(base_ctx, refs[k].pfn)
 					   : NULL;
 		}
 		ret = ckpt_encode_pages(out, s->epoch, refs, n, mode, stats);
@@ -227,11 +386,12 @@ out:
 }
 
 int vm_snapshot_encode(const struct vm_snapshot *s, uint64_t mem_size,
-		       const uint8_t *base, enum ckpt_compression mode,
-		       struct ckpt_buf *out, struct ckpt_encode_stats *stats)
+		       vm_snapshot_base_fn base_fn, void *base_ctx,
+		       enum ckpt_compression mode, struct ckpt_buf *out,
+		       struct ckpt_encode_stats *stats)
 {
-	return vm_snapshot_encode_with(s, mem_size, base, mode, NULL, out,
-				       stats);
+	return vm_snapshot_encode_with(s, mem_size, base_fn, base_ctx, mode,
+				       NULL, out, stats);
 }
 
 static int write_all(int fd, const uint8_t *data, size_t len)
@@ -268,8 +428,8 @@ int vm_snapshot_write_file(const struct vm_snapshot *snap, uint64_t mem_size,
 		ret = -ENAMETOOLONG;
 		goto out;
 	}
-	ret = vm_snapshot_encode(snap, mem_size, NULL, CKPT_COMPRESS_AUTO, &buf,
-				 stats);
+	ret = vm_snapshot_encode(snap, mem_size, NULL, NULL, CKPT_COMPRESS_AUTO,
+				 &buf, stats);
 	if (!ret) {
 		fd = mkostemp(tmp, O_CLOEXEC);
 		if (fd < 0)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -10,10 +11,33 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "vmm/cpu_features.h"
 #include "vmm/vm.h"
 
 #define VM_STATE_VCPU_VERSION	1u
-#define VM_STATE_DEVICE_VERSION 1u
+#define VM_STATE_DEVICE_VERSION 2u
+
+/*
+ * The device record as version 1 wrote it (before the CPU features and the
+ * image hash). Version 2 appends fields, so a version-1 record converts by
+ * copying the common prefix and marking the new fields unknown.
+ */
+struct vm_device_state_v1 {
+	uint64_t mem_size;
+	uint64_t guest_ns;
+	uint64_t realtime_ns;
+	uint64_t tsc_hz;
+	uint32_t console_len;
+	char console_line[512];
+};
+
+_Static_assert(sizeof(struct vm_device_state_v1) == 552,
+	       "device state version 1 layout changed");
+_Static_assert(sizeof(struct vm_device_state) == 592,
+	       "device state version 2 layout changed: bump the version");
+_Static_assert(offsetof(struct vm_device_state, flags) ==
+		   offsetof(struct vm_device_state_v1, console_line) + 512,
+	       "version 2 must extend version 1");
 
 /*
  * The guest uses no SYSCALL and no TLS MSRs today, but a ring-3 runtime with
@@ -102,6 +126,13 @@ void vm_state_capture_device(struct vm *vm, struct vm_device_state *out)
 	out->tsc_hz = vm->clock.tsc_hz;
 	out->console_len = (uint32_t)vm->console_len;
 	memcpy(out->console_line, vm->console_line, vm->console_len);
+	out->flags = VM_DEVICE_CPU_FEATURES;
+	out->cpu_features = vm->cpu_features;
+	if (vm->image_hash_known) {
+		out->flags |= VM_DEVICE_IMAGE_HASH;
+		memcpy(out->image_sha256, vm->image_sha256,
+		       sizeof(out->image_sha256));
+	}
 }
 
 int vm_state_apply_vcpu(struct vm *vm, const struct vm_vcpu_state *in)
@@ -230,13 +261,41 @@ int vm_state_decode_vcpu(const uint8_t *in, size_t len, struct vm_vcpu_state *s,
 	return ret;
 }
 
+/* A version-1 device record, converted: the version-2 fields unknown. */
+static int decode_device_v1(const uint8_t *in, size_t len,
+			    struct vm_device_state *s, char *err,
+			    size_t err_size)
+{
+	struct vm_device_state_v1 v1;
+	int ret =
+	    decode_blob(in, len, 1, &v1, sizeof(v1), "device", err, err_size);
+
+	if (ret)
+		return ret;
+	memset(s, 0, sizeof(*s));
+	memcpy(s, &v1, sizeof(v1));
+	return 0;
+}
+
 int vm_state_decode_device(const uint8_t *in, size_t len,
 			   struct vm_device_state *s, char *err,
 			   size_t err_size)
 {
-	int ret = decode_blob(in, len, VM_STATE_DEVICE_VERSION, s, sizeof(*s),
-			      "device", err, err_size);
+	uint32_t version = 0;
+	int ret;
 
+	if (len >= 4)
+		memcpy(&version, in, 4);
+	if (version == 1)
+		ret = decode_device_v1(in, len, s, err, err_size);
+	else if (version == VM_STATE_DEVICE_VERSION)
+		ret = decode_blob(in, len, VM_STATE_DEVICE_VERSION, s,
+				  sizeof(*s), "device", err, err_size);
+	else
+		return state_fail(err, err_size,
+				  "device state version %u; this rrvm reads "
+				  "versions 1 and %u",
+				  version, VM_STATE_DEVICE_VERSION);
 	if (!ret && s->console_len > sizeof(s->console_line))
 		return state_fail(err, err_size,
 				  "device state console length %u",
@@ -245,5 +304,14 @@ int vm_state_decode_device(const uint8_t *in, size_t len,
 		return state_fail(err, err_size,
 				  "device state memory size %llu",
 				  (unsigned long long)s->mem_size);
+	if (!ret && s->flags & ~(VM_DEVICE_CPU_FEATURES | VM_DEVICE_IMAGE_HASH))
+		return state_fail(err, err_size, "device state flags 0x%x",
+				  s->flags);
+	if (!ret && (s->cpu_features & ~cpu_features_known() ||
+		     cpu_features_orphans(s->cpu_features)))
+		return state_fail(err, err_size,
+				  "device state CPU features 0x%llx: unknown "
+				  "to this rrvm or inconsistent",
+				  (unsigned long long)s->cpu_features);
 	return ret;
 }

@@ -27,6 +27,10 @@ struct vm_vcpu_state {
 	struct kvm_msr_entry msrs[VM_STATE_MAX_MSRS];
 };
 
+/* vm_device_state.flags: which of the version-2 fields are known. */
+#define VM_DEVICE_CPU_FEATURES 0x1u
+#define VM_DEVICE_IMAGE_HASH   0x2u
+
 struct vm_device_state {
 	uint64_t mem_size;
 	uint64_t guest_ns; /* guest clock at capture */
@@ -34,6 +38,10 @@ struct vm_device_state {
 	uint64_t tsc_hz; /* of the capturing host (informational) */
 	uint32_t console_len; /* partial console line held by the monitor */
 	char console_line[512];
+	/* Version 2; a version-1 record decodes with flags = 0. */
+	uint32_t flags; /* VM_DEVICE_* */
+	uint64_t cpu_features; /* the guest's CPU features (cpu_features.h) */
+	uint8_t image_sha256[32]; /* of the guest's ELF file */
 };
 
 /* Capture (vCPU must be stopped, on the vCPU thread). 0 or -errno. */
@@ -45,12 +53,17 @@ int vm_state_apply_vcpu(struct vm *vm, const struct vm_vcpu_state *in);
 /* Re-bases the guest clock so guest time continues (never backwards). */
 int vm_state_apply_device(struct vm *vm, const struct vm_device_state *in);
 
-/* Versioned, fixed-layout serialization (host byte order: x86-64 only). */
+/*
+ * Versioned, fixed-layout serialization (host byte order: x86-64 only).
+ * Encoding writes the current version; decoding also reads the previous
+ * device version (docs/checkpoint-format.md, "VCPU and DEVICE records").
+ */
 size_t vm_state_vcpu_size(void);
 size_t vm_state_device_size(void);
 void vm_state_encode_vcpu(const struct vm_vcpu_state *s, uint8_t *out);
 void vm_state_encode_device(const struct vm_device_state *s, uint8_t *out);
-/* 0, or -EINVAL with a reason if the blob is the wrong size or version. */
+/* 0, or -EINVAL with a reason if the blob is the wrong size or version
+ * (or, for the device, names CPU features this rrvm does not know). */
 int vm_state_decode_vcpu(const uint8_t *in, size_t len,
 			 struct vm_vcpu_state *s, char *err, size_t err_size);
 int vm_state_decode_device(const uint8_t *in, size_t len,

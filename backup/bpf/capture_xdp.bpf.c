@@ -20,6 +20,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "../capture_shared.h"
+#include "capture_filter.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -51,48 +52,6 @@ static __always_inline void count(__u32 slot)
 		*v += 1;
 }
 
-static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
-{
-	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] &&
-	       a[4] == b[4] && a[5] == b[5];
-}
-
-static __always_inline int mac_is_bcast(const __u8 *a)
-{
-	return (a[0] & a[1] & a[2] & a[3] & a[4] & a[5]) == 0xff;
-}
-
-/* Ethernet/IPv4 ARP as it appears after the Ethernet header. */
-struct arp_ipv4 {
-	__be16 htype, ptype;
-	__u8 hlen, plen;
-	__be16 op;
-	__u8 sha[6];
-	__u8 spa[4];
-	__u8 tha[6];
-	__u8 tpa[4];
-} __attribute__((packed));
-
-/* Is this broadcast one the guest must see? */
-static __always_inline int bcast_wanted(const struct capture_xdp_config *cfg,
-					const struct ethhdr *eth,
-					const void *end)
-{
-	const struct arp_ipv4 *arp = (const void *)(eth + 1);
-	__u32 tpa;
-
-	if (!(cfg->flags & CAPTURE_XDP_F_ARP_IP))
-		return 1;
-	if (eth->h_proto != bpf_htons(ETH_P_ARP))
-		return 0;
-	if ((const void *)(arp + 1) > end)
-		return 0;
-	if (arp->ptype != bpf_htons(ETH_P_IP) || arp->plen != 4)
-		return 0;
-	__builtin_memcpy(&tpa, arp->tpa, 4);
-	return tpa == cfg->guest_ip4;
-}
-
 SEC("xdp")
 int rrvm_capture(struct xdp_md *ctx)
 {
@@ -110,8 +69,7 @@ int rrvm_capture(struct xdp_md *ctx)
 		count(CAPTURE_XDP_CNT_RUNT);
 		return XDP_PASS;
 	}
-	if (!mac_eq(eth->h_dest, cfg->guest_mac) &&
-	    !(mac_is_bcast(eth->h_dest) && bcast_wanted(cfg, eth, end))) {
+	if (!guest_wanted(cfg, eth, end)) {
 		count(CAPTURE_XDP_CNT_PASSED);
 		return XDP_PASS;
 	}

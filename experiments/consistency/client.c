@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #define EXIT_VIOLATION 1
@@ -87,90 +88,95 @@ static int resolve(struct run *r)
 }
 
 /* The connection is gone: count it, settle its requests, plan a retry. */
-static void conn_lost(struct run *r, struct mode *m, int err, bool reset,
-		      uint64_t now)
+static void conn_lost(struct run *r, struct mode *m, struct conn *c, int err,
+		      bool reset, uint64_t now)
 {
 	struct pending p;
-	size_t inflight = m->conn.q_len;
+	size_t inflight = c->q_len;
 
 	if (reset)
 		violation(r, VIOL_RESET, m->ops->name, "connection %s%s with "
 			  "%zu request(s) in flight",
 			  err == -ESHUTDOWN ? "closed by the server" : "lost: ",
 			  err == -ESHUTDOWN ? "" : strerror(-err), inflight);
-	while (conn_pop_lost(&m->conn, &p)) {
+	while (conn_pop_lost(c, &p)) {
 		m->ops->on_lost(r, &p);
 		pending_free(&p);
 	}
-	conn_close(&m->conn);
+	conn_close(c);
 	/* The first retry is immediate: the outage is what we measure. */
-	m->conn.deadline_ns = now + m->conn.backoff_ns;
-	m->conn.backoff_ns = m->conn.backoff_ns ? m->conn.backoff_ns * 2 :
-			     RETRY_NS;
-	if (m->conn.backoff_ns > BACKOFF_MAX_NS)
-		m->conn.backoff_ns = BACKOFF_MAX_NS;
-	m->conn.down_since_ns = now;
+	c->deadline_ns = now + c->backoff_ns;
+	c->backoff_ns = c->backoff_ns ? c->backoff_ns * 2 : RETRY_NS;
+	if (c->backoff_ns > BACKOFF_MAX_NS)
+		c->backoff_ns = BACKOFF_MAX_NS;
+	c->down_since_ns = now;
 }
 
 static void note_reconnect(const struct run *r, const struct mode *m,
-			   uint64_t now)
+			   const struct conn *c, uint64_t now)
 {
-	uint64_t n = m->conn.connects - 1;
+	uint64_t n = c->connects - 1;
 
 	if (n <= RECONNECT_NOTES)
 		note(r, "%s: reconnected after %.1f ms%s", m->ops->name,
-		     (now - m->conn.down_since_ns) / 1e6,
+		     (now - c->down_since_ns) / 1e6,
 		     n == RECONNECT_NOTES ? " (further reconnects not shown)" :
 		     "");
 }
 
-/* At start: connect each mode within the timeout, or fail the run. */
+/* Connect c within the timeout at start. */
+static int connect_one(struct run *r, struct conn *c, uint64_t timeout)
+{
+	int err = conn_start(c, (struct sockaddr *)&r->addr, r->addrlen,
+			     now_ns(), timeout);
+
+	while (!err && c->state == CONN_CONNECTING) {
+		struct pollfd pfd = { c->fd, POLLOUT, 0 };
+		uint64_t now = now_ns();
+
+		if (now >= c->deadline_ns)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, (int)((c->deadline_ns - now) /
+					NSEC_PER_MSEC) + 1) > 0)
+			err = conn_finish_connect(c);
+		else if (signals_seen)
+			err = -EINTR;
+	}
+	return err;
+}
+
+/* At start: connect every connection within the timeout, or fail the run. */
 static int connect_initial(struct run *r)
 {
 	uint64_t timeout = r->opt->connect_timeout_ms * NSEC_PER_MSEC;
 
 	for (int i = 0; i < MODE__COUNT; i++) {
 		struct mode *m = &r->modes[i];
-		uint64_t now = now_ns();
 		int err;
 
 		if (!m->enabled)
 			continue;
-		err = conn_start(&m->conn, (struct sockaddr *)&r->addr,
-				 r->addrlen, now, timeout);
-		while (!err && m->conn.state == CONN_CONNECTING) {
-			struct pollfd pfd = { m->conn.fd, POLLOUT, 0 };
-
-			now = now_ns();
-			if (now >= m->conn.deadline_ns) {
-				err = -ETIMEDOUT;
-				break;
+		for (unsigned k = 0; k < m->nconns; k++) {
+			err = connect_one(r, &m->conns[k], timeout);
+			if (err) {
+				fprintf(stderr, "consistency-client: cannot "
+					"connect to %s:%s (%s): %s\n",
+					r->opt->host, r->opt->port,
+					m->ops->name, strerror(-err));
+				return err;
 			}
-			if (poll(&pfd, 1, (int)((m->conn.deadline_ns - now) /
-						NSEC_PER_MSEC) + 1) > 0)
-				err = conn_finish_connect(&m->conn);
-			else if (signals_seen)
-				err = -EINTR;
+			err = m->ops->on_up(r, now_ns());
+			if (err)
+				return err;
 		}
-		if (err) {
-			fprintf(stderr, "consistency-client: cannot connect "
-				"to %s:%s (%s): %s\n", r->opt->host,
-				r->opt->port, m->ops->name, strerror(-err));
-			return err;
-		}
-		err = m->ops->on_up(r, now_ns());
-		if (err)
-			return err;
 	}
 	return 0;
 }
 
-/* Between polls: reconnect, time out connects, pump, flush, spot hangs. */
-static int tend(struct run *r, struct mode *m, uint64_t now)
+/* Reconnect a lost connection when its retry is due; time out a connect. */
+static int tend_connection(struct run *r, struct mode *m, struct conn *c,
+			   uint64_t now)
 {
-	struct conn *c = &m->conn;
-	uint64_t stall = r->opt->stall_timeout_ms * NSEC_PER_MSEC;
-	struct pending *old;
 	int err;
 
 	if (c->state == CONN_DOWN && now >= c->deadline_ns &&
@@ -181,7 +187,7 @@ static int tend(struct run *r, struct mode *m, uint64_t now)
 		if (err) {
 			c->deadline_ns = now + RETRY_NS;
 		} else if (c->state == CONN_UP) {
-			note_reconnect(r, m, now);
+			note_reconnect(r, m, c, now);
 			err = m->ops->on_up(r, now);
 			if (err)
 				return err;
@@ -191,31 +197,50 @@ static int tend(struct run *r, struct mode *m, uint64_t now)
 		conn_close(c);
 		c->deadline_ns = now + RETRY_NS;
 	}
-	if (c->state != CONN_UP)
-		return 0;
+	return 0;
+}
+
+/* Between polls: reconnect, time out connects, pump, flush, spot hangs. */
+static int tend(struct run *r, struct mode *m, uint64_t now)
+{
+	uint64_t stall = r->opt->stall_timeout_ms * NSEC_PER_MSEC;
+	struct pending *old;
+	unsigned k;
+	int err;
+
+	for (k = 0; k < m->nconns; k++) {
+		err = tend_connection(r, m, &m->conns[k], now);
+		if (err)
+			return err;
+	}
 	err = m->ops->pump(r, now);
 	if (err)
 		return err;
-	err = conn_flush(c);
-	if (err) {
-		conn_lost(r, m, err, true, now);
-		return 0;
-	}
-	old = conn_oldest(c);
-	if (old && !old->hung && now - old->sent_ns > stall) {
-		old->hung = true;
-		violation(r, VIOL_HUNG, m->ops->name, "no reply for %u ms "
-			  "(%zu request(s) waiting)", r->opt->stall_timeout_ms,
-			  c->q_len);
+	for (k = 0; k < m->nconns; k++) {
+		struct conn *c = &m->conns[k];
+
+		if (c->state != CONN_UP)
+			continue;
+		err = conn_flush(c);
+		if (err) {
+			conn_lost(r, m, c, err, true, now);
+			continue;
+		}
+		old = conn_oldest(c);
+		if (old && !old->hung && now - old->sent_ns > stall) {
+			old->hung = true;
+			violation(r, VIOL_HUNG, m->ops->name, "no reply for "
+				  "%u ms (%zu request(s) waiting)",
+				  r->opt->stall_timeout_ms, c->q_len);
+		}
 	}
 	return 0;
 }
 
-/* Poll said something about this connection. */
-static int service(struct run *r, struct mode *m, short revents,
-		   uint64_t now)
+/* Poll said something about connection c of mode m. */
+static int service(struct run *r, struct mode *m, struct conn *c,
+		   short revents, uint64_t now)
 {
-	struct conn *c = &m->conn;
 	struct pending p;
 	struct reply rep;
 	int err, ret;
@@ -226,7 +251,7 @@ static int service(struct run *r, struct mode *m, short revents,
 			c->deadline_ns = now + RETRY_NS;
 			return 0;
 		}
-		note_reconnect(r, m, now);
+		note_reconnect(r, m, c, now);
 		return m->ops->on_up(r, now);
 	}
 	if (c->state != CONN_UP || !(revents & (POLLIN | POLLHUP | POLLERR)))
@@ -246,11 +271,11 @@ static int service(struct run *r, struct mode *m, short revents,
 		violation(r, VIOL_PROTOCOL, m->ops->name, "unparsable or "
 			  "unsolicited reply (%s); reconnecting",
 			  strerror(-ret));
-		conn_lost(r, m, ret, false, now);
+		conn_lost(r, m, c, ret, false, now);
 		return 0;
 	}
 	if (err < 0)
-		conn_lost(r, m, err, true, now);
+		conn_lost(r, m, c, err, true, now);
 	return 0;
 }
 
@@ -278,9 +303,14 @@ static int run_loop(struct run *r)
 	int err = 0;
 
 	for (;;) {
-		struct pollfd pfd[MODE__COUNT];
-		int which[MODE__COUNT], n = 0;
+		struct pollfd pfd[MAX_CONNS];
+		struct {
+			struct mode *m;
+			struct conn *c;
+		} which[MAX_CONNS];
+		struct timespec ts;
 		uint64_t now = now_ns(), next = now + TICK_NS;
+		int n = 0;
 
 		if (!r->stopping && (signals_seen || (end && now >= end))) {
 			r->stopping = true;
@@ -307,25 +337,35 @@ static int run_loop(struct run *r)
 		if (end && !r->stopping)
 			next = earliest(next, end);
 		for (int i = 0; i < MODE__COUNT; i++) {
-			struct conn *c = &r->modes[i].conn;
-			struct pending *old = conn_oldest(c);
+			struct mode *m = &r->modes[i];
 
-			if (!r->modes[i].enabled)
+			if (!m->enabled)
 				continue;
-			if (c->state != CONN_UP)
-				next = earliest(next, c->deadline_ns);
-			if (old && !old->hung)
-				next = earliest(next, old->sent_ns + stall + 1);
-			if (c->fd >= 0) {
-				pfd[n] = (struct pollfd){ c->fd,
-					conn_poll_events(c), 0 };
-				which[n++] = i;
+			if (m->ops->wake_at && m->ops->wake_at(r))
+				next = earliest(next, m->ops->wake_at(r));
+			for (unsigned k = 0; k < m->nconns; k++) {
+				struct conn *c = &m->conns[k];
+				struct pending *old = conn_oldest(c);
+
+				if (c->state != CONN_UP)
+					next = earliest(next, c->deadline_ns);
+				if (old && !old->hung)
+					next = earliest(next,
+							old->sent_ns + stall + 1);
+				if (c->fd >= 0) {
+					pfd[n] = (struct pollfd){ c->fd,
+						conn_poll_events(c), 0 };
+					which[n].m = m;
+					which[n++].c = c;
+				}
 			}
 		}
 		now = now_ns();
-		if (poll(pfd, (nfds_t)n, next > now ?
-			 (int)((next - now + NSEC_PER_MSEC - 1) /
-			       NSEC_PER_MSEC) : 0) < 0) {
+		/* ns, not poll's ms: the paced load wakes every 1/rate. */
+		next = next > now ? next - now : 0;
+		ts.tv_sec = (time_t)(next / NSEC_PER_SEC);
+		ts.tv_nsec = (long)(next % NSEC_PER_SEC);
+		if (ppoll(pfd, (nfds_t)n, &ts, NULL) < 0) {
 			if (errno == EINTR)
 				continue;
 			err = -errno;
@@ -334,7 +374,7 @@ static int run_loop(struct run *r)
 		now = now_ns();
 		for (int k = 0; k < n && !err; k++)
 			if (pfd[k].revents)
-				err = service(r, &r->modes[which[k]],
+				err = service(r, which[k].m, which[k].c,
 					      pfd[k].revents, now);
 	}
 	r->finish_ns = now_ns();
@@ -344,6 +384,34 @@ static int run_loop(struct run *r)
 }
 
 /* ----------------------------------------------------------------- main */
+
+/* n connections of `depth` outstanding requests for mode m. */
+static int mode_conns_init(struct mode *m, unsigned n, unsigned depth)
+{
+	int err;
+
+	m->conns = calloc(n, sizeof(*m->conns));
+	if (!m->conns)
+		return -ENOMEM;
+	/* Count only what conn_init set up: the cleanup frees those. */
+	for (m->nconns = 0; m->nconns < n; m->nconns++) {
+		err = conn_init(&m->conns[m->nconns], m->ops->name, depth);
+		if (err) {
+			conn_free(&m->conns[m->nconns]);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void mode_conns_free(struct mode *m)
+{
+	for (unsigned k = 0; k < m->nconns; k++)
+		conn_free(&m->conns[k]);
+	free(m->conns);
+	m->conns = NULL;
+	m->nconns = 0;
+}
 
 static int setup(struct run *r, const struct options *o, char *run_id,
 		 size_t run_id_len)
@@ -358,6 +426,8 @@ static int setup(struct run *r, const struct options *o, char *run_id,
 	r->modes[MODE_INCR].enabled = o->mode_incr;
 	r->modes[MODE_KEYS].ops = &keys_ops;
 	r->modes[MODE_KEYS].enabled = o->mode_keys;
+	r->modes[MODE_LOAD].ops = &load_ops;
+	r->modes[MODE_LOAD].enabled = o->mode_load;
 	r->incr_lat = malloc(sizeof(*r->incr_lat));
 	r->set_lat = malloc(sizeof(*r->set_lat));
 	if (!r->incr_lat || !r->set_lat)
@@ -374,10 +444,18 @@ static int setup(struct run *r, const struct options *o, char *run_id,
 		return err;
 	}
 	for (int i = 0; i < MODE__COUNT; i++) {
-		err = conn_init(&r->modes[i].conn, r->modes[i].ops->name,
-				o->pipeline);
+		err = mode_conns_init(&r->modes[i], i == MODE_LOAD ?
+				      o->connections : 1, i == MODE_LOAD ?
+				      o->window : o->pipeline);
 		if (err)
 			return err;
+	}
+	if (o->mode_load) {
+		err = load_setup(r);
+		if (err)
+			return err;
+		/* The schedule's wake-ups should not drift by the default 50 us. */
+		prctl(PR_SET_TIMERSLACK, 1000UL);
 	}
 	if (o->csv_path) {
 		r->csv = fopen(o->csv_path, "w");
@@ -427,9 +505,6 @@ int main(int argc, char **argv)
 	int status = EXIT_SETUP;
 	int err;
 
-	/* Nothing open yet: the cleanup below must not close fd 0. */
-	for (int i = 0; i < MODE__COUNT; i++)
-		run.modes[i].conn.fd = -1;
 	err = parse_options(argc, argv, &opt);
 	if (err)
 		return err > 0 ? 0 : EXIT_SETUP;
@@ -439,9 +514,8 @@ int main(int argc, char **argv)
 	err = connect_initial(&run);
 	if (err)
 		goto out;
-	note(&run, "connected to %s:%s, mode %s%s%s", opt.host, opt.port,
-	     opt.mode_incr ? "incr" : "", opt.mode_incr && opt.mode_keys ?
-	     "," : "", opt.mode_keys ? "keys" : "");
+	note(&run, "connected to %s:%s, mode %s", opt.host, opt.port,
+	     run_mode_string(&run));
 	err = run_loop(&run);
 	if (err) {
 		/* -EINVAL: a workload found a setup problem and said which. */
@@ -458,7 +532,8 @@ int main(int argc, char **argv)
 	status = vlog_total(&run.vlog) ? EXIT_VIOLATION : EXIT_SUCCESS;
 out:
 	for (int i = 0; i < MODE__COUNT; i++)
-		conn_free(&run.modes[i].conn);
+		mode_conns_free(&run.modes[i]);
+	load_free_all(&run);
 	keytrack_free(&run.kt);
 	free(run.incr_lat);
 	free(run.set_lat);

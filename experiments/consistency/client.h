@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The consistency client's I/O side: options, one TCP connection per mode
- * (conn.c), the INCR and unique-key workloads (workload.c), reports
- * (report.c) and the poll loop (client.c). The judging is in checker.c.
+ * The consistency client's I/O side: options, TCP connections (conn.c),
+ * the INCR and unique-key workloads (workload.c, one connection each), the
+ * paced load (load.c, over --connections), reports (report.c) and the poll
+ * loop (client.c). The judging is in checker.c, the pacing in pace.c.
  */
 #ifndef CONSISTENCY_CLIENT_H
 #define CONSISTENCY_CLIENT_H
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #include "checker.h"
+#include "pace.h"
 #include "resp_reply.h"
 
 #define NSEC_PER_MSEC 1000000ull
@@ -23,9 +25,16 @@
 /* Keys read back per MGET: small replies keep re-parsing cheap. */
 #define MGET_BATCH 256
 
+#define LOAD_MAX_CONNECTIONS 256
+/* incr and keys have one connection each. */
+#define MAX_CONNS (2 + LOAD_MAX_CONNECTIONS)
+
+enum load_op { LOAD_SET, LOAD_GET, LOAD_INCR };
+
 struct options {
 	bool mode_incr;
 	bool mode_keys;
+	bool mode_load;
 	const char *host;
 	const char *port;
 	const char *key;           /* the INCR counter */
@@ -40,17 +49,24 @@ struct options {
 	const char *csv_path;      /* one line per reply */
 	bool json_stdout;
 	bool quiet;
+	/* load */
+	unsigned rate;             /* requests per second */
+	unsigned connections;
+	unsigned window;           /* outstanding per load connection */
+	enum load_op load_op;
+	unsigned keyspace;         /* keys load:0 .. load:keyspace-1 */
 };
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
 
-enum req_kind { REQ_GET, REQ_INCR, REQ_SET, REQ_MGET };
+enum req_kind { REQ_GET, REQ_INCR, REQ_SET, REQ_MGET, REQ_LOAD };
 
 /* A request sent and not yet answered; replies come back in this order. */
 struct pending {
 	enum req_kind kind;
 	uint64_t sent_ns;
-	uint64_t n;        /* REQ_SET: the key number */
+	uint64_t due_ns;   /* REQ_LOAD: when the schedule wanted it sent */
+	uint64_t n;        /* REQ_SET, REQ_LOAD: the key number */
 	uint64_t *keys;    /* REQ_MGET: key numbers, owned by the entry */
 	size_t nkeys;
 	bool hung;         /* already reported as hung */
@@ -88,17 +104,21 @@ struct mode_ops {
 			const struct reply *rep, uint64_t now);
 	/* The connection died with these requests unanswered. */
 	void (*on_lost)(struct run *r, const struct pending *p);
-	/* While stopping: nothing left to do on this connection. */
+	/* While stopping: nothing left to do on this mode's connections. */
 	bool (*done)(struct run *r);
+	/* Optional: when pump wants to run next (CLOCK_MONOTONIC ns), or 0. */
+	uint64_t (*wake_at)(struct run *r);
 };
 
+/* A workload and its connections (one, except for the load). */
 struct mode {
 	const struct mode_ops *ops;
-	struct conn conn;
+	struct conn *conns;
+	unsigned nconns;
 	bool enabled;
 };
 
-enum { MODE_INCR, MODE_KEYS, MODE__COUNT };
+enum { MODE_INCR, MODE_KEYS, MODE_LOAD, MODE__COUNT };
 
 struct run {
 	const struct options *opt;
@@ -131,6 +151,17 @@ struct run {
 	uint64_t final_cursor;   /* final read-back: next n to check */
 	bool final_done;
 	uint64_t rng;
+
+	/* load */
+	bool load_started;       /* the schedule's clock runs */
+	struct pacer pace;
+	unsigned load_rr;        /* pace_pick's round-robin cursor */
+	unsigned *load_free;     /* per connection: room in its window */
+	struct lat_hist *load_lat;     /* reply - due: what a client sees */
+	struct lat_hist *load_service; /* reply - send */
+	struct lat_hist *load_lag;     /* send - due: the client's lateness */
+	uint64_t load_sent, load_replies, load_errors, load_lost;
+	uint64_t load_late;       /* sent more than 1 ms after due */
 };
 
 static inline uint64_t now_ns(void)
@@ -175,8 +206,14 @@ extern const struct mode_ops keys_ops;
 void csv_line(struct run *r, uint64_t t, const char *what, long long value,
 	      uint64_t latency);
 
+/* load.c */
+extern const struct mode_ops load_ops;
+int load_setup(struct run *r);
+void load_free_all(struct run *r);
+
 /* report.c */
 void report_human(const struct run *r, FILE *f);
+const char *run_mode_string(const struct run *r);
 int report_json(const struct run *r, FILE *f);
 uint64_t run_longest_stall_ns(const struct run *r);
 

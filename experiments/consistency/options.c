@@ -26,13 +26,19 @@ static void usage(FILE *f)
 "         is remembered and read back with MGET (a sample every\n"
 "         --verify-every acks, all of them at the end). Missing or wrong is\n"
 "         a lost_write.\n"
+"  load   a paced load, not judged beyond reply types: --load-op on keys\n"
+"         load:0..load:<keyspace-1> at a fixed --rate, open loop (request k\n"
+"         is due at start + k/rate whether or not earlier ones were\n"
+"         answered; its latency counts from then), round robin over\n"
+"         --connections connections with up to --window outstanding each.\n"
 "Any connection closed or reset by the server is a reset violation (the\n"
 "client then reconnects and carries on); a request unanswered for longer\n"
 "than --stall-timeout is a hung violation; a malformed or unexpected reply\n"
 "is a protocol violation.\n"
 "\n"
 "Options:\n"
-"  --mode LIST            incr, keys or incr,keys (default incr)\n"
+"  --mode LIST            incr, keys, load, or several comma-separated\n"
+"                         (default incr)\n"
 "  --host HOST            server address (default 127.0.0.1)\n"
 "  --port N               server port (default 6379)\n"
 "  --key KEY              the INCR counter (default consistency:ctr); no\n"
@@ -48,12 +54,21 @@ static void usage(FILE *f)
 "                         stops and reports; a second aborts the drain.\n"
 "  --stall-timeout MS     longest acceptable wait for a reply (default 5000)\n"
 "  --connect-timeout MS   per connection attempt (default 2000)\n"
+"  --rate N               load: requests per second, 1..1000000\n"
+"                         (default 1000)\n"
+"  --connections N        load: connections, 1..256 (default 1)\n"
+"  --window N             load: most requests outstanding per connection,\n"
+"                         1..4096 (default 256); beyond it due requests\n"
+"                         wait (and count as late)\n"
+"  --load-op OP           load: set (default; 16-byte values), get or incr\n"
+"  --keyspace N           load: distinct keys, 1..1000000000 (default 1000)\n"
 "  --out FILE             write the JSON report to FILE\n"
 "  --json                 write the JSON report to stdout (the summary then\n"
 "                         goes to stderr)\n"
-"  --csv FILE             one line per INCR/SET reply: t_ns\n"
-"                         (CLOCK_MONOTONIC), mode (incr|set), value\n"
-"                         (counter | key n), latency_ns\n"
+"  --csv FILE             one line per INCR/SET/load reply: t_ns\n"
+"                         (CLOCK_MONOTONIC), mode (incr|set|load), value\n"
+"                         (counter | key n | load request k), latency_ns\n"
+"                         (load: from the request's due time)\n"
 "  --quiet                no progress lines and no summary, only errors\n"
 "  --help                 this text\n"
 "\n"
@@ -61,7 +76,10 @@ static void usage(FILE *f)
 "last_value, lost_increments, rewound_increments, violations{gap,repeat,\n"
 "reset,hung,lost_write,protocol}, examples[{kind,conn,t_ms,detail}],\n"
 "longest_stall_ms, latency_us{p50,p99,max,count}, keys_acked,\n"
-"keys_verified, keys_lost, reconnects, duration_s, start_mono_ns.\n",
+"keys_verified, keys_lost, reconnects, duration_s, start_mono_ns,\n"
+"cpu_us{user,system}; with load: load{op, rate, connections, window,\n"
+"keyspace, offered, sent, replies, errors, lost, late_sends, max_backlog,\n"
+"duration_s, achieved_rps, latency_us, service_latency_us, send_lag_us}.\n",
 	      f);
 }
 
@@ -89,28 +107,47 @@ static int parse_modes(const char *s, struct options *o)
 	if (strlen(s) >= sizeof(buf))
 		goto bad;
 	strcpy(buf, s);
-	o->mode_incr = o->mode_keys = false;
+	o->mode_incr = o->mode_keys = o->mode_load = false;
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(tok, "incr"))
 			o->mode_incr = true;
 		else if (!strcmp(tok, "keys"))
 			o->mode_keys = true;
+		else if (!strcmp(tok, "load"))
+			o->mode_load = true;
 		else
 			goto bad;
 	}
-	if (o->mode_incr || o->mode_keys)
+	if (o->mode_incr || o->mode_keys || o->mode_load)
 		return 0;
 bad:
-	fprintf(stderr, "consistency-client: --mode wants incr, keys or "
-		"incr,keys, not '%s'\n", s);
+	fprintf(stderr, "consistency-client: --mode wants incr, keys, load "
+		"or several of them comma-separated, not '%s'\n", s);
 	return -EINVAL;
+}
+
+static int parse_load_op(const char *s, struct options *o)
+{
+	if (!strcmp(s, "set"))
+		o->load_op = LOAD_SET;
+	else if (!strcmp(s, "get"))
+		o->load_op = LOAD_GET;
+	else if (!strcmp(s, "incr"))
+		o->load_op = LOAD_INCR;
+	else {
+		fprintf(stderr, "consistency-client: --load-op wants set, get "
+			"or incr, not '%s'\n", s);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 enum {
 	OPT_MODE = 256, OPT_HOST, OPT_PORT, OPT_KEY, OPT_RUN_ID, OPT_PIPELINE,
 	OPT_VERIFY_EVERY, OPT_VERIFY_SAMPLE, OPT_DURATION, OPT_STALL,
 	OPT_CONNECT, OPT_OUT, OPT_JSON, OPT_CSV, OPT_QUIET, OPT_HELP,
+	OPT_RATE, OPT_CONNECTIONS, OPT_WINDOW, OPT_LOAD_OP, OPT_KEYSPACE,
 };
 
 static const struct option long_opts[] = {
@@ -130,6 +167,11 @@ static const struct option long_opts[] = {
 	{ "csv", required_argument, NULL, OPT_CSV },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "connections", required_argument, NULL, OPT_CONNECTIONS },
+	{ "window", required_argument, NULL, OPT_WINDOW },
+	{ "load-op", required_argument, NULL, OPT_LOAD_OP },
+	{ "keyspace", required_argument, NULL, OPT_KEYSPACE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -145,6 +187,8 @@ int parse_options(int argc, char **argv, struct options *o)
 		.key = "consistency:ctr", .pipeline = 1, .verify_every = 100,
 		.verify_sample = 64, .duration_s = 10,
 		.stall_timeout_ms = 5000, .connect_timeout_ms = 2000,
+		.rate = 1000, .connections = 1, .window = 256,
+		.load_op = LOAD_SET, .keyspace = 1000,
 	};
 	while (!err && (opt = getopt_long(argc, argv, "", long_opts,
 					  NULL)) != -1) {
@@ -192,6 +236,22 @@ int parse_options(int argc, char **argv, struct options *o)
 		case OPT_CSV: o->csv_path = optarg; break;
 		case OPT_QUIET: o->quiet = true; break;
 		case OPT_HELP: usage(stdout); return 1;
+		case OPT_RATE:
+			err = parse_uint("rate", optarg, 1, PACE_MAX_RATE,
+					 &o->rate);
+			break;
+		case OPT_CONNECTIONS:
+			err = parse_uint("connections", optarg, 1,
+					 LOAD_MAX_CONNECTIONS, &o->connections);
+			break;
+		case OPT_WINDOW:
+			err = parse_uint("window", optarg, 1, 4096, &o->window);
+			break;
+		case OPT_LOAD_OP: err = parse_load_op(optarg, o); break;
+		case OPT_KEYSPACE:
+			err = parse_uint("keyspace", optarg, 1, 1000000000,
+					 &o->keyspace);
+			break;
 		default: err = -EINVAL; break;
 		}
 	}

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 /* How many human-summary examples per kind; the JSON carries them all. */
 #define HUMAN_EXAMPLES 3
@@ -34,13 +35,14 @@ uint64_t run_longest_stall_ns(const struct run *r)
 	uint64_t stall = 0;
 
 	for (int m = 0; m < MODE__COUNT; m++) {
-		uint64_t s;
-
 		if (!r->modes[m].enabled)
 			continue;
-		s = conn_stall(r, &r->modes[m].conn);
-		if (s > stall)
-			stall = s;
+		for (unsigned k = 0; k < r->modes[m].nconns; k++) {
+			uint64_t s = conn_stall(r, &r->modes[m].conns[k]);
+
+			if (s > stall)
+				stall = s;
+		}
 	}
 	return stall;
 }
@@ -49,23 +51,54 @@ static uint64_t reconnects(const struct run *r)
 {
 	uint64_t n = 0;
 
-	for (int m = 0; m < MODE__COUNT; m++)
-		if (r->modes[m].enabled && r->modes[m].conn.connects > 1)
-			n += r->modes[m].conn.connects - 1;
+	for (int m = 0; m < MODE__COUNT; m++) {
+		if (!r->modes[m].enabled)
+			continue;
+		for (unsigned k = 0; k < r->modes[m].nconns; k++)
+			if (r->modes[m].conns[k].connects > 1)
+				n += r->modes[m].conns[k].connects - 1;
+	}
 	return n;
 }
 
-static const char *mode_string(const struct run *r)
+const char *run_mode_string(const struct run *r)
 {
-	if (r->modes[MODE_INCR].enabled && r->modes[MODE_KEYS].enabled)
-		return "incr,keys";
-	return r->modes[MODE_INCR].enabled ? "incr" : "keys";
+	static char buf[32];
+
+	buf[0] = '\0';
+	for (int m = 0; m < MODE__COUNT; m++)
+		if (r->modes[m].enabled && r->modes[m].ops)
+			snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
+				 "%s%s", buf[0] ? "," : "", r->modes[m].ops->name);
+	return buf;
 }
 
-/* The latency reported as "latency_us": INCR's if it ran, else SET's. */
+/*
+ * The latency reported as "latency_us": INCR's if it ran, else SET's of
+ * keys, else the load's (from each request's due time).
+ */
 static const struct lat_hist *main_latency(const struct run *r)
 {
-	return r->modes[MODE_INCR].enabled ? r->incr_lat : r->set_lat;
+	if (r->modes[MODE_INCR].enabled)
+		return r->incr_lat;
+	return r->modes[MODE_KEYS].enabled ? r->set_lat : r->load_lat;
+}
+
+static double load_seconds(const struct run *r)
+{
+	uint64_t end = r->stop_ns ? r->stop_ns : r->finish_ns;
+
+	return r->load_started && end > r->pace.start_ns ?
+		       (double)(end - r->pace.start_ns) / 1e9 :
+		       0;
+}
+
+/* Requests the schedule had due by the time the load stopped. */
+static uint64_t load_offered(const struct run *r)
+{
+	uint64_t end = r->stop_ns ? r->stop_ns : r->finish_ns;
+
+	return r->load_started && end ? pacer_due_by(&r->pace, end - 1) : 0;
 }
 
 static double run_seconds(const struct run *r)
@@ -90,7 +123,7 @@ void report_human(const struct run *r, FILE *f)
 	uint64_t total = vlog_total(v);
 
 	fprintf(f, "consistency-client: %s against %s:%s, %.1f s\n",
-		mode_string(r), r->opt->host, r->opt->port, run_seconds(r));
+		run_mode_string(r), r->opt->host, r->opt->port, run_seconds(r));
 	fprintf(f, "  requests  %" PRIu64 " sent, %" PRIu64 " answered, %"
 		PRIu64 " reconnects\n", r->requests, r->replies, reconnects(r));
 	if (r->modes[MODE_INCR].enabled) {
@@ -114,6 +147,15 @@ void report_human(const struct run *r, FILE *f)
 		human_latency(f, "incr", r->incr_lat);
 	if (r->modes[MODE_KEYS].enabled)
 		human_latency(f, "set", r->set_lat);
+	if (r->modes[MODE_LOAD].enabled) {
+		fprintf(f, "  load      %u/s offered over %u connection(s): %"
+			PRIu64 " sent, %" PRIu64 " answered, %.1f/s achieved, %"
+			PRIu64 " sent over 1 ms late\n", r->opt->rate,
+			r->opt->connections, r->load_sent, r->load_replies,
+			load_seconds(r) > 0 ? r->load_replies / load_seconds(r) :
+					      0, r->load_late);
+		human_latency(f, "load", r->load_lat);
+	}
 	fprintf(f, "  longest stall %.1f ms\n",
 		run_longest_stall_ns(r) / 1e6);
 	if (!total) {
@@ -163,12 +205,49 @@ static void json_latency(FILE *f, const char *name, const struct lat_hist *h)
 		lat_percentile(h, 99) / 1e3, h->max / 1e3, h->count);
 }
 
+static void json_load(const struct run *r, FILE *f)
+{
+	static const char *const ops[] = {
+		[LOAD_SET] = "set", [LOAD_GET] = "get", [LOAD_INCR] = "incr",
+	};
+	double secs = load_seconds(r);
+
+	fprintf(f, ",\"load\":{\"op\":\"%s\",\"rate\":%u,\"connections\":%u,"
+		"\"window\":%u,\"keyspace\":%u,\"offered\":%" PRIu64
+		",\"sent\":%" PRIu64 ",\"replies\":%" PRIu64 ",\"errors\":%"
+		PRIu64 ",\"lost\":%" PRIu64 ",\"late_sends\":%" PRIu64
+		",\"max_backlog\":%" PRIu64 ",\"duration_s\":%.3f,"
+		"\"achieved_rps\":%.1f", ops[r->opt->load_op], r->opt->rate,
+		r->opt->connections, r->opt->window, r->opt->keyspace,
+		load_offered(r), r->load_sent, r->load_replies, r->load_errors,
+		r->load_lost, r->load_late, r->pace.max_backlog, secs,
+		secs > 0 ? r->load_replies / secs : 0.0);
+	json_latency(f, "latency_us", r->load_lat);
+	json_latency(f, "service_latency_us", r->load_service);
+	json_latency(f, "send_lag_us", r->load_lag);
+	fputc('}', f);
+}
+
+/* This process's CPU time, so a load's own cost can be told apart. */
+static void json_cpu(FILE *f)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru)) {
+		fputs(",\"cpu_us\":null", f);
+		return;
+	}
+	fprintf(f, ",\"cpu_us\":{\"user\":%lld,\"system\":%lld}",
+		(long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
+		(long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec);
+}
+
 int report_json(const struct run *r, FILE *f)
 {
 	const struct violation_log *v = &r->vlog;
 
 	fprintf(f, "{\"ok\":%s,\"mode\":\"%s\",\"host\":",
-		vlog_total(v) ? "false" : "true", mode_string(r));
+		vlog_total(v) ? "false" : "true", run_mode_string(r));
 	json_str(f, r->opt->host);
 	fprintf(f, ",\"port\":%s,\"key\":", r->opt->port);
 	if (r->modes[MODE_INCR].enabled)
@@ -217,6 +296,9 @@ int report_json(const struct run *r, FILE *f)
 		r->kt.nacked, r->kt.verified, r->kt.lost,
 		!r->modes[MODE_KEYS].enabled || r->final_done ? "true" :
 		"false");
+	if (r->modes[MODE_LOAD].enabled)
+		json_load(r, f);
+	json_cpu(f);
 	fprintf(f, ",\"reconnects\":%" PRIu64 ",\"duration_s\":%.3f,"
 		"\"start_mono_ns\":%" PRIu64 "}\n", reconnects(r),
 		run_seconds(r), r->start_ns);

@@ -35,7 +35,7 @@ static int send_simple(struct conn *c, enum req_kind kind, const char *cmd,
 
 static int incr_on_up(struct run *r, uint64_t now)
 {
-	struct conn *c = &r->modes[MODE_INCR].conn;
+	struct conn *c = &r->modes[MODE_INCR].conns[0];
 
 	/*
 	 * Read the starting value once, so the run works on a store that
@@ -49,7 +49,7 @@ static int incr_on_up(struct run *r, uint64_t now)
 
 static int incr_pump(struct run *r, uint64_t now)
 {
-	struct conn *c = &r->modes[MODE_INCR].conn;
+	struct conn *c = &r->modes[MODE_INCR].conns[0];
 	int err;
 
 	if (!r->incr_running || r->stopping || c->state != CONN_UP)
@@ -155,7 +155,7 @@ static void incr_on_lost(struct run *r, const struct pending *p)
 
 static bool incr_done(struct run *r)
 {
-	struct conn *c = &r->modes[MODE_INCR].conn;
+	struct conn *c = &r->modes[MODE_INCR].conns[0];
 
 	return c->state != CONN_UP || c->q_len == 0;
 }
@@ -229,7 +229,7 @@ static int keys_on_up(struct run *r, uint64_t now)
 
 static int keys_pump(struct run *r, uint64_t now)
 {
-	struct conn *c = &r->modes[MODE_KEYS].conn;
+	struct conn *c = &r->modes[MODE_KEYS].conns[0];
 	uint64_t ns[MGET_BATCH];
 	size_t count = 0;
 	int err;
@@ -347,7 +347,7 @@ static void keys_on_lost(struct run *r, const struct pending *p)
 static bool keys_done(struct run *r)
 {
 	return r->final_done &&
-	       r->modes[MODE_KEYS].conn.q_len == 0;
+	       r->modes[MODE_KEYS].conns[0].q_len == 0;
 }
 
 const struct mode_ops keys_ops = {

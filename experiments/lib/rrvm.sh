@@ -147,9 +147,11 @@ json_get() {
 
 # rrvm_checkpoint_probe CTL EPOCHS INTERVAL_MS: `rrvm ctl CTL checkpoint-probe
 # EPOCHS INTERVAL_MS --json` (one JSON object on stdout) under a timeout sized
-# to the run (each epoch gets its interval plus 0.5 s for collect and encode).
+# to the run (each epoch gets its interval plus 0.5 s for collect and encode,
+# twice: with a two-phase collect the probe interleaves as many one-phase
+# epochs).
 rrvm_checkpoint_probe() {
-	local t=$(($2 * ($3 + 500) / 1000 + 30))
+	local t=$((2 * $2 * ($3 + 500) / 1000 + 30))
 	timeout "$t" "$RRVM" ctl "$1" checkpoint-probe "$2" "$3" --json
 }
 
@@ -177,6 +179,15 @@ RRVM_GUEST_MAC=${RRVM_GUEST_MAC:-52:54:00:77:00:02}
 RRVM_GUEST_GW=${RRVM_GUEST_GW:-10.77.0.1}
 RRVM_CC=${RRVM_CC:-$RRVM_ROOT/build/consistency-client}
 RRVM_PROXY=${RRVM_PROXY:-$RRVM_ROOT/experiments/lib/corrupt_proxy.py}
+
+# rrvm_make_key DIR: a fresh pre-shared key in DIR for both daemons of a
+#   pair (`rrvm keygen`); sets RRVM_KEY_FILE, which rrvm_primary_bg and
+#   rrvm_backup_bg then pass as --key-file.
+rrvm_make_key() {
+	RRVM_KEY_FILE=$1/psk
+	rm -f "$RRVM_KEY_FILE"
+	"$RRVM" keygen "$RRVM_KEY_FILE" >/dev/null
+}
 
 # How the replication link is secured: RRVM_KEY_FILE (a key made by
 # `rrvm keygen`, the same for both daemons) or, without one, --insecure.
@@ -212,16 +223,30 @@ rrvm_backup_bg() {
 }
 
 # rrvm_tb_fence_cmd ROLE: a fence command for `rrvm backup --fence-cmd` that
-#   does what `experiments/testbed fence ROLE` does (switch port down, alias
-#   "fenced" so `status` shows it and `unfence` undoes it) with one `ip`
-#   call instead of a shell script (about 10 ms instead of 200). Needs
-#   experiments/lib/testbed.sh (TB_NS_SW).
+#   does what `experiments/testbed fence ROLE` does (the links ROLE can be
+#   reached by down, alias "fenced" so `status` shows it and `unfence`
+#   undoes it) with plain `ip` calls instead of a shell script (about 10 ms
+#   instead of 200). The same line cuts ROLE in either state (before and
+#   after a rewire). Needs experiments/lib/testbed.sh (TB_NS_SW).
 rrvm_tb_fence_cmd() {
 	# The testbed knows which links fence a host in each topology.
 	if declare -f tb_fence_cmd >/dev/null; then
 		tb_fence_cmd "$1"
 	else
 		echo "ip -n $TB_NS_SW link set dev port-$1 alias fenced down"
+	fi
+}
+
+# rrvm_tb_rewire_cmd ROLE: a command for `--rewire-cmd` of a daemon running
+#   on the testbed host ROLE (pri|bak): makes ROLE the primary, i.e. moves
+#   the capture point in front of it (`experiments/testbed rewire
+#   primary=ROLE` as one line of `ip`/`tc` calls, tb_rewire_cmd; `true` in
+#   basic). Needs experiments/lib/testbed.sh and the running topology.
+rrvm_tb_rewire_cmd() {
+	if declare -f tb_rewire_cmd >/dev/null; then
+		tb_rewire_cmd "$1"
+	else
+		echo true
 	fi
 }
 
@@ -379,12 +404,13 @@ cc_phase_stats() {
 
 # rrvm_reverse_args TOPOLOGY: the `rrvm backup` options of reverse mode on
 #   the testbed's TOPOLOGY (inline|mirror), in the array RRVM_REV_ARGS:
-#   capture (AF_XDP) on TB_BAK_CAPTURE_IF, forward on TB_BAK_FORWARD_IF
+#   capture (--capture ${RRVM_CAPTURE:-auto}: ringbuf where it works) on
+#   TB_BAK_CAPTURE_IF, forward on TB_BAK_FORWARD_IF
 #   (inline), the guest's MAC and IP. Needs experiments/lib/testbed.sh and
 #   tb_load_topology (or tb_set_topology) first.
 RRVM_REV_ARGS=()
 rrvm_reverse_args() {
-	RRVM_REV_ARGS=(--topology "$1" --capture-if "$TB_BAK_CAPTURE_IF" --capture xdp
+	RRVM_REV_ARGS=(--topology "$1" --capture-if "$TB_BAK_CAPTURE_IF" --capture "${RRVM_CAPTURE:-auto}"
 		--guest-mac "$TB_GUEST_MAC" --guest-ip "$TB_GUEST_IP")
 	if [ "$1" = inline ] && [ -n "$TB_BAK_FORWARD_IF" ]; then
 		RRVM_REV_ARGS+=(--forward-if "$TB_BAK_FORWARD_IF")

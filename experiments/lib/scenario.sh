@@ -6,7 +6,7 @@
 # define scenario_params and scenario_main; docs/experiments.md has the
 # contract and the CSV schemas.
 #
-# Source after netns.sh, rrvm.sh and testbed.sh.
+# Source after netns.sh, rrvm.sh, testbed.sh and idle.sh.
 
 SC_NAME='' SC_QUICK=0 SC_OUT='' SC_TMP='' SC_STAMP='' SC_PREFIX=''
 SC_STARTED='' SC_STEP=0 SC_STEPS=0 SC_T0=0 SC_FAILURES=0
@@ -61,6 +61,29 @@ sc_check_ints() {
 		done
 	done
 }
+
+# sc_idle_param: the IDLE parameter of a scenario that measures latency
+# (experiments/lib/idle.sh): what idle CPUs do while a client measures,
+# the same in every mode. meta.json's idle_policy records it; sc_cc and
+# sc_idle_begin apply it.
+SC_IDLE_POLICY=''
+sc_idle_param() {
+	sc_param IDLE busy busy "idle CPUs while latency is measured, every mode alike: busy (a SCHED_IDLE busy loop per CPU), nice19 (the loops at nice 19) or none (CPUs sleep)"
+}
+# sc_idle_check: experiments/run calls it before the scenario runs.
+sc_idle_check() {
+	local why
+	[ -n "${SC_PARAM[IDLE]+x}" ] || return 0
+	why=$(idle_policy_check "$IDLE") || sc_fail "parameter IDLE: $why"
+	SC_IDLE_POLICY=$(idle_policy_describe "$IDLE")
+}
+# sc_idle_begin / sc_idle_end: around one latency measurement (no-ops in a
+# scenario without the IDLE parameter).
+sc_idle_begin() {
+	[ -n "$SC_IDLE_POLICY" ] || return 0
+	idle_loops_start "$IDLE" || sc_note "could not start the idle policy's busy loops ($IDLE)"
+}
+sc_idle_end() { idle_loops_stop; }
 
 # sc_check_modes NAME ALLOWED...: every word of parameter NAME is allowed.
 sc_check_modes() {
@@ -178,30 +201,30 @@ sc_pair_up() {
 	return 0
 }
 
-# sc_pair_down [PID...]: stop PIDs and the pair (by PID), unfence the
-# primary, make the switch forget the guest's MAC on the backup's port.
+# sc_pair_down [PID...]: stop PIDs and the pair (by PID), then the testbed
+# back to its initial state (tb_reset: both hosts unfenced, pri the
+# primary, the switch's memory of the guest's MAC forgotten).
 sc_pair_down() {
 	local p
 	for p in "$@" "$B_PID" "$P_PID"; do
 		[ -n "$p" ] && pid_stop "$p" 5
 	done
 	B_PID='' P_PID=''
-	if tb_is_fenced pri; then
-		"$SC_TB_CLI" --prefix "$SC_PREFIX" unfence pri >/dev/null 2>&1 || sc_note "unfence pri failed"
-	fi
-	ip -n "$TB_NS_SW" link set dev port-bak down 2>/dev/null
-	ip -n "$TB_NS_SW" link set dev port-bak up 2>/dev/null
+	tb_reset || sc_note "testbed reset failed"
 }
 
 # sc_cc NAME DURATION_S [option...]: the consistency client (incr, one
-# connection) in the client namespace, in the foreground; JSON in
-# raw/NAME.json, per-reply CSV in raw/NAME.csv. Prints the JSON.
+# connection) in the client namespace, in the foreground, under the
+# scenario's idle policy (sc_idle_param); JSON in raw/NAME.json, per-reply
+# CSV in raw/NAME.csv. Prints the JSON.
 sc_cc() {
 	local name=$1 dur=$2
 	shift 2
+	sc_idle_begin
 	ns_exec "$TB_NS_C" "$RRVM_CC" --host "$TB_GUEST_IP" --mode incr --quiet \
 		--duration "$dur" --out "$SC_OUT/raw/$name.json" --csv "$SC_OUT/raw/$name.csv" "$@" \
 		>"$SC_OUT/logs/$name.client.log" 2>&1
+	sc_idle_end
 	jq -c . "$SC_OUT/raw/$name.json" 2>/dev/null || echo '{}'
 }
 
@@ -226,8 +249,10 @@ sc_write_meta() {
 		--arg kv_sha "$(sha256sum "$SC_GUEST_KV" | cut -d' ' -f1)" \
 		--arg rb "$(redis-benchmark --version 2>/dev/null)" --arg wrk "$(wrk -v 2>&1 | head -n1)" \
 		--argjson noise "${SC_NOISE:-{\}}" --argjson failures "$SC_FAILURES" \
+		--arg idle "$SC_IDLE_POLICY" \
 		--args '{scenario: $scenario, stamp: $stamp, quick: $quick, commit: $commit, dirty: $dirty,
 		  started: $started, ended: $ended, params: $params,
+		  idle_policy: (if $idle == "" then null else $idle end),
 		  host: {kernel: $kernel, nproc: $nproc, cpu: $cpu, hypervisor: $hypervisor,
 		         loadavg_start: $load_start, loadavg_end: $load_end, steal_pct: $steal,
 		         note: "other work on the host is not controlled; see load averages and steal"},

@@ -6,7 +6,8 @@
 # Source it from bash (it defines functions and the TB_* variables below,
 # for the default prefix; call tb_set_prefix to use another one, and
 # tb_load_topology (or tb_set_topology) for the topology-specific names).
-# The CLI is experiments/testbed (up|down|status|fence|unfence|env|exec).
+# The CLI is experiments/testbed (up|down|status|fence|unfence|rewire|env|
+# exec).
 #
 # Everything the testbed makes lives inside its own namespaces: deleting
 # them removes it all (nothing is created in the caller's namespace).
@@ -26,22 +27,30 @@
 #                           10.77.0.2/24, MAC 52:54:00:77:00:02, gw 10.77.0.1
 #
 # Topology "inline" (reverse replication, rRVM's choice: the backup is the
-# first recipient of the client's frames). As basic, except that pri's
-# eth0 is not on the switch: switch port-inl <-> bak inl0, bak inl1 <->
-# pri eth0, and in bak a bridge brinl (no address, ARP off, STP off,
-# learning on) joins inl0 and inl1, so traffic flows through the backup
-# host even when no rrvm backup runs. rrvm backup captures on inl0
-# (TB_BAK_CAPTURE_IF; an XDP program there steals the frames for the guest
-# MAC before brinl sees them) and injects them on inl1 (TB_BAK_FORWARD_IF);
-# everything else, including the guest's replies, is bridged by brinl. The
-# backup keeps its own LAN port (port-bak <-> bak eth0, in bak br0 with
-# tap0) for after a failover.
+# first recipient of the client's frames). Each host has an inline leg in
+# front of the other: in host H, a bridge brinl (no address, ARP off, STP
+# off, learning on) joins inl0 (peer of a switch port: port-inl for bak,
+# port-inlp for pri) and inl1 (peer of the other host's uplink behind H:
+# pri eth0 for bak's leg, bak eth1 for pri's leg). Each host also has a
+# direct switch port (port-bak <-> bak eth0, port-pri <-> pri eth1). The
+# state says which host is the primary, P, and which the capture host, C:
+# P is reached only through C's leg (P's direct port and P's own leg are
+# down: "standby"), C through its direct port. One path per host, so the
+# switch sees no loop. "primary=pri" is the initial state (bak in front of
+# pri, as before the legs were symmetric); `rewire` switches it. rrvm
+# backup on C captures on inl0 (TB_BAK_CAPTURE_IF; an XDP program there
+# steals the frames for the guest MAC before brinl sees them) and injects
+# them on inl1 (TB_BAK_FORWARD_IF); brinl bridges everything else, so
+# traffic flows through C even when no rrvm backup runs.
 #
-# Topology "mirror" (SPAN port): basic, plus switch port-mir <-> bak mir0
-# (port-mir in no bridge; mir0 no address, not bridged, promiscuous, ARP
-# off) and, on the switch, an ingress qdisc on port-c with two u32 filters
-# that mirror (mirred egress mirror dev port-mir) the client's frames whose
-# destination is the guest MAC (prio 10) or broadcast (prio 11). rrvm
+# Topology "mirror" (SPAN port): basic, plus a SPAN link to each host
+# (switch port-mir <-> bak mir0, port-mirp <-> pri mir0; the switch ports
+# in no bridge; mir0 no address, not bridged, promiscuous, ARP off) and, on
+# the switch, an ingress qdisc on port-c with two u32 filters that copy the
+# client's frames whose destination is the guest MAC (prio 10) or broadcast
+# (prio 11) with one shared mirred action (index TB_MIR_ACTION_INDEX) to the
+# capture host's SPAN port: port-mir in state primary=pri, port-mirp in
+# primary=bak (`rewire` retargets the action: both filters at once). rrvm
 # backup captures on mir0 (TB_BAK_CAPTURE_IF); it forwards nothing (the
 # primary gets the frames from the switch).
 #
@@ -59,27 +68,31 @@
 #    until the guest happened to send something. Costs nothing: a host
 #    bridge has only two ports, and unknown unicast is not passed up to the
 #    host stack.
-#  - Fencing the primary = cutting the links it is reached by: in basic and
-#    mirror its switch port (port-pri); in inline the backup's inl1 (the
-#    backup cuts the primary off) and then switch port-inl. Fencing the
-#    backup = its switch port port-bak, in every topology. A bridge
+#  - Fencing host X = cutting every link X can be reached by, whatever the
+#    state: in basic and mirror its switch port (port-X); in inline the
+#    other host's inl1 (the peer cuts X off), the other host's leg's switch
+#    port, then X's direct port (e.g. fence pri: bak inl1, port-inl,
+#    port-pri). So a fence command built once works after a rewire. A bridge
 #    flushes the FDB entries learned on a port that goes down, so frames
 #    for the guest MAC are then flooded and reach whichever host now runs
 #    the guest (through port-bak). The fence is recorded in each cut
 #    link's alias ("fenced"), so `up` leaves it down.
-#  - The topology is recorded in the switch bridge's alias
-#    ("rrvm-testbed topology=NAME"); `up` with another one refuses (or,
-#    with --force, takes the testbed down and rebuilds it).
+#  - The topology and, in inline and mirror, the state are recorded in the
+#    switch bridge's alias ("rrvm-testbed topology=NAME[ primary=pri|bak]");
+#    `up` keeps both, `up` with another topology refuses (or, with --force,
+#    takes the testbed down and rebuilds it, primary=pri).
 
 if [ -n "${RRVM_TESTBED_SH_LOADED:-}" ]; then
 	return 0
 fi
 RRVM_TESTBED_SH_LOADED=1
+TB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # ------------------------------------------------------------- fixed plan
 TB_DEFAULT_PREFIX=rrvm-tb
 TB_TOPOLOGIES="basic inline mirror"
 TB_ROLES="c sw pri bak"
+TB_HOSTS="pri bak"       # the two hosts; either can be the primary
 
 # The LAN (client, hosts, guest).
 TB_LAN_NET=10.77.0.0
@@ -110,46 +123,98 @@ TB_REP_PREFIX=24
 TB_PRI_REP_IP=192.168.100.1
 TB_BAK_REP_IP=192.168.100.2
 
-# Inline wiring (topology inline).
-TB_INL_SW_PORT="port-inl" # switch port towards the backup's inline leg
-TB_INL_IN=inl0           # bak: peer of port-inl (client side; capture here)
-TB_INL_OUT=inl1          # bak: peer of pri's eth0 (primary side; inject here)
-TB_INL_BR=brinl          # bak: bridge inl0 + inl1 (no address, ARP off)
-TB_INL_BR_MAC=02:77:00:00:00:13
+# Inline wiring (topology inline). The names inside a host are the same on
+# both hosts (inl0, inl1, brinl), so the capture options fit either one.
+TB_INL_SW_PORT="port-inl"  # switch port towards bak's inline leg
+TB_INLP_SW_PORT="port-inlp" # switch port towards pri's inline leg
+TB_INL_IN=inl0           # a host's leg, switch side (capture here)
+TB_INL_OUT=inl1          # a host's leg, other host's side (inject here)
+TB_INL_BR=brinl          # a host's bridge inl0 + inl1 (no address, ARP off)
+TB_INL_BR_MAC=02:77:00:00:00:13  # bak's brinl
+TB_INLP_BR_MAC=02:77:00:00:00:14 # pri's brinl
+TB_UPLINK2=eth1          # a host's second LAN port in inline: pri's direct
+                         # port (peer of port-pri), bak's uplink behind
+                         # pri's leg (peer of pri inl1)
 # Mirror wiring (topology mirror).
-TB_MIR_SW_PORT="port-mir" # switch port the copies go out of (in no bridge)
-TB_MIR_DEV=mir0          # bak: peer of port-mir (no address; capture here)
+TB_MIR_SW_PORT="port-mir"   # switch port of the copies to bak (in no bridge)
+TB_MIRP_SW_PORT="port-mirp" # switch port of the copies to pri (in no bridge)
+TB_MIR_DEV=mir0          # a host's SPAN port (no address; capture here)
 TB_MIR_FROM="port-c"      # switch ports whose ingress is mirrored
 TB_MIR_PRIO_GUEST=10     # u32 filter: ether dst = guest MAC
 TB_MIR_PRIO_BCAST=11     # u32 filter: ether dst = ff:ff:ff:ff:ff:ff
+TB_MIR_ACTION_INDEX=10   # the mirred action both filters share (rewire
+                         # retargets it: one change moves both)
 
-# tb_set_topology basic|inline|mirror: set the names that depend on the
-# topology (the testbed itself is not looked at; tb_load_topology does):
+# ----------------------------------------------------- per-host wiring
+# HOST is pri or bak; the wiring is the same for both, mirrored.
+tb_peer() { [ "$1" = pri ] && echo bak || echo pri; }
+# tb_inl_sw_port HOST: the switch port of HOST's inline leg (HOST in front).
+tb_inl_sw_port() { [ "$1" = pri ] && echo "$TB_INLP_SW_PORT" || echo "$TB_INL_SW_PORT"; }
+tb_inl_br_mac() { [ "$1" = pri ] && echo "$TB_INLP_BR_MAC" || echo "$TB_INL_BR_MAC"; }
+# tb_inl_uplink HOST: HOST's uplink behind the other host's leg (the peer of
+# the other host's inl1): pri eth0, bak eth1.
+tb_inl_uplink() { [ "$1" = pri ] && echo "$TB_UPLINK" || echo "$TB_UPLINK2"; }
+# tb_direct_uplink HOST [TOPOLOGY]: HOST's end of its own switch port
+# (port-HOST): eth0, except pri's in inline (eth1: eth0 is behind bak).
+tb_direct_uplink() {
+	if [ "$1:${2:-$TB_TOPOLOGY}" = pri:inline ]; then echo "$TB_UPLINK2"; else echo "$TB_UPLINK"; fi
+}
+# tb_mir_sw_port HOST: the switch port of HOST's SPAN link.
+tb_mir_sw_port() { [ "$1" = pri ] && echo "$TB_MIRP_SW_PORT" || echo "$TB_MIR_SW_PORT"; }
+# tb_reach_port HOST TOPOLOGY PRIMARY: the switch port HOST is reached
+# through in that state.
+tb_reach_port() {
+	if [ "$2" = inline ] && [ "$1" = "$3" ]; then
+		tb_inl_sw_port "$(tb_peer "$1")"
+	else
+		tb_sw_port "$1"
+	fi
+}
+
+# tb_set_topology basic|inline|mirror [pri|bak]: set the names that depend
+# on the topology and the state (primary=pri by default; the testbed itself
+# is not looked at; tb_load_topology does):
 #   TB_TOPOLOGY
-#   TB_PRI_SW_PORT       switch port the primary host is reached through
-#                        (port-pri; port-inl in inline)
+#   TB_PRIMARY           the primary host (pri|bak; empty in basic: nothing
+#                        there depends on it)
+#   TB_CAPTURE_HOST      the other one: the host in front of the primary
+#                        (inline) or receiving the copies (mirror), where
+#                        `rrvm backup` captures; empty in basic
+#   TB_PRI_SW_PORT       switch port the pri host is reached through
+#                        (port-pri; port-inl in inline when pri is primary)
+#   TB_BAK_SW_PORT       the same for bak (port-bak; port-inlp in inline
+#                        when bak is primary)
 #   TB_BAK_CAPTURE_IF    where `rrvm backup` captures client->guest frames,
-#                        in the backup's namespace (inl0, mir0; empty in basic)
+#                        in the capture host's namespace (inl0, mir0; empty
+#                        in basic). The same name on both hosts.
 #   TB_BAK_FORWARD_IF    where it injects them towards the primary (inl1 in
 #                        inline; empty otherwise: the switch delivers them)
 #   TB_FENCE_PRI_CMD, TB_FENCE_BAK_CMD
-#                        one-line shell commands that fence the primary /
-#                        backup (as `experiments/testbed fence`, with plain
-#                        `ip` calls: for `rrvm backup --fence-cmd`)
+#                        one-line shell commands that fence the pri / bak
+#                        host (as `experiments/testbed fence`, with plain
+#                        `ip` calls: for `rrvm backup --fence-cmd`); the same
+#                        in both states
+#   TB_REWIRE_PRI_CMD, TB_REWIRE_BAK_CMD
+#                        one-line shell commands that make pri / bak the
+#                        primary (as `experiments/testbed rewire`: for
+#                        `--rewire-cmd`)
 tb_set_topology() {
+	local p=${2:-pri}
+	case "$p" in pri | bak) ;; *)
+		echo "testbed: unknown primary host '$p' (pri or bak)" >&2
+		return 2
+		;;
+	esac
 	case "$1" in
 	basic)
-		TB_PRI_SW_PORT="port-pri"
 		TB_BAK_CAPTURE_IF=
 		TB_BAK_FORWARD_IF=
 		;;
 	inline)
-		TB_PRI_SW_PORT=$TB_INL_SW_PORT
 		TB_BAK_CAPTURE_IF=$TB_INL_IN
 		TB_BAK_FORWARD_IF=$TB_INL_OUT
 		;;
 	mirror)
-		TB_PRI_SW_PORT="port-pri"
 		TB_BAK_CAPTURE_IF=$TB_MIR_DEV
 		TB_BAK_FORWARD_IF=
 		;;
@@ -159,23 +224,34 @@ tb_set_topology() {
 		;;
 	esac
 	TB_TOPOLOGY=$1
+	TB_PRIMARY=$p
+	TB_CAPTURE_HOST=$(tb_peer "$p")
+	if [ "$1" = basic ]; then
+		TB_PRIMARY=
+		TB_CAPTURE_HOST=
+	fi
+	TB_PRI_SW_PORT=$(tb_reach_port pri "$1" "$p")
+	TB_BAK_SW_PORT=$(tb_reach_port bak "$1" "$p")
 	TB_FENCE_PRI_CMD=$(tb_fence_cmd pri "$1")
 	TB_FENCE_BAK_CMD=$(tb_fence_cmd bak "$1")
+	TB_REWIRE_PRI_CMD=$(tb_rewire_cmd pri "$1")
+	TB_REWIRE_BAK_CMD=$(tb_rewire_cmd bak "$1")
 	return 0
 }
 
 # tb_fence_parts pri|bak [TOPOLOGY]: the links that fencing a host takes
 # down, in that order ("ROLE DEV" a line; ROLE = the namespace holding DEV).
-# TOPOLOGY defaults to the running testbed's (basic if none).
+# TOPOLOGY defaults to the running testbed's (basic if none). The same in
+# both states: every link the host can be reached by.
 tb_fence_parts() {
-	local topo=${2:-}
+	local topo=${2:-} peer
 	[ -n "$topo" ] || topo=$(tb_topology)
-	case "$1:${topo:-basic}" in
-	pri:inline) printf 'bak %s\nsw %s\n' "$TB_INL_OUT" "$TB_INL_SW_PORT" ;;
-	pri:*) echo "sw port-pri" ;;
-	bak:*) echo "sw port-bak" ;;
-	*) return 1 ;;
-	esac
+	case "$1" in pri | bak) ;; *) return 1 ;; esac
+	if [ "$topo" = inline ]; then
+		peer=$(tb_peer "$1")
+		printf '%s %s\nsw %s\n' "$peer" "$TB_INL_OUT" "$(tb_inl_sw_port "$peer")"
+	fi
+	echo "sw $(tb_sw_port "$1")"
 }
 # tb_fence_cmd pri|bak [TOPOLOGY]: one shell command line doing the fence
 # (alias "fenced" + down on each link of tb_fence_parts, by plain `ip`
@@ -189,23 +265,90 @@ tb_fence_cmd() {
 }
 # tb_fence_desc pri|bak [TOPOLOGY]: the fenced links, for messages.
 tb_fence_desc() {
+	_tb_parts_desc < <(tb_fence_parts "$1" "${2:-}")
+}
+# _tb_parts_desc: "ROLE DEV" lines on stdin, as words.
+_tb_parts_desc() {
 	local r d out=
 	while read -r r d; do
-		out+="${out:+ and }"
+		out+="${out:+, }"
 		case "$r" in
-		sw) out+="switch port $d" ;;
-		*) out+="$(tb_role_name "$r")'s $d" ;;
+		sw) out+="switch $d" ;;
+		*) out+="$r $d" ;;
 		esac
-	done < <(tb_fence_parts "$1" "${2:-}")
+	done
 	echo "$out"
 }
+
+# The state (inline): which links are down so that each host is reached
+# one way only. PRIMARY = P, the other host C:
+#   standby (down): P's direct port, P's leg (P inl1, its switch port)
+#   active (up unless fenced): C inl1, C's leg's switch port, C's direct port
+# "ROLE DEV" a line; none in basic and mirror (mirror's state is the target
+# of its tc action).
+_tb_standby_parts() { # TOPOLOGY PRIMARY
+	[ "$1" = inline ] || return 0
+	printf 'sw %s\nsw %s\n%s %s\n' "$(tb_sw_port "$2")" "$(tb_inl_sw_port "$2")" "$2" "$TB_INL_OUT"
+}
+_tb_active_parts() { # TOPOLOGY PRIMARY
+	local c
+	[ "$1" = inline ] || return 0
+	c=$(tb_peer "$2")
+	printf '%s %s\nsw %s\nsw %s\n' "$c" "$TB_INL_OUT" "$(tb_inl_sw_port "$c")" "$(tb_sw_port "$c")"
+}
+# The switch bridge's alias: the topology and the state.
+_tb_sw_alias() { # TOPOLOGY PRIMARY
+	if [ "$1" = basic ]; then
+		echo "rrvm-testbed topology=$1"
+	else
+		echo "rrvm-testbed topology=$1 primary=$2"
+	fi
+}
+
+# tb_rewire_cmd pri|bak [TOPOLOGY]: one shell command line (for /bin/sh -c)
+# doing what `experiments/testbed rewire primary=HOST` does, with plain
+# `ip`/`tc` calls (for `--rewire-cmd`): record the state, then
+#   inline: take down the new primary's direct port and leg (one `ip -b` in
+#     the switch, one `ip` in the host), then bring up the capture host's
+#     leg and direct port, each unless its alias says "fenced";
+#   mirror: retarget the shared mirred action to the capture host's port;
+#   basic: nothing to move (`true`).
+tb_rewire_cmd() {
+	local p=$1 topo=${2:-} c sw r d cmd
+	[ -n "$topo" ] || topo=$(tb_topology)
+	case "$p" in pri | bak) ;; *) return 1 ;; esac
+	c=$(tb_peer "$p")
+	sw=$(tb_ns sw)
+	case "${topo:-basic}" in
+	inline)
+		cmd="printf '%s\\n' 'link set dev $TB_SW_BR alias \"$(_tb_sw_alias inline "$p")\"'"
+		while read -r r d; do
+			[ "$r" = sw ] && cmd+=" 'link set dev $d down'"
+		done < <(_tb_standby_parts inline "$p")
+		cmd+=" | ip -n $sw -b -"
+		while read -r r d; do
+			[ "$r" = sw ] || cmd+=" && ip -n $(tb_ns "$r") link set dev $d down"
+		done < <(_tb_standby_parts inline "$p")
+		cmd+=" && u() { case \$(ip -n \$1 -o link show dev \$2) in *'alias fenced') ;; *) ip -n \$1 link set dev \$2 up ;; esac; }"
+		while read -r r d; do
+			cmd+=" && u $(tb_ns "$r") $d"
+		done < <(_tb_active_parts inline "$p")
+		;;
+	mirror)
+		cmd="ip -n $sw link set dev $TB_SW_BR alias '$(_tb_sw_alias mirror "$p")'"
+		cmd+=" && tc -n $sw actions replace action mirred egress mirror dev $(tb_mir_sw_port "$c") index $TB_MIR_ACTION_INDEX"
+		;;
+	*) cmd=true ;;
+	esac
+	echo "$cmd"
+}
 # tb_load_topology: tb_set_topology with the running testbed's topology
-# (basic if there is none). Call after `up` when a script needs
-# TB_BAK_CAPTURE_IF & co.
+# (basic if there is none) and state. Call after `up` (or `rewire`) when a
+# script needs TB_BAK_CAPTURE_IF, TB_CAPTURE_HOST & co.
 tb_load_topology() {
 	local t
 	t=$(tb_topology)
-	tb_set_topology "${t:-basic}"
+	tb_set_topology "${t:-basic}" "$(tb_primary)"
 }
 
 # tb_set_prefix PREFIX: (re)compute the namespace names.
@@ -222,11 +365,12 @@ tb_set_prefix() {
 	TB_NS_BAK=$p-bak
 	# The fence commands name the namespaces.
 	if [ -n "${TB_TOPOLOGY:-}" ]; then
-		tb_set_topology "$TB_TOPOLOGY" || return 2
+		tb_set_topology "$TB_TOPOLOGY" "${TB_PRIMARY:-pri}" || return 2
 	fi
 	return 0
 }
 TB_TOPOLOGY=
+TB_PRIMARY=
 tb_set_prefix "${RRVM_TESTBED_PREFIX:-$TB_DEFAULT_PREFIX}" || return 2
 
 # tb_ns ROLE: namespace name of c|sw|pri|bak.
@@ -286,7 +430,8 @@ tb_topology() {
 	a=$(tb_link_alias "$TB_NS_SW" "$TB_SW_BR")
 	case "$a" in
 	"rrvm-testbed topology="*)
-		echo "${a#rrvm-testbed topology=}"
+		a=${a#rrvm-testbed topology=}
+		echo "${a%% *}"
 		return 0
 		;;
 	esac
@@ -297,6 +442,49 @@ tb_topology() {
 	elif grep -qx "$TB_MIR_DEV" <<<"$l"; then
 		echo mirror
 	fi
+}
+# tb_primary: the running testbed's primary host (pri|bak) as recorded in
+# the switch bridge's alias: pri when not recorded (the initial state);
+# empty in basic or when there is no testbed.
+tb_primary() {
+	local a
+	case "$(tb_topology)" in inline | mirror) ;; *) return 0 ;; esac
+	a=$(tb_link_alias "$TB_NS_SW" "$TB_SW_BR")
+	case " $a " in
+	*" primary=bak "*) echo bak ;;
+	*) echo pri ;;
+	esac
+}
+# tb_capture_host: the other host (where `rrvm backup` captures); empty in
+# basic.
+tb_capture_host() {
+	local p
+	p=$(tb_primary)
+	[ -n "$p" ] && tb_peer "$p"
+	return 0
+}
+# tb_wait_forwarding [SECONDS]: wait (default 2 s) until every bridge port
+# of the testbed that has a carrier forwards. A port's carrier change
+# reaches its bridge asynchronously (linkwatch; for a TAP up to a second
+# later) and until then the port drops frames: a link just brought up (or
+# a TAP just opened by a monitor) is usable only after this. Returns 1 on
+# timeout, naming the ports.
+tb_wait_forwarding() {
+	local end r late
+	end=$(($(date +%s%3N) + ${1:-2} * 1000))
+	while :; do
+		late=
+		for r in sw pri bak; do
+			late+=$(bridge -n "$(tb_ns "$r")" link show 2>/dev/null | awk -v r="$r" '
+				/[<,]LOWER_UP[,>]/ && !/ state forwarding / { d = $2; sub(/[@:].*/, "", d); printf " %s:%s", r, d }')
+		done
+		[ -z "$late" ] && return 0
+		if [ "$(date +%s%3N)" -ge "$end" ]; then
+			echo "testbed: bridge ports with a carrier but not forwarding after ${1:-2} s:$late" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
 }
 # PIDs of processes in our namespaces (one a line: "NS PID COMM").
 tb_pids() {
@@ -387,6 +575,18 @@ _tb_up_unless_fenced() {
 	_tb_run ip -n "$ns" link set "$dev" up
 }
 
+# _tb_fence_owner TOPOLOGY ROLE DEV: the host whose fence cuts that link.
+_tb_fence_owner() {
+	local h
+	for h in $TB_HOSTS; do
+		if tb_fence_parts "$h" "$1" | grep -qxF "$2 $3"; then
+			echo "$h"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # _tb_refence ROLE TOPOLOGY: if one of ROLE's fence links is marked fenced, mark
 # them all (a re-created link has lost its alias).
 _tb_refence() {
@@ -402,22 +602,30 @@ _tb_refence() {
 	done <<<"$parts"
 }
 
+# _tb_sw_link PORT NS DEV [MAC]: a veth from switch PORT (in the switch
+# bridge) to DEV in NS (up). PORT's admin state is the caller's business.
+_tb_sw_link() {
+	local port=$1 ns=$2 dev=$3 mac=${4:-}
+	_tb_ensure_veth "$TB_NS_SW" "$port" "$ns" "$dev" ${mac:+"$mac"} || return 1
+	_tb_run ip -n "$TB_NS_SW" link set "$port" master "$TB_SW_BR" || return 1
+	_tb_run ip -n "$ns" link set "$dev" up
+}
+
 # _tb_plug ROLE: veth from the switch port-ROLE to ROLE's eth0, port up
 # unless fenced.
 _tb_plug() {
-	local role=$1 ns port mac=
-	ns=$(tb_ns "$role")
-	port=$(tb_sw_port "$role")
+	local role=$1 mac=
 	[ "$role" = c ] && mac=$TB_CLIENT_MAC
-	_tb_ensure_veth "$TB_NS_SW" "$port" "$ns" "$TB_UPLINK" ${mac:+"$mac"} || return 1
-	_tb_run ip -n "$TB_NS_SW" link set "$port" master "$TB_SW_BR" || return 1
-	_tb_up_unless_fenced "$role" "$TB_NS_SW" "$port" || return 1
-	_tb_run ip -n "$ns" link set "$TB_UPLINK" up
+	_tb_sw_link "$(tb_sw_port "$role")" "$(tb_ns "$role")" "$TB_UPLINK" ${mac:+"$mac"} || return 1
+	_tb_up_unless_fenced "$role" "$TB_NS_SW" "$(tb_sw_port "$role")"
 }
 
-# _tb_host ROLE: a host's local bridge (uplink + TAP) and its LAN address.
+# _tb_host ROLE [UPLINK...]: a host's local bridge (its uplinks, eth0 by
+# default, + TAP) and its LAN address.
 _tb_host() {
-	local role=$1 ns
+	local role=$1 ns d
+	shift
+	[ $# -gt 0 ] || set -- "$TB_UPLINK"
 	ns=$(tb_ns "$role")
 	_tb_ensure_bridge "$ns" "$TB_HOST_BR" "$(tb_host_br_mac "$role")" || return 1
 	if ! tb_link_exists "$ns" "$TB_TAP"; then
@@ -425,21 +633,23 @@ _tb_host() {
 	fi
 	_tb_run ip -n "$ns" link set "$TB_TAP" master "$TB_HOST_BR" || return 1
 	_tb_run ip -n "$ns" link set "$TB_TAP" up || return 1
-	_tb_run ip -n "$ns" link set "$TB_UPLINK" master "$TB_HOST_BR" || return 1
-	# See the header: the guest is never upstream of a host.
-	_tb_run ip -n "$ns" link set dev "$TB_UPLINK" type bridge_slave learning off || return 1
+	for d in "$@"; do
+		_tb_run ip -n "$ns" link set "$d" master "$TB_HOST_BR" || return 1
+		# See the header: the guest is never upstream of a host.
+		_tb_run ip -n "$ns" link set dev "$d" type bridge_slave learning off || return 1
+	done
 	_tb_ensure_addr "$ns" "$TB_HOST_BR" "$(tb_host_lan_ip "$role")/$TB_LAN_PREFIX"
 }
 
-# _tb_switch TOPOLOGY: the four namespaces and the switch bridge, with the
-# topology recorded in its alias.
+# _tb_switch TOPOLOGY PRIMARY: the four namespaces and the switch bridge,
+# with the topology and the state recorded in its alias.
 _tb_switch() {
 	local r
 	for r in $TB_ROLES; do
 		_tb_ensure_ns "$(tb_ns "$r")" || return 1
 	done
 	_tb_ensure_bridge "$TB_NS_SW" "$TB_SW_BR" "$TB_SW_BR_MAC" || return 1
-	_tb_run ip -n "$TB_NS_SW" link set "$TB_SW_BR" alias "rrvm-testbed topology=$1"
+	_tb_run ip -n "$TB_NS_SW" link set "$TB_SW_BR" alias "$(_tb_sw_alias "$1" "$2")"
 }
 
 # _tb_rep_link: the replication link (primary <-> backup only).
@@ -451,78 +661,168 @@ _tb_rep_link() {
 	_tb_run ip -n "$TB_NS_BAK" link set "$TB_REP_DEV" up
 }
 
-# _tb_up_lan TOPOLOGY: basic's wiring (client, primary and backup on switch
-# ports), the hosts' bridges and the replication link.
-_tb_up_lan() {
-	local r
-	_tb_switch "$1" || return 1
-	for r in c pri bak; do
-		_tb_plug "$r" || return 1
-	done
+# _tb_client: the client on switch port-c.
+_tb_client() {
+	_tb_plug c || return 1
 	_tb_ensure_addr "$TB_NS_C" "$TB_UPLINK" "$TB_CLIENT_IP/$TB_LAN_PREFIX" || return 1
 	_tb_client_checksums
-	_tb_host pri || return 1
-	_tb_host bak || return 1
+}
+
+# _tb_up_lan TOPOLOGY PRIMARY: basic's wiring (client, primary and backup
+# on switch ports), the hosts' bridges and the replication link.
+_tb_up_lan() {
+	local r
+	_tb_switch "$1" "$2" || return 1
+	_tb_client || return 1
+	for r in $TB_HOSTS; do
+		_tb_plug "$r" || return 1
+		_tb_host "$r" || return 1
+	done
 	_tb_rep_link
 }
 
 tb_up_basic() {
-	_tb_up_lan basic
+	_tb_up_lan basic pri
 }
 
 # A veth hands on TCP/UDP segments with the checksum left to "offload"
 # (CHECKSUM_PARTIAL): the bytes on the virtual wire are not valid. A real
 # NIC puts a valid checksum on the wire, and the backup's capture (XDP,
-# pcap) logs and replays wire bytes, so the client computes its own.
-_tb_client_checksums() {
+# pcap) logs and replays wire bytes, so the senders compute their own.
+# A frame forwarded with XDP_REDIRECT also loses its checksum-pending
+# state (docs/capture.md): with offload on, the receiver would drop it.
+# _tb_tx_csum_off NS DEV
+_tb_tx_csum_off() {
 	if command -v ethtool >/dev/null 2>&1; then
-		ip netns exec "$TB_NS_C" ethtool -K "$TB_UPLINK" tx off \
-			>/dev/null 2>&1 || true
+		ip netns exec "$1" ethtool -K "$2" tx off >/dev/null 2>&1 || true
 	fi
 }
+_tb_client_checksums() {
+	_tb_tx_csum_off "$TB_NS_C" "$TB_UPLINK"
+}
 
-# inline: the backup between the switch and the primary host.
-#   switch br0 -- port-inl ==veth== inl0 --[bak brinl]-- inl1 ==veth== eth0 -- pri br0
-# brinl (no address, ARP off, STP off, learning on) forwards everything by
-# default; rrvm backup's XDP program on inl0 takes the client->guest frames
-# before brinl sees them and injects them on inl1 once logged. The backup's
-# own LAN port (port-bak <-> eth0 in bak br0, with tap0) is as in basic.
-tb_up_inline() {
-	local d
-	_tb_switch inline || return 1
-	_tb_plug c || return 1
-	_tb_plug bak || return 1
-	_tb_ensure_addr "$TB_NS_C" "$TB_UPLINK" "$TB_CLIENT_IP/$TB_LAN_PREFIX" || return 1
-	_tb_client_checksums
-	# Switch side of the inline leg.
-	_tb_ensure_veth "$TB_NS_SW" "$TB_INL_SW_PORT" "$TB_NS_BAK" "$TB_INL_IN" || return 1
-	_tb_run ip -n "$TB_NS_SW" link set "$TB_INL_SW_PORT" master "$TB_SW_BR" || return 1
-	# Primary side: the primary host's uplink is the backup's inl1.
-	_tb_ensure_veth "$TB_NS_BAK" "$TB_INL_OUT" "$TB_NS_PRI" "$TB_UPLINK" || return 1
-	# A fence survives the re-creation of one of its two links.
-	_tb_refence pri inline || return 1
-	_tb_up_unless_fenced pri "$TB_NS_SW" "$TB_INL_SW_PORT" || return 1
-	# The pass-through bridge. No address and no ARP: the backup host never
-	# answers on it (with ARP on, it would answer the client's ARP for
-	# 10.77.0.12 a second time, with brinl's MAC).
-	_tb_ensure_bridge "$TB_NS_BAK" "$TB_INL_BR" "$TB_INL_BR_MAC" || return 1
-	_tb_run ip -n "$TB_NS_BAK" link set "$TB_INL_BR" arp off || return 1
+# _tb_backpressure NS DEV: a queue in front of a veth whose peer runs XDP.
+# With the default noqueue, a frame that finds the peer's ring full is
+# dropped before XDP sees it (neither captured nor forwarded); a pfifo
+# makes the sender wait instead.
+_tb_backpressure() {
+	ip netns exec "$1" tc qdisc replace dev "$2" root pfifo >/dev/null 2>&1 ||
+		echo "testbed: warning: cannot set a pfifo qdisc on $2 in $1" >&2
+}
+
+# The XDP program that only passes frames (backup/bpf/xdp_pass.bpf.c):
+# build/bpf/xdp_pass.bpf.o, or built here with clang when missing.
+_tb_xdp_pass_obj() {
+	local obj=${RRVM_BPF_DIR:-$TB_ROOT/build/bpf}/xdp_pass.bpf.o src=$TB_ROOT/backup/bpf/xdp_pass.bpf.c
+	if [ ! -r "$obj" ]; then
+		obj=${TMPDIR:-/tmp}/rrvm-xdp_pass.$$.bpf.o
+		clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$src" -o "$obj" 2>/dev/null || {
+			echo "testbed: cannot build $src (make, or install clang)" >&2
+			return 1
+		}
+	fi
+	echo "$obj"
+}
+
+# _tb_napi NS DEV: make DEV (the peer of a veth the backup's ring-buffer
+# capture redirects into) take XDP_REDIRECTed frames: a veth accepts them
+# only when its peer runs NAPI, which a native XDP program turns on (GRO
+# would too, but it would merge the frames the primary digests).
+_tb_napi() {
+	local obj
+	ip -n "$1" -d link show dev "$2" 2>/dev/null | grep -q 'prog/xdp' && return 0
+	obj=$(_tb_xdp_pass_obj) || return 1
+	_tb_run ip -n "$1" link set dev "$2" xdpdrv obj "$obj" sec xdp
+	local rc=$?
+	case "$obj" in "${TMPDIR:-/tmp}"/rrvm-xdp_pass.*) rm -f "$obj" ;; esac
+	return $rc
+}
+
+# _tb_apply_state TOPOLOGY PRIMARY: the links the state decides, as it
+# wants them. inline: the standby links down first (so there is no instant
+# with two paths to a host: a loop), then the active ones up unless
+# fenced; mirror: the copies to the capture host's SPAN port; basic:
+# nothing.
+_tb_apply_state() {
+	local r d
+	case "$1" in
+	inline)
+		while read -r r d; do
+			_tb_run ip -n "$(tb_ns "$r")" link set "$d" down || return 1
+		done < <(_tb_standby_parts "$1" "$2")
+		while read -r r d; do
+			_tb_up_unless_fenced "$(_tb_fence_owner "$1" "$r" "$d")" "$(tb_ns "$r")" "$d" || return 1
+		done < <(_tb_active_parts "$1" "$2")
+		;;
+	mirror) _tb_mirror_apply "$2" ;;
+	esac
+}
+
+# _tb_inline_leg HOST: HOST's inline leg, in front of the other host:
+#   switch br0 -- PORT ==veth== inl0 --[HOST brinl]-- inl1 ==veth== UPLINK -- other br0
+# PORT: port-inl for bak's leg, port-inlp for pri's; UPLINK: pri eth0
+# (behind bak's leg), bak eth1 (behind pri's). brinl has no address and ARP
+# off: the host never answers on it (with ARP on, it would answer the
+# client's ARP for its own LAN address a second time, with brinl's MAC).
+# STP off, learning on. PORT's and inl1's admin state is the state's
+# (_tb_apply_state).
+_tb_inline_leg() {
+	local h=$1 ns peer d
+	ns=$(tb_ns "$h")
+	peer=$(tb_peer "$h")
+	_tb_sw_link "$(tb_inl_sw_port "$h")" "$ns" "$TB_INL_IN" || return 1
+	_tb_ensure_veth "$ns" "$TB_INL_OUT" "$(tb_ns "$peer")" "$(tb_inl_uplink "$peer")" || return 1
+	_tb_run ip -n "$(tb_ns "$peer")" link set "$(tb_inl_uplink "$peer")" up || return 1
+	_tb_ensure_bridge "$ns" "$TB_INL_BR" "$(tb_inl_br_mac "$h")" || return 1
+	_tb_run ip -n "$ns" link set "$TB_INL_BR" arp off || return 1
 	for d in "$TB_INL_IN" "$TB_INL_OUT"; do
-		_tb_run ip -n "$TB_NS_BAK" link set "$d" master "$TB_INL_BR" || return 1
-		_tb_run ip -n "$TB_NS_BAK" link set dev "$d" type bridge_slave learning on || return 1
+		_tb_run ip -n "$ns" link set "$d" master "$TB_INL_BR" || return 1
+		_tb_run ip -n "$ns" link set dev "$d" type bridge_slave learning on || return 1
 	done
-	_tb_run ip -n "$TB_NS_BAK" link set "$TB_INL_IN" up || return 1
-	_tb_up_unless_fenced pri "$TB_NS_BAK" "$TB_INL_OUT" || return 1
-	_tb_run ip -n "$TB_NS_PRI" link set "$TB_UPLINK" up || return 1
-	_tb_host pri || return 1
-	_tb_host bak || return 1
+}
+
+# inline PRIMARY: both hosts' legs and direct ports; the state takes down
+# what would make a second path (docs/testbed.md). brinl forwards
+# everything by default; rrvm backup's XDP program on the capture host's
+# inl0 takes the client->guest frames before brinl sees them and injects
+# them on inl1 once logged.
+tb_up_inline() {
+	local p=${1:-pri} h
+	_tb_switch inline "$p" || return 1
+	_tb_client || return 1
+	for h in $TB_HOSTS; do
+		_tb_sw_link "$(tb_sw_port "$h")" "$(tb_ns "$h")" "$(tb_direct_uplink "$h" inline)" || return 1
+		_tb_inline_leg "$h" || return 1
+	done
+	# A fence survives the re-creation of one of its links.
+	for h in $TB_HOSTS; do
+		_tb_refence "$h" inline || return 1
+	done
+	for h in $TB_HOSTS; do
+		_tb_host "$h" "$TB_UPLINK" "$TB_UPLINK2" || return 1
+	done
+	# What the ring-buffer capture's XDP_REDIRECT inl0 -> inl1 needs on
+	# each leg (docs/testbed.md): NAPI on inl1's peer (the other host's
+	# uplink behind the leg), checksums computed by the senders, and
+	# queues instead of drops in front of the XDP veths.
+	for h in $TB_HOSTS; do
+		local peer
+		peer=$(tb_peer "$h")
+		_tb_napi "$(tb_ns "$peer")" "$(tb_inl_uplink "$peer")" || return 1
+		_tb_tx_csum_off "$(tb_ns "$peer")" "$(tb_inl_uplink "$peer")"
+		_tb_backpressure "$TB_NS_SW" "$(tb_inl_sw_port "$h")"
+		_tb_backpressure "$(tb_ns "$h")" "$TB_INL_OUT"
+	done
+	_tb_apply_state inline "$p" || return 1
 	_tb_rep_link
 }
 
 # The u32 filters of the mirror, one line each, as _tb_mirror_sig prints
-# them: "PRIO protocol all VALUE/MASK@OFF VALUE/MASK@OFF mirror->DEV".
-_tb_mirror_want() {
-	local m=${TB_GUEST_MAC//:/} mir="mirror->$TB_MIR_SW_PORT"
+# them: "PRIO protocol all VALUE/MASK@OFF VALUE/MASK@OFF mirror->DEV index N",
+# copying to the SPAN port of PRIMARY's peer through the shared action.
+_tb_mirror_want() { # PRIMARY
+	local m=${TB_GUEST_MAC//:/} mir
+	mir="mirror->$(tb_mir_sw_port "$(tb_peer "${1:-pri}")") index $TB_MIR_ACTION_INDEX"
 	m=${m,,}
 	echo "$TB_MIR_PRIO_GUEST protocol all 0000${m:0:4}/0000ffff@-16 ${m:4:8}/ffffffff@-12 $mir"
 	echo "$TB_MIR_PRIO_BCAST protocol all 0000ffff/0000ffff@-16 ffffffff/ffffffff@-12 $mir"
@@ -545,43 +845,67 @@ _tb_mirror_sig() {
 		/mirred \(Egress Mirror to device / {
 			d = $0; sub(/.*to device /, "", d); sub(/\).*/, "", d)
 			cur = cur " mirror->" d
+			next
 		}
+		$1 == "index" && cur ~ / mirror->/ { cur = cur " index " $2 }
 		END { flush() }'
 }
 
-# mirror: basic, plus a SPAN port. The client's frames for the guest MAC
-# and its broadcasts are copied, at the ingress of port-c, to port-mir
-# (in no bridge), whose peer is the backup's mir0 (not bridged, no
-# address, ARP off, promiscuous).
-tb_up_mirror() {
-	local p
-	_tb_up_lan mirror || return 1
-	_tb_ensure_veth "$TB_NS_SW" "$TB_MIR_SW_PORT" "$TB_NS_BAK" "$TB_MIR_DEV" || return 1
-	# Not a switch port: only the mirred action sends anything out of it.
-	if ip -n "$TB_NS_SW" -o link show dev "$TB_MIR_SW_PORT" | grep -q ' master '; then
-		_tb_run ip -n "$TB_NS_SW" link set "$TB_MIR_SW_PORT" nomaster || return 1
-	fi
-	_tb_run ip -n "$TB_NS_SW" link set "$TB_MIR_SW_PORT" up || return 1
-	_tb_run ip -n "$TB_NS_BAK" link set "$TB_MIR_DEV" arp off promisc on up || return 1
+# _tb_mirror_apply PRIMARY: the copies go to the capture host's SPAN port.
+# The shared action is retargeted (or created) first: both filters follow
+# at once. Filters not exactly as planned (deleted, made by hand, or
+# holding the ifindex of a re-created port) are re-created with the
+# ingress qdisc.
+_tb_mirror_apply() {
+	local to p
+	to=$(tb_mir_sw_port "$(tb_peer "$1")")
+	_tb_run ip netns exec "$TB_NS_SW" tc actions replace action mirred egress mirror \
+		dev "$to" index "$TB_MIR_ACTION_INDEX" || return 1
 	for p in $TB_MIR_FROM; do
-		[ "$(_tb_mirror_sig "$p")" = "$(_tb_mirror_want)" ] && continue
+		[ "$(_tb_mirror_sig "$p")" = "$(_tb_mirror_want "$1")" ] && continue
 		ip netns exec "$TB_NS_SW" tc qdisc del dev "$p" ingress 2>/dev/null
 		_tb_run ip netns exec "$TB_NS_SW" tc qdisc add dev "$p" handle ffff: ingress || return 1
 		_tb_run ip netns exec "$TB_NS_SW" tc filter add dev "$p" parent ffff: protocol all \
 			prio "$TB_MIR_PRIO_GUEST" u32 match ether dst "$TB_GUEST_MAC" \
-			action mirred egress mirror dev "$TB_MIR_SW_PORT" || return 1
+			action mirred egress mirror dev "$to" index "$TB_MIR_ACTION_INDEX" || return 1
 		_tb_run ip netns exec "$TB_NS_SW" tc filter add dev "$p" parent ffff: protocol all \
 			prio "$TB_MIR_PRIO_BCAST" u32 match ether dst ff:ff:ff:ff:ff:ff \
-			action mirred egress mirror dev "$TB_MIR_SW_PORT" || return 1
+			action mirred egress mirror dev "$to" index "$TB_MIR_ACTION_INDEX" || return 1
 	done
 }
 
+# mirror PRIMARY: basic, plus a SPAN link to each host. The client's frames
+# for the guest MAC and its broadcasts are copied, at the ingress of
+# port-c, to the capture host's SPAN port (port-mir to bak, port-mirp to
+# pri; in no bridge), whose peer is that host's mir0 (not bridged, no
+# address, ARP off, promiscuous).
+tb_up_mirror() {
+	local p=${1:-pri} h port ns
+	_tb_up_lan mirror "$p" || return 1
+	for h in $TB_HOSTS; do
+		port=$(tb_mir_sw_port "$h")
+		ns=$(tb_ns "$h")
+		_tb_ensure_veth "$TB_NS_SW" "$port" "$ns" "$TB_MIR_DEV" || return 1
+		# Not a switch port: only the mirred action sends anything out of it.
+		if ip -n "$TB_NS_SW" -o link show dev "$port" | grep -q ' master '; then
+			_tb_run ip -n "$TB_NS_SW" link set "$port" nomaster || return 1
+		fi
+		_tb_run ip -n "$TB_NS_SW" link set "$port" up || return 1
+		_tb_run ip -n "$ns" link set "$TB_MIR_DEV" arp off promisc on up || return 1
+		# The mirrored copies queue, rather than drop, when mir0's XDP
+		# lags.
+		_tb_backpressure "$TB_NS_SW" "$port"
+	done
+	_tb_apply_state mirror "$p"
+}
+
 # tb_up [TOPOLOGY [--force]]: build (or complete) the testbed; idempotent.
-# No TOPOLOGY: the running testbed's, or basic. A testbed up with another
-# topology is refused (status 2, nothing touched), or with --force taken
-# down (tb_down: refuses while processes run in it) and rebuilt.
+# No TOPOLOGY: the running testbed's, or basic. The state (primary) is
+# kept; primary=pri on a new testbed. A testbed up with another topology is
+# refused (status 2, nothing touched), or with --force taken down (tb_down:
+# refuses while processes run in it) and rebuilt, primary=pri.
 tb_up() {
-	local topo=${1:-} force=${2:-} have
+	local topo=${1:-} force=${2:-} have primary=pri
 	have=$(tb_topology)
 	[ -n "$topo" ] || topo=${have:-basic}
 	case " $TB_TOPOLOGIES " in
@@ -598,13 +922,50 @@ tb_up() {
 		fi
 		echo "testbed: $TB_PREFIX is up with topology '$have': --force, taking it down to rebuild it as '$topo'" >&2
 		tb_down '' || return 1
+	elif [ -n "$have" ] && [ "$topo" != basic ]; then
+		primary=$(tb_primary)
 	fi
 	case "$topo" in
 	basic) tb_up_basic ;;
-	inline) tb_up_inline ;;
-	mirror) tb_up_mirror ;;
+	inline) tb_up_inline "$primary" ;;
+	mirror) tb_up_mirror "$primary" ;;
 	esac || return 1
-	tb_set_topology "$topo"
+	tb_wait_forwarding 2
+	tb_set_topology "$topo" "$primary"
+}
+
+# ---------------------------------------------------------------- rewire
+# tb_rewire pri|bak: make HOST the primary and the other host the capture
+# point: record the state in the switch bridge's alias, then move the links
+# (_tb_apply_state; a fenced link stays down). Idempotent. In basic there
+# is nothing to move: returns 0 and records nothing. Status 2 for a bad
+# HOST, 1 when the testbed is not up (or the failure of a command).
+tb_rewire() {
+	local p=$1 topo r d
+	case "$p" in pri | bak) ;; *)
+		echo "testbed: rewire: which host is to be the primary? primary=pri or primary=bak (got '$p')" >&2
+		return 2
+		;;
+	esac
+	topo=$(tb_topology)
+	if [ -z "$topo" ] || ! tb_link_exists "$TB_NS_SW" "$TB_SW_BR"; then
+		echo "testbed: $TB_PREFIX is not up (no switch)" >&2
+		return 1
+	fi
+	if [ "$topo" != basic ]; then
+		# Everything that moves must be there (else: run up).
+		while read -r r d; do
+			if ! tb_link_exists "$(tb_ns "$r")" "$d"; then
+				echo "testbed: $TB_PREFIX has no $d in $(tb_ns "$r") ('up' repairs it)" >&2
+				return 1
+			fi
+		done < <(_tb_standby_parts "$topo" "$p"; _tb_active_parts "$topo" "$p"
+			[ "$topo" = mirror ] && echo "sw $(tb_mir_sw_port "$(tb_peer "$p")")")
+		_tb_run ip -n "$TB_NS_SW" link set "$TB_SW_BR" alias "$(_tb_sw_alias "$topo" "$p")" || return 1
+		_tb_apply_state "$topo" "$p" || return 1
+		tb_wait_forwarding 2
+	fi
+	tb_set_topology "$topo" "$p"
 }
 
 # ----------------------------------------------------------------- down
@@ -641,9 +1002,11 @@ tb_down() {
 
 # --------------------------------------------------------------- fencing
 # tb_fence pri|bak / tb_unfence pri|bak: take a host off the LAN or put it
-# back. The links cut are tb_fence_parts' (topology-dependent): each gets
-# the alias "fenced" and goes down (unfence: in the reverse order, alias
-# removed, up).
+# back. The links cut are tb_fence_parts' (every link the host can be
+# reached by, in any state): each gets the alias "fenced" and goes down.
+# unfence removes the aliases (in the reverse order) and brings up the
+# links the current state wants up (tb_unfence_parts); a standby link
+# stays down.
 _tb_fence_check() { # fence|unfence ROLE -> the parts on stdout
 	local what=$1 role=$2 parts r d
 	case "$role" in pri | bak) ;; *)
@@ -664,6 +1027,13 @@ _tb_fence_check() { # fence|unfence ROLE -> the parts on stdout
 	done <<<"$parts"
 	echo "$parts"
 }
+# tb_unfence_parts pri|bak: the fence links `unfence` brings up in the
+# running testbed's state (the others are standby and stay down).
+tb_unfence_parts() {
+	local topo
+	topo=$(tb_topology)
+	tb_fence_parts "$1" "$topo" | grep -vxF -f <(_tb_standby_parts "$topo" "$(tb_primary)")
+}
 tb_fence() {
 	local parts r d
 	parts=$(_tb_fence_check fence "$1") || return
@@ -673,46 +1043,87 @@ tb_fence() {
 	done <<<"$parts"
 }
 tb_unfence() {
-	local parts r d
+	local parts up r d
 	parts=$(_tb_fence_check unfence "$1") || return
+	up=$(tb_unfence_parts "$1")
 	while read -r r d; do
 		# An empty alias removes it.
 		_tb_run ip -n "$(tb_ns "$r")" link set "$d" alias "" || return 1
+		grep -qxF "$r $d" <<<"$up" || continue
 		_tb_run ip -n "$(tb_ns "$r")" link set "$d" up || return 1
 	done < <(tac <<<"$parts")
+	tb_wait_forwarding 2
+}
+
+# tb_reset: back to the initial state between two experiments on a
+# running testbed: both hosts unfenced, pri the primary (inline, mirror),
+# the switch's learned MACs forgotten (so the next guest is found wherever
+# it runs). Sets the TB_* of the state.
+tb_reset() {
+	local h
+	for h in $TB_HOSTS; do
+		if tb_is_fenced "$h"; then
+			tb_unfence "$h" || return 1
+		fi
+	done
+	if [ "$(tb_primary)" = bak ]; then
+		tb_rewire pri || return 1
+	fi
+	_tb_run ip -n "$TB_NS_SW" link set dev "$TB_SW_BR" type bridge fdb_flush
 }
 
 # --------------------------------------------------------------- status
 # _tb_spec TOPOLOGY: what should exist, one part a line:
-#   ROLE DEV KIND MASTER ADDRESS [FLAGS]
+#   ROLE DEV KIND MASTER ADDRESS [FLAGS [QDISC]]
 # MASTER: the bridge it must be in, "none" (in no bridge) or "-" (either);
 # ADDRESS: "-" for none required; FLAGS: comma-separated link flags that
-# must be set (promisc, noarp).
+# must be set (promisc, noarp). Whether a link must be up or down (standby)
+# is the state's (_tb_standby_parts).
 _tb_spec() {
-	local topo=$1 swports="port-c port-pri port-bak" p
-	[ "$topo" = inline ] && swports="port-c $TB_INL_SW_PORT port-bak"
+	local topo=$1 swports="port-c port-pri port-bak" p h
+	[ "$topo" = inline ] && swports+=" $TB_INL_SW_PORT $TB_INLP_SW_PORT"
 	echo "c $TB_UPLINK veth - $TB_CLIENT_IP/$TB_LAN_PREFIX"
 	echo "sw $TB_SW_BR bridge - -"
 	for p in $swports; do
-		echo "sw $p veth $TB_SW_BR -"
+		# The legs' switch ports queue in front of the XDP veths.
+		if [ "$p" = "$TB_INL_SW_PORT" ] || [ "$p" = "$TB_INLP_SW_PORT" ]; then
+			echo "sw $p veth $TB_SW_BR - - pfifo"
+		else
+			echo "sw $p veth $TB_SW_BR -"
+		fi
 	done
-	[ "$topo" = mirror ] && echo "sw $TB_MIR_SW_PORT veth none -"
-	echo "pri $TB_HOST_BR bridge - $TB_PRI_LAN_IP/$TB_LAN_PREFIX"
-	echo "pri $TB_UPLINK veth $TB_HOST_BR -"
-	echo "pri $TB_TAP tap $TB_HOST_BR -"
-	echo "pri $TB_REP_DEV veth - $TB_PRI_REP_IP/$TB_REP_PREFIX"
-	echo "bak $TB_HOST_BR bridge - $TB_BAK_LAN_IP/$TB_LAN_PREFIX"
-	echo "bak $TB_UPLINK veth $TB_HOST_BR -"
-	echo "bak $TB_TAP tap $TB_HOST_BR -"
-	case "$topo" in
-	inline)
-		echo "bak $TB_INL_BR bridge - - noarp"
-		echo "bak $TB_INL_IN veth $TB_INL_BR -"
-		echo "bak $TB_INL_OUT veth $TB_INL_BR -"
-		;;
-	mirror) echo "bak $TB_MIR_DEV veth none - promisc,noarp" ;;
-	esac
-	echo "bak $TB_REP_DEV veth - $TB_BAK_REP_IP/$TB_REP_PREFIX"
+	if [ "$topo" = mirror ]; then
+		for h in $TB_HOSTS; do
+			echo "sw $(tb_mir_sw_port "$h") veth none - - pfifo"
+		done
+	fi
+	for h in $TB_HOSTS; do
+		echo "$h $TB_HOST_BR bridge - $(tb_host_lan_ip "$h")/$TB_LAN_PREFIX"
+		# In inline, the uplink behind the other host's leg runs an XDP
+		# pass program: NAPI, so redirected frames are taken.
+		if [ "$topo" = inline ] && [ "$(tb_inl_uplink "$h")" = "$TB_UPLINK" ]; then
+			echo "$h $TB_UPLINK veth $TB_HOST_BR - xdp"
+		else
+			echo "$h $TB_UPLINK veth $TB_HOST_BR -"
+		fi
+		if [ "$topo" = inline ]; then
+			if [ "$(tb_inl_uplink "$h")" = "$TB_UPLINK2" ]; then
+				echo "$h $TB_UPLINK2 veth $TB_HOST_BR - xdp"
+			else
+				echo "$h $TB_UPLINK2 veth $TB_HOST_BR -"
+			fi
+		fi
+		echo "$h $TB_TAP tap $TB_HOST_BR -"
+		case "$topo" in
+		inline)
+			echo "$h $TB_INL_BR bridge - - noarp"
+			echo "$h $TB_INL_IN veth $TB_INL_BR -"
+			echo "$h $TB_INL_OUT veth $TB_INL_BR - - pfifo"
+			;;
+		mirror) echo "$h $TB_MIR_DEV veth none - promisc,noarp" ;;
+		esac
+		echo "$h $TB_REP_DEV veth - $(tb_host_rep_ip "$h")/$TB_REP_PREFIX"
+	done
 }
 
 # tb_status_json: one JSON object describing what exists (needs jq).
@@ -721,14 +1132,25 @@ _tb_spec() {
 # planned), "partial", or "down" (no namespace exists).
 tb_status_json() {
 	local r ns exists pids links addrs raw='{}' spec topo fpri fbak mhave='' mwant=''
+	local prim capt='' standby capport='' puplink=''
 	topo=$(tb_topology)
+	prim=$(tb_primary)
+	[ -n "$prim" ] && capt=$(tb_peer "$prim")
 	spec=$(_tb_spec "${topo:-basic}")
 	fpri=$(tb_fence_parts pri "${topo:-basic}")
 	fbak=$(tb_fence_parts bak "${topo:-basic}")
-	if [ "$topo" = mirror ]; then
-		mwant=$(_tb_mirror_want)
+	standby=$(_tb_standby_parts "${topo:-basic}" "$prim")
+	case "$topo" in
+	inline)
+		capport=$(tb_inl_sw_port "$capt")
+		puplink=$(tb_inl_uplink "$prim")
+		;;
+	mirror)
+		capport=$(tb_mir_sw_port "$capt")
+		mwant=$(_tb_mirror_want "$prim")
 		tb_ns_exists "$TB_NS_SW" && mhave=$(_tb_mirror_sig "$TB_MIR_FROM")
-	fi
+		;;
+	esac
 	# One JSON object of everything `ip` says, then a single jq pass (jq
 	# startups dominate the cost). Names are validated by tb_set_prefix and
 	# `ip -j` prints valid JSON, so plain printf is safe here.
@@ -750,8 +1172,11 @@ tb_status_json() {
 	raw+='}'
 	printf '%s' "$raw" | jq -c --arg prefix "$TB_PREFIX" --arg topo "$topo" \
 		--arg spec "$spec" --arg fpri "$fpri" --arg fbak "$fbak" \
-		--arg mfrom "$TB_MIR_FROM" --arg mto "$TB_MIR_SW_PORT" --arg mhave "$mhave" --arg mwant "$mwant" \
-		--arg inlport "$TB_INL_SW_PORT" --arg inlin "$TB_INL_IN" --arg inlout "$TB_INL_OUT" \
+		--arg mfrom "$TB_MIR_FROM" --arg mhave "$mhave" --arg mwant "$mwant" \
+		--arg prim "$prim" --arg capt "$capt" --arg standby "$standby" --arg capport "$capport" \
+		--arg puplink "$puplink" --arg priport "$(tb_reach_port pri "${topo:-basic}" "$prim")" \
+		--arg bakport "$(tb_reach_port bak "${topo:-basic}" "$prim")" \
+		--arg inlin "$TB_INL_IN" --arg inlout "$TB_INL_OUT" \
 		--arg inlbr "$TB_INL_BR" --arg mirdev "$TB_MIR_DEV" \
 		--arg cip "$TB_CLIENT_IP/$TB_LAN_PREFIX" --arg cmac "$TB_CLIENT_MAC" \
 		--arg gip "$TB_GUEST_IP/$TB_LAN_PREFIX" --arg gmac "$TB_GUEST_MAC" --arg ggw "$TB_GUEST_GW" \
@@ -762,7 +1187,8 @@ tb_status_json() {
 		. as $raw
 		| [lines($spec)[] | split(" ") | select(length >= 5)
 		   | {role: .[0], dev: .[1], kind: .[2], want_master: .[3], want_addr: .[4],
-		      want_flags: ((.[5] // "") | ascii_upcase | split(",") | map(select(length > 0)))}
+		      want_flags: ((.[5] // "-") | if . == "-" then [] else ascii_upcase | split(",") | map(select(length > 0)) end),
+		      want_qdisc: (.[6] // "-")}
 		   | . as $s
 		   | ($raw[$s.role]) as $n
 		   | ($n.links | map(select(.ifname == $s.dev)) | first) as $l
@@ -779,27 +1205,35 @@ tb_status_json() {
 		      stats: (if $l.stats64 then {rx_packets: $l.stats64.rx.packets, tx_packets: $l.stats64.tx.packets,
 		                                  rx_bytes: $l.stats64.rx.bytes, tx_bytes: $l.stats64.tx.bytes} else null end),
 		      promisc: (($l.flags // []) | index("PROMISC") != null),
+		      qdisc: ($l.qdisc // null),
 		      xdp: (if $l.xdp then {mode: ({"1": "native", "2": "skb", "3": "hw"}[$l.xdp.mode | tostring] // "multi"),
 		                            prog_id: ($l.xdp.prog.id // null), prog: ($l.xdp.prog.name // null)}
 		            else null end)}
 		   | .fenced = (.alias == "fenced")
-		   | . as $p
-		   | .ok = (.present and (.admin_up or .fenced)
+		   | "\(.role) \(.dev)" as $k
+		   | .standby = any(lines($standby)[]; . == $k)
+		   | .ok = (.present
+		            and (if .standby then (.admin_up | not) else (.admin_up or .fenced) end)
 		            and ($s.want_master == "-"
 		                 or (if $s.want_master == "none" then .master == null else .master == $s.want_master end))
 		            and ($s.want_addr == "-" or (.addresses | index($s.want_addr) != null))
-		            and ($s.want_flags | all(. as $f | ($l.flags // []) | index($f) != null)))
+		            and ($s.want_flags | all(. as $f | if $f == "XDP" then $l.xdp != null
+		                                               else ($l.flags // []) | index($f) != null end))
+		            and ($s.want_qdisc == "-" or $l.qdisc == $s.want_qdisc))
 		  ] as $parts
 		| def fenced($rd): ($rd | split(" ")) as $x
 		    | ($parts | map(select(.role == $x[0] and .dev == $x[1] and .fenced)) | length > 0);
 		  def carrier($r): ($parts | map(select(.role == $r and .dev == $tap)) | first | .carrier // false);
 		  def part($r; $d): ($parts | map(select(.role == $r and .dev == $d)) | first);
+		  def str($s): if $s == "" then null else $s end;
 		(if $topo == "mirror" then
-		   {from: ($mfrom | split(" ")), to: $mto, to_backup: $mirdev,
+		   {from: ($mfrom | split(" ")), to: $capport, to_host: $capt, to_backup: $mirdev,
 		    want: lines($mwant), filters: lines($mhave), ok: ($mhave == $mwant)}
 		 else null end) as $mirror
 		| {prefix: $prefix,
-		 topology: (if $topo == "" then null else $topo end),
+		 topology: str($topo),
+		 primary: str($prim),
+		 capture_host: str($capt),
 		 state: (if ([$raw[] | .exists] | any) | not then "down"
 		         elif ($parts | all(.ok)) and ($mirror == null or $mirror.ok) then "up"
 		         else "partial" end),
@@ -809,12 +1243,16 @@ tb_status_json() {
 		         attached: {pri: carrier("pri"), bak: carrier("bak")}},
 		 addresses: {client: $cip, client_mac: $cmac, pri_lan: $pip, bak_lan: $bip,
 		             pri_rep: $prep, bak_rep: $brep},
-		 wiring: {pri_sw_port: (if $topo == "inline" then $inlport else "port-pri" end),
+		 wiring: {pri_sw_port: $priport, bak_sw_port: $bakport,
+		          capture_host: str($capt),
+		          capture_sw_port: str($capport),
 		          capture_if: (if $topo == "inline" then $inlin elif $topo == "mirror" then $mirdev else null end),
 		          forward_if: (if $topo == "inline" then $inlout else null end),
 		          bridge: (if $topo == "inline" then $inlbr else null end),
-		          capture_xdp: (if $topo == "inline" then part("bak"; $inlin).xdp
-		                        elif $topo == "mirror" then part("bak"; $mirdev).xdp else null end),
+		          primary_uplink: str($puplink),
+		          capture_xdp: (if $topo == "inline" then part($capt; $inlin).xdp
+		                        elif $topo == "mirror" then part($capt; $mirdev).xdp else null end),
+		          standby: lines($standby),
 		          fence: {pri: lines($fpri), bak: lines($fbak)},
 		          mirror: $mirror},
 		 parts: $parts}'
@@ -826,7 +1264,7 @@ tb_status_text() {
 	j=$(tb_status_json) || return 1
 	jq -r '
 		def onoff(b): if b then "yes" else "no" end;
-		"testbed \(.prefix): \(.state)" + (if .topology then " (topology \(.topology))" else "" end),
+		"testbed \(.prefix): \(.state)" + (if .topology then " (topology \(.topology)" + (if .primary then ", primary=\(.primary)" else "" end) + ")" else "" end),
 		(.namespaces | to_entries[] | .value
 		  | "  namespace \(.name) (\(.role)): " + (if .exists then "present" + (if (.pids | length) > 0 then ", processes: \(.pids | map(tostring) | join(" "))" else "" end) else "MISSING" end)),
 		(.parts[]
@@ -839,14 +1277,19 @@ tb_status_text() {
 		            + (if .promisc then ", promisc" else "" end)
 		            + (if .xdp then ", xdp" else "" end)
 		            + (if .fenced then ", FENCED" else "" end)
+		            + (if .standby then ", standby" else "" end)
 		            + (if .ok then "" else "  <-- not as planned" end)
 		       end)),
 		(if .topology == "inline" then
-		   "  inline: switch \(.wiring.pri_sw_port) -> bak \(.wiring.capture_if) -[\(.wiring.bridge)]- \(.wiring.forward_if) -> pri eth0; rrvm backup captures on \(.wiring.capture_if), injects on \(.wiring.forward_if)"
-		   + (if .wiring.capture_xdp then " (an XDP program is attached to \(.wiring.capture_if))" else " (no XDP program attached: \(.wiring.bridge) forwards everything)" end)
+		   "  inline: switch \(.wiring.capture_sw_port) -> \(.capture_host) \(.wiring.capture_if) -[\(.wiring.bridge)]- \(.wiring.forward_if) -> \(.primary) \(.wiring.primary_uplink); rrvm backup captures on \(.wiring.capture_if), injects on \(.wiring.forward_if)"
+		   + (if .wiring.capture_xdp then " (an XDP program is attached to \(.capture_host) \(.wiring.capture_if))" else " (no XDP program attached: \(.wiring.bridge) forwards everything)" end)
 		 elif .topology == "mirror" then
-		   "  mirror: ingress of \(.wiring.mirror.from | join(" ")), ether dst \(.guest.mac) or broadcast -> \(.wiring.mirror.to) -> bak \(.wiring.capture_if): "
+		   "  mirror: ingress of \(.wiring.mirror.from | join(" ")), ether dst \(.guest.mac) or broadcast -> \(.wiring.mirror.to) -> \(.capture_host) \(.wiring.capture_if): "
 		   + (if .wiring.mirror.ok then "tc filters as planned" else "tc filters NOT as planned  <-- not as planned" end)
+		 else empty end),
+		(if .primary then
+		   "  primary=\(.primary): capture host \(.capture_host); pri reached through switch \(.wiring.pri_sw_port), bak through \(.wiring.bak_sw_port)"
+		   + (if (.wiring.standby | length) > 0 then "; standby (down, or the switch would see a loop): \(.wiring.standby | join(", "))" else "" end)
 		 else empty end),
 		"  guest: \(.guest.ip) \(.guest.mac) gw \(.guest.gw) on \(.guest.tap): attached in pri: \(onoff(.guest.attached.pri)), bak: \(onoff(.guest.attached.bak))",
 		"  fenced: pri \(onoff(.fenced.pri)), bak \(onoff(.fenced.bak))",

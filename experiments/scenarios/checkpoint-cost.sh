@@ -1,11 +1,13 @@
 # shellcheck shell=bash
 # summary: checkpoint pause and bytes per epoch vs guest dirty rate, delta compression on/off
 #
-# checkpoint-cost — what an epoch costs the primary: the vCPU pause grows
-# with the pages dirtied in the epoch, and the bytes on the replication link
-# grow with them too unless the pages are delta-encoded against the
-# backup's copy (`rrvm primary --compress auto`, the default) instead of
-# sent raw (`--compress none`).
+# checkpoint-cost — what an epoch costs the primary: the vCPU pause (flat
+# with the two-phase collect, where early passes copy the dirty pages while
+# the guest runs; growing with the pages dirtied in the epoch with
+# DIRTY_LOG=legacy, where the whole copy is in the pause), and the bytes on
+# the replication link, which grow with the pages unless they are
+# delta-encoded against the backup's copy (`rrvm primary --compress auto`,
+# the default) instead of sent raw (`--compress none`).
 #
 # For each COMPRESS (auto none) and each DIRTY_RATE (pages/s written by the
 # kv guest's dirtier, `dirty=N dirty_mb=M`; 0 = dirtier off, the guest's own
@@ -34,6 +36,7 @@ scenario_params() {
 	sc_param WINDOW 10 8 "seconds of epochs sampled per point"
 	sc_param WARMUP 1 1 "seconds between protection and the window"
 	sc_param DIRTY_MB 16 16 "dirtier region, MiB at least (grown to hold two epochs of pages)"
+	sc_param DIRTY_LOG manual manual "KVM dirty log of the primary: manual (two-phase collect where KVM offers manual protect) or legacy (the whole collect in the pause; RRVM_DIRTY_LOG=legacy)"
 	SC_SCHEMA[cost.csv]="compress,dirty_rate_pps,epoch_ms,epochs,pages_median,pause_us_median,pause_us_p90,bytes_per_epoch_median,raw_bytes_per_epoch_median"
 }
 
@@ -156,6 +159,10 @@ scenario_main() {
 	CK_STEAL='{}'
 	sc_check_ints EPOCH WINDOW WARMUP DIRTY_MB
 	sc_check_modes COMPRESS auto none
+	sc_check_modes DIRTY_LOG manual legacy
+	[ "$(wc -w <<<"$DIRTY_LOG")" = 1 ] || sc_fail "parameter DIRTY_LOG: one value, manual or legacy"
+	# The primaries inherit it (vmm/vm_dirty.c).
+	export RRVM_DIRTY_LOG=$DIRTY_LOG
 	for r in $DIRTY_RATES; do
 		if ! [[ $r =~ ^[0-9]+$ ]] || [ "$r" -gt 1000000 ]; then
 			sc_fail "parameter DIRTY_RATES: '$r' is not a rate in 0..1000000 pages/s"
@@ -176,5 +183,6 @@ scenario_main() {
 	sc_noise steal_pct_by_point "$CK_STEAL"
 	sc_noise method "$(jq -cn '{per_epoch: "medians and p90 over every epoch of the window, from the primary'"'"'s per-epoch debug log line (replication: epoch N: P pages, pause U us, B bytes for R raw); raw/*.stats.json holds the cumulative stats before and after (means)",
 		dirtier: "one fresh 8-byte sequence number written per page, cycling over the region: every dirty page differs from the backup'"'"'s copy by 8 bytes",
-		load: "none besides the dirtier (kv guest idle)"}')"
+		load: "none besides the dirtier (kv guest idle)",
+		dirty_log: "'"$DIRTY_LOG"'"}')"
 }

@@ -10,7 +10,9 @@
 # Per mode, a fresh pair (kv guest) and the consistency client doing INCR
 # over one connection, one request in flight, for DURATION seconds
 # (buffered: long enough for at least MIN_REQUESTS requests, about one per
-# epoch). Every reply's latency comes from the client's per-reply CSV. To
+# epoch), under the same idle policy in every mode (IDLE, default one
+# SCHED_IDLE busy loop per CPU: experiments/lib/idle.sh; meta.json
+# idle_policy). Every reply's latency comes from the client's per-reply CSV. To
 # keep samples.csv a sane size a mode with more than MAX_SAMPLES replies is
 # thinned to MAX_SAMPLES evenly spaced replies (in time order, i.e. a
 # uniform systematic subsample); meta.json noise.samples gives per mode the
@@ -25,6 +27,7 @@ scenario_params() {
 	sc_param DURATION 10 4 "seconds of client traffic per mode"
 	sc_param MIN_REQUESTS 1000 200 "buffered: run at least this many epochs' worth of requests"
 	sc_param MAX_SAMPLES 20000 5000 "samples.csv rows per mode (evenly spaced subsample above it)"
+	sc_idle_param
 	# shellcheck disable=SC2034 # read by experiments/run
 	SC_SCHEMA["samples.csv"]="mode,epoch_ms,latency_us"
 }

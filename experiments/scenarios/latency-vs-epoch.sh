@@ -10,7 +10,10 @@
 # client doing INCR over one connection, one request in flight, for
 # DURATION seconds (buffered: long enough for at least 50 requests). `none`
 # (the same monitor, no replication) is measured first and last: the
-# same-run baseline and the host's drift (meta.json noise).
+# same-run baseline and the host's drift (meta.json noise). Every client
+# run, none included, has the same idle policy (IDLE, default one
+# SCHED_IDLE busy loop per CPU: experiments/lib/idle.sh), recorded in
+# meta.json idle_policy.
 # Output: latency.csv (mode,epoch_ms,round,requests,p50_ms,p99_ms,max_ms,rps),
 # raw/ (client JSON and per-reply CSV), logs/.
 
@@ -20,6 +23,7 @@ scenario_params() {
 	sc_param EPOCHS "5 10 20 50 100 200" "5 20 100" "checkpoint epochs, ms"
 	sc_param DURATION 5 2 "seconds of client traffic per point"
 	sc_param ROUNDS 2 1 "repetitions of every replicated point"
+	sc_idle_param
 	SC_SCHEMA[latency.csv]="mode,epoch_ms,round,requests,p50_ms,p99_ms,max_ms,rps"
 }
 

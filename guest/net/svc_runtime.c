@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "guest/net/net.h"
+#include "guest/runtime/libc/heap.h"
 #include "guest/runtime/runtime.h"
 #include "service.h"
 
@@ -15,6 +16,15 @@ static struct {
 	uint64_t deadline;
 } tickers[MAX_TICKERS];
 static int ticker_count;
+
+void svc_mem_usage(size_t *used, size_t *total)
+{
+	struct heap_stats st;
+
+	heap_get_stats(&st);
+	*used = st.in_use;
+	*total = st.total;
+}
 
 uint64_t svc_now_ns(void)
 {

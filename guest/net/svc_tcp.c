@@ -255,6 +255,10 @@ static int conn_enqueue(struct svc_conn *c, const uint8_t *data, size_t len)
 			size_t cap = len > OUT_CHUNK_SIZE ? len : OUT_CHUNK_SIZE;
 
 			k = malloc(sizeof(*k) + cap);
+			/* A nearly full heap may still hold just this reply:
+			 * better than resetting the connection. */
+			if (!k && cap > len)
+				k = malloc(sizeof(*k) + (cap = len));
 			if (!k)
 				return -ENOMEM;
 			k->next = NULL;

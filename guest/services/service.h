@@ -60,6 +60,12 @@ int svc_udp_bind(uint16_t port, svc_udp_handler handler);
 int svc_udp_send(uint16_t local_port, const struct svc_udp_peer *to,
 		 const void *data, size_t len);
 
+/*
+ * The guest heap: bytes in use (headers included) and under management, for
+ * memory policies such as the kv service's maxmemory.
+ */
+void svc_mem_usage(size_t *used, size_t *total);
+
 /* Monotonic guest time; no exit. */
 uint64_t svc_now_ns(void);
 static inline uint64_t svc_now_ms(void)

@@ -173,7 +173,21 @@ failover-timeline   bins.csv       replies        t_ms
 consistency         kills.csv      violations     lost_increments
 checkpoint-cost     cost.csv       pause_us_p90   pages_median
 replay-cost         replay.csv     replay_ms      replay_frames
+overhead            cpu.csv        component      cpu_us_per_req
 EOF
+
+# The caption states the idle policy of a latency run, and a latency
+# figure warns when a run did not record one (docs/experiments.md).
+if "$PY" - "$FIG" <<'PYEOF' >"$TMP/stdout" 2>"$TMP/stderr"; then ok; else bad figlib/idle-policy "caption or idle_note wrong"; fi
+import sys
+sys.path.insert(0, sys.argv[1])
+import figlib
+meta = {"scenario": "x", "idle_policy": "busy-loops sched_idle x2"}
+assert "busy-loops sched_idle x2" in " ".join(figlib.caption(meta, width=400))
+assert figlib.idle_note(meta) == ""
+assert "not equalised" in figlib.idle_note({"scenario": "x"})
+assert "idle" not in " ".join(figlib.caption({"scenario": "x"}, width=400))
+PYEOF
 
 wait
 for scn in $scenarios; do

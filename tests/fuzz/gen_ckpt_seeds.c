@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/repl_protocol.h"
 #include "vmm/ckpt_codec.h"
 
 #define PG CKPT_PAGE_SIZE
@@ -121,13 +122,13 @@ int main(int argc, char **argv)
 	pages[6][7] = 1;
 	pages[6][4095] = 2;
 
-	/* Full checkpoint: ZERO, XOR_RLE, XOR_LZ4. */
+	/* Full checkpoint (no base): ZERO, RLE, LZ4. */
 	epoch(&b, 1, 1, pfns, pages, 3, 0);
 	write_seed("full-whole", 0x00, &b);
 	write_seed("full-bytes", 0x01, &b);
 	write_seed("full-fixcrc-chunks", 0x82, &b);
 
-	/* Two incremental epochs, a layered message, all encodings but RAW. */
+	/* Two incremental epochs, a layered message, ZERO and the XOR ones. */
 	ckpt_buf_reset(&b);
 	epoch(&b, 2, 0, pfns, pages, 8, 1);
 	epoch(&b, 3, 0, pfns + 1, pages + 1, 4, 0);
@@ -148,6 +149,32 @@ int main(int argc, char **argv)
 	}
 	epoch(&b, 4, 1, pfns + 7, pages + 7, 1, 0);
 	write_seed("raw-page", 0x02, &b);
+
+	/* A replication session: HELLO, an epoch carrying RX_DIGESTS,
+	 * HEARTBEAT, ACK, and digests cut short. */
+	ckpt_buf_reset(&b);
+	{
+		struct repl_hello hello = { .version = REPL_VERSION,
+					    .mode = REPL_MODE_REVERSE,
+					    .session = 0x1234567890abcdefull,
+					    .mem_size = MEM_PAGES * PG,
+					    .epoch_ms = 20 };
+		uint64_t digests[5] = { 1, 2, 3, 0xffffffffffffffffull, 5 };
+
+		must(repl_encode_hello(&b, &hello), "hello");
+		epoch(&b, 5, 1, pfns, pages, 2, 0);
+		must(repl_encode_digests(&b, 5, digests, 5,
+					 REPL_DIGESTS_INCOMPLETE),
+		     "digests");
+		must(repl_encode_heartbeat(&b, 5), "heartbeat");
+		must(repl_encode_ack(&b, 5), "ack");
+		write_seed("repl-session", 0x00, &b);
+		write_seed("repl-session-fixcrc-chunks", 0x83, &b);
+		ckpt_buf_reset(&b);
+		must(repl_encode_digests(&b, 6, digests, 2, 0), "digests");
+		b.data[24] = 9; /* count says more than there are */
+		write_seed("repl-digests-short-fixcrc", 0x80, &b);
+	}
 
 	/* Garbage and a bare header. */
 	ckpt_buf_reset(&b);

@@ -4,7 +4,7 @@
 #   tests/fuzz/run.sh TARGET SECONDS
 #
 # TARGET is the name after fuzz_ in tests/fuzz/fuzz_TARGET.c (ckpt_decoder,
-# frame_parse).
+# secure_channel, frame_parse, resp, http, vm_profile).
 # Builds into $BUILD/fuzz/ (default build/fuzz/) with clang's libFuzzer plus
 # ASan/UBSan, writes fresh seeds into $BUILD/fuzz/seeds/TARGET/ (and copies
 # tests/fuzz/corpus/TARGET/ if it exists), and grows the working corpus
@@ -14,7 +14,8 @@
 # $BUILD/fuzz/artifacts/TARGET/). The fuzzer's log is $BUILD/fuzz/TARGET.log
 # (FUZZ_VERBOSE=1 prints it as it runs).
 #
-# Needs clang and libFuzzer (Debian: clang, libclang-rt-14-dev) and liblz4-dev.
+# Needs clang and libFuzzer (Debian: clang, libclang-rt-14-dev), liblz4-dev
+# and libsodium-dev.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,24 +40,62 @@ CFLAGS="-std=gnu11 -g -O1 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 -D_GNU_SOURCE -Iinclude -I."
 
 # SEEDFLAGS: extra flags for the seed generator's build (frame_parse's
-# generator is its fuzz target built with -DFUZZ_GEN_SEEDS).
+# generator is its fuzz target built with -DFUZZ_GEN_SEEDS). EXTRA: flags
+# for both builds (guest service code built for the host, as the unit tests
+# do, against tests/unit/fake_service.c).
 SEEDFLAGS=""
+EXTRA=""
+GUEST_HOST_FLAGS="-Iguest/services -Iguest/net -Itests/unit -DRRVM_UNIT_TEST=1"
 case "$TARGET" in
 ckpt_decoder)
-	SRCS="vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c"
+	SRCS="vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c common/repl_protocol.c"
 	LIBS="-llz4 -lpthread"
 	SEEDGEN=tests/fuzz/gen_ckpt_seeds.c
 	;;
+secure_channel)
+	SRCS="common/secure_transport.c common/secure_handshake.c \
+common/secure_record.c common/transport_tcp.c common/log.c"
+	LIBS="-lsodium"
+	SEEDGEN=tests/fuzz/fuzz_secure_channel.c
+	SEEDFLAGS="-DFUZZ_GEN_SEEDS"
+	;;
+resp)
+	SRCS="guest/services/kv/resp.c guest/services/kv/resp_reply.c \
+guest/services/kv/kv_store.c guest/services/kv/kv_commands.c \
+guest/services/kv/kv_keys.c guest/services/kv/kv_strings.c \
+guest/services/kv/kv_lists.c guest/services/kv/kv_service.c \
+guest/services/common/option_parse.c tests/unit/fake_service.c"
+	LIBS=""
+	EXTRA="$GUEST_HOST_FLAGS"
+	SEEDGEN=tests/fuzz/fuzz_resp.c
+	SEEDFLAGS="-DFUZZ_GEN_SEEDS"
+	;;
+http)
+	SRCS="guest/services/http/http_parser.c guest/services/http/http_service.c \
+guest/services/http/http_store.c guest/services/common/option_parse.c \
+tests/unit/fake_service.c"
+	LIBS=""
+	EXTRA="$GUEST_HOST_FLAGS"
+	SEEDGEN=tests/fuzz/fuzz_http.c
+	SEEDFLAGS="-DFUZZ_GEN_SEEDS"
+	;;
 frame_parse)
 	SRCS="netstate/frame.c netstate/frame_build.c netstate/flow.c \
-netstate/replay_gate.c netstate/replay_audit.c common/log.c"
+netstate/replay_gate.c netstate/replay_audit.c common/log.c common/report.c"
 	LIBS=""
 	SEEDGEN=tests/fuzz/fuzz_frame_parse.c
 	SEEDFLAGS="-DFUZZ_GEN_SEEDS"
 	;;
+vm_profile)
+	SRCS="vmm/vm_profile.c vmm/cpu_features.c vmm/boot_info.c \
+vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c"
+	LIBS="-llz4 -lsodium -lpthread"
+	SEEDGEN=tests/fuzz/fuzz_vm_profile.c
+	SEEDFLAGS="-DFUZZ_GEN_SEEDS"
+	;;
 *)
 	echo "run.sh: unknown target '$TARGET' (known: ckpt_decoder," \
-		"frame_parse)" >&2
+		"secure_channel, frame_parse, resp, http, vm_profile)" >&2
 	exit 2
 	;;
 esac
@@ -77,13 +116,13 @@ fi
 if ! $CLANG $CFLAGS -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer \
 	-fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt \
-	-o "$BIN" "tests/fuzz/fuzz_$TARGET.c" $SRCS $LIBS; then
+	$EXTRA -o "$BIN" "tests/fuzz/fuzz_$TARGET.c" $SRCS $LIBS; then
 	echo "run.sh: building $BIN failed (libFuzzer and the sanitizer" \
 		"runtimes are in Debian's libclang-rt-14-dev)" >&2
 	exit 1
 fi
 # shellcheck disable=SC2086
-$CLANG $CFLAGS $SEEDFLAGS -o "$OUT/gen_$TARGET" "$SEEDGEN" $SRCS $LIBS
+$CLANG $CFLAGS $EXTRA $SEEDFLAGS -o "$OUT/gen_$TARGET" "$SEEDGEN" $SRCS $LIBS
 "$OUT/gen_$TARGET" "$SEEDS"
 if [ -d "tests/fuzz/corpus/$TARGET" ]; then
 	cp -f "tests/fuzz/corpus/$TARGET"/* "$SEEDS"/ 2>/dev/null || true

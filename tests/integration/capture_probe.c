@@ -3,10 +3,10 @@
  * Driver for tests/integration/test_capture.sh (built by the test itself).
  *
  *   capture_probe [options] BACKEND IFNAME GUEST_MAC COUNT
- *       Open the capture backend (xdp, pcap, auto) on IFNAME for GUEST_MAC,
- *       read until COUNT frames arrived (then linger a little to catch any
- *       extra), or until idle/timeout; optionally inject frames; print one
- *       "result key=value ..." line.
+ *       Open the capture backend (ringbuf, xdp, pcap, auto) on IFNAME for
+ *       GUEST_MAC, read until COUNT frames arrived (then linger a little to
+ *       catch any extra), or until idle/timeout; optionally inject frames;
+ *       print one "result key=value ..." line.
  *   capture_probe send [options] IFNAME SRC_MAC GUEST_MAC COUNT
  *       Send COUNT numbered frames to GUEST_MAC (plus, with options, frames
  *       to another MAC and broadcast ARP) from a packet socket; print one
@@ -248,12 +248,14 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: capture_probe [--xdp-mode skb|native|auto] [--steal]\n"
 		"         [--guest-ip IP] [--xdp-obj PATH] [--queues N]\n"
+		"         [--ringbuf-obj PATH] [--ring-bytes N] "
+		"[--wake-bytes N] [--grant N]\n"
 		"         [--ring N] [--idle-ms N] [--timeout-ms N] "
 		"[--linger-ms N]\n"
 		"         [--ready-file PATH] [--inject N] [--inject-dst MAC]\n"
 		"         [--inject-if IFNAME] [--delay-ms N] [--stats-hz N]\n"
 		"         [--log-level L]\n"
-		"         xdp|pcap|auto IFNAME GUEST_MAC COUNT\n"
+		"         ringbuf|xdp|pcap|auto IFNAME GUEST_MAC COUNT\n"
 		"       capture_probe send [--pps N] [--other-mac MAC] "
 		"[--other N]\n"
 		"         [--arp N] [--guest-ip IP] [--bcast N] [--size N]\n"
@@ -280,8 +282,13 @@ static int run_capture(int argc, char **argv)
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"delay-ms", required_argument, NULL, 'D'},
 	    {"stats-hz", required_argument, NULL, 'S'},
+	    {"ringbuf-obj", required_argument, NULL, 'b'},
+	    {"ring-bytes", required_argument, NULL, 'B'},
+	    {"wake-bytes", required_argument, NULL, 'W'},
+	    {"grant", required_argument, NULL, 'G'},
 	    {NULL, 0, NULL, 0},
 	};
+	uint64_t grant = 0;
 	uint8_t mac[6], inj_dst[6] = {0x02, 0, 0, 0, 0, 0xaa};
 	const char *ready = NULL, *backend, *ifname;
 	uint64_t idle_ms = 1000, timeout_ms = 30000, linger_ms = 300;
@@ -321,6 +328,18 @@ static int run_capture(int argc, char **argv)
 			break;
 		case 'o':
 			cfg.xdp_obj = optarg;
+			break;
+		case 'b':
+			cfg.ringbuf_obj = optarg;
+			break;
+		case 'B':
+			cfg.buffer_bytes = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'W':
+			cfg.wake_bytes = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'G':
+			grant = strtoull(optarg, NULL, 0);
 			break;
 		case 'q':
 			cfg.queues = (uint32_t)strtoul(optarg, NULL, 0);
@@ -380,6 +399,9 @@ static int run_capture(int argc, char **argv)
 		return 1;
 	}
 	fd = capture_fd(c);
+	/* --grant N: room for N frames only (ringbuf holds back the rest). */
+	if (grant)
+		capture_grant(c, grant, grant * 2048);
 	if (ready) {
 		FILE *f = fopen(ready, "w");
 
@@ -488,6 +510,10 @@ static int run_capture(int argc, char **argv)
 	       (unsigned long long)st.drops_iface,
 	       (unsigned long long)st.filtered, (unsigned long long)st.injected,
 	       (unsigned long long)injected, (unsigned long long)inject_again);
+	printf(" forwarded=%llu forward_errors=%llu held=%llu pending=%llu",
+	       (unsigned long long)st.forwarded,
+	       (unsigned long long)st.forward_errors,
+	       (unsigned long long)st.held, (unsigned long long)st.pending);
 	printf(" stats_reads=%llu\n", (unsigned long long)sr.reads);
 	fflush(stdout);
 	capture_close(c);

@@ -168,6 +168,7 @@ guest_image() { # SERVICE -> path
 
 # guest_start SERVICE|IMAGE.elf [guest-option...]: start rrvm run on tap0
 # (no wait). SERVICE is kv, http, echo, ... (build/guest/SERVICE.elf).
+# G_MEM (default 64M) is its --mem.
 # Sets G_PID, G_LOG, G_CTL (fresh names for every boot).
 G_BOOTS=0
 guest_start() {
@@ -187,7 +188,7 @@ guest_start() {
 	fi
 	[ -f "$img" ] || t_fail "guest image $img is missing (run make)"
 	local cmd=("$RRVM" run --guest "$img" --tap tap0 --ip "$G_IP/$G_PREFIX"
-		--mac "$G_MAC" --gw "$G_HOST_IP" --mem 64M --control "$G_CTL"
+		--mac "$G_MAC" --gw "$G_HOST_IP" --mem "${G_MEM:-64M}" --control "$G_CTL"
 		--log-level "${RRVM_LOG_LEVEL:-info}")
 	[ $# -gt 0 ] && cmd+=(-- "$@")
 	t_info "boot: ${cmd[*]#"$ROOT/"}"
@@ -324,6 +325,17 @@ tb_t_guest_start() {
 	G_PID=$RRVM_LAST_PID
 }
 
+# tb_t_rewire pri|bak: `testbed rewire primary=ROLE` (fails the test if it
+# fails) and the TB_* names of the new state (TB_PRIMARY, TB_CAPTURE_HOST,
+# TB_PRI_SW_PORT...).
+tb_t_rewire() {
+	local out
+	out=$("$TB_CLI" --prefix "$TB_PREFIX" rewire "primary=$1" 2>&1) ||
+		t_fail "testbed rewire primary=$1 failed: $out"
+	t_info "$out"
+	tb_load_topology
+}
+
 # tb_t_guest_boot ROLE SERVICE [guest-option...]: start and wait until the
 # guest answers the client (ping, and TCP on the service's port).
 tb_t_guest_boot() {
@@ -392,6 +404,8 @@ tb_t_rep_init() {
 	command -v "$RRVM_CC" >/dev/null 2>&1 || [ -x "$RRVM_CC" ] ||
 		t_skip "$RRVM_CC is missing (run make)"
 	T_PY=$(rrvm_python) || t_fail "python3 does not run"
+	# The pair authenticates with a key of its own (--key-file).
+	rrvm_make_key "$T_TMP" || t_fail "rrvm keygen failed"
 }
 
 # tb_t_backup_start [rrvm-option...]: the backup, listening on REP_LISTEN.
@@ -552,22 +566,16 @@ tb_t_failover() {
 
 # tb_t_pair_down: stop the client, the load, the backup (or the VM it
 # became) and the primary (ours, by PID), then put the testbed back as it
-# was: pri unfenced and the switch's memory of the guest on port-bak
-# forgotten (port down/up), so the next pair's guest is found on pri.
+# was (tb_reset): both hosts unfenced, pri the primary (rewire, in inline
+# and mirror) and the switch's memory of the guest forgotten (FDB flush),
+# so the next pair's guest is found on pri.
 tb_t_pair_down() {
 	local p
 	for p in "$CC_PID" "$RB_PID" "$B_PID" "$P_PID"; do
 		[ -n "$p" ] && pid_stop "$p" 5
 	done
 	CC_PID='' RB_PID='' B_PID='' P_PID=''
-	if tb_is_fenced pri; then
-		"$TB_CLI" --prefix "$TB_PREFIX" unfence pri >/dev/null 2>&1 ||
-			t_fail "testbed unfence pri failed"
-	fi
-	if ! ip -n "$TB_NS_SW" link set dev port-bak down ||
-		! ip -n "$TB_NS_SW" link set dev port-bak up; then
-		t_fail "cannot reset port-bak"
-	fi
+	tb_reset || t_fail "testbed reset failed"
 }
 
 # b_status_get JQ: one field of the backup's status --json (empty if none).
@@ -665,8 +673,9 @@ tb_t_check_failover() {
 }
 
 # tb_t_reverse_pair_up MODE: like tb_t_pair_up for the reverse-replication
-# topologies (TB_T_TOPOLOGY inline|mirror): the backup captures with AF_XDP
-# on the topology's capture port (and forwards on inline), then the primary
+# topologies (TB_T_TOPOLOGY inline|mirror): the backup captures with
+# --capture ${RRVM_CAPTURE:-auto} (auto: ringbuf here) on the topology's
+# capture port (and forwards on inline), then the primary
 # in MODE (reverse|naive) with a 20 ms epoch (REVERSE_EPOCH_MS). More
 # backup options may follow MODE.
 tb_t_reverse_pair_up() {
@@ -676,7 +685,7 @@ tb_t_reverse_pair_up() {
 	t0=$(now_ms)
 	[ -n "$TB_BAK_FORWARD_IF" ] && fwd=(--forward-if "$TB_BAK_FORWARD_IF")
 	tb_t_backup_start --topology "$TB_TOPOLOGY" \
-		--capture-if "$TB_BAK_CAPTURE_IF" "${fwd[@]}" --capture xdp \
+		--capture-if "$TB_BAK_CAPTURE_IF" "${fwd[@]}" --capture "${RRVM_CAPTURE:-auto}" \
 		--guest-mac "$TB_GUEST_MAC" --guest-ip "$TB_GUEST_IP" "$@"
 	tb_t_primary_start "$mode" "${REVERSE_EPOCH_MS:-20}"
 	guest_wait_ready 6379

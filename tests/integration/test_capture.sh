@@ -7,14 +7,22 @@
 #
 #   A: a0 02:77:00:00:00:0a  <--veth-->  b0 (B): capture for the guest MAC
 #   A: a1 (4 queues)         <--veth-->  b1 (B): multi-queue XDP
+#   A: a2 (XDP_PASS: NAPI)   <--veth-->  b2 (B): ringbuf forwards b0 -> b2
 #
 # 1. Exactness (RRVM_CAPTURE_EXACT guest frames, default 2,000, paced),
-#    for xdp skb, xdp native and pcap: every guest frame exactly once, in
-#    order; none of the frames for another MAC; broadcast ARP for the guest
-#    IP only (or every broadcast without --guest-ip); stats consistent.
-#    xdp steals (a tcpdump on b0 sees none of the guest frames), pcap
-#    copies (it sees them all). inject: A receives every injected frame
-#    (XSK TX ring, pcap_inject, and a packet socket with --inject-if).
+#    for ringbuf, xdp skb, xdp native and pcap: every guest frame exactly
+#    once, in order; none of the frames for another MAC; broadcast ARP for
+#    the guest IP only (or every broadcast without --guest-ip); stats
+#    consistent. xdp and ringbuf steal (a tcpdump on b0 sees none of the
+#    guest frames), pcap copies (it sees them all). inject: A receives
+#    every injected frame (XSK TX ring, pcap_inject, and a packet socket
+#    with --inject-if). ringbuf forwarding (inline): a2 receives exactly
+#    the frames captured, in the kernel (XDP_REDIRECT b0 -> b2).
+# 1b. ringbuf, nothing forwarded unlogged: with the reader stalled and a
+#    64 KiB ring, frames that find the ring full are dropped, not
+#    forwarded (a2 gets exactly what was captured); with a grant of N
+#    frames (the consumer's room), exactly N are logged and forwarded and
+#    the rest held back.
 # 2. Throughput: RRVM_CAPTURE_FRAMES (default 100,000) small frames at full
 #    speed per backend: frames/s and drops, reported, not asserted (and
 #    appended as CSV rows to $RRVM_CAPTURE_CSV if set: time, run, backend,
@@ -23,7 +31,9 @@
 #    kernel/user/iface, link drops). Drop
 #    accounting: the same burst while the reader sleeps must be accounted
 #    for frame by frame (matched == delivered + dropped).
-# 3. auto picks xdp; multi-queue (one socket per queue) captures all.
+# 3. auto picks ringbuf (xdp without its object, pcap without either);
+#    ringbuf refuses an MTU its records cannot hold (auto then takes xdp);
+#    multi-queue (one socket per queue) captures all.
 # 4. Failure modes: a second capture on the same interface is refused; a
 #    program left by a killed (-9) capture is replaced by the next one;
 #    somebody else's XDP program is not replaced (auto falls back to pcap);
@@ -46,8 +56,10 @@ N_INJ=200
 BUILD_DIR=$ROOT/build/tests
 PROBE=$BUILD_DIR/capture_probe            # -O2: throughput
 PROBE_ASAN=$BUILD_DIR/capture_probe.asan  # ASan/UBSan: everything else
-# Found by the backend itself: bpf/ next to the executable.
+# Found by the backends themselves: bpf/ next to the executable.
 BPF_OBJ=$BUILD_DIR/bpf/capture_xdp.bpf.o
+RB_OBJ=$BUILD_DIR/bpf/capture_ringbuf.bpf.o
+PASS_OBJ=$BUILD_DIR/bpf/xdp_pass.bpf.o
 
 # ------------------------------------------------------------- setup
 is_root || t_skip "needs root (network namespaces, XDP, packet sockets)"
@@ -63,16 +75,19 @@ tmpdir_create T_TMP
 # rule. Each goes to a temporary name first: a failed build leaves no
 # stale binary behind.
 mkdir -p "$BUILD_DIR/bpf" || t_fail "cannot create $BUILD_DIR/bpf"
-if ! out=$(cd "$ROOT" && clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu \
-	-c backup/bpf/capture_xdp.bpf.c -o "$BPF_OBJ.tmp.$$" 2>&1); then
-	rm -f "$BPF_OBJ.tmp.$$"
-	t_fail "building the XDP program failed: $out"
-fi
-mv -f "$BPF_OBJ.tmp.$$" "$BPF_OBJ" || t_fail "cannot install $BPF_OBJ"
+for obj in "$BPF_OBJ" "$RB_OBJ" "$PASS_OBJ"; do
+	src=backup/bpf/$(basename "$obj" .o).c
+	if ! out=$(cd "$ROOT" && clang -O2 -g -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu \
+		-I. -c "$src" -o "$obj.tmp.$$" 2>&1); then
+		rm -f "$obj.tmp.$$"
+		t_fail "building $src failed: $out"
+	fi
+	mv -f "$obj.tmp.$$" "$obj" || t_fail "cannot install $obj"
+done
 CFLAGS=(-std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 	-D_GNU_SOURCE -Iinclude -I.)
-SRCS=(tests/integration/capture_probe.c backup/capture.c backup/capture_xdp.c
-	backup/capture_pcap.c common/log.c)
+SRCS=(tests/integration/capture_probe.c backup/capture.c backup/capture_prog.c
+	backup/capture_xdp.c backup/capture_ringbuf.c backup/capture_pcap.c common/log.c)
 read -r -a LIBS <<<"$(pkg-config --libs libxdp libbpf libpcap)"
 build() { # OUT FLAGS...
 	local dst=$1 out
@@ -87,7 +102,7 @@ build() { # OUT FLAGS...
 build "$PROBE" -O2
 build "$PROBE_ASAN" -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
-t_info "built $(basename "$PROBE"), $(basename "$PROBE_ASAN") and $(basename "$BPF_OBJ") in ${BUILD_DIR#"$ROOT/"}"
+t_info "built $(basename "$PROBE"), $(basename "$PROBE_ASAN") and the BPF objects in ${BUILD_DIR#"$ROOT/"}"
 
 ns_create NS_A a
 ns_create NS_B b
@@ -104,7 +119,12 @@ setup_links() {
 		ip -n "$NS_A" link add a1 numtxqueues 4 numrxqueues 4 type veth \
 			peer name b1 netns "$NS_B" numtxqueues 4 numrxqueues 4 &&
 		ip -n "$NS_A" link set a1 address "$SRC_MAC" up &&
-		ip -n "$NS_B" link set b1 up
+		ip -n "$NS_B" link set b1 up &&
+		ip -n "$NS_A" link add a2 type veth peer name b2 netns "$NS_B" &&
+		ip -n "$NS_A" link set a2 up &&
+		ip -n "$NS_B" link set b2 up &&
+		# b2 takes XDP_REDIRECTed frames only if its peer runs NAPI.
+		ip -n "$NS_A" link set dev a2 xdpdrv obj "$PASS_OBJ" sec xdp
 }
 setup_links || t_fail "cannot build the veth links"
 # Predicates for wait_for / t_check (called indirectly).
@@ -114,7 +134,7 @@ link_up() { ip -n "$NS_B" link show "$1" | grep -q LOWER_UP; }
 xdp_attached() { ip -n "$NS_B" link show "${1:-b0}" | grep -q 'prog/xdp'; }
 # shellcheck disable=SC2317
 no_xdp_left() { ! xdp_attached "$@"; }
-if ! wait_for 10 link_up b0 || ! wait_for 10 link_up b1; then
+if ! wait_for 10 link_up b0 || ! wait_for 10 link_up b1 || ! wait_for 10 link_up b2; then
 	t_fail "the veths have no carrier"
 fi
 
@@ -195,7 +215,8 @@ tcpdump_count() {
 }
 
 # ------------------------------------------------- 1. exactness
-# exact NAME BACKEND MODE GUEST_IP(0|1) INJECT(xsk|pcap|psock|none) TD(steal|copy|none)
+# exact NAME BACKEND MODE GUEST_IP(0|1) INJECT(xsk|pcap|psock|fwd|none) TD(steal|copy|none)
+# (fwd: ringbuf forwards each logged frame to b2 itself; a2 must get them)
 exact() {
 	local name=$1 be=$2 mode=$3 use_ip=$4 inj=$5 td=$6
 	# --stats-hz: a second thread reads the stats meanwhile, as the
@@ -204,11 +225,19 @@ exact() {
 	[ -n "$mode" ] && opts+=(--xdp-mode "$mode")
 	local want_arp_other=$N_ARP want_bcast=$N_ARP rows
 	[ "$use_ip" = 1 ] && opts+=(--guest-ip "$GUEST_IP") && want_arp_other=0 && want_bcast=0
-	[ "$inj" != none ] && opts+=(--inject "$N_INJ" --inject-dst "$INJ_MAC")
+	case "$inj" in
+	none) ;;
+	fwd) opts+=(--steal --inject-if b2) ;;
+	*) opts+=(--inject "$N_INJ" --inject-dst "$INJ_MAC") ;;
+	esac
 	[ "$inj" = psock ] && opts+=(--inject-if b0)
 	[ "$be" = xdp ] && [ "$td" = steal ] && opts+=(--steal)
 	t_info "--- $name: $be${mode:+ ($mode)}, $N_EXACT guest + $N_OTHER other + 2x$N_ARP ARP + $N_ARP broadcast frames at 20,000/s"
-	[ "$inj" != none ] && tcpdump_start "$NS_A" a0 "ether dst $INJ_MAC"
+	if [ "$inj" = fwd ]; then
+		tcpdump_start "$NS_A" a2 "ether dst $GUEST_MAC or ether broadcast"
+	elif [ "$inj" != none ]; then
+		tcpdump_start "$NS_A" a0 "ether dst $INJ_MAC"
+	fi
 	[ "$td" != none ] && {
 		local td_a_pid=$TD_PID td_a_pcap=$TD_PCAP
 		tcpdump_start "$NS_B" b0 "ether proto 0x88b5"
@@ -236,7 +265,7 @@ exact() {
 	t_eq "$name: no drops (kernel, user)" "0 0" "$(kv drops_kernel "$RES") $(kv drops_user "$RES")"
 	t_check "$name: stats were read concurrently ($(kv stats_reads "$RES") times)" \
 		in_range "$(kv stats_reads "$RES")" 1 1000000
-	if [ "$be" = xdp ]; then
+	if [ "$be" = xdp ] || [ "$be" = ringbuf ]; then
 		t_eq "$name: the program saw the rest (filtered)" \
 			$((N_OTHER + (use_ip ? 2 * N_ARP : 0))) "$(kv filtered "$RES")"
 		t_check "$name: no XDP program left on b0" no_xdp_left b0
@@ -251,12 +280,20 @@ exact() {
 		fi
 		TD_PID=$td_a_pid TD_PCAP=$td_a_pcap
 	fi
-	if [ "$inj" != none ]; then
+	if [ "$inj" = fwd ]; then
+		local fwd_want=$((N_EXACT + N_ARP))
+		t_eq "$name: the kernel forwarded every logged frame" "$fwd_want 0" \
+			"$(kv forwarded "$RES") $(kv forward_errors "$RES")"
+		t_eq "$name: a2 received them (b0 -> b2 by XDP_REDIRECT)" "$fwd_want" "$(tcpdump_count)"
+	elif [ "$inj" != none ]; then
 		t_eq "$name: inject ($inj) accepted $N_INJ frames" "$N_INJ" "$(kv injected "$RES")"
 		t_eq "$name: A received every injected frame" "$N_INJ" "$(tcpdump_count)"
 	fi
 }
 
+exact ringbuf-fwd ringbuf native 1 fwd steal
+exact ringbuf-mirror ringbuf native 1 psock steal
+exact ringbuf-allbcast ringbuf auto 0 none none
 exact xdp-skb xdp skb 1 xsk steal
 exact xdp-native xdp native 1 psock none
 exact pcap pcap "" 1 pcap copy
@@ -281,13 +318,13 @@ fast() {
 	indent "probe: " <<<"$RES"
 	ld1=$(link_drops)
 	lost=$((ld1 - ld0))
-	local fr mt dk du
+	local fr mt dk du hd
 	fr=$(kv frames "$RES") mt=$(kv matched "$RES")
-	dk=$(kv drops_kernel "$RES") du=$(kv drops_user "$RES")
-	t_eq "$name: accounting: matched == delivered + dropped" "$mt" "$((fr + dk + du))"
+	dk=$(kv drops_kernel "$RES") du=$(kv drops_user "$RES") hd=$(kv held "$RES")
+	t_eq "$name: accounting: matched == delivered + dropped + held" "$mt" "$((fr + dk + du + hd))"
 	t_eq "$name: every frame the link delivered was matched" "$((N_FAST - lost))" "$mt"
 	t_eq "$name: nothing else captured" "0 0" "$(kv other "$RES") $(kv foreign "$RES")"
-	[ "$be" = xdp ] && t_check "$name: no XDP program left on b0" no_xdp_left b0
+	[ "$be" != pcap ] && t_check "$name: no XDP program left on b0" no_xdp_left b0
 	FAST_LINE="$name: sent $(kv pps "$SENT") frames/s; captured $fr of $N_FAST at $(kv fps "$RES") frames/s, reader CPU $(kv cpu_ns_per_frame "$RES") ns/frame; drops kernel $dk, user $du, iface $(kv drops_iface "$RES"), link $lost"
 	FAST_FPS=$(kv fps "$RES")
 	t_info "$FAST_LINE"
@@ -298,24 +335,76 @@ fast() {
 }
 
 t_info "--- throughput: $N_FAST small frames at full speed (numbers, not asserts)"
-for spec in "xdp-skb xdp skb" "xdp-native xdp native" "pcap pcap"; do
+for spec in "ringbuf ringbuf native" "xdp-skb xdp skb" "xdp-native xdp native" "pcap pcap"; do
 	read -r name be mode <<<"$spec"
 	fast "$name" "$be" "$mode"
 	BENCH+=("$FAST_LINE")
 	SUMMARY+="${SUMMARY:+, }$name $FAST_FPS/s"
 done
 t_info "--- drop accounting: the same burst while the reader sleeps 1.5 s"
-for spec in "xdp-native xdp native" "pcap pcap"; do
-	read -r name be mode <<<"$spec"
-	fast "$name-stalled" "$be" "$mode" --delay-ms 1500
+for spec in "ringbuf ringbuf native --ring-bytes 1048576" "xdp-native xdp native" "pcap pcap"; do
+	read -r name be mode extra <<<"$spec"
+	# shellcheck disable=SC2086 # extra: options, word-split on purpose
+	fast "$name-stalled" "$be" "$mode" --delay-ms 1500 $extra
 	BENCH+=("$FAST_LINE (reader stalled: the rate is how fast it drains)")
 done
+
+# ------------------------------- 1b. ringbuf: nothing forwarded unlogged
+# fwd_run NAME COUNT [probe options]: ringbuf forwarding b0 -> b2 while A
+# sends COUNT guest frames at full speed; a2 must get exactly the frames
+# the probe captured. Sets RES, FWD_SEEN.
+fwd_run() {
+	local name=$1 count=$2
+	shift 2
+	tcpdump_start "$NS_A" a2 "ether dst $GUEST_MAC"
+	FAST=1 probe_start "$name" --xdp-mode native --steal --inject-if b2 \
+		--idle-ms 2000 --linger-ms 200 --timeout-ms 8000 "$@" ringbuf b0 "$count" ||
+		t_fail "$name: the probe did not start: $(tail -n 5 "$P_ERR")"
+	send a0 "$count"
+	indent "send: " <<<"$SENT"
+	probe_end || t_fail "$name: no result from the probe (exit ${RC:-?})"
+	indent "probe: " <<<"$RES"
+	FWD_SEEN=$(tcpdump_count)
+}
+t_info "--- ringbuf, full ring: reader stalled 1.5 s, 64 KiB ring, $N_FAST frames"
+ld0=$(link_drops)
+fwd_run rb-full "$N_FAST" --ring-bytes 65536 --delay-ms 1500
+lost=$(( $(link_drops) - ld0 ))
+cap=$(kv frames "$RES")
+t_check "rb-full: the ring filled (kernel drops $(kv drops_kernel "$RES"))" \
+	in_range "$(kv drops_kernel "$RES")" 1 "$N_FAST"
+t_eq "rb-full: every frame the link delivered accounted for (captured + ring full)" \
+	"$((N_FAST - lost))" "$((cap + $(kv drops_kernel "$RES")))"
+t_eq "rb-full: forwarded == captured (nothing forwarded unlogged)" "$cap" "$(kv forwarded "$RES")"
+# a2 may itself drop a few of a burst; it must never see more than was logged.
+t_check "rb-full: a2 received the captured frames, no more ($FWD_SEEN of $cap)" \
+	in_range "$FWD_SEEN" $((cap * 9 / 10)) "$cap"
+t_eq "rb-full: captured in order, none twice, none left behind" "0 0" \
+	"$(kv seq_dup "$RES") $(kv pending "$RES")"
+t_info "--- ringbuf, the consumer's room: a grant of 300 frames, 2,000 sent"
+fwd_run rb-grant 2000 --grant 300
+t_eq "rb-grant: exactly the granted frames logged and forwarded" "300 300" \
+	"$(kv frames "$RES") $(kv forwarded "$RES")"
+t_eq "rb-grant: the rest held back, not forwarded" 1700 "$(kv held "$RES")"
+t_eq "rb-grant: a2 received only those" 300 "$FWD_SEEN"
+t_eq "rb-grant: the first 300, in order" "0 0" "$(kv seq_missing "$RES") $(kv seq_dup "$RES")"
+t_check "rb-grant: no XDP program left on b0" no_xdp_left b0
 
 # ------------------------------------------- 3. auto, multi-queue
 t_info "--- auto"
 probe_run auto --timeout-ms 200 auto b0 1
-t_eq "auto: picks xdp" xdp "$(kv backend "$RES")"
+t_eq "auto: picks ringbuf" ringbuf "$(kv backend "$RES")"
 t_check "auto: no XDP program left on b0" no_xdp_left b0
+probe_run auto-no-rb --ringbuf-obj /nonexistent/capture_ringbuf.bpf.o --timeout-ms 200 auto b0 1
+t_eq "auto without the ringbuf object: picks xdp" xdp "$(kv backend "$RES")"
+t_info "--- an MTU a ring record cannot hold"
+ip -n "$NS_B" link set dev b0 mtu 4000 || t_fail "cannot set b0's MTU"
+probe_run rb-mtu --timeout-ms 200 ringbuf b0 1
+t_eq "ringbuf at MTU 4000: refused (EMSGSIZE)" -90 "$(kv error "$RES")"
+t_check "ringbuf at MTU 4000: says why" matches "$ERRS" "do not fit"
+probe_run rb-mtu-auto --timeout-ms 200 auto b0 1
+t_eq "auto at MTU 4000: falls back to xdp" xdp "$(kv backend "$RES")"
+ip -n "$NS_B" link set dev b0 mtu 1500 || t_fail "cannot restore b0's MTU"
 
 t_info "--- multi-queue: b1 has 4 receive queues, two senders on two CPUs"
 probe_start mq --xdp-mode native --idle-ms 2000 --linger-ms 200 xdp b1 $((2 * N_EXACT)) ||
@@ -348,6 +437,8 @@ t_eq "xdp holds b0 promiscuous while it runs" 1 "$(promiscuity b0)"
 probe_run second --timeout-ms 200 xdp b0 1
 t_eq "second xdp capture on b0: refused (EBUSY)" -16 "$(kv error "$RES")"
 t_check "second: says who holds it" matches "$ERRS" "already captured by process $HOLDER_PID"
+probe_run second-rb --timeout-ms 200 ringbuf b0 1
+t_eq "a ringbuf capture on b0 beside it: refused (EBUSY)" -16 "$(kv error "$RES")"
 
 t_info "--- the holder is killed (-9): its program stays; the next open replaces it"
 kill -KILL "$HOLDER_PID"
@@ -373,6 +464,8 @@ ip -n "$NS_B" link set dev b0 xdpgeneric obj "$T_TMP/other.bpf.o" sec xdp ||
 probe_run foreign --timeout-ms 200 xdp b0 1
 t_eq "foreign program: xdp refuses (EBUSY)" -16 "$(kv error "$RES")"
 t_check "foreign program: says so" matches "$ERRS" "already has an XDP program \\(other_pass"
+probe_run foreign-rb --timeout-ms 200 ringbuf b0 1
+t_eq "foreign program: ringbuf refuses (EBUSY)" -16 "$(kv error "$RES")"
 probe_run foreign-auto --timeout-ms 200 auto b0 1
 t_eq "foreign program: auto falls back to pcap" pcap "$(kv backend "$RES")"
 t_check "foreign program: left in place" matches "$(ip -n "$NS_B" link show b0)" 'name other_pass'
@@ -381,8 +474,9 @@ ip -n "$NS_B" link set dev b0 xdpgeneric off || t_fail "cannot detach the foreig
 t_info "--- a missing BPF object"
 probe_run no-obj --xdp-obj /nonexistent/capture_xdp.bpf.o --timeout-ms 200 xdp b0 1
 t_eq "missing object: xdp fails (ENOENT)" -2 "$(kv error "$RES")"
-probe_run no-obj-auto --xdp-obj /nonexistent/capture_xdp.bpf.o --timeout-ms 200 auto b0 1
-t_eq "missing object: auto falls back to pcap" pcap "$(kv backend "$RES")"
+probe_run no-obj-auto --xdp-obj /nonexistent/capture_xdp.bpf.o \
+	--ringbuf-obj /nonexistent/capture_ringbuf.bpf.o --timeout-ms 200 auto b0 1
+t_eq "missing objects: auto falls back to pcap" pcap "$(kv backend "$RES")"
 
 t_info "--- steal on a bridge port"
 if ! ip -n "$NS_B" link add br0 type bridge || ! ip -n "$NS_B" link set b0 master br0; then
@@ -408,4 +502,4 @@ t_info "--- capture frames/s (frames of 60 bytes; 'sent' is the sender's rate, w
 for l in "${BENCH[@]}"; do
 	t_info "$l"
 done
-t_finish "exact on xdp skb/native and pcap; $N_FAST frames captured at $SUMMARY"
+t_finish "exact on ringbuf, xdp skb/native and pcap; nothing forwarded unlogged; $N_FAST frames captured at $SUMMARY"

@@ -19,6 +19,10 @@
 #    error, the counter equal to the last acknowledged INCR, DBSIZE not
 #    below the one acknowledged before the kill, the backup's VM answering
 #    redis-cli on a new connection.
+# Even rounds run the primary with a tiny delta cache (--delta-cache 256K,
+# 64 pages) so that pages are evicted and go absolute while the load runs:
+# the committed state must be exact all the same (the primary's stats must
+# show evictions before the kill).
 # Between rounds the pair is stopped, pri unfenced and the switch made to
 # forget the guest on port-bak; the testbed stays up.
 # Timings are printed, not asserted (the host is noisy): the backup's
@@ -37,13 +41,20 @@ declare -a SUMMARY=()
 stalls=()
 for ((round = 1; round <= ROUNDS; round++)); do
 	t_info "--- round $round of $ROUNDS"
-	tb_t_pair_up buffered "$EPOCH_MS"
+	cache=()
+	((round % 2 == 0)) && cache=(--delta-cache 256K)
+	tb_t_pair_up buffered "$EPOCH_MS" "${cache[@]}"
 	tb_t_cc_start
 	tb_t_load_start
 	delay=$((800 + RANDOM % 1701))
 	wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start: $(tail -n 5 "$CC_LOG")"
 	sleep "$(awk -v d=$delay 'BEGIN { printf "%.3f", d / 1000 }')"
-	t_info "round $round: kill -9 of the primary ${delay} ms after the client started"
+	if [ ${#cache[@]} -gt 0 ]; then
+		ps=$(rrvm_repl_stats "$P_CTL" 2>/dev/null)
+		t_check "round $round: the 256K delta cache evicted pages ($(jq -c .delta_cache <<<"$ps" 2>/dev/null))" \
+			json_true "$ps" '.delta_cache.bytes_max == 262144 and .delta_cache.evictions > 0'
+	fi
+	t_info "round $round: kill -9 of the primary ${delay} ms after the client started${cache[*]:+ (${cache[*]})}"
 	tb_t_check_failover "round $round"
 	SUMMARY+=("round $round (kill at ${delay} ms): $FO_SUMMARY")
 	stalls+=("$FO_STALL_MS")

@@ -36,6 +36,10 @@ EPOCH_MS=20
 CUT_PAUSE_MS=250
 t_init_testbed redis-cli redis-benchmark ping
 tb_t_rep_init
+# The proxy aims its faults by the stream's checkpoint framing, which it
+# can only see on a plaintext link: this pair runs --insecure (the faults
+# on an authenticated link are test_security.sh's).
+RRVM_KEY_FILE=
 [ -f "$RRVM_PROXY" ] || t_fail "$RRVM_PROXY is missing"
 
 PROXY_LISTEN=$TB_BAK_REP_IP:7778

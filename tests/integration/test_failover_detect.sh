@@ -174,7 +174,7 @@ for mode in $MODES; do
 		json_true "$s1" '.backup_silent >= 1'
 	wait_for 5 backup_state_is replicating
 	t_check "$LABEL: the backup replicates again" backup_state_is replicating
-	t_info "$LABEL: backup after the resync: $(rrvm_backup_status "$B_CTL" | jq -c '{state, detect_threshold_ms, liveness, log: (.reverse // {} | {overflow_dropped, stale_clears})}')"
+	t_info "$LABEL: backup after the resync: $(rrvm_backup_status "$B_CTL" | jq -c '{state, detect_threshold_ms, liveness, log: (.reverse // {} | {overflow_dropped, standby_clears})}')"
 	tb_t_check_failover "$LABEL, then kill -9"
 	SUMMARY+=("$LABEL, then kill -9: $FO_SUMMARY")
 	tb_t_pair_down

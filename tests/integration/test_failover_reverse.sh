@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Reverse replication (issue 5): the last-gasp experiment on the inline
 # topology (docs/testbed.md), where the backup is the first recipient of
-# the client's frames, logs them (AF_XDP) and forwards them to the primary.
+# the client's frames, logs them (--capture ${RRVM_CAPTURE:-auto}: the
+# ringbuf backend here, XDP into a BPF ring buffer) and forwards them to
+# the primary (in the kernel, XDP_REDIRECT).
 #
 #  - `reverse`: ROUNDS times (RRVM_REVERSE_ROUNDS, default 10), a fresh pair,
 #    the consistency client (INCR on one connection, unique keys on a
@@ -21,7 +23,9 @@ ROUNDS=${RRVM_REVERSE_ROUNDS:-10}
 TB_T_TOPOLOGY=inline
 t_init_testbed redis-cli redis-benchmark ping
 tb_t_rep_init
-[ -f "$ROOT/build/bpf/capture_xdp.bpf.o" ] || t_fail "build/bpf/capture_xdp.bpf.o is missing (run make)"
+for obj in capture_ringbuf capture_xdp xdp_pass; do
+	[ -f "$ROOT/build/bpf/$obj.bpf.o" ] || t_fail "build/bpf/$obj.bpf.o is missing (run make)"
+done
 
 declare -a SUMMARY=()
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -47,6 +51,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	tb_t_check_failover "reverse round $round"
 	replayed=$(jq -r '.replay.frames // "none"' "$B_REPORT")
 	[ "$replayed" != none ] || t_fail "round $round: the failover report has no replay section"
+	want_cap=${RRVM_CAPTURE:-auto}
+	[ "$want_cap" = auto ] && want_cap=ringbuf
+	t_eq "round $round: the report names the capture backend" "$want_cap" "$(jq -r .replay.capture "$B_REPORT")"
+	t_check "round $round: the report's protection matches its capture gaps" json_true "$(cat "$B_REPORT")" \
+		'.replay.protection == (if .replay.capture_gaps == 0 then "ok" else "FAILED" end)'
+	# Inline: the backup is the first recipient; nothing can pass it uncaptured.
+	t_eq "round $round: no capture gap (inline)" 0 "$(jq -r .replay.capture_gaps "$B_REPORT")"
 	t_ok "round $round: replayed $replayed frame(s), $(jq -r '.replay.suppressed' "$B_REPORT") regenerated output(s) suppressed in $(jq -r '.replay.replay_ms' "$B_REPORT") ms"
 	SUMMARY+=("reverse round $round (kill at ${delay} ms): $FO_SUMMARY, replayed $replayed")
 	tb_t_pair_down

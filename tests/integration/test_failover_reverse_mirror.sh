@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reverse replication (issue 5) on the mirror topology (docs/testbed.md):
 # the switch copies client->guest frames to the backup's mir0 (tc u32 +
-# mirred), the backup logs them (AF_XDP) and the primary gets the originals
+# mirred), the backup logs them (--capture ${RRVM_CAPTURE:-auto}: ringbuf
+# here) and the primary gets the originals
 # directly. Zero violations are required when capture reported no gap;
 # gaps, if any, are reported.
 #
@@ -20,7 +21,9 @@ ROUNDS=${RRVM_REVERSE_ROUNDS:-10}
 TB_T_TOPOLOGY=mirror
 t_init_testbed redis-cli redis-benchmark ping
 tb_t_rep_init
-[ -f "$ROOT/build/bpf/capture_xdp.bpf.o" ] || t_fail "build/bpf/capture_xdp.bpf.o is missing (run make)"
+for obj in capture_ringbuf capture_xdp xdp_pass; do
+	[ -f "$ROOT/build/bpf/$obj.bpf.o" ] || t_fail "build/bpf/$obj.bpf.o is missing (run make)"
+done
 
 declare -a SUMMARY=()
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -38,6 +41,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	t_info "round $round: capture gaps before the kill: $gaps"
 	replayed=$(jq -r '.replay.frames // "none"' "$B_REPORT")
 	[ "$replayed" != none ] || t_fail "round $round: the failover report has no replay section"
+	want_cap=${RRVM_CAPTURE:-auto}
+	[ "$want_cap" = auto ] && want_cap=ringbuf
+	t_eq "round $round: the report names the capture backend" "$want_cap" "$(jq -r .replay.capture "$B_REPORT")"
+	t_check "round $round: the report's protection matches its capture gaps" json_true "$(cat "$B_REPORT")" \
+		'.replay.protection == (if .replay.capture_gaps == 0 then "ok" else "FAILED" end)'
 	t_ok "round $round: replayed $replayed frame(s), $(jq -r '.replay.suppressed' "$B_REPORT") regenerated output(s) suppressed in $(jq -r '.replay.replay_ms' "$B_REPORT") ms"
 	SUMMARY+=("reverse round $round (kill at ${delay} ms): $FO_SUMMARY, replayed $replayed")
 	tb_t_pair_down

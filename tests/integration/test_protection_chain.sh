@@ -17,13 +17,13 @@
 # re-protection time (backup started -> protected).
 #
 # RRVM_CHAIN_ROUNDS (default 5) rounds per mode in RRVM_CHAIN_MODES
-# (default "buffered"; with the testbed's rewire step also
-# "reverse-inline reverse-mirror").
+# (default: all three,
+# "buffered reverse-inline reverse-mirror"; reverse modes use the testbed's rewire).
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 ROUNDS=${RRVM_CHAIN_ROUNDS:-5}
-MODES=${RRVM_CHAIN_MODES:-buffered}
+MODES=${RRVM_CHAIN_MODES:-buffered reverse-inline reverse-mirror}
 EPOCH_MS=20
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || t_fail "RRVM_CHAIN_ROUNDS must be a positive integer"
 
@@ -89,6 +89,8 @@ for mode in $MODES; do
 		t_check "$mode round $round: $bk_h failed over (report)" test -n "$fo"
 		t_check "$mode round $round: a failover without waiting for the timeout ($(jq -r .detector <<<"${fo:-null}"), detect $(jq -r .phases_ms.detect <<<"${fo:-null}") ms), fenced, first frame seen" \
 			json_true "${fo:-null}" '.reason == "failover" and (.detector | IN("link-closed", "silence", "both-paths-silent")) and .phases_ms.detect < .detect_timeout_ms / 2 and .fence_status == 0 and .first_frame_seen == true'
+		[ "$mode" = reverse-inline ] && t_check "$mode round $round: no capture gaps" \
+			json_true "${fo:-null}" '.replay.capture_gaps == 0'
 		# The dead host comes back as the new backup.
 		"$TB_CLI" --prefix "$TB_PREFIX" unfence "$cur_h" >/dev/null 2>&1 ||
 			t_fail "testbed unfence $cur_h failed"

@@ -21,6 +21,10 @@
 
 t_init_testbed redis-cli redis-benchmark ping jq
 tb_t_rep_init
+# The proxy aims its faults by the stream's checkpoint framing, which it
+# can only see on a plaintext link: this pair runs --insecure (the faults
+# on an authenticated link are test_security.sh's).
+RRVM_KEY_FILE=
 
 # The primary gives a silent backup up after its --detect-timeout (issue
 # 14): 2 s here, so the frozen backup's handover is still in flight when

@@ -6,8 +6,8 @@
 # it. Then back again, and a kill -9 of the primary at the end proves the
 # pair is still protected after two role swaps.
 #
-# For each mode in RRVM_SWITCHOVER_MODES (default "buffered"; the reverse
-# modes need the testbed's rewire step: "reverse-inline reverse-mirror"),
+# For each mode in RRVM_SWITCHOVER_MODES (default: all three,
+# "buffered reverse-inline reverse-mirror"; reverse modes use the testbed's rewire step),
 # with the consistency client (incr,keys) and redis-benchmark running the
 # whole time:
 #  - refused while the backup is not in sync (before the first full
@@ -24,7 +24,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-MODES=${RRVM_SWITCHOVER_MODES:-buffered}
+MODES=${RRVM_SWITCHOVER_MODES:-buffered reverse-inline reverse-mirror}
 EPOCH_MS=20
 
 t_init_testbed redis-cli redis-benchmark ping
@@ -79,7 +79,16 @@ for mode in $MODES; do
 	wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start: $(tail -n 5 "$CC_LOG")"
 	sleep 1
 
-	# A second request while one runs is refused; so is one on the backup.
+	# Not in sync: the backup frozen, its acks fall behind: refused.
+	kill -STOP "$B_PID"
+	sleep 0.3
+	out=$(timeout 10 "$RRVM" ctl "$P_CTL" switchover 2>&1)
+	rc=$?
+	kill -CONT "$B_PID"
+	t_check "$mode: switchover refused while the backup lags (exit $rc)" test "$rc" -ne 0
+	t_check "$mode: ... saying it is not in sync ($out)" matches "$out" "not in sync"
+	t_check "$mode: the pair is still protected afterwards" wait_for 10 so_protected "$P_CTL"
+	# A request on the backup (not a VM) is refused.
 	out=$(timeout 10 "$RRVM" ctl "$B_CTL" switchover 2>&1)
 	t_check "$mode: switchover on the backup (not a VM) is refused" test $? -ne 0
 	t_info "$mode: on the backup: $out"
@@ -97,6 +106,12 @@ for mode in $MODES; do
 	tb_t_check_failover "$mode: failover after two switchovers"
 	t_check "$mode: the failover did not wait for the timeout ($(jq -r .detector <<<"$FO_JSON"))" \
 		json_true "$FO_JSON" '(.detector | IN("link-closed", "silence", "both-paths-silent")) and .phases_ms.detect < .detect_timeout_ms / 2'
+	if [ "$mode" = reverse-inline ]; then
+		# The full checkpoints after each swap name frames from before
+		# the new backup's log (REPL_DIGESTS_FULL): not capture gaps.
+		t_check "$mode: no capture gaps after the role swaps" \
+			json_true "$FO_JSON" '.replay.capture_gaps == 0'
+	fi
 	tb_t_pair_down
 done
 tb_t_down

@@ -8,6 +8,8 @@
 #    LAN;
 #  - `fence pri` takes the primary off the LAN (and `up` leaves it fenced),
 #    `unfence pri` puts it back;
+#  - `rewire primary=bak` is a no-op that succeeds on basic (no capture
+#    point); a bad host is refused (exit 2);
 #  - a missing part makes status "partial" (exit 1) and `up` repairs it;
 #  - on this basic testbed, --topology inline|mirror (without --force), an
 #    unknown topology and a bad prefix are refused (exit 2) without
@@ -145,6 +147,19 @@ st=$("${TB[@]}" status --json)
 t_check "status --json: nothing fenced" json_true "$st" '(.fenced.pri or .fenced.bak) | not'
 run "fence with no host" 2 "${TB[@]}" fence c
 
+# ------------------------------------------------------------- rewire
+# Basic has no capture point: rewire is a no-op that succeeds.
+snap=$(ip -n "$TB_NS_SW" link show)
+run "rewire primary=bak on basic" 0 "${TB[@]}" rewire primary=bak
+t_check "rewire on basic says there is nothing to move" grep -q "topology basic: nothing to move" <<<"$OUT"
+t_eq "rewire on basic changed nothing in the switch" "$snap" "$(ip -n "$TB_NS_SW" link show)"
+t_check "status --json on basic: no primary, no capture host" json_true "$("${TB[@]}" status --json)" \
+	'.primary == null and .capture_host == null and .wiring.standby == [] and .state == "up"'
+t_eq "the fast rewire command on basic is 'true'" "true true" "$(tb_rewire_cmd pri basic) $(tb_rewire_cmd bak basic)"
+run "rewire with a bad host (refused)" 2 "${TB[@]}" rewire primary=c
+t_check "the refusal says what is expected" grep -q "rewire primary=pri|bak" <<<"$OUT"
+run "rewire with no host (refused)" 2 "${TB[@]}" rewire
+
 # ------------------------------------------------------ partial + repair
 ip -n "$TB_NS_BAK" link del "$TB_TAP"
 ip -n "$TB_NS_SW" link set port-bak down
@@ -184,6 +199,9 @@ run "status after down" 3 "${TB[@]}" status
 t_eq "status --json after down: state down" down "$("${TB[@]}" status --json | jq -r .state)"
 run "down again" 0 "${TB[@]}" down
 t_check "second down says 'already down'" grep -q "already down" <<<"$OUT"
+run "rewire on a testbed that is down (refused)" 1 "${TB[@]}" rewire primary=bak
+t_check "the refusal says it is not up" grep -q "is not up" <<<"$OUT"
+t_check "the refused rewire created nothing" bash -c "! ip netns list | grep -q '^$TB_PREFIX-'"
 t_eq "the second testbed is untouched: state up" up "$("${TB2[@]}" status --json | jq -r .state)"
 t_check "the second testbed still works (client pings its backup host)" \
 	ns_ping "$TB2_PREFIX-c" "$TB_BAK_LAN_IP"

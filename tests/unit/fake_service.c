@@ -178,6 +178,20 @@ void fake_set_now_ns(uint64_t now)
 	now_ns = now;
 }
 
+static size_t mem_used, mem_total = (size_t)1 << 30;
+
+void fake_set_mem(size_t used, size_t total)
+{
+	mem_used = used;
+	mem_total = total;
+}
+
+void svc_mem_usage(size_t *used, size_t *total)
+{
+	*used = mem_used;
+	*total = mem_total;
+}
+
 int svc_register_ticker(svc_tick_fn tick)
 {
 	if (ticker_count == MAX_TICKERS)
@@ -229,6 +243,8 @@ void fake_reset(void)
 	ticker_count = 0;
 	datagram_count = 0;
 	now_ns = 0;
+	mem_used = 0;
+	mem_total = (size_t)1 << 30;
 }
 
 void svc_log(const char *fmt, ...)

@@ -27,6 +27,8 @@ void fake_clear_output(struct svc_conn *conn);
 void fake_disconnect(struct svc_conn *conn);
 
 void fake_set_now_ns(uint64_t now);
+/* What svc_mem_usage reports (default: 0 used of 1 GiB). */
+void fake_set_mem(size_t used, size_t total);
 void fake_set_option(const char *key, const char *value); /* NULL value unsets */
 void fake_reset(void); /* drop listeners, options, tickers, datagrams */
 

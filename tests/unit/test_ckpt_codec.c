@@ -321,7 +321,8 @@ static void test_buf(void **state)
 /* -------------------------------------------------------------- the pages */
 
 /* Encode data against base, check encoding (or any if want < 0), decode
- * into a copy of base (zeros for NULL) and compare. Returns the length. */
+ * into a copy of base and compare. Without a base the encoding must be
+ * absolute: it is decoded over a page of garbage. Returns the length. */
 static uint32_t roundtrip(const uint8_t *data, const uint8_t *base,
 			  enum ckpt_compression mode, int want)
 {
@@ -339,10 +340,13 @@ static uint32_t roundtrip(const uint8_t *data, const uint8_t *base,
 	assert_true(len <= PG);
 	if (mode == CKPT_COMPRESS_NONE)
 		assert_true(enc == CKPT_PAGE_ZERO || enc == CKPT_PAGE_RAW);
+	if (!base)
+		assert_true(enc != CKPT_PAGE_XOR_RLE &&
+			    enc != CKPT_PAGE_XOR_LZ4);
 	if (base)
 		memcpy(page, base, PG);
 	else
-		memset(page, 0, PG);
+		memset(page, 0x5c, PG);
 	assert_int_equal(ckpt_page_decode(enc, enc_buf, len, page), 0);
 	assert_memory_equal(page, data, PG);
 	return len;
@@ -404,7 +408,7 @@ static void test_page_one_byte(void **state)
 	memset(data, 0, PG);
 	data[100] = 1;
 	assert_true(roundtrip(data, NULL, CKPT_COMPRESS_AUTO,
-			      CKPT_PAGE_XOR_RLE) <= 9);
+			      CKPT_PAGE_RLE) <= 9);
 }
 
 static void test_page_unchanged_nonzero(void **state)
@@ -451,7 +455,7 @@ static void test_page_text(void **state)
 	uint32_t len;
 
 	fill_text(data, PG, &s);
-	len = roundtrip(data, NULL, CKPT_COMPRESS_AUTO, CKPT_PAGE_XOR_LZ4);
+	len = roundtrip(data, NULL, CKPT_COMPRESS_AUTO, CKPT_PAGE_LZ4);
 	print_message("text page: LZ4 %u bytes\n", len);
 	assert_true(len < PG * 3 / 4);
 	/* Text against different text: the XOR delta still compresses. */
@@ -464,6 +468,56 @@ static void test_page_text(void **state)
 			      CKPT_PAGE_XOR_RLE) < 16);
 	assert_int_equal(roundtrip(data, base, CKPT_COMPRESS_NONE,
 				   CKPT_PAGE_RAW), PG);
+}
+
+/* RLE and LZ4 (no base known to the sender) carry the page itself: the
+ * result is the same over any base, whereas the same bytes labelled as a
+ * delta would be XORed into the base. A bad stream leaves the page alone. */
+static void test_page_absolute(void **state)
+{
+	static uint8_t data[PG], base[PG], page[PG], enc_buf[PG];
+	static const uint8_t bad_rle[] = { 0x00, 0x10, 0x01, 0x00, 0x07 };
+	uint64_t s = 12;
+	uint32_t len;
+	enum ckpt_page_encoding enc;
+
+	for (int kind = 0; kind < 2; kind++) {
+		memset(data, 0, PG);
+		if (kind == 0)
+			memcpy(data + 300, "a few bytes", 11);
+		else
+			fill_text(data, PG, &s);
+		enc = ckpt_page_encode(data, NULL, CKPT_COMPRESS_AUTO, enc_buf,
+				       &len);
+		assert_int_equal(enc, kind == 0 ? CKPT_PAGE_RLE : CKPT_PAGE_LZ4);
+		for (int b = 0; b < 3; b++) {
+			fill_random(base, PG, &s);
+			memcpy(page, base, PG);
+			assert_int_equal(ckpt_page_decode(enc, enc_buf, len, page),
+					 0);
+			assert_memory_equal(page, data, PG);
+			/* Labelled as a delta, the same bytes depend on the base. */
+			memcpy(page, base, PG);
+			assert_int_equal(
+			    ckpt_page_decode(enc == CKPT_PAGE_RLE
+						 ? CKPT_PAGE_XOR_RLE
+						 : CKPT_PAGE_XOR_LZ4,
+					     enc_buf, len, page),
+			    0);
+			assert_memory_not_equal(page, data, PG);
+		}
+	}
+	/* Records that stop short of the page end: rejected, page intact. */
+	fill_random(base, PG, &s);
+	memcpy(page, base, PG);
+	assert_int_equal(ckpt_page_decode(CKPT_PAGE_RLE, bad_rle,
+					  sizeof(bad_rle), page),
+			 -EINVAL);
+	assert_memory_equal(page, base, PG);
+	memset(enc_buf, 0xff, 64);
+	assert_int_equal(ckpt_page_decode(CKPT_PAGE_LZ4, enc_buf, 64, page),
+			 -EINVAL);
+	assert_memory_equal(page, base, PG);
 }
 
 /* Random mixtures of densities, patterns and bases: always a round trip,
@@ -527,12 +581,12 @@ static void test_kv_page_set(void **state)
 {
 	struct kv_heap h;
 	struct ckpt_buf b;
-	struct ckpt_encode_stats st = { 0 }, st_full = { 0 };
+	struct ckpt_encode_stats st = { 0 }, st_full = { 0 }, st_abs = { 0 };
 	struct ckpt_page_ref *refs;
 	uint8_t *base;
 	uint64_t s = 9;
 	size_t pages = 512;
-	double ratio, ratio_full;
+	double ratio, ratio_full, ratio_abs;
 
 	kv_heap_build(&h, pages, &s);
 	assert_true(h.n > 10000);
@@ -569,22 +623,35 @@ static void test_kv_page_set(void **state)
 						   CKPT_COMPRESS_AUTO, &st), 0);
 		/* Whole messages, headers included, are still >= 3x smaller. */
 		assert_true((double)pages * PG / (double)b.len >= 3.0);
+		/* The same pages with no base known (a delta-cache miss). */
+		for (size_t p = 0; p < pages; p++)
+			refs[p].base = NULL;
+		assert_int_equal(ckpt_encode_pages(&b, 2, refs, pages / 2,
+						   CKPT_COMPRESS_AUTO, &st_abs),
+				 0);
 		memcpy(base, h.mem, pages * PG);
 	}
 	assert_int_equal(st.pages, 3 * pages);
 	assert_int_equal(st.raw_bytes, 3 * pages * PG);
 	ratio = (double)st.raw_bytes / (double)st.encoded_bytes;
 	ratio_full = (double)st_full.raw_bytes / (double)st_full.encoded_bytes;
+	ratio_abs = (double)st_abs.raw_bytes / (double)st_abs.encoded_bytes;
 	print_message("kv heap (%zu pages, %zu keys): incremental ratio %.1fx "
-		      "(zero %llu raw %llu rle %llu lz4 %llu), full ratio %.2fx\n",
+		      "(zero %llu raw %llu rle %llu lz4 %llu), without a base "
+		      "%.2fx, full ratio %.2fx\n",
 		      pages, h.n, ratio,
 		      (unsigned long long)st.by_encoding[CKPT_PAGE_ZERO],
 		      (unsigned long long)st.by_encoding[CKPT_PAGE_RAW],
 		      (unsigned long long)st.by_encoding[CKPT_PAGE_XOR_RLE],
 		      (unsigned long long)st.by_encoding[CKPT_PAGE_XOR_LZ4],
-		      ratio_full);
+		      ratio_abs, ratio_full);
 	assert_true(ratio >= 3.0);
 	assert_true(ratio_full > 1.2);
+	/* Only absolute encodings without a base, and the delta pays. */
+	assert_int_equal(st_abs.by_encoding[CKPT_PAGE_XOR_RLE] +
+			     st_abs.by_encoding[CKPT_PAGE_XOR_LZ4],
+			 0);
+	assert_true(ratio > 2 * ratio_abs);
 	ckpt_buf_free(&b);
 	free(refs);
 	free(base);
@@ -1421,7 +1488,7 @@ static void test_wire_layout(void **state)
 		assert_int_equal(get_le(m + 24, 4), 1); /* count */
 		assert_int_equal(get_le(m + 28, 4), 0);
 		assert_int_equal(get_le(m + 32, 8), 7); /* pfn */
-		assert_int_equal(m[40], CKPT_PAGE_XOR_RLE);
+		assert_int_equal(m[40], CKPT_PAGE_RLE);
 		assert_int_equal(m[41] | m[42] | m[43], 0);
 		assert_int_equal(get_le(m + 44, 4), 9);
 		/* (5, 1, 0x09), (4090, 0) */
@@ -1595,8 +1662,12 @@ static void test_page_decode_bad_args(void **state)
 			 -EINVAL);
 	assert_int_equal(ckpt_page_decode(CKPT_PAGE_RAW, data, PG + 1, page),
 			 -EINVAL);
-	assert_int_equal(ckpt_page_decode((enum ckpt_page_encoding)4, data, 0,
+	assert_int_equal(ckpt_page_decode((enum ckpt_page_encoding)6, data, 0,
 					  page), -EINVAL);
+	assert_int_equal(ckpt_page_decode(CKPT_PAGE_RLE, data, 0, page),
+			 -EINVAL);
+	assert_int_equal(ckpt_page_decode(CKPT_PAGE_LZ4, data, PG + 1, page),
+			 -EINVAL);
 	assert_int_equal(ckpt_page_decode((enum ckpt_page_encoding)255, data,
 					  PG, page), -EINVAL);
 	assert_int_equal(ckpt_page_decode(CKPT_PAGE_RAW, NULL, PG, page),
@@ -1686,7 +1757,7 @@ static void test_pages_walk_malicious(void **state)
 		  { { 16, CKPT_PAGE_ZERO, 0, 0, 0 } }, 1, 0, 0 },
 		{ "pfn huge", "pfn", 1,
 		  { { UINT64_MAX, CKPT_PAGE_ZERO, 0, 0, 0 } }, 1, 0, 0 },
-		{ "encoding 4", "encoding", 1, { { 0, 4, 0, 0, 0 } }, 1, 0, 0 },
+		{ "encoding 6", "encoding", 1, { { 0, 6, 0, 0, 0 } }, 1, 0, 0 },
 		{ "encoding 255", "encoding", 1, { { 0, 255, 0, 0, 0 } }, 1, 0, 0 },
 		{ "ZERO with data", "length", 1,
 		  { { 0, CKPT_PAGE_ZERO, 1, 1, 0 } }, 1, 0, 0 },
@@ -1694,6 +1765,10 @@ static void test_pages_walk_malicious(void **state)
 		  { { 0, CKPT_PAGE_RAW, 100, 100, 0 } }, 1, 0, 0 },
 		{ "RLE empty", "length", 1,
 		  { { 0, CKPT_PAGE_XOR_RLE, 0, 0, 0 } }, 1, 0, 0 },
+		{ "absolute RLE empty", "length", 1,
+		  { { 0, CKPT_PAGE_RLE, 0, 0, 0 } }, 1, 0, 0 },
+		{ "absolute LZ4 too long", "length", 1,
+		  { { 0, CKPT_PAGE_LZ4, PG + 1, PG + 1, 0 } }, 1, 0, 0 },
 		{ "LZ4 too long", "length", 1,
 		  { { 0, CKPT_PAGE_XOR_LZ4, PG + 1, PG + 1, 0 } }, 1, 0, 0 },
 		{ "len 2^32-1", "length", 1,
@@ -1843,6 +1918,7 @@ int main(void)
 		cmocka_unit_test(test_page_unchanged_nonzero),
 		cmocka_unit_test(test_page_sparse),
 		cmocka_unit_test(test_page_text),
+		cmocka_unit_test(test_page_absolute),
 		cmocka_unit_test(test_page_mixture),
 		cmocka_unit_test(test_kv_page_set),
 		cmocka_unit_test(test_epoch_stream_roundtrip),

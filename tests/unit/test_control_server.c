@@ -49,15 +49,15 @@ static int cmd_fail(void *ctx, struct control_request *req)
 	return 0;
 }
 
-static volatile int slow_running, slow_done;
+static int slow_running, slow_done; /* __atomic */
 
 static int slow(void *ctx, struct control_request *req)
 {
 	(void)ctx;
-	slow_running = 1;
+	__atomic_store_n(&slow_running, 1, __ATOMIC_RELEASE);
 	usleep(300 * 1000);
 	control_replyf(req, "slow done\n");
-	slow_done = 1;
+	__atomic_store_n(&slow_done, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -182,12 +182,13 @@ static void test_swap_waits(void **state)
 	pthread_t t;
 	char *reply;
 
-	slow_running = slow_done = 0;
+	__atomic_store_n(&slow_running, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&slow_done, 0, __ATOMIC_RELEASE);
 	pthread_create(&t, NULL, ask_slow, NULL);
-	while (!slow_running)
+	while (!__atomic_load_n(&slow_running, __ATOMIC_ACQUIRE))
 		usleep(1000);
 	control_server_set(*state, NULL, 0);
-	assert_true(slow_done);
+	assert_true(__atomic_load_n(&slow_done, __ATOMIC_ACQUIRE));
 	pthread_join(t, (void **)&reply);
 	assert_string_equal(reply, "slow done\n");
 	free(reply);

@@ -5,7 +5,15 @@
  * dirtier (guest writes, seen by KVM's dirty log) while the test injects
  * frames (monitor writes into the RX ring, which KVM cannot see). A negative
  * control shows that KVM's log alone misses the monitor's writes, so the
- * checker can fail. Skips without /dev/kvm or the built guest image.
+ * checker can fail.
+ *
+ * The two-phase collect (early passes while the guest runs, then the pause)
+ * is checked the way a receiver would see it: applying each collected
+ * snapshot to the previous image must give guest RAM at the pause, page by
+ * page. Two deliberately broken variants (no final GET of KVM's log; no
+ * monitor-written pages) must be caught, and the old one-phase mode
+ * (RRVM_DIRTY_LOG=legacy) must stay exact. Skips without /dev/kvm or the
+ * built guest image.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -251,47 +259,62 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
+static bool kvm_and_guest_available(void)
+{
+	int fd = open("/dev/kvm", O_RDWR);
+
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0 && access(GUEST, R_OK) == 0;
+}
+
+/* Boot the echo guest with its dirtier on a fresh inject backend. */
+static int boot_vm(struct vm *vm, struct inject_backend **out, pthread_t *t)
+{
+	struct vm_config config = {
+	    .guest_path = GUEST,
+	    .mem_size = MEM,
+	    /* 512 pages rewritten every 25.6 ms: pages copied by an
+	     * early pass are written again before the pause. */
+	    .cmdline = "ip=10.0.0.2/24 mac=52:54:00:00:00:02 dirty=20000 "
+		       "dirty_mb=2",
+	    .mac = {0x52, 0x54, 0, 0, 0, 2},
+	};
+	struct inject_backend *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return -1;
+	b->base.ops = &inject_ops;
+	b->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pthread_mutex_init(&b->lock, NULL);
+	config.backend = &b->base;
+	if (vm_create(vm, &config))
+		return -1;
+	*out = b;
+	return pthread_create(t, NULL, vcpu_thread, vm) ? -1 : 0;
+}
+
+static void stop_vm(struct vm *vm, pthread_t t)
+{
+	vm_request_stop(vm);
+	vm_kick(vm);
+	pthread_join(t, NULL);
+	vm_destroy(vm);
+}
 
 static int setup(void **state)
 {
-	struct vm_config config = {
-		.guest_path = GUEST,
-		.mem_size = MEM,
-		.cmdline = "ip=10.0.0.2/24 mac=52:54:00:00:00:02 dirty=4000 "
-			   "dirty_mb=8",
-		.mac = { 0x52, 0x54, 0, 0, 0, 2 },
-	};
-	int fd;
-
 	(void)state;
-	fd = open("/dev/kvm", O_RDWR);
-	if (fd < 0 || access(GUEST, R_OK) != 0) {
-		if (fd >= 0)
-			close(fd);
+	if (!kvm_and_guest_available())
 		return 0; /* tests skip */
-	}
-	close(fd);
-	backend = calloc(1, sizeof(*backend));
-	backend->base.ops = &inject_ops;
-	backend->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	pthread_mutex_init(&backend->lock, NULL);
-	config.backend = &backend->base;
-	if (vm_create(&the_vm, &config))
-		return -1;
-	if (pthread_create(&thread, NULL, vcpu_thread, &the_vm))
-		return -1;
-	return 0;
+	return boot_vm(&the_vm, &backend, &thread);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	if (!backend)
-		return 0;
-	vm_request_stop(&the_vm);
-	vm_kick(&the_vm);
-	pthread_join(thread, NULL);
-	vm_destroy(&the_vm);
+	if (backend)
+		stop_vm(&the_vm, thread);
 	return 0;
 }
 
@@ -333,11 +356,12 @@ static void test_collect_covers_every_changed_page(void **state)
 	print_message("changed %lu pages, reported %lu, missed %lu\n",
 		      (unsigned long)c.changed, (unsigned long)c.reported,
 		      (unsigned long)c.missed);
-	/* The dirtier alone writes ~4000 pages/s: 0.5 s gives well over 1000. */
+	/* The dirtier alone changes its 512 pages every round: 25 rounds
+	 * give well over 1000. */
 	assert_true(c.changed > 1000);
 	assert_int_equal(c.missed, 0);
-	assert_true(the_vm.stats.rx_frames >= 50); /* the monitor did write RX */
-	assert_true(backend->sent > 0); /* and the guest answered */
+	assert_true(stat_read(the_vm.stats.rx_frames) >= 50); /* the monitor did write RX */
+	assert_true(__atomic_load_n(&backend->sent, __ATOMIC_RELAXED) > 0); /* and the guest answered */
 }
 
 /* Without the monitor's own writes the same check must fail on RX pages. */
@@ -371,12 +395,245 @@ static void test_kvm_log_alone_misses_monitor_writes(void **state)
 	assert_true(c.missed_rx >= 10);
 }
 
+/* ------------------------------------------------- the two-phase collect */
+
+enum two_phase_variant {
+	TWO_PHASE_EXACT,
+	TWO_PHASE_NO_FINAL_GET, /* broken: the pause skips KVM's log */
+	TWO_PHASE_NO_MONITOR, /* broken: the pause skips the monitor's pages */
+};
+
+struct two_phase {
+	struct vm *vm;
+	struct inject_backend *backend;
+	enum two_phase_variant variant;
+	bool full; /* each round is a full checkpoint, from a zero image */
+	struct vm_snapshot snap;
+	uint8_t *image; /* the receiver's: guest RAM at the previous pause */
+	uint64_t *scratch;
+	uint16_t seq;
+	uint64_t pages, early_copies, pause_pages, mismatched, mismatched_rx;
+};
+
+/* The start: a receiver image equal to RAM, the dirty log restarted. */
+static int two_phase_start(struct vm *vm, void *arg)
+{
+	struct two_phase *c = arg;
+	int ret = vm_snapshot_collect(vm, &c->snap, true);
+
+	memcpy(c->image, vm->mem, vm->mem_size);
+	return ret;
+}
+
+/* In the pause: collect, apply to the image, compare every page. */
+static int two_phase_pause(struct vm *vm, void *arg)
+{
+	struct two_phase *c = arg;
+	uint64_t rx_lo = vm->vnic.rx_gpa / PAGE;
+	uint64_t rx_hi = (vm->vnic.rx_gpa + vm->vnic.ring_bytes) / PAGE;
+	uint8_t frame[128];
+	int ret;
+
+	/* Monitor writes inside the pause: the guest cannot have touched
+	 * those RX pages since (a guest read can mark a page dirty here). */
+	for (int k = 0; k < 4; k++)
+		inject(c->backend, frame, make_ping(frame, c->seq++));
+	if (vnic_fill_rx(vm) <= 0)
+		return -EIO;
+	if (c->variant == TWO_PHASE_NO_FINAL_GET) {
+		/* Take KVM's log away: the collect sees no guest write made
+		 * since the last early pass. */
+		ret = vm_dirty_collect_guest(vm, c->scratch);
+		if (ret)
+			return ret;
+	}
+	if (c->variant == TWO_PHASE_NO_MONITOR)
+		memset(vm->monitor_dirty, 0, vm_dirty_bitmap_words(vm) * 8);
+	ret = vm_snapshot_collect(vm, &c->snap, false);
+	if (ret)
+		return ret;
+	/* Early copies of a full checkpoint make the collect full. */
+	if (c->snap.full != c->full)
+		return -EPROTO;
+	c->pages += c->snap.npages;
+	c->early_copies += c->snap.early_copies;
+	c->pause_pages += c->snap.pause_pages;
+	for (size_t i = 0; i < c->snap.npages; i++)
+		memcpy(c->image + c->snap.pfns[i] * PAGE,
+		       c->snap.pages + i * PAGE, PAGE);
+	for (uint64_t pfn = 0; pfn < vm->mem_size / PAGE; pfn++) {
+		if (memcmp(c->image + pfn * PAGE, vm->mem + pfn * PAGE, PAGE) ==
+		    0)
+			continue;
+		c->mismatched++;
+		if (pfn >= rx_lo && pfn < rx_hi)
+			c->mismatched_rx++;
+		/* Resynchronise, so one miss is counted once. */
+		memcpy(c->image + pfn * PAGE, vm->mem + pfn * PAGE, PAGE);
+	}
+	return 0;
+}
+
+/*
+ * Rounds of: frames injected (the monitor writes RX while the guest runs),
+ * three early passes 4 ms apart, 6 ms more of guest writes (longer than a
+ * dirtier tick), then the pause.
+ */
+static void two_phase_rounds(struct two_phase *c, int rounds)
+{
+	uint8_t frame[128];
+
+	vm_snapshot_init(&c->snap);
+	c->image = malloc(c->vm->mem_size);
+	c->scratch = calloc(vm_dirty_bitmap_words(c->vm), 8);
+	assert_non_null(c->image);
+	assert_non_null(c->scratch);
+	inject(c->backend, frame, make_arp(frame));
+	assert_int_equal(vm_call_paused(c->vm, two_phase_start, c), 0);
+	for (int r = 0; r < rounds; r++) {
+		for (int k = 0; k < 4; k++)
+			inject(c->backend, frame, make_ping(frame, c->seq++));
+		if (c->full) {
+			/* The receiver of a full checkpoint starts from zeros.
+			 */
+			memset(c->image, 0, c->vm->mem_size);
+			assert_true(vm_snapshot_precopy_full(c->vm, &c->snap) >
+				    0);
+		}
+		for (int pass = 0; pass < 3; pass++) {
+			long n;
+
+			sleep_ms(4);
+			n = vm_snapshot_precopy(c->vm, &c->snap);
+			if (c->vm->dirty_manual_protect)
+				assert_true(n >= 0);
+			else
+				assert_int_equal(n, -EOPNOTSUPP);
+		}
+		sleep_ms(6);
+		assert_int_equal(vm_call_paused(c->vm, two_phase_pause, c), 0);
+	}
+	print_message(
+	    "two-phase (variant %d, %s): %lu pages in %d epochs, "
+	    "%lu early copies, %lu copied in the pause, %lu "
+	    "mismatched (RX ring %lu)\n",
+	    (int)c->variant, vm_dirty_log_mode(c->vm), (unsigned long)c->pages,
+	    rounds, (unsigned long)c->early_copies,
+	    (unsigned long)c->pause_pages, (unsigned long)c->mismatched,
+	    (unsigned long)c->mismatched_rx);
+	vm_snapshot_free(&c->snap);
+	free(c->image);
+	free(c->scratch);
+}
+
+static void test_two_phase_collect_is_exact(void **state)
+{
+	struct two_phase c = {.vm = &the_vm, .backend = backend};
+
+	(void)state;
+	if (!backend)
+		skip();
+	if (!the_vm.dirty_manual_protect) {
+		print_message("KVM offers no manual dirty-log protect here\n");
+		skip();
+	}
+	two_phase_rounds(&c, 15);
+	assert_int_equal(c.mismatched, 0);
+	/* The early passes did the bulk, and the pause still had work: the
+	 * guest wrote during the 6 ms before it (else the check is moot). */
+	assert_true(c.pages > 15 * 100);
+	assert_true(c.early_copies > c.pages / 4);
+	assert_true(c.pause_pages > 0);
+	assert_true(c.pause_pages < c.pages);
+}
+
+/* A full checkpoint copied while the guest runs: applied to zeros it is
+ * guest RAM at the pause, and skipping the final GET is caught there too. */
+static void test_two_phase_full_checkpoint_is_exact(void **state)
+{
+	struct two_phase c = {.vm = &the_vm, .backend = backend, .full = true};
+	struct two_phase broken = {.vm = &the_vm,
+				   .backend = backend,
+				   .full = true,
+				   .variant = TWO_PHASE_NO_FINAL_GET};
+
+	(void)state;
+	if (!backend || !the_vm.dirty_manual_protect)
+		skip();
+	two_phase_rounds(&c, 5);
+	assert_int_equal(c.mismatched, 0);
+	/* Most of each full copy was made early. */
+	assert_true(c.early_copies > c.pause_pages);
+	two_phase_rounds(&broken, 5);
+	assert_true(broken.mismatched >= 5 * 50);
+}
+
+/* Negative control: without the final GET the pause misses every guest
+ * write made after the last early pass. */
+static void test_two_phase_without_final_get_is_caught(void **state)
+{
+	struct two_phase c = {.vm = &the_vm,
+			      .backend = backend,
+			      .variant = TWO_PHASE_NO_FINAL_GET};
+
+	(void)state;
+	if (!backend || !the_vm.dirty_manual_protect)
+		skip();
+	two_phase_rounds(&c, 10);
+	/* The dirtier writes ~120 pages in the 6 ms, every round. */
+	assert_true(c.mismatched >= 10 * 50);
+}
+
+/* Negative control: without the monitor's pages the pause misses the RX
+ * frames it delivered. */
+static void test_two_phase_without_monitor_pages_is_caught(void **state)
+{
+	struct two_phase c = {
+	    .vm = &the_vm, .backend = backend, .variant = TWO_PHASE_NO_MONITOR};
+
+	(void)state;
+	if (!backend || !the_vm.dirty_manual_protect)
+		skip();
+	two_phase_rounds(&c, 10);
+	assert_true(c.mismatched_rx >= 10);
+}
+
+/* RRVM_DIRTY_LOG=legacy: no manual protect, no early passes, and the
+ * collect (all in the pause) stays exact. */
+static void test_legacy_dirty_log_stays_exact(void **state)
+{
+	struct vm vm;
+	struct inject_backend *b;
+	pthread_t t;
+	struct two_phase c = {.vm = &vm};
+
+	(void)state;
+	if (!kvm_and_guest_available())
+		skip();
+	setenv("RRVM_DIRTY_LOG", "legacy", 1);
+	assert_int_equal(boot_vm(&vm, &b, &t), 0);
+	unsetenv("RRVM_DIRTY_LOG");
+	c.backend = b;
+	assert_false(vm.dirty_manual_protect);
+	assert_string_equal(vm_dirty_log_mode(&vm), "get-clears");
+	two_phase_rounds(&c, 8);
+	assert_int_equal(c.mismatched, 0);
+	assert_int_equal(c.early_copies, 0);
+	assert_true(c.pages > 0);
+	stop_vm(&vm, t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_collect_covers_every_changed_page),
-		cmocka_unit_test(test_collect_covers_monitor_writes),
-		cmocka_unit_test(test_kvm_log_alone_misses_monitor_writes),
+	    cmocka_unit_test(test_collect_covers_every_changed_page),
+	    cmocka_unit_test(test_collect_covers_monitor_writes),
+	    cmocka_unit_test(test_kvm_log_alone_misses_monitor_writes),
+	    cmocka_unit_test(test_two_phase_collect_is_exact),
+	    cmocka_unit_test(test_two_phase_without_final_get_is_caught),
+	    cmocka_unit_test(test_two_phase_without_monitor_pages_is_caught),
+	    cmocka_unit_test(test_two_phase_full_checkpoint_is_exact),
+	    cmocka_unit_test(test_legacy_dirty_log_stays_exact),
 	};
 
 	return cmocka_run_group_tests_name("dirty_tracking", tests, setup,

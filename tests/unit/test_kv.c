@@ -612,7 +612,7 @@ static void test_config_command(void **state)
 	       "PORT");
 	EXPECT(c, "*0\r\n", "CONFIG", "GET", "nosuch");
 	CMD(c, "CONFIG", "GET", "*");
-	assert_memory_equal(c->out, "*12\r\n", 5);
+	assert_memory_equal(c->out, "*14\r\n", 5);
 	EXPECT(c, "*4\r\n$10\r\nappendonly\r\n$2\r\nno\r\n$4\r\nsave\r\n"
 		  "$0\r\n\r\n",
 	       "CONFIG", "GET", "save", "append*", "sav?");
@@ -806,6 +806,93 @@ static void test_max_bulk_option(void **state)
 	fake_disconnect(c);
 	fake_reset();
 	fake_set_option("port", "70000");
+	assert_int_equal(guest_main_service.start(), -EINVAL);
+}
+
+#define OOM_REPLY \
+	"-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+
+/* Redis's noeviction: above maxmemory, commands that may need memory get
+ * -OOM; reads, deletes, pops, PING and INFO keep working, and no
+ * connection is closed, old or new. */
+static void test_maxmemory_noeviction(void **state)
+{
+	struct svc_conn *a, *b;
+
+	fake_reset();
+	fake_set_mem(100000, 2u << 20);
+	fake_set_option("maxmemory", "1000000");
+	assert_int_equal(guest_main_service.start(), 0);
+	a = conn_open();
+	EXPECT(a, "+OK\r\n", "SET", "k1", "v1");
+	EXPECT(a, "+OK\r\n", "SET", "k2", "v2");
+	EXPECT(a, ":1\r\n", "RPUSH", "l", "x");
+	EXPECT(a, "*2\r\n$9\r\nmaxmemory\r\n$7\r\n1000000\r\n", "CONFIG",
+	       "GET", "maxmemory");
+
+	fake_set_mem(1000001, 2u << 20); /* the heap is past maxmemory */
+	EXPECT(a, OOM_REPLY, "SET", "k3", "v3");
+	EXPECT(a, OOM_REPLY, "SETNX", "k3", "v3");
+	EXPECT(a, OOM_REPLY, "SETEX", "k3", "10", "v3");
+	EXPECT(a, OOM_REPLY, "APPEND", "k1", "more");
+	EXPECT(a, OOM_REPLY, "INCR", "n");
+	EXPECT(a, OOM_REPLY, "MSET", "a", "1", "b", "2");
+	EXPECT(a, OOM_REPLY, "LPUSH", "l", "y");
+	EXPECT(a, OOM_REPLY, "GETSET", "k1", "z");
+	EXPECT(a, "$2\r\nv1\r\n", "GET", "k1");
+	EXPECT(a, "*2\r\n$2\r\nv1\r\n$2\r\nv2\r\n", "MGET", "k1", "k2");
+	EXPECT(a, ":1\r\n", "DEL", "k1");
+	EXPECT(a, "$2\r\nv2\r\n", "GETDEL", "k2");
+	EXPECT(a, "$1\r\nx\r\n", "LPOP", "l");
+	EXPECT(a, "+PONG\r\n", "PING");
+	assert_false(a->close_requested);
+	/* A pipeline of refused writes and reads: one reply each, in order. */
+	raw(a, "SET x 1\r\nPING\r\nSET y 2\r\nEXISTS x\r\n");
+	expect_out(a, OOM_REPLY "+PONG\r\n" OOM_REPLY ":0\r\n");
+	assert_false(a->close_requested);
+	/* A new connection is accepted and served too. */
+	b = conn_open();
+	EXPECT(b, "+PONG\r\n", "PING");
+	EXPECT(b, OOM_REPLY, "SET", "k4", "v4");
+	CMD(b, "INFO", "memory");
+	assert_non_null(strstr(b->out, "used_memory:1000001\r\n"));
+	assert_non_null(strstr(b->out, "maxmemory:1000000\r\n"));
+	assert_non_null(strstr(b->out, "maxmemory_policy:noeviction\r\n"));
+	CMD(b, "INFO", "stats");
+	assert_non_null(strstr(b->out, "rejected_oom_commands:11\r\n"));
+
+	/* Memory freed: writes work again. */
+	fake_set_mem(999999, 2u << 20);
+	EXPECT(a, "+OK\r\n", "SET", "k3", "v3");
+	EXPECT(b, "$2\r\nv3\r\n", "GET", "k3");
+	assert_false(a->close_requested);
+	assert_false(b->close_requested);
+	fake_disconnect(a);
+	fake_disconnect(b);
+}
+
+/* The default maxmemory keeps an eighth of the heap (512 KiB to half of
+ * it) for connections; maxmemory= is range-checked against the heap. */
+static void test_maxmemory_default_and_option(void **state)
+{
+	struct svc_conn *c;
+
+	assert_int_equal(kv_default_maxmemory(64u << 20), 56u << 20);
+	assert_int_equal(kv_default_maxmemory(2u << 20), (2u << 20) - (512u << 10));
+	assert_int_equal(kv_default_maxmemory(512u << 10), 256u << 10);
+	fake_reset();
+	fake_set_mem(0, 8u << 20);
+	assert_int_equal(guest_main_service.start(), 0);
+	c = conn_open();
+	EXPECT(c, "*2\r\n$9\r\nmaxmemory\r\n$7\r\n7340032\r\n", "CONFIG",
+	       "GET", "maxmemory");
+	fake_disconnect(c);
+	fake_reset();
+	fake_set_mem(0, 8u << 20);
+	fake_set_option("maxmemory", "9000000");
+	assert_int_equal(guest_main_service.start(), -EINVAL);
+	fake_reset();
+	fake_set_option("maxmemory", "lots");
 	assert_int_equal(guest_main_service.start(), -EINVAL);
 }
 
@@ -1096,6 +1183,8 @@ int main(void)
 		T(test_many_pipelined),
 		T(test_large_value),
 		T(test_max_bulk_option),
+		T(test_maxmemory_noeviction),
+		T(test_maxmemory_default_and_option),
 		T(test_malformed_closes_only_that_conn),
 		T(test_many_connections),
 		T(test_disconnect_mid_request),

@@ -20,6 +20,7 @@
 
 #include "backup/pcapng.h"
 #include "backup/replay_log.h"
+#include "netstate/frame_digest.h"
 
 #define REAL0 1700000000123456789ull
 
@@ -64,7 +65,7 @@ static uint64_t digest_of(unsigned k)
 {
 	uint8_t buf[REPLAY_FRAME_MAX];
 
-	return replay_digest(buf, make_frame(buf, k));
+	return frame_digest(buf, make_frame(buf, k));
 }
 
 /*

@@ -12,10 +12,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "backup/replay_log.h"
+#include "netstate/frame_digest.h"
 
 /* A frame made from a key: same key, same bytes (a duplicate). */
 static size_t make_frame(uint8_t *buf, uint64_t key)
@@ -32,7 +34,7 @@ static uint64_t key_digest(uint64_t key)
 {
 	uint8_t buf[REPLAY_FRAME_MAX];
 
-	return replay_digest(buf, make_frame(buf, key));
+	return frame_digest(buf, make_frame(buf, key));
 }
 
 static void append_key(struct replay_log *log, uint64_t key)
@@ -60,43 +62,9 @@ static void expect_keys(const struct replay_log *log, const uint64_t *keys,
 		len = make_frame(buf, keys[i]);
 		assert_int_equal(f.len, len);
 		assert_memory_equal(f.data, buf, len);
-		assert_true(f.digest == replay_digest(buf, len));
+		assert_true(f.digest == frame_digest(buf, len));
 	}
 	assert_int_equal(i, n);
-}
-
-static void test_digest_is_xxh64(void **state)
-{
-	/* Reference values from libxxhash's XXH64(seed 0). */
-	static const struct {
-		size_t len;
-		uint64_t h;
-	} v[] = {
-	    {0, 0xef46db3751d8e999ull},	   {1, 0xa96c7f0ce858bbb7ull},
-	    {3, 0xbed43740ee6332bbull},	   {4, 0xfa212ae44b3bb23dull},
-	    {7, 0x2744460dd675d2c0ull},	   {8, 0x994b676b71ce94ddull},
-	    {14, 0x574269377227d80aull},   {31, 0x6711d55e306b5d8full},
-	    {32, 0x07f7b8e3bc5d6e25ull},   {33, 0x09f85eeb4e1cbe9full},
-	    {60, 0x4cce586d8aca19e5ull},   {64, 0x50d4159a0411632eull},
-	    {100, 0x9ddada11d3dc2d8full},  {1514, 0xfdc15ddd46e691c3ull},
-	    {2048, 0xafd8cdfc2fae9426ull},
-	};
-	uint8_t buf[2048];
-
-	for (int i = 0; i < 2048; i++)
-		buf[i] = (uint8_t)(i * 131 + 7);
-	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		assert_true(replay_digest(buf, v[i].len) == v[i].h);
-	assert_true(replay_digest((const uint8_t *)"abc", 3) ==
-		    0x44bc2cf5ad770999ull);
-	/* One flipped bit anywhere changes it. */
-	for (size_t i = 0; i < 1514; i += 97) {
-		uint64_t before = replay_digest(buf, 1514);
-
-		buf[i] ^= 0x10;
-		assert_true(replay_digest(buf, 1514) != before);
-		buf[i] ^= 0x10;
-	}
 }
 
 static void test_append_trim_in_order(void **state)
@@ -192,7 +160,7 @@ static void observe(void *arg, const struct replay_frame *f, bool delivered)
 
 	assert_true(s->n < 8);
 	/* The bytes are still there to look at. */
-	assert_true(replay_digest(f->data, f->len) == f->digest);
+	assert_true(frame_digest(f->data, f->len) == f->digest);
 	s->digest[s->n] = f->digest;
 	s->delivered[s->n++] = delivered;
 }
@@ -273,6 +241,39 @@ static void test_capture_gaps(void **state)
 	replay_log_free(&log);
 }
 
+/*
+ * A full checkpoint names frames from before the log began (a new backup,
+ * a resync): those are not gaps; the named frames the log has go; the
+ * unnamed stay for the replay.
+ */
+static void test_full_epoch_trim(void **state)
+{
+	static const uint64_t left[] = {3};
+	struct replay_trim_result res;
+	struct replay_log log;
+	uint64_t d[4] = {key_digest(40), key_digest(41), key_digest(1),
+			 key_digest(2)};
+
+	(void)state;
+	assert_int_equal(replay_log_init(&log, 0, 0), 0);
+	append_key(&log, 1);
+	append_key(&log, 2);
+	append_key(&log, 3);
+	assert_int_equal(replay_log_trim_full_cb(&log, 1, d, 4, &res, NULL,
+						 NULL),
+			 0);
+	assert_int_equal(res.matched, 2);
+	assert_int_equal(res.gaps, 0);
+	assert_int_equal(res.missed, 0);
+	expect_keys(&log, left, 1);
+	/* The same list as an ordinary epoch: two gaps (the control). */
+	append_key(&log, 1);
+	append_key(&log, 2);
+	assert_int_equal(replay_log_trim(&log, 2, d, 4, &res), 0);
+	assert_int_equal(res.gaps, 2);
+	replay_log_free(&log);
+}
+
 static void test_limits(void **state)
 {
 	uint8_t buf[REPLAY_FRAME_MAX] = {0};
@@ -314,7 +315,7 @@ static void test_limits(void **state)
 	assert_int_equal(replay_log_append(&log, buf, 1, NULL), -ENOSPC);
 	assert_int_equal(replay_log_append(&log, buf, 1, NULL), -ENOSPC);
 	buf[0] = 0;
-	d = replay_digest(buf, 1500);
+	d = frame_digest(buf, 1500);
 	assert_int_equal(replay_log_trim(&log, 1, &d, 1, NULL), 0);
 	assert_int_equal(replay_log_append(&log, buf, 1500, NULL), 0);
 	replay_log_stats(&log, &st);
@@ -361,6 +362,177 @@ static void test_ring_never_the_limit(void **state)
 		assert_int_equal(replay_log_append(&log, buf, len, NULL), 0);
 	}
 	replay_log_free(&log);
+}
+
+/*
+ * replay_log_room is what a capture that forwards in the kernel may let
+ * through before the log has the frames: every set of frames within it
+ * must be accepted, whatever the log holds (tombstones, a wrapped ring),
+ * and it must be tight (no room left: the next frame is refused).
+ */
+static void test_room_is_exact(void **state)
+{
+	const uint64_t lim_bytes = 48 << 10;
+	const uint32_t lim_frames = 120;
+	uint8_t buf[REPLAY_FRAME_MAX];
+	uint64_t rng = 0x9e3779b9, d[64], frames, bytes, key = 1;
+	struct replay_log log;
+
+	assert_int_equal(replay_log_init(&log, lim_bytes, lim_frames), 0);
+	replay_log_room(&log, &frames, &bytes);
+	assert_int_equal(frames, lim_frames);
+	assert_int_equal(bytes, lim_bytes);
+	for (int round = 0; round < 2000; round++) {
+		struct replay_frame f;
+		size_t n = 0, i = 0;
+
+		/* Fill exactly the room, with random lengths. */
+		replay_log_room(&log, &frames, &bytes);
+		while (frames && bytes) {
+			size_t len;
+
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			len = 1 + rng % REPLAY_FRAME_MAX;
+			if (len > bytes || (frames == 1 && rng & 1))
+				len = bytes < REPLAY_FRAME_MAX
+					  ? bytes
+					  : REPLAY_FRAME_MAX;
+			memset(buf, (int)key, len);
+			memcpy(buf, &key,
+			       len < sizeof(key) ? len : sizeof(key));
+			key++;
+			assert_int_equal(
+			    replay_log_append(&log, buf, len, NULL), 0);
+			frames--;
+			bytes -= len;
+		}
+		/* Tight: whichever limit ran out now refuses. */
+		if (!frames)
+			assert_false(replay_log_would_fit(&log, 1));
+		else
+			assert_false(replay_log_would_fit(&log, bytes + 1));
+		/* Commit every other frame of a random prefix: tombstones. */
+		for (bool ok = replay_log_first(&log, &f);
+		     ok && n < 1 + (rng >> 24) % 64;
+		     ok = replay_log_next(&log, &f))
+			if (i++ % 2 == 0 || (rng >> 40) & 1)
+				d[n++] = f.digest;
+		replay_log_set_reorder(&log, 64);
+		assert_int_equal(
+		    replay_log_trim(&log, (uint64_t)round, d, n, NULL), 0);
+	}
+	replay_log_free(&log);
+}
+
+/*
+ * replay_log_set_stale: frames lost on the way to the primary (never
+ * delivered) leave the log once they are older than the limit, even when
+ * no later frame is delivered to move past them; young ones stay.
+ */
+static void test_stale_frames_go(void **state)
+{
+	uint8_t buf[REPLAY_FRAME_MAX];
+	struct replay_trim_result res;
+	struct replay_log_stats st;
+	struct replay_log log;
+	struct timespec ts;
+	uint64_t now, frames, bytes;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	assert_int_equal(replay_log_init(&log, 600, 0), 0);
+	/* Full of old frames nobody delivers: 5 x 100 bytes, 2 s old. */
+	for (uint64_t k = 1; k <= 5; k++) {
+		struct replay_stamp old = {.mono_ns = now - 2000000000ull + k};
+
+		memset(buf, (int)k, 100);
+		assert_int_equal(replay_log_append(&log, buf, 100, &old), 0);
+	}
+	/* And one young frame. */
+	memset(buf, 9, 100);
+	assert_int_equal(replay_log_append(&log, buf, 100, NULL), 0);
+	replay_log_room(&log, &frames, &bytes);
+	assert_int_equal(bytes, 0);
+
+	/* Without a stale limit an empty commit changes nothing. */
+	assert_int_equal(replay_log_trim(&log, 1, NULL, 0, &res), 0);
+	assert_int_equal(replay_log_frames(&log), 6);
+
+	replay_log_set_stale(&log, REPLAY_STALE_NS);
+	/* Not while there is room to wait: 5 old frames in a roomy log. */
+	{
+		struct replay_log roomy;
+		struct replay_stamp old = {.mono_ns = now - 2000000000ull};
+		uint8_t other[100];
+
+		assert_int_equal(replay_log_init(&roomy, 0, 0), 0);
+		replay_log_set_stale(&roomy, REPLAY_STALE_NS);
+		for (int k = 0; k < 5; k++) {
+			memset(other, k + 1, sizeof(other));
+			assert_int_equal(replay_log_append(&roomy, other,
+							   sizeof(other), &old),
+					 0);
+		}
+		assert_int_equal(replay_log_trim(&roomy, 1, NULL, 0, &res), 0);
+		assert_int_equal(replay_log_frames(&roomy), 5);
+		replay_log_free(&roomy);
+	}
+	assert_int_equal(replay_log_trim(&log, 2, NULL, 0, &res), 0);
+	assert_int_equal(res.skipped, 5);
+	assert_int_equal(replay_log_frames(&log), 1);
+	replay_log_room(&log, &frames, &bytes);
+	assert_int_equal(bytes, 500);
+	replay_log_stats(&log, &st);
+	assert_int_equal(st.skipped, 5);
+	/* The young one is still matched by its digest. */
+	assert_int_equal(replay_log_trim(&log, 3,
+					 (uint64_t[]){frame_digest(buf, 100)},
+					 1, &res),
+			 0);
+	assert_int_equal(res.matched, 1);
+	assert_int_equal(replay_log_frames(&log), 0);
+	replay_log_free(&log);
+}
+
+/*
+ * replay_log_set_late_wall: a second capture path that was starved (its
+ * newest capture is old) delivers a copy stamped late; counted from the
+ * trim's own time, the copy still fills its gap. Without it, missed.
+ */
+static void test_late_wall(void **state)
+{
+	struct replay_trim_result res;
+	struct replay_log_stats st;
+	struct timespec ts;
+	uint64_t now, d;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	for (int wall = 0; wall <= 1; wall++) {
+		struct replay_log log;
+		uint8_t buf[REPLAY_FRAME_MAX];
+		struct replay_stamp old = {.mono_ns = now - 1000000000ull};
+		struct replay_stamp late = {.mono_ns = now + 1000000ull};
+
+		assert_int_equal(replay_log_init(&log, 0, 0), 0);
+		replay_log_set_reorder(&log, REPLAY_LATE_TRIMS);
+		replay_log_set_late_wall(&log, wall);
+		/* The mirror path's last copy, a second ago. */
+		memset(buf, 1, 80);
+		assert_int_equal(replay_log_append(&log, buf, 80, &old), 0);
+		/* The primary got frame 2; its copy is stuck on the way. */
+		memset(buf, 2, 80);
+		d = frame_digest(buf, 80);
+		assert_int_equal(replay_log_trim(&log, 1, &d, 1, &res), 0);
+		assert_int_equal(res.gaps, 1);
+		/* It arrives now, stamped now. */
+		assert_int_equal(replay_log_append(&log, buf, 80, &late), 0);
+		assert_int_equal(replay_log_trim(&log, 2, NULL, 0, &res), 0);
+		replay_log_stats(&log, &st);
+		assert_int_equal(st.late, wall ? 1 : 0);
+		assert_int_equal(st.missed, wall ? 0 : 1);
+		replay_log_free(&log);
+	}
 }
 
 static void test_iteration_and_stamps(void **state)
@@ -415,8 +587,8 @@ static void append_key_at(struct replay_log *log, uint64_t key,
 	uint8_t buf[REPLAY_FRAME_MAX];
 	struct replay_stamp ts = {.mono_ns = mono_ns, .real_ns = mono_ns};
 
-	assert_int_equal(
-	    replay_log_append(log, buf, make_frame(buf, key), &ts), 0);
+	assert_int_equal(replay_log_append(log, buf, make_frame(buf, key), &ts),
+			 0);
 }
 
 #define MS 1000000ull
@@ -597,7 +769,7 @@ struct model {
 	uint32_t *passed;
 	size_t head, tail, newest; /* newest: index + 1 of the newest taken */
 	uint32_t tolerance;
-	uint64_t late[REPLAY_LATE_MAX]; /* gaps waiting for a late frame */
+	uint64_t late[REPLAY_LATE_MAX];	 /* gaps waiting for a late frame */
 	uint64_t until[REPLAY_LATE_MAX]; /* ... captured by (index + 1) */
 	uint32_t age[REPLAY_LATE_MAX];
 	size_t nlate;
@@ -655,8 +827,8 @@ static void model_trim(struct model *m, const uint64_t *keys, size_t n,
 			continue;
 		}
 		m->late[m->nlate] = keys[i];
-		m->until[m->nlate] =
-		    (m->tail ? MODEL_TS(m->tail - 1) : 0) + REPLAY_LATE_WINDOW_NS;
+		m->until[m->nlate] = (m->tail ? MODEL_TS(m->tail - 1) : 0) +
+				     REPLAY_LATE_WINDOW_NS;
 		m->age[m->nlate++] = 0;
 	}
 	for (size_t j = m->head; j < m->newest; j++) {
@@ -822,15 +994,18 @@ static void test_volume_reordered(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_digest_is_xxh64),
 	    cmocka_unit_test(test_append_trim_in_order),
 	    cmocka_unit_test(test_duplicates_match_one_for_one),
 	    cmocka_unit_test(test_skipped_frames),
 	    cmocka_unit_test(test_capture_gaps),
+	    cmocka_unit_test(test_full_epoch_trim),
 	    cmocka_unit_test(test_late_frames),
 	    cmocka_unit_test(test_gaps_missed_inline),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_ring_never_the_limit),
+	    cmocka_unit_test(test_room_is_exact),
+	    cmocka_unit_test(test_stale_frames_go),
+	    cmocka_unit_test(test_late_wall),
 	    cmocka_unit_test(test_iteration_and_stamps),
 	    cmocka_unit_test(test_clear_stats_marks),
 	    cmocka_unit_test(test_volume_against_model),

@@ -30,6 +30,16 @@ static void fill_vcpu_device(struct vm_snapshot *s, uint64_t epoch)
 	s->device.guest_ns = epoch * 1000;
 }
 
+/* The primary's delta cache in miniature: it knows the backup's copy of
+ * even pfns only; odd ones go absolute. */
+static bool even_only;
+static struct ckpt_encode_stats epoch_stats; /* of the last make_epoch */
+
+static const uint8_t *known_base(void *ctx, uint64_t pfn)
+{
+	return even_only && pfn % 2 ? NULL : vm_snapshot_image_base(ctx, pfn);
+}
+
 /* Encode an epoch of the listed pages (full = every nonzero page). */
 static void make_epoch(struct ckpt_buf *out, uint64_t epoch, bool full,
 		       const uint64_t *pfns, size_t n)
@@ -48,8 +58,10 @@ static void make_epoch(struct ckpt_buf *out, uint64_t epoch, bool full,
 	s.npages = n;
 	fill_vcpu_device(&s, epoch);
 	ckpt_buf_reset(out);
-	assert_int_equal(vm_snapshot_encode(&s, MEM, full ? NULL : base,
-					    CKPT_COMPRESS_AUTO, out, NULL),
+	memset(&epoch_stats, 0, sizeof(epoch_stats));
+	assert_int_equal(vm_snapshot_encode(&s, MEM, full ? NULL : known_base,
+					    base, CKPT_COMPRESS_AUTO, out,
+					    &epoch_stats),
 			 0);
 	for (size_t i = 0; i < n; i++)
 		memcpy(base + pfns[i] * 4096, guest + pfns[i] * 4096, 4096);
@@ -158,6 +170,32 @@ static void test_full_then_incremental(void **state)
 	make_epoch(&b, 20, false, &pfns[1], 1);
 	assert_int_equal(feed(&r, &d, b.data, b.len), 1);
 	assert_memory_equal(r.image, guest, MEM);
+	finish(&r, &d, &b);
+}
+
+/* Pages whose backup copy the primary does not know arrive as absolute
+ * content and replace whatever the image held. */
+static void test_absolute_pages_replace_image(void **state)
+{
+	struct replica r;
+	struct ckpt_decoder d;
+	struct ckpt_buf b;
+	uint64_t pfns[4] = {3, 10, 17, 24};
+
+	(void)state;
+	start(&r, &d, &b);
+	even_only = true;
+	for (uint64_t e = 2; e < 6; e++) {
+		for (int i = 0; i < 4; i++)
+			scribble(pfns[i], (uint32_t)(e * 17 + (uint64_t)i));
+		make_epoch(&b, e, false, pfns, 4);
+		assert_int_equal(feed(&r, &d, b.data, b.len), 1);
+		assert_memory_equal(r.image, guest, MEM);
+	}
+	even_only = false;
+	/* Two deltas (10, 24), two absolute pages (3, 17). */
+	assert_int_equal(epoch_stats.by_encoding[CKPT_PAGE_XOR_RLE], 2);
+	assert_int_equal(epoch_stats.by_encoding[CKPT_PAGE_RLE], 2);
 	finish(&r, &d, &b);
 }
 
@@ -276,11 +314,12 @@ static void test_full_resync_replaces_image(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_full_then_incremental),
-		cmocka_unit_test(test_truncated_epoch_keeps_committed),
-		cmocka_unit_test(test_corrupt_epoch_rejected),
-		cmocka_unit_test(test_incremental_before_full_rejected),
-		cmocka_unit_test(test_full_resync_replaces_image),
+	    cmocka_unit_test(test_full_then_incremental),
+	    cmocka_unit_test(test_absolute_pages_replace_image),
+	    cmocka_unit_test(test_truncated_epoch_keeps_committed),
+	    cmocka_unit_test(test_corrupt_epoch_rejected),
+	    cmocka_unit_test(test_incremental_before_full_rejected),
+	    cmocka_unit_test(test_full_resync_replaces_image),
 	};
 
 	return cmocka_run_group_tests_name("replica", tests, setup, teardown);

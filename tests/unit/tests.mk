@@ -55,6 +55,9 @@ test_ckpt_codec_SOURCES := vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
 UNIT_TESTS += test_consistency_checker
 test_consistency_checker_SOURCES := experiments/consistency/checker.c \
 	experiments/consistency/resp_reply.c
+# The paced load's schedule and connection choice.
+UNIT_TESTS += test_consistency_pace
+test_consistency_pace_SOURCES := experiments/consistency/pace.c
 
 # Gratuitous ARP (arp/garp.c); links libnet (-lnet). The frame-building
 # cases skip without CAP_NET_RAW (libnet opens a packet socket on "lo").
@@ -62,17 +65,24 @@ UNIT_TESTS += test_garp
 test_garp_SOURCES := arp/garp.c common/log.c
 
 UNIT_TESTS += test_replica
-test_replica_SOURCES := backup/replica.c vmm/vm_snapshot.c vmm/vm_state.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c vmm/vm_dirty.c vmm/vm.c vmm/vm_cpu.c vmm/vm_clock.c vmm/vm_pause.c vmm/vnic.c vmm/elf_loader.c vmm/boot_info.c common/log.c
+test_replica_SOURCES := backup/replica.c vmm/vm_snapshot.c vmm/vm_precopy.c vmm/vm_state.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c vmm/vm_dirty.c vmm/vm.c vmm/vm_cpu.c vmm/vm_clock.c vmm/vm_pause.c vmm/vnic.c vmm/elf_loader.c vmm/boot_info.c vmm/cpu_features.c vmm/vm_profile.c common/log.c
+
+# The primary's delta cache (what the backup holds, bounded).
+UNIT_TESTS += test_delta_cache
+test_delta_cache_SOURCES := primary/delta_cache.c
 
 # The backup's replay log (digests, trim rules, limits) and its pcapng export.
 UNIT_TESTS += test_replay_log
-test_replay_log_SOURCES := backup/replay_log.c common/log.c
+test_replay_log_SOURCES := backup/replay_log.c netstate/frame_digest.c common/log.c
 UNIT_TESTS += test_pcapng
-test_pcapng_SOURCES := backup/replay_log.c backup/pcapng.c common/log.c
+test_pcapng_SOURCES := backup/replay_log.c backup/pcapng.c \
+	netstate/frame_digest.c common/log.c
 
 # netstate/: frame parsing, flow state, replay gating and audit.
 UNIT_TESTS += test_netstate_frame
 test_netstate_frame_SOURCES := netstate/frame.c netstate/frame_build.c
+UNIT_TESTS += test_frame_digest
+test_frame_digest_SOURCES := netstate/frame_digest.c
 UNIT_TESTS += test_guest_filter
 test_guest_filter_SOURCES := netstate/guest_filter.c
 UNIT_TESTS += test_netstate_flow
@@ -104,6 +114,42 @@ test_output_buffer_SOURCES := primary/output_buffer.c primary/output_release.c \
 UNIT_TESTS += test_control_server
 test_control_server_SOURCES := common/control_server.c common/report.c \
 	common/log.c
+
+# The secure replication channel (handshake, records, key file); libsodium.
+UNIT_TESTS += test_secure_transport
+test_secure_transport_SOURCES := common/secure_transport.c \
+	common/secure_handshake.c common/secure_record.c \
+	common/transport_tcp.c common/log.c common/repl_protocol.c \
+	vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
+UNIT_TESTS += test_key_file
+test_key_file_SOURCES := common/key_file.c
+
+# CPU features: names, lists, the CPUID filter; with /dev/kvm and
+# build/guest/echo.elf also the guest-visible CPUID and snapshots.
+UNIT_TESTS += test_cpu_features
+test_cpu_features_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) \
+	common/log.c tests/unit/kvm_test_vm.c
+
+# The vCPU throttle against a CPU-bound guest (needs /dev/kvm and
+# build/guest/echo.elf, skips otherwise).
+UNIT_TESTS += test_vm_throttle
+test_vm_throttle_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) \
+	common/log.c tests/unit/kvm_test_vm.c
+
+# The bandwidth cap's token bucket (fake clock; one real-clock case).
+UNIT_TESTS += test_rate_limit
+test_rate_limit_SOURCES := common/rate_limit.c
+
+# The pre-copy planner: round arithmetic, QEMU's auto-converge rule, and
+# simulated migrations (converging, non-converging, bandwidth-capped).
+UNIT_TESTS += test_precopy_plan
+test_precopy_plan_SOURCES := migration/precopy_plan.c
+
+# The instance profile: hashing, wire layout, malformed payloads, the
+# destination's check; links libsodium.
+UNIT_TESTS += test_vm_profile
+test_vm_profile_SOURCES := vmm/vm_profile.c vmm/cpu_features.c \
+	vmm/boot_info.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
 
 # The adaptive failure detector and the heartbeat datagram.
 UNIT_TESTS += test_detector

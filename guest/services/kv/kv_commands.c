@@ -15,57 +15,62 @@
 #include <errno.h>
 #include <string.h>
 
+/* May need memory for new data: refused above maxmemory (Redis's
+ * "denyoom"). Reads, deletes, pops and PING keep working there. */
+#define KV_CMD_DENYOOM 0x1
+
 struct kv_command {
 	const char *name; /* lowercase; the table is sorted by it */
 	int arity;        /* Redis convention: n exact, -n at least n */
 	kv_handler *fn;
+	unsigned flags;   /* KV_CMD_* */
 };
 
 static kv_handler cmd_command, cmd_config, cmd_dbsize, cmd_echo, cmd_flushall,
 	cmd_info, cmd_ping, cmd_quit, cmd_select;
 
 static const struct kv_command commands[] = {
-	{ "append", 3, cmd_append },
-	{ "command", -1, cmd_command },
-	{ "config", -2, cmd_config },
-	{ "dbsize", 1, cmd_dbsize },
-	{ "decr", 2, cmd_decr },
-	{ "decrby", 3, cmd_decrby },
-	{ "del", -2, cmd_del },
-	{ "echo", 2, cmd_echo },
-	{ "exists", -2, cmd_exists },
-	{ "expire", -3, cmd_expire },
-	{ "flushall", -1, cmd_flushall },
-	{ "flushdb", -1, cmd_flushall },
-	{ "get", 2, cmd_get },
-	{ "getdel", 2, cmd_getdel },
-	{ "getset", 3, cmd_getset },
-	{ "incr", 2, cmd_incr },
-	{ "incrby", 3, cmd_incrby },
-	{ "info", -1, cmd_info },
-	{ "keys", 2, cmd_keys },
-	{ "lindex", 3, cmd_lindex },
-	{ "llen", 2, cmd_llen },
-	{ "lpop", -2, cmd_lpop },
-	{ "lpush", -3, cmd_lpush },
-	{ "lrange", 4, cmd_lrange },
-	{ "mget", -2, cmd_mget },
-	{ "mset", -3, cmd_mset },
-	{ "persist", 2, cmd_persist },
-	{ "pexpire", -3, cmd_pexpire },
-	{ "ping", -1, cmd_ping },
-	{ "psetex", 4, cmd_psetex },
-	{ "pttl", 2, cmd_pttl },
-	{ "quit", -1, cmd_quit },
-	{ "rpop", -2, cmd_rpop },
-	{ "rpush", -3, cmd_rpush },
-	{ "select", 2, cmd_select },
-	{ "set", -3, cmd_set },
-	{ "setex", 4, cmd_setex },
-	{ "setnx", 3, cmd_setnx },
-	{ "strlen", 2, cmd_strlen },
-	{ "ttl", 2, cmd_ttl },
-	{ "type", 2, cmd_type },
+	{ "append", 3, cmd_append, KV_CMD_DENYOOM },
+	{ "command", -1, cmd_command, 0 },
+	{ "config", -2, cmd_config, 0 },
+	{ "dbsize", 1, cmd_dbsize, 0 },
+	{ "decr", 2, cmd_decr, KV_CMD_DENYOOM },
+	{ "decrby", 3, cmd_decrby, KV_CMD_DENYOOM },
+	{ "del", -2, cmd_del, 0 },
+	{ "echo", 2, cmd_echo, 0 },
+	{ "exists", -2, cmd_exists, 0 },
+	{ "expire", -3, cmd_expire, 0 },
+	{ "flushall", -1, cmd_flushall, 0 },
+	{ "flushdb", -1, cmd_flushall, 0 },
+	{ "get", 2, cmd_get, 0 },
+	{ "getdel", 2, cmd_getdel, 0 },
+	{ "getset", 3, cmd_getset, KV_CMD_DENYOOM },
+	{ "incr", 2, cmd_incr, KV_CMD_DENYOOM },
+	{ "incrby", 3, cmd_incrby, KV_CMD_DENYOOM },
+	{ "info", -1, cmd_info, 0 },
+	{ "keys", 2, cmd_keys, 0 },
+	{ "lindex", 3, cmd_lindex, 0 },
+	{ "llen", 2, cmd_llen, 0 },
+	{ "lpop", -2, cmd_lpop, 0 },
+	{ "lpush", -3, cmd_lpush, KV_CMD_DENYOOM },
+	{ "lrange", 4, cmd_lrange, 0 },
+	{ "mget", -2, cmd_mget, 0 },
+	{ "mset", -3, cmd_mset, KV_CMD_DENYOOM },
+	{ "persist", 2, cmd_persist, 0 },
+	{ "pexpire", -3, cmd_pexpire, 0 },
+	{ "ping", -1, cmd_ping, 0 },
+	{ "psetex", 4, cmd_psetex, KV_CMD_DENYOOM },
+	{ "pttl", 2, cmd_pttl, 0 },
+	{ "quit", -1, cmd_quit, 0 },
+	{ "rpop", -2, cmd_rpop, 0 },
+	{ "rpush", -3, cmd_rpush, KV_CMD_DENYOOM },
+	{ "select", 2, cmd_select, 0 },
+	{ "set", -3, cmd_set, KV_CMD_DENYOOM },
+	{ "setex", 4, cmd_setex, KV_CMD_DENYOOM },
+	{ "setnx", 3, cmd_setnx, KV_CMD_DENYOOM },
+	{ "strlen", 2, cmd_strlen, 0 },
+	{ "ttl", 2, cmd_ttl, 0 },
+	{ "type", 2, cmd_type, 0 },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -211,12 +216,36 @@ void kv_execute(struct kv_client *c, const struct resp_arg *argv,
 		return;
 	}
 	c->srv->commands_processed++;
+	if ((cmd->flags & KV_CMD_DENYOOM) && kv_over_maxmemory(c->srv)) {
+		c->srv->rejected_oom++;
+		kv_reply_err(c, KV_ERR_MAXMEMORY);
+		return;
+	}
 	cmd->fn(c, argv, argc);
 	/* Amortised active expiry: keys nobody reads again still go away. */
 	kv_store_expire_step(&c->srv->store, c->now_ms, 2);
 }
 
 /* ---------------------------------------------- connection and server */
+
+bool kv_over_maxmemory(const struct kv_server *srv)
+{
+	size_t used, total;
+
+	svc_mem_usage(&used, &total);
+	return used > srv->maxmemory;
+}
+
+size_t kv_default_maxmemory(size_t heap_total)
+{
+	size_t reserve = heap_total / 8;
+
+	if (reserve < KV_MEM_RESERVE_MIN)
+		reserve = KV_MEM_RESERVE_MIN;
+	if (reserve > heap_total / 2)
+		reserve = heap_total / 2;
+	return heap_total - reserve;
+}
 
 static void cmd_ping(struct kv_client *c, const struct resp_arg *argv,
 		     size_t argc)
@@ -347,6 +376,16 @@ static void cmd_info(struct kv_client *c, const struct resp_arg *argv,
 		info_section(&ib, "Clients");
 		info_ll(&ib, "connected_clients", (long long)srv->clients);
 	}
+	if (info_wants(argv, argc, "memory")) {
+		size_t used, total;
+
+		svc_mem_usage(&used, &total);
+		info_section(&ib, "Memory");
+		info_ll(&ib, "used_memory", (long long)used);
+		info_ll(&ib, "total_system_memory", (long long)total);
+		info_ll(&ib, "maxmemory", (long long)srv->maxmemory);
+		info_str(&ib, "maxmemory_policy:noeviction\r\n");
+	}
 	if (info_wants(argv, argc, "stats")) {
 		info_section(&ib, "Stats");
 		info_ll(&ib, "total_connections_received",
@@ -356,6 +395,8 @@ static void cmd_info(struct kv_client *c, const struct resp_arg *argv,
 		info_ll(&ib, "expired_keys", (long long)st->expired_keys);
 		info_ll(&ib, "keyspace_hits", (long long)st->hits);
 		info_ll(&ib, "keyspace_misses", (long long)st->misses);
+		info_ll(&ib, "rejected_oom_commands",
+			(long long)srv->rejected_oom);
 	}
 	if (info_wants(argv, argc, "keyspace")) {
 		char num[24];
@@ -382,11 +423,12 @@ static void cmd_config(struct kv_client *c, const struct resp_arg *argv,
 		       size_t argc)
 {
 	/* What clients ask for; no persistence, so save is off. */
-	char port[8], bulk[24];
+	char port[8], bulk[24], maxmem[24];
 	const char *params[][2] = {
 		{ "appendonly", "no" },
 		{ "databases", "1" },
-		{ "maxmemory", "0" },
+		{ "maxmemory", maxmem },
+		{ "maxmemory-policy", "noeviction" },
 		{ "port", port },
 		{ "proto-max-bulk-len", bulk },
 		{ "save", "" },
@@ -402,6 +444,7 @@ static void cmd_config(struct kv_client *c, const struct resp_arg *argv,
 		}
 		resp_format_ll(port, c->srv->port);
 		resp_format_ll(bulk, (long long)c->srv->max_bulk);
+		resp_format_ll(maxmem, (long long)c->srv->maxmemory);
 		for (size_t i = 0; i < nparams; i++) {
 			const char *name = params[i][0];
 

@@ -25,6 +25,11 @@ struct kv_server {
 	uint64_t start_ms;
 	uint64_t connections_received;
 	uint64_t commands_processed;
+	/* Write commands are refused while the heap holds more than this
+	 * (noeviction): the rest is left for connections, requests and
+	 * replies, so reads and deletes keep working on a full store. */
+	size_t maxmemory;
+	uint64_t rejected_oom;
 };
 
 struct kv_client {
@@ -52,6 +57,17 @@ typedef void kv_handler(struct kv_client *c, const struct resp_arg *argv,
 #define KV_ERR_NOT_INT "ERR value is not an integer or out of range"
 #define KV_ERR_SYNTAX "ERR syntax error"
 #define KV_ERR_OOM "OOM out of memory"
+#define KV_ERR_MAXMEMORY \
+	"OOM command not allowed when used memory > 'maxmemory'."
+
+/* The smallest share of the heap kept back from data by default. */
+#define KV_MEM_RESERVE_MIN (512u * 1024)
+
+/* Heap in use above srv->maxmemory? */
+bool kv_over_maxmemory(const struct kv_server *srv);
+/* maxmemory when none is given: the heap minus an eighth of it (at least
+ * KV_MEM_RESERVE_MIN, at most half). */
+size_t kv_default_maxmemory(size_t heap_total);
 
 /* "-ERR wrong number of arguments for 'name' command" */
 void kv_reply_arity(struct kv_client *c, const char *name);

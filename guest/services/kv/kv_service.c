@@ -4,9 +4,11 @@
  * per-connection input buffer and parser, runs every complete request in
  * order (pipelining), and sends each receive's replies in one go.
  *
- * Options on the guest command line: port=N (default 6379) and
+ * Options on the guest command line: port=N (default 6379),
  * maxbulk=BYTES, the largest bulk string a client may send (default 64 MiB;
- * the protocol's own cap is 512 MiB).
+ * the protocol's own cap is 512 MiB), and maxmemory=BYTES, the heap use
+ * above which write commands are refused with -OOM (default: the heap less
+ * an eighth, at least 512 KiB, kept for connections and replies).
  */
 #include "kv_commands.h"
 
@@ -228,7 +230,8 @@ static const struct svc_tcp_ops kv_ops = {
 static int kv_start(void)
 {
 	const char *bad = NULL;
-	uint64_t max_bulk;
+	uint64_t max_bulk, maxmemory;
+	size_t used, total;
 	uint16_t port;
 	int r;
 
@@ -243,6 +246,10 @@ static int kv_start(void)
 			   RESP_PROTO_MAX_BULK, &max_bulk);
 	if (r < 0)
 		return r;
+	svc_mem_usage(&used, &total);
+	r = option_get_u64("maxmemory", 0, 0, total, &maxmemory);
+	if (r < 0)
+		return r;
 	/* Started again (unit tests): drop the previous keyspace. */
 	if (started)
 		kv_store_destroy(&server.store);
@@ -254,13 +261,17 @@ static int kv_start(void)
 	started = true;
 	server.port = port;
 	server.max_bulk = (size_t)max_bulk;
+	server.maxmemory =
+		maxmemory ? (size_t)maxmemory : kv_default_maxmemory(total);
 	server.start_ms = svc_now_ms();
 	r = svc_tcp_listen(server.port, &kv_ops);
 	if (r < 0) {
 		svc_log("kv: cannot listen on port %u: %d", server.port, r);
 		return r;
 	}
-	svc_log("kv: listening on port %u", server.port);
+	svc_log("kv: listening on port %u (maxmemory %zu KiB of a %zu KiB "
+		"heap, noeviction)",
+		server.port, server.maxmemory >> 10, total >> 10);
 	return 0;
 }
 
