@@ -120,10 +120,9 @@ void heartbeat_sender_released(struct heartbeat_sender *s, uint64_t epoch)
 		 * one. */
 		old = __atomic_load_n(&s->released_after, __ATOMIC_ACQUIRE);
 		while (epoch > old &&
-		       !__atomic_compare_exchange_n(&s->released_after, &old,
-						    epoch, false,
-						    __ATOMIC_ACQ_REL,
-						    __ATOMIC_ACQUIRE))
+		       !__atomic_compare_exchange_n(
+			   &s->released_after, &old, epoch, false,
+			   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			;
 		send_round(s);
 	}
