@@ -177,13 +177,13 @@ pc_mode() {
 # pc_rows MODE CSV CLIENT_JSON: chain.csv, switchovers.csv and rounds.csv
 # rows of the recorded events, with the client's stalls.
 pc_rows() {
-	local mode=$1 csv=$2 client=$3 e kind n from to rep kill start prot ms hms tk gap gfrom gto rst viol recon
+	local mode=$1 csv=$2 client=$3 e kind n from to rep ev start prot ms hms tk gap gfrom gto rst viol recon
 	viol=$(jq -r '[.violations[]?] | add // empty' <<<"$client")
 	recon=$(jq -r '.reconnects // empty' <<<"$client")
 	for e in "${PC_EVENTS[@]}"; do
-		{ read -r kind; read -r _; read -r n; read -r from; read -r to; read -r rep; read -r kill
+		{ read -r kind; read -r _; read -r n; read -r from; read -r to; read -r rep; read -r ev
 		  read -r start; read -r prot; read -r ms; read -r hms; } < <(jq -r '.[]' <<<"$e")
-		tk=$(chain_takeover_mono "$rep" "$kill")
+		tk=$(chain_takeover_mono "$rep" "$ev")
 		read -r gap gfrom gto <<<"$(chain_stall_at "$csv" "$tk")"
 		[ "$gap" = NA ] && gap=''
 		rst=''
@@ -193,7 +193,7 @@ pc_rows() {
 			echo "$mode,$n,$from,$to,$gap,$ms,$viol,$recon" >>"$SC_OUT/chain.csv"
 		else
 			# The stall from the request on, takeover included.
-			[ -n "$prot" ] && rst=$(chain_max_stall "$csv" "$kill" "$(awk -v p="$prot" 'BEGIN { printf "%.3f", p + 300 }')")
+			[ -n "$prot" ] && rst=$(chain_max_stall "$csv" "$ev" "$(awk -v p="$prot" 'BEGIN { printf "%.3f", p + 300 }')")
 			[ "$rst" = NA ] && rst=''
 			jq -rn --arg m "$mode" --arg n "$n" --arg f "$from" --arg t "$to" --arg g "$gap" --arg s "$rst" \
 				--arg h "$hms" --arg p "$ms" --argjson r "$rep" '
@@ -201,7 +201,7 @@ pc_rows() {
 				| map(if . == null then "" else tostring end) | join(",")' >>"$SC_OUT/switchovers.csv"
 		fi
 		jq -rn --arg k "$kind" --arg m "$mode" --arg n "$n" --arg f "$from" --arg t "$to" --arg g "$gap" \
-			--arg gf "$gfrom" --arg gt "$gto" --arg s "$rst" --arg e "$kill" --arg st "$start" --arg p "$prot" \
+			--arg gf "$gfrom" --arg gt "$gto" --arg s "$rst" --arg e "$ev" --arg st "$start" --arg p "$prot" \
 			--arg ms "$ms" --argjson r "$rep" '
 			def rel: if . == null or . == "" or . == "NA" or . == 0 then null else ((tonumber - ($e | tonumber)) * 1000 | round / 1000) end;
 			[$k, $m, $n, $f, $t, $r.reason, $r.detector, $r.phases_ms.detect, $r.phases_ms.fence, $r.phases_ms.restore,
