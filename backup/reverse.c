@@ -217,7 +217,7 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 		return -EAGAIN;
 	}
 	/* Named: benchmarks read its CPU time from /proc/PID/task/TID. */
-	pthread_setname_np(r->thread, "rrvm-capture");
+	pthread_setname_np(r->thread, "capture");
 	r->running = true;
 	log_info("reverse: %s topology, capturing on %s with %s%s%s%s",
 		 reverse_topology_name(cfg->topology), cfg->capture_if,

@@ -34,8 +34,9 @@ declare -A FIG=(
 	[checkpoint-cost]=fig_checkpoint_cost.py
 	[replay-cost]=fig_replay_cost.py
 	[overhead]=fig_overhead.py
+	[protection-chain]=fig_protection_chain.py
 )
-ORDER="latency-vs-epoch latency-cdf throughput-vs-epoch failover-timeline consistency checkpoint-cost replay-cost overhead"
+ORDER="latency-vs-epoch latency-cdf throughput-vs-epoch failover-timeline consistency checkpoint-cost replay-cost overhead protection-chain"
 [ ${#WANT[@]} -gt 0 ] && ORDER="${WANT[*]}"
 for s in $ORDER; do
 	[ -n "${FIG[$s]:-}" ] || { echo "figures: no scenario '$s' (known: ${!FIG[*]})" >&2; exit 2; }

@@ -288,6 +288,31 @@ sc_quantiles() {
 		      print v[int((n + 1) / 2)], v[i], v[n], n }'
 }
 
+# sc_clients_start NAME LOAD_CLIENTS [client option...]: in the client
+# namespace, the consistency client (incr,keys, until SIGTERM; JSON in
+# raw/NAME.client.json, per-reply CSV raw/NAME.client.csv, log
+# logs/NAME.client.log) and, unless LOAD_CLIENTS is 0, a redis-benchmark
+# SET load of that many connections (logs/NAME.redis-benchmark.log); waits
+# for the client's first reply (the CSV's second line). Sets SC_CC_PID and
+# SC_RB_PID (empty without a load). 1 (noted) if the client did not start:
+# the caller stops both.
+SC_CC_PID='' SC_RB_PID=''
+sc_clients_start() {
+	local name=$1 lc=$2 csv=$SC_OUT/raw/$1.client.csv
+	shift 2
+	SC_RB_PID=''
+	rrvm_cc_bg "$TB_NS_C" "$SC_OUT/logs/$name.client.log" "$SC_OUT/raw/$name.client.json" 0 \
+		--csv "$csv" "$@"
+	SC_CC_PID=$RRVM_LAST_PID
+	if [ "$lc" -gt 0 ]; then
+		rrvm_load_bg "$TB_NS_C" "$SC_OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -c "$lc"
+		SC_RB_PID=$RRVM_LAST_PID
+	fi
+	wait_for 10 --pid "$SC_CC_PID" awk 'NR == 2 { ok = 1; exit } END { exit !ok }' "$csv" && return 0
+	sc_note "$name: the consistency client did not start: $(tail -n 2 "$SC_OUT/logs/$name.client.log" | tr '\n' ' ')"
+	return 1
+}
+
 # ------------------------------------------------------------ kill rounds
 # sc_kill_round NAME MODE EPOCH_MS [option...] [-- sc_pair_up option...]:
 # one randomized kill of the primary under client traffic, on a fresh pair
@@ -461,19 +486,12 @@ sc_kill_round() {
 		sc_pair_down
 		return 1
 	fi
-	rrvm_cc_bg "$TB_NS_C" "$SC_OUT/logs/$name.client.log" "$SC_OUT/raw/$name.client.json" 0 \
-		--csv "$KR_CSV" "${ccopt[@]}"
-	cc_pid=$RRVM_LAST_PID
-	if [ "$lc" -gt 0 ]; then
-		rrvm_load_bg "$TB_NS_C" "$SC_OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -c "$lc"
-		rb_pid=$RRVM_LAST_PID
-	fi
-	# The delay runs from the client's first reply (the CSV's second line).
-	if ! wait_for 10 --pid "$cc_pid" awk 'NR == 2 { ok = 1; exit } END { exit !ok }' "$KR_CSV"; then
-		sc_note "$name: the consistency client did not start: $(tail -n 2 "$SC_OUT/logs/$name.client.log" | tr '\n' ' ')"
-		sc_pair_down "$cc_pid" "$rb_pid"
+	# The delay runs from the client's first reply.
+	if ! sc_clients_start "$name" "$lc" "${ccopt[@]}"; then
+		sc_pair_down "$SC_CC_PID" "$SC_RB_PID"
 		return 1
 	fi
+	cc_pid=$SC_CC_PID rb_pid=$SC_RB_PID
 	sc_kill_primary "$name" "$dmin" "$dmax" "$rto"
 	off=$KR_OFFSET_NS t_kill=$KR_KILL_REAL
 	sleep "$after"

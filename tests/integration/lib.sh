@@ -287,6 +287,8 @@ t_init_testbed() {
 	done
 	# shellcheck source=SCRIPTDIR/../../experiments/lib/testbed.sh
 	. "$ROOT/experiments/lib/testbed.sh"
+	# shellcheck source=SCRIPTDIR/../../experiments/lib/chain.sh
+	. "$ROOT/experiments/lib/chain.sh"
 	tb_set_prefix "$RRVM_NS_PREFIX-tb" || t_fail "bad testbed prefix"
 	rrvm_trap_cleanup
 	tmpdir_create T_TMP
@@ -468,36 +470,26 @@ tb_t_retopology() {
 }
 
 # tb_t_sym_pair_up MODE EPOCH_MS PRIMARY_REPORT [primary option...]: a pair
-# whose daemons can swap roles (issue 11): the backup on bak re-protects to
-# pri's replication address after a takeover; the primary on pri listens
-# there as a backup after a switchover, fences bak and writes its own
-# takeover report to PRIMARY_REPORT. In inline/mirror each gets the
-# capture options for its own host and the testbed's rewire command (the
-# new primary puts the other host's capture in front of itself).
+# whose daemons can swap roles (issue 11; chain_pair_up, experiments/lib/
+# chain.sh): the backup on bak re-protects to pri's replication address
+# after a takeover; the primary on pri listens there as a backup after a
+# switchover, fences bak and writes its own takeover report to
+# PRIMARY_REPORT. In inline/mirror each gets the capture options for its
+# own host and the testbed's rewire command (the new primary puts the
+# other host's capture in front of itself). Sets P_* and B_* as
+# tb_t_pair_up; fails the test if the pair does not come up protected.
 tb_t_sym_pair_up() {
-	local mode=$1 epoch=$2 preport=$3 t0 rc
-	shift 3
-	local -a bopt=(--reprotect "$TB_PRI_REP_IP:7777") popt=(--listen "$TB_PRI_REP_IP:7777"
-		--fence-cmd "$(rrvm_tb_fence_cmd bak)" --report "$preport")
-	if [ "${TB_TOPOLOGY:-basic}" != basic ]; then
-		local -a cap=(--topology "$TB_TOPOLOGY" --capture-if "$TB_BAK_CAPTURE_IF")
-		[ -n "$TB_BAK_FORWARD_IF" ] && cap+=(--forward-if "$TB_BAK_FORWARD_IF")
-		bopt+=("${cap[@]}" --guest-mac "$TB_GUEST_MAC" --guest-ip "$TB_GUEST_IP")
-		popt+=("${cap[@]}")
-		if declare -f tb_rewire_cmd >/dev/null; then
-			bopt+=(--rewire-cmd "$(tb_rewire_cmd bak)")
-			popt+=(--rewire-cmd "$(tb_rewire_cmd pri)")
-		fi
-	fi
+	local mode=$1 epoch=$2 t0
 	t0=$(now_ms)
-	rm -f "$preport"
-	tb_t_backup_start "${bopt[@]}"
-	tb_t_primary_start "$mode" "$epoch" "${popt[@]}" "$@"
-	guest_wait_ready 6379
-	rrvm_wait_protected "$P_CTL" "$P_PID" 20
-	rc=$?
-	[ $rc = 2 ] && t_fail "rrvm primary exited before the backup held a checkpoint"
-	[ $rc = 1 ] && t_fail "the backup did not acknowledge a full checkpoint within 20 s: $RRVM_REPL"
+	T_PAIR=$((T_PAIR + 1))
+	B_LOG=$T_TMP/backup.$T_PAIR.log B_CTL=$T_TMP/backup.$T_PAIR.ctl B_REPORT=$T_TMP/failover.$T_PAIR.json
+	P_LOG=$T_TMP/primary.$T_PAIR.log P_CTL=$T_TMP/primary.$T_PAIR.ctl
+	T_EXTRA_LOGS+=("$B_LOG" "$P_LOG")
+	CH_MEM=64M
+	chain_pair_up "$@"
+	local rc=$?
+	G_PID=$P_PID G_LOG=$P_LOG
+	[ $rc = 0 ] || t_fail "symmetric pair ($mode, ${TB_TOPOLOGY:-basic}): $CH_ERR"
 	t_info "symmetric pair $T_PAIR up ($mode, ${TB_TOPOLOGY:-basic}, epoch $epoch ms) in $(( $(now_ms) - t0 )) ms: primary pid $P_PID, backup pid $B_PID"
 }
 
