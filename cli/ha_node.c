@@ -149,6 +149,20 @@ static int cmd_protect(void *ctx, struct control_request *req)
 				   "here");
 		return 0;
 	}
+	/*
+	 * Already aiming there in that mode: the replicator reconnects by
+	 * itself. Restarting it would start a new session, and the backup
+	 * would have to tell an orderly change from a crash.
+	 */
+	if (n->repl_on && n->mode == mode && strcmp(n->peer, req->argv[1]) == 0) {
+		bool prot = replicator_protected(&n->repl);
+
+		pthread_mutex_unlock(&n->repl_lock);
+		control_replyf(req, "already protecting to %s in %s mode (%s)\n",
+			       req->argv[1], repl_mode_name(mode),
+			       prot ? "protected" : "connecting");
+		return 0;
+	}
 	/* A new backup: the old one (if any) must not take over. */
 	protect_stop(n, true);
 	ret = protect_start(n, req->argv[1], mode);
