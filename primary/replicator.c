@@ -798,9 +798,13 @@ int replicator_start(struct replicator *r, struct vm *vm,
 			goto out;
 	}
 	beats_start(r);
+	__atomic_store_n(&vm->dirty_log_owner, "the replicator",
+			 __ATOMIC_RELEASE);
 	ret = -pthread_create(&r->epoch_thread, NULL, epoch_thread_main, r);
-	if (ret)
+	if (ret) {
+		__atomic_store_n(&vm->dirty_log_owner, NULL, __ATOMIC_RELEASE);
 		goto out;
+	}
 	pthread_setname_np(r->epoch_thread, "repl-epoch");
 	r->epoch_running = true;
 	if (cfg->heartbeat_ms && pthread_create(&r->heartbeat_thread, NULL,
@@ -841,6 +845,7 @@ void replicator_stop(struct replicator *r, bool goodbye)
 				 "(it stands down)");
 	}
 	link_drop(r, true);
+	__atomic_store_n(&r->vm->dirty_log_owner, NULL, __ATOMIC_RELEASE);
 	if (reverse_mode(r))
 		vm_call_paused(r->vm, observer_install, NULL);
 	vm_snapshot_free(&r->snap);

@@ -34,6 +34,11 @@ tb_t_cc_start
 wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start"
 sleep 1
 
+# The dirty log belongs to the replicator: a probe would steal its pages.
+out=$(ctl "$P_CTL" checkpoint-probe 3 10 2>&1)
+t_check "0: checkpoint-probe on a protected primary is refused ($out)" test $? -ne 0
+t_check "0: ... naming the replicator" matches "$out" "in use by the replicator"
+
 # ------------------------------------------- 1 + 2. switchover, backup dies
 kill -STOP "$B_PID"
 out_f=$T_TMP/switchover1.out
