@@ -38,9 +38,10 @@ struct heartbeat_msg {
 
 /*
  * Build and check one datagram. These two are the only places that know
- * the format, and the hook for authentication: with a pre-shared key
- * (the lead's secure channel) build appends a tag and check verifies it;
- * today key must be NULL (--insecure) and is ignored.
+ * the format. With the pair's pre-shared key (NULL: --insecure) build
+ * appends an authentication tag and check verifies it, so nobody without
+ * the key can make the backup believe the primary lives (replays are the
+ * receiver's to refuse, by sequence number: backup/liveness.c).
  * build: bytes written or -ENOSPC; check: 0, or -EBADMSG (not ours,
  * wrong size, version or tag).
  */

@@ -249,9 +249,41 @@ static void test_heartbeat_datagram(void **state)
 	assert_int_equal(heartbeat_build(&m, NULL, buf, 8), -ENOSPC);
 }
 
+/* With the pair's key: tagged; no key, another key, any bit changed, or
+ * an untagged beat: refused. */
+static void test_heartbeat_authenticated(void **state)
+{
+	struct heartbeat_msg m = {.session = 9, .seq = 1000, .released_after = 0},
+			     out;
+	uint8_t key[32], other[32], buf[HEARTBEAT_MAX_BYTES];
+	ssize_t n;
+
+	(void)state;
+	memset(key, 0x5a, sizeof(key));
+	memset(other, 0x5b, sizeof(other));
+	n = heartbeat_build(&m, key, buf, sizeof(buf));
+	assert_int_equal(n, HEARTBEAT_BYTES + 16);
+	assert_int_equal(heartbeat_check(buf, (size_t)n, key, &out), 0);
+	assert_true(out.seq == 1000 && out.session == 9);
+	assert_int_equal(heartbeat_check(buf, (size_t)n, other, &out), -EBADMSG);
+	assert_int_equal(heartbeat_check(buf, (size_t)n, NULL, &out), -EBADMSG);
+	for (ssize_t i = 0; i < n; i++) {
+		buf[i] ^= 0x01;
+		assert_int_equal(heartbeat_check(buf, (size_t)n, key, &out),
+				 -EBADMSG);
+		buf[i] ^= 0x01;
+	}
+	/* A forger without the key sends an untagged beat. */
+	n = heartbeat_build(&m, NULL, buf, sizeof(buf));
+	assert_int_equal(heartbeat_check(buf, (size_t)n, key, &out), -EBADMSG);
+	assert_int_equal(heartbeat_build(&m, key, buf, HEARTBEAT_BYTES),
+			 -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_heartbeat_authenticated),
 	    cmocka_unit_test(test_cap_until_learned),
 	    cmocka_unit_test(test_learns_threshold),
 	    cmocka_unit_test(test_floor_and_cap),
