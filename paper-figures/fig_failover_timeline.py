@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """What a client sees around a primary failure: one panel per mode (rows)
-and fault kind (columns: crash, freeze, links down, replication link down).
+and fault kind (columns: crash, freeze, links down, replication link down,
+planned switchover).
 
 Claim under test: a crash is detected at once (the closed link) and a hung
 or cut-off host within the adaptive threshold (tens of ms), so the
@@ -23,10 +24,11 @@ BINS = {"mode": "str", "kill": "int", "t_ms": "float", "replies": "int",
 PHASES = {"mode": "str", "kill": "int", "phase": "str", "start_ms": "float",
           "end_ms": "float?"}
 PHASE_NAMES = ["detect", "fence", "restore", "announce", "replay", "first_frame"]
-FAULTS = ["crash", "freeze", "links-down", "replication-link-down"]
+FAULTS = ["crash", "freeze", "links-down", "replication-link-down", "switchover"]
 FAULT_LABEL = {"crash": "kill -9", "freeze": "SIGSTOP (frozen host)",
                "links-down": "host links down",
-               "replication-link-down": "replication link down"}
+               "replication-link-down": "replication link down",
+               "switchover": "planned switchover"}
 # Pale hues, none close to a mode colour, so the spans stay background.
 PHASE_COLOR = {"detect": "#FFE9A8", "fence": "#D9C7EE", "restore": "#BFE3F5",
                "announce": "#F7C6CF", "replay": "#7FBF7B", "first_frame": "#D0D0D0"}

@@ -340,7 +340,10 @@ sc_clients_start() {
 #                           report is in), replication-link-down (the
 #                           primary's rep0 down for --link-down MS, default
 #                           3000: no failover is expected, no report waited
-#                           for; a report is noted as a false failover)
+#                           for; a report is noted as a false failover),
+#                           switchover (`rrvm ctl PRIMARY switchover`: a
+#                           planned handover, the backup's report says
+#                           reason handover)
 # Sets (always, '{}'/empty when unknown):
 #   KR_DELAY_MS, KR_KILL_MONO_MS (CLOCK_MONOTONIC ms, 3 decimals, of the
 #   kill), KR_STOP_MONO_MS (of the client's SIGTERM), KR_KILL_TO_REPORT_MS,
@@ -400,6 +403,12 @@ sc_fault_start() {
 	freeze) kill -STOP "$P_PID" 2>/dev/null || sc_note "$1: the primary had already exited" ;;
 	links-down) sc_fault_links down ;;
 	replication-link-down) sc_fault_links down "$TB_REP_DEV" ;;
+	switchover)
+		# Planned: the primary hands the VM over (final epoch, no fence)
+		# and, started without --listen, ends.
+		timeout 20 "$RRVM" ctl "$P_CTL" switchover >"$SC_OUT/raw/$1.switchover.txt" 2>&1 ||
+			sc_note "$1: the switchover failed: $(head -c 300 "$SC_OUT/raw/$1.switchover.txt")"
+		;;
 	esac
 }
 sc_fault_end() {

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# summary: client replies and latency in 10 ms bins around a fault (kill -9, freeze, links down, replication link down), with the failover phases
+# summary: client replies and latency in 10 ms bins around a fault (kill -9, freeze, links down, replication link down) or a planned switchover, with the failover phases
 #
 # failover-timeline — what a client sees when the primary fails: its
 # replies stop at the fault and resume once the backup has detected it,
@@ -22,7 +22,9 @@
 # (CLOCK_MONOTONIC taken then): crash = kill -9, freeze = SIGSTOP (SIGCONT
 # after the report), links-down = every link of the primary's host down
 # (up after the report), replication-link-down = its rep0 down for
-# LINK_DOWN_MS. The clients run AFTER s past the report (or the link's
+# LINK_DOWN_MS, switchover = `rrvm ctl PRIMARY switchover` (planned: the
+# VM moves to the backup host with no detection and no fence; the
+# comparison point for the faults). The clients run AFTER s past the report (or the link's
 # return). Replies are binned by reply time from WINDOW_BEFORE ms before to
 # WINDOW_AFTER ms after the fault; the phases come from the report's
 # timeline_mono_ms.
@@ -36,7 +38,7 @@
 # reply gap around the fault, false failover, the report's detector and
 # detect phase, fault), raw/, logs/.
 
-FT_FAULTS="crash freeze links-down replication-link-down"
+FT_FAULTS="crash freeze links-down replication-link-down switchover"
 
 scenario_params() {
 	sc_param MODES "buffered reverse-inline reverse-mirror" "buffered reverse-inline reverse-mirror" \
