@@ -244,6 +244,8 @@ bench: deps
 	$(Q)./experiments/bench.sh
 	$(Q)./experiments/bench-checkpoint.sh
 	$(Q)./experiments/bench-replication.sh
+	$(Q)./experiments/bench-detect.sh
+	$(Q)./experiments/bench-reprotect.sh
 	$(Q)./experiments/bench-migration.sh
 	$(Q)mkdir -p results/bench && $(BUILD)/bench/bench_ckpt_codec | tee results/bench/codec-latest.csv
 	$(Q)$(BUILD)/bench/bench_secure_transport | tee results/bench/secure-transport-latest.csv

@@ -23,6 +23,8 @@ const char *backup_detector_name(enum backup_detector d)
 	switch (d) {
 	case DETECT_SILENCE:
 		return "silence";
+	case DETECT_BOTH_SILENT:
+		return "both-paths-silent";
 	case DETECT_LINK_CLOSED:
 		return "link-closed";
 	case DETECT_HANDOVER_CUT:
@@ -44,6 +46,8 @@ const char *backup_state_name(int state)
 		return "stood-down";
 	case BACKUP_STATE_TAKING_OVER:
 		return "taking-over";
+	case BACKUP_STATE_STANDING_BY:
+		return "standing-by";
 	}
 	return "unknown";
 }
@@ -51,6 +55,52 @@ const char *backup_state_name(int state)
 static void set_state(struct backup *b, enum backup_state st)
 {
 	stat_set(b->state, (int)st);
+}
+
+/*
+ * Our checkpoint no longer covers what the primary's clients saw: it
+ * reconnected (a new run, or the same one after dropping the link), or
+ * it told us over a heartbeat path that it gave up on us and released
+ * output after an epoch we hold.
+ */
+static bool stale(struct backup *b)
+{
+	uint64_t released =
+	    b->liveness_on ? liveness_released_after(&b->liveness) : 0;
+
+	if (released && released >= b->replica.committed_epoch &&
+	    !b->released_noted) {
+		b->released_noted = true;
+		log_warn("the primary gave up on the replication link after "
+			 "epoch %llu and runs UNPROTECTED: standing by (no "
+			 "failover from epoch %llu) until it resynchronises",
+			 (unsigned long long)released,
+			 (unsigned long long)b->replica.committed_epoch);
+	}
+	return b->resync_pending ||
+	       (released && released >= b->replica.committed_epoch);
+}
+
+static bool can_take_over(struct backup *b)
+{
+	return b->replica.committed && !b->stood_down && !stale(b);
+}
+
+/* The state `status` shows, from the facts above. */
+static void update_state(struct backup *b)
+{
+	int st = stat_read(b->state);
+
+	if (st == BACKUP_STATE_TAKING_OVER)
+		return;
+	set_state(b, b->stood_down	     ? BACKUP_STATE_STOOD_DOWN
+		     : !b->replica.committed ? BACKUP_STATE_WAITING
+		     : stale(b)		     ? BACKUP_STATE_STANDING_BY
+					     : BACKUP_STATE_REPLICATING);
+	if (b->reverse)
+		reverse_set_standing_by(b->reverse,
+					stat_read(b->state) ==
+					    BACKUP_STATE_STANDING_BY);
 }
 
 /* Caller holds b->lock. */
@@ -86,9 +136,13 @@ static int send_signal(struct backup *b, enum repl_msg_type type,
 
 	ckpt_buf_init(&buf);
 	ret = type == REPL_MSG_ACK ? repl_encode_ack(&buf, epoch)
-				   : repl_encode_signal(&buf, type, epoch);
+	      : type == REPL_MSG_HEARTBEAT
+		  ? repl_encode_heartbeat(&buf, epoch)
+		  : repl_encode_signal(&buf, type, epoch);
 	if (!ret)
 		ret = b->link->ops->send(b->link, buf.data, buf.len);
+	if (!ret)
+		b->last_tx_ns = clock_mono_ns();
 	ckpt_buf_free(&buf);
 	return ret;
 }
@@ -153,7 +207,7 @@ static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 			 "standing down (no failover for session %llx)",
 			 (unsigned long long)b->session);
 		b->stood_down = true;
-		set_state(b, BACKUP_STATE_STOOD_DOWN);
+		update_state(b);
 		drop_link(b, "goodbye");
 		return false;
 	case REPL_MSG_HANDOVER:
@@ -212,7 +266,9 @@ static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 		log_info("committed full checkpoint (epoch %llu); ready to "
 			 "take over",
 			 (unsigned long long)msg->header.epoch);
-		set_state(b, BACKUP_STATE_REPLICATING);
+		b->resync_pending = false;
+		b->released_noted = false;
+		update_state(b);
 	}
 	if (send_signal(b, REPL_MSG_ACK, msg->header.epoch))
 		drop_link(b, "cannot send ack");
@@ -231,10 +287,22 @@ static void note_rx(struct backup *b)
 	b->last_rx_ns = now;
 }
 
+/*
+ * After a stall of this host, the link's end may be old news next to
+ * heartbeats not read yet: this long for fresh ones before believing it.
+ */
+static uint64_t confirm_window_ns(const struct backup *b)
+{
+	uint64_t w = 4ull * b->cfg.heartbeat_ms * 1000000u;
+
+	return w > 20000000u ? w : 20000000u;
+}
+
 /* The link closed or broke. Returns true if that is a failover. */
 static bool link_lost(struct backup *b, ssize_t n)
 {
-	bool can_take_over = b->replica.committed && !b->stood_down;
+	uint64_t now = clock_mono_ns();
+	bool can;
 
 	if (b->cfg.incoming) {
 		/* Whatever the moment: the source keeps (or resumes) its VM
@@ -243,15 +311,30 @@ static bool link_lost(struct backup *b, ssize_t n)
 			  n == 0 ? "the source closed it" : strerror((int)-n));
 		return false;
 	}
-	if (b->handover_ready && can_take_over) {
+	/* What the primary said last (it may have given up on us). */
+	if (b->liveness_on)
+		liveness_drain(&b->liveness);
+	can = can_take_over(b);
+	if (b->handover_ready && can) {
 		/* We said READY; the primary may have frozen for good. */
 		b->detector = DETECT_HANDOVER_CUT;
 		drop_link(b, "cut during the handover");
 		return true;
 	}
 	drop_link(b, n == 0 ? "primary closed it" : strerror((int)-n));
-	if (!can_take_over)
+	update_state(b);
+	if (!can)
 		return false;
+	if (b->liveness_on &&
+	    liveness_stalled_since(&b->liveness, now - confirm_window_ns(b))) {
+		b->close_pending = true;
+		b->closed_ns = now;
+		log_warn("the link closed right after this host stalled: "
+			 "waiting %.0f ms for the primary's heartbeats before "
+			 "failing over",
+			 confirm_window_ns(b) / 1e6);
+		return false;
+	}
 	/* No goodbye: the primary's process died (its kernel closed the
 	 * socket). Waiting out the silence timeout would only add outage. */
 	b->detector = DETECT_LINK_CLOSED;
@@ -358,15 +441,22 @@ static void adopt(struct backup *b, struct repl_accepted *a)
 			 "waiting for its full checkpoint",
 			 (unsigned long long)h->session,
 			 (unsigned long long)b->session);
-	if (h->session != b->session) {
+	if (h->session != b->session)
 		b->stood_down = false;
-		set_state(b, b->replica.committed ? BACKUP_STATE_REPLICATING
-						  : BACKUP_STATE_WAITING);
-	}
+	/*
+	 * A new run, or the same one back after dropping its link (it ran
+	 * unprotected meanwhile): what we hold is not its state any more.
+	 */
+	if (b->replica.committed)
+		b->resync_pending = true;
+	b->close_pending = false;
 	b->session = h->session;
 	b->mode = (enum repl_mode)h->mode;
 	b->epoch_ms = h->epoch_ms;
 	b->link = a->link;
+	if (b->liveness_on)
+		liveness_set_session(&b->liveness, h->session);
+	update_state(b);
 	/* The detect clock ran across the gap too. */
 	note_rx(b);
 	log_info("primary %s connected: %s mode, %llu MiB, epoch %u ms%s",
@@ -376,16 +466,126 @@ static void adopt(struct backup *b, struct repl_accepted *a)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* Is there unread data on the link right now? */
+static bool link_readable(struct backup *b)
+{
+	struct pollfd p = {.fd = b->link->ops->fd(b->link), .events = POLLIN};
+
+	return poll(&p, 1, 0) > 0 && p.revents;
+}
+
+static void note_detector(struct backup *b, enum backup_detector d,
+			  uint64_t last_heard_ns)
+{
+	pthread_mutex_lock(&b->lock);
+	b->detector = d;
+	b->last_rx_ns = last_heard_ns;
+	drop_link(b, backup_detector_name(d));
+	pthread_mutex_unlock(&b->lock);
+}
+
+/*
+ * Should we fail over now (every path silent, or a closed link
+ * confirmed)? Returns the detector (*last_heard_ns: when the primary was
+ * last heard on any path), or DETECT_NONE with *next_ns = when to look
+ * again. Only asked while we could take over.
+ */
+static enum backup_detector judge(struct backup *b, uint64_t now,
+				  uint64_t *next_ns, uint64_t *last_heard_ns)
+{
+	uint64_t timeout_ns = (uint64_t)b->cfg.detect_timeout_ms * 1000000u;
+	struct liveness_verdict v;
+
+	if (b->close_pending) {
+		if (liveness_heard_since(&b->liveness, b->closed_ns)) {
+			b->close_pending = false;
+			log_warn("the link closed but the primary's heartbeats "
+				 "go on: no failover; waiting for it to "
+				 "reconnect");
+		} else if (now >= b->closed_ns + confirm_window_ns(b)) {
+			b->close_pending = false;
+			return DETECT_LINK_CLOSED;
+		} else {
+			*next_ns = b->closed_ns + confirm_window_ns(b);
+			return DETECT_NONE;
+		}
+	}
+	if (!b->liveness_on) {
+		/* No heartbeat path: the link's silence alone decides. */
+		b->detect_threshold_ns = timeout_ns;
+		*next_ns = b->last_rx_ns + timeout_ns;
+		return now >= *next_ns ? DETECT_SILENCE : DETECT_NONE;
+	}
+	liveness_judge(&b->liveness, b->last_rx_ns, now, &v);
+	*next_ns = v.next_ns;
+	b->detect_threshold_ns = v.threshold_ns;
+	if (v.lan_silent != b->lan_silent_noted && v.state == LIVENESS_ALIVE) {
+		if (v.lan_silent)
+			log_warn(
+			    "the LAN path is silent while the replication "
+			    "link speaks: no failover; if the link fails "
+			    "now, it alone decides (check --lan-peer on the "
+			    "primary and the LAN ports)");
+		else
+			log_info("the LAN path hears the primary again");
+		b->lan_silent_noted = v.lan_silent;
+	}
+	if (v.state == LIVENESS_ALIVE) {
+		if (b->rep_silent_noted)
+			log_info("the replication path is back");
+		b->rep_silent_noted = false;
+		return DETECT_NONE;
+	}
+	if (v.state == LIVENESS_REP_SILENT) {
+		if (!b->rep_silent_noted)
+			log_warn("the replication link is silent (%.0f ms) but "
+				 "the primary beats on the LAN: a link "
+				 "failure, not a dead primary; no failover",
+				 (now - b->last_rx_ns) / 1e6);
+		b->rep_silent_noted = true;
+		return DETECT_NONE;
+	}
+	*last_heard_ns = v.last_heard_ns;
+	return v.lan ? DETECT_BOTH_SILENT : DETECT_SILENCE;
+}
+
+/*
+ * Our heartbeat to the primary: it gives up on a backup silent for its
+ * --detect-timeout, so we speak at least every 50 ms even with our own
+ * heartbeat path off (epochs, hence acks, may be seconds apart).
+ */
+#define BACKUP_HEARTBEAT_MAX_MS 50u
+
+static void heartbeat_primary(struct backup *b, uint64_t now, uint64_t *next_ns)
+{
+	unsigned ms =
+	    b->cfg.heartbeat_ms && b->cfg.heartbeat_ms < BACKUP_HEARTBEAT_MAX_MS
+		? b->cfg.heartbeat_ms
+		: BACKUP_HEARTBEAT_MAX_MS;
+	uint64_t hb = (uint64_t)ms * 1000000u;
+
+	if (!b->link)
+		return;
+	if (now >= b->last_tx_ns + hb) {
+		pthread_mutex_lock(&b->lock);
+		if (send_signal(b, REPL_MSG_HEARTBEAT,
+				b->replica.committed_epoch))
+			drop_link(b, "cannot send a heartbeat");
+		pthread_mutex_unlock(&b->lock);
+	}
+	if (b->link && b->last_tx_ns + hb < *next_ns)
+		*next_ns = b->last_tx_ns + hb;
+}
+
 int backup_serve(struct backup *b, volatile int *stop,
 		 enum backup_outcome *outcome)
 {
-	uint64_t timeout_ns = (uint64_t)b->cfg.detect_timeout_ms * 1000000u;
-
 	*outcome = BACKUP_STOPPED;
 	while (!*stop) {
 		struct pollfd pfd[2];
 		int nfds = 0, wait_ms = -1, link_i = -1;
 		struct repl_accepted acc;
+		uint64_t now = clock_mono_ns(), next = UINT64_MAX;
 
 		pfd[nfds++] = (struct pollfd){.fd = repl_accept_fd(b->acceptor),
 					      .events = POLLIN};
@@ -394,25 +594,47 @@ int backup_serve(struct backup *b, volatile int *stop,
 			pfd[nfds++] = (struct pollfd){
 			    .fd = b->link->ops->fd(b->link), .events = POLLIN};
 		}
-		/* Only a backup holding a checkpoint can fail over; a
-		 * migration coming in gives up on a silent source. */
-		if (b->cfg.incoming ? b->link != NULL
-				    : b->replica.committed && !b->stood_down) {
-			uint64_t now = clock_mono_ns();
-			uint64_t deadline = b->last_rx_ns + timeout_ns;
+		heartbeat_primary(b, now, &next);
+		update_state(b);
+		if (b->cfg.incoming) {
+			/* A migration coming in never fails over: it gives up
+			 * on a silent source. */
+			uint64_t deadline =
+			    b->last_rx_ns +
+			    (uint64_t)b->cfg.detect_timeout_ms * 1000000u;
 
-			if (now >= deadline) {
+			if (b->link && now >= deadline) {
 				pthread_mutex_lock(&b->lock);
-				b->detector = DETECT_SILENCE;
 				drop_link(b, "silence");
 				pthread_mutex_unlock(&b->lock);
-				*outcome = b->cfg.incoming
-					       ? BACKUP_MIGRATION_FAILED
-					       : BACKUP_PRIMARY_FAILED;
+				*outcome = BACKUP_MIGRATION_FAILED;
 				break;
 			}
-			wait_ms = (int)((deadline - now + 999999) / 1000000);
+			if (b->link && deadline < next)
+				next = deadline;
+		} else if (can_take_over(b)) {
+			uint64_t heard = b->last_rx_ns;
+			enum backup_detector d = judge(b, now, &next, &heard);
+
+			/* Silence only if nothing waits unread: this loop
+			 * may have been busy, not the primary quiet. */
+			if (d != DETECT_NONE && b->link &&
+			    d != DETECT_LINK_CLOSED && link_readable(b)) {
+				d = DETECT_NONE;
+				next = now;
+			}
+			if (d != DETECT_NONE) {
+				note_detector(b, d, heard);
+				*outcome = BACKUP_PRIMARY_FAILED;
+				break;
+			}
+		} else {
+			b->close_pending = false;
 		}
+		if (next != UINT64_MAX)
+			wait_ms = next <= now
+				      ? 0
+				      : (int)((next - now + 999999) / 1000000);
 		if (poll(pfd, (nfds_t)nfds, wait_ms) < 0 && errno != EINTR)
 			return -errno;
 		if ((pfd[0].revents & POLLIN) &&
@@ -460,6 +682,29 @@ int backup_init(struct backup *b, const struct backup_config *cfg)
 			  strerror(-ret));
 		goto out;
 	}
+	if (cfg->heartbeat_ms) {
+		struct liveness_config lc = {
+		    .rep_listen = cfg->listen_addr,
+		    .lan_listen = cfg->lan_listen,
+		    .interval_ms = cfg->heartbeat_ms,
+		    .detect =
+			{
+			    .floor_ns =
+				(uint64_t)cfg->detect_floor_ms * 1000000u,
+			    .cap_ns =
+				(uint64_t)cfg->detect_timeout_ms * 1000000u,
+			    .k_tenths = DETECTOR_DEFAULT_K_TENTHS,
+			    .spread_tenths = DETECTOR_DEFAULT_SPREAD_TENTHS,
+			},
+		    .rt_priority = cfg->rt_priority,
+		    .key = cfg->key,
+		};
+
+		ret = liveness_start(&b->liveness, &lc);
+		if (ret)
+			goto out;
+		b->liveness_on = true;
+	}
 	if (cfg->reverse.topology != TOPOLOGY_NONE) {
 		b->reverse = calloc(1, sizeof(*b->reverse));
 		ret = b->reverse ? reverse_start(b->reverse, &cfg->reverse)
@@ -470,10 +715,23 @@ int backup_init(struct backup *b, const struct backup_config *cfg)
 			goto out;
 		}
 	}
-	log_info("waiting for a %s on %s (%s timeout %u ms%s)",
-		 cfg->incoming ? "migration" : "primary", cfg->listen_addr,
-		 cfg->incoming ? "silence" : "detect", cfg->detect_timeout_ms,
-		 cfg->key ? "" : ", UNAUTHENTICATED: --insecure");
+	if (cfg->incoming)
+		log_info("waiting for a migration on %s (silence timeout %u "
+			 "ms%s)",
+			 cfg->listen_addr, cfg->detect_timeout_ms,
+			 cfg->key ? "" : ", UNAUTHENTICATED: --insecure");
+	else
+		log_info(
+		    "waiting for a primary on %s (detect: adaptive, floor %u "
+		    "ms, "
+		    "cap %u ms; heartbeats %s%s%s%s)",
+		    cfg->listen_addr, cfg->detect_floor_ms,
+		    cfg->detect_timeout_ms,
+		    cfg->heartbeat_ms ? "on the replication path" : "off",
+		    cfg->heartbeat_ms && cfg->lan_listen ? " and on the LAN at "
+							 : "",
+		    cfg->heartbeat_ms && cfg->lan_listen ? cfg->lan_listen : "",
+		    cfg->key ? "" : "; link UNAUTHENTICATED: --insecure");
 	return 0;
 out:
 	backup_free(b, NULL);
@@ -493,6 +751,9 @@ struct transport *backup_take_link(struct backup *b)
 
 void backup_free(struct backup *b, struct reverse **reverse_keep)
 {
+	if (b->liveness_on)
+		liveness_stop(&b->liveness);
+	b->liveness_on = false;
 	repl_accept_stop(b->acceptor);
 	b->acceptor = NULL;
 	if (b->link)

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backup/liveness.h"
 #include "backup/replica.h"
 #include "backup/reverse.h"
 #include "common/repl_protocol.h"
@@ -29,7 +30,14 @@ struct repl_accepted;
 
 struct backup_config {
 	const char *listen_addr; /* ADDR:PORT */
-	unsigned detect_timeout_ms; /* silence that counts as a failure */
+	unsigned detect_timeout_ms; /* the longest silence before a failover */
+	/* Failure detection (docs/replication-protocol.md): the heartbeat
+	 * period (ours to the primary, and what we expect of it; 0: no
+	 * heartbeat path), the detectors' floor, the second path. */
+	unsigned heartbeat_ms;
+	unsigned detect_floor_ms;
+	const char *lan_listen; /* NULL: the replication path only */
+	int rt_priority; /* of the heartbeat receiver; 0: normal */
 	/* Reverse replication: topology != TOPOLOGY_NONE captures. */
 	struct reverse_config reverse;
 	/* Pre-shared key (NULL: --insecure, no authentication). */
@@ -43,17 +51,19 @@ struct backup_config {
 };
 
 enum backup_outcome {
-	BACKUP_STOPPED = 0,	 /* asked to stop (signal) */
-	BACKUP_PRIMARY_FAILED,	 /* crashed or silent: fail over (fence!) */
-	BACKUP_HANDED_OVER,	 /* the primary gave us the VM (no fence) */
-	BACKUP_MIGRATION_FAILED, /* incoming: the migration is off (why in
-				    in.why); everything received is void */
+	BACKUP_STOPPED = 0, /* asked to stop (signal) */
+	BACKUP_PRIMARY_FAILED, /* crashed or silent: fail over (fence!) */
+	BACKUP_HANDED_OVER, /* the primary gave us the VM (no fence) */
+	/* incoming: the migration is off (why in in.why); everything
+	 * received is void */
+	BACKUP_MIGRATION_FAILED,
 };
 
 /* Why a failover was decided (for the report). */
 enum backup_detector {
 	DETECT_NONE = 0,
-	DETECT_SILENCE, /* no bytes for detect_timeout_ms */
+	DETECT_SILENCE, /* the only path silent beyond its threshold */
+	DETECT_BOTH_SILENT, /* the replication and the LAN path silent */
 	DETECT_LINK_CLOSED, /* the link closed without a goodbye */
 	DETECT_HANDOVER_CUT, /* the link closed in the middle of a handover */
 };
@@ -84,6 +94,7 @@ struct backup {
 	struct ckpt_decoder dec;
 	struct replica replica;
 	uint64_t last_rx_ns;
+	uint64_t last_tx_ns; /* our last message to the primary */
 	uint64_t session; /* the primary run we replicate (0: none yet) */
 	enum repl_mode mode; /* as the primary said in HELLO */
 	unsigned epoch_ms;
@@ -97,6 +108,20 @@ struct backup {
 
 	enum backup_detector detector;
 	uint64_t detected_ns;
+	uint64_t detect_threshold_ns; /* the replication path's, at detection */
+
+	/* Failure detection over both paths (backup/liveness.h). */
+	struct liveness liveness;
+	bool liveness_on;
+	/* Our checkpoint predates a reconnection or a new primary run: the
+	 * primary ran unprotected meanwhile; not ours to run until a full
+	 * epoch commits. */
+	bool resync_pending;
+	/* The link closed while this host had just stalled: confirm with
+	 * fresh heartbeats before failing over. */
+	bool close_pending;
+	uint64_t closed_ns;
+	bool rep_silent_noted, lan_silent_noted, released_noted;
 
 	struct reverse *reverse; /* NULL: no capture (buffered mode) */
 	struct backup_incoming in; /* cfg.incoming only */
@@ -115,6 +140,10 @@ enum backup_state {
 	BACKUP_STATE_REPLICATING,
 	BACKUP_STATE_STOOD_DOWN,
 	BACKUP_STATE_TAKING_OVER,
+	/* Holds a checkpoint it must not run: the primary ran unprotected
+	 * since (it gave up on the link, or reconnected); a full epoch
+	 * follows when the link is back. */
+	BACKUP_STATE_STANDING_BY,
 };
 
 /* Listen and (reverse mode) start capturing. 0 or -errno. */

@@ -43,12 +43,28 @@ static int cmd_status(void *ctx, struct control_request *req)
 	report_u64(&r, "bytes_rx", "bytes received",
 		   stat_read(b->stats.bytes_rx));
 	report_f(&r, "last_heard_ms", "last heard", 1, age, "ms ago");
-	report_f(&r, "max_silence_ms", "longest silence", 1,
+	report_f(&r, "max_silence_ms", "longest link silence", 1,
 		 (double)stat_read(b->stats.max_silence_ns) / 1e6, "ms");
 	report_u64(&r, "detect_timeout_ms", "detect timeout",
 		   b->cfg.detect_timeout_ms);
+	if (b->liveness_on) {
+		struct liveness_verdict v;
+
+		liveness_judge(&b->liveness, b->last_rx_ns, clock_mono_ns(),
+			       &v);
+		report_f(&r, "detect_threshold_ms", "detect threshold now", 1,
+			 v.threshold_ns / 1e6, "ms");
+	} else {
+		report_f(&r, "detect_threshold_ms", "detect threshold now", 1,
+			 (double)b->cfg.detect_timeout_ms, "ms");
+	}
 	report_u64(&r, "connections_refused", "connections refused",
 		   stat_read(b->stats.connections_refused) + as.refused);
+	if (b->liveness_on) {
+		report_open(&r, "liveness", "failure detection");
+		liveness_report(&b->liveness, b->last_rx_ns, &r);
+		report_close(&r);
+	}
 	if (b->reverse) {
 		report_open(&r, "reverse", "reverse replication");
 		reverse_report(b->reverse, &r);

@@ -41,6 +41,8 @@ const char *reverse_topology_name(enum reverse_topology t)
  * the whole point of the inline topology: the primary can never have been
  * given a frame the log lacks.
  */
+static void grant_room(struct reverse *r);
+
 static void on_frame(void *arg, const struct capture_frame *f)
 {
 	struct reverse *r = arg;
@@ -49,6 +51,12 @@ static void on_frame(void *arg, const struct capture_frame *f)
 
 	pthread_mutex_lock(&r->lock);
 	ret = replay_log_append(&r->log, f->data, f->len, &ts);
+	if (ret && __atomic_load_n(&r->standing_by, __ATOMIC_RELAXED)) {
+		replay_log_clear(&r->log);
+		stat_inc(r->stats.standby_clears);
+		grant_room(r);
+		ret = replay_log_append(&r->log, f->data, f->len, &ts);
+	}
 	pthread_mutex_unlock(&r->lock);
 	stat_inc(r->stats.captured);
 	if (ret) {
@@ -209,7 +217,7 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 		return -EAGAIN;
 	}
 	/* Named: benchmarks read its CPU time from /proc/PID/task/TID. */
-	pthread_setname_np(r->thread, "rrvm-capture");
+	pthread_setname_np(r->thread, "capture");
 	r->running = true;
 	log_info("reverse: %s topology, capturing on %s with %s%s%s%s",
 		 reverse_topology_name(cfg->topology), cfg->capture_if,
@@ -336,6 +344,25 @@ static void drain_capture(struct reverse *r)
 	} while (n == CAPTURE_BATCH);
 }
 
+void reverse_set_standing_by(struct reverse *r, bool standing_by)
+{
+	uint64_t frames, bytes;
+
+	__atomic_store_n(&r->standing_by, standing_by, __ATOMIC_RELAXED);
+	if (!standing_by)
+		return;
+	/* A capture that forwards in the kernel stops at the room granted:
+	 * clear a log three quarters full before it holds frames back. */
+	pthread_mutex_lock(&r->lock);
+	replay_log_room(&r->log, &frames, &bytes);
+	if (frames < r->cfg.log_frames / 4 || bytes < r->cfg.log_bytes / 4) {
+		replay_log_clear(&r->log);
+		stat_inc(r->stats.standby_clears);
+		grant_room(r);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
 void reverse_committed(struct reverse *r, uint64_t epoch)
 {
 	struct replay_trim_result res;
@@ -448,6 +475,8 @@ void reverse_report(struct reverse *r, struct report *rep)
 		   stat_read(r->stats.forward_errors) + cs.forward_errors);
 	report_u64(rep, "overflow_dropped", "held back: log full",
 		   stat_read(r->stats.overflow_dropped) + cs.held);
+	report_u64(rep, "standby_clears", "cleared: full while standing by",
+		   stat_read(r->stats.standby_clears));
 	report_u64(rep, "kernel_drops", "kernel drops", cs.drops_kernel);
 	report_u64(rep, "too_long", "too long", cs.drops_user);
 	report_u64(rep, "capture_pending", "pending in the capture",

@@ -51,6 +51,7 @@ struct reverse_stats {
 				      not forwarded: TCP retransmits) */
 	uint64_t epochs_trimmed, epochs_without_digests;
 	uint64_t digests_incomplete;
+	uint64_t standby_clears; /* log full while no failover was possible */
 };
 
 struct reverse {
@@ -79,6 +80,9 @@ struct reverse {
 	bool have_digests, digests_incomplete, digests_full;
 
 	struct reverse_stats stats;
+	/* __atomic: the backup cannot take over (the primary runs
+	 * unprotected until a resync): a full log is cleared, not held. */
+	int standing_by;
 };
 
 int reverse_topology_parse(const char *s, enum reverse_topology *t);
@@ -109,6 +113,15 @@ int reverse_digests(struct reverse *r, const struct ckpt_msg *msg);
 void reverse_committed(struct reverse *r, uint64_t epoch);
 /* The epoch in flight was discarded. */
 void reverse_aborted(struct reverse *r);
+/*
+ * The backup holds a checkpoint it may not run (the primary gave up on it
+ * and runs unprotected until it resynchronises): nothing logged now can
+ * be replayed into it, so a full log is cleared instead of holding the
+ * client's frames back (inline) until a commit that will not come. The
+ * resync's full epoch flags its digests FULL, so frames cleared meanwhile
+ * are not taken for capture gaps.
+ */
+void reverse_set_standing_by(struct reverse *r, bool standing_by);
 
 struct report;
 /* The capture and replay log's fields (status, failover report). */

@@ -231,6 +231,8 @@ void takeover_report(struct takeover *t, struct report *r)
 	report_str(r, "guest_mac", "guest mac", t->mac);
 	report_u64(r, "detect_timeout_ms", "detect timeout",
 		   t->cfg.detect_timeout_ms);
+	report_f(r, "detect_threshold_ms", "detect threshold", 1,
+		 t->cfg.detect_threshold_ms, "ms");
 	report_str(r, "link_security", "replication link",
 		   t->cfg.link_security ? t->cfg.link_security : "");
 	report_open(r, "phases_ms", "phases (ms)");

@@ -52,6 +52,7 @@ struct takeover_config {
 	unsigned garp_count;
 	unsigned garp_interval_ms;
 	unsigned detect_timeout_ms; /* for the report */
+	double detect_threshold_ms; /* the adaptive threshold at detection */
 	const char *link_security; /* for the report */
 };
 

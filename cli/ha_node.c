@@ -96,6 +96,9 @@ static int protect_start(struct ha_node *n, const char *peer,
 	    .mode = mode,
 	    .epoch_ms = n->epoch_ms,
 	    .heartbeat_ms = a->heartbeat_ms,
+	    .lan_peer = a->lan_peer,
+	    .rt_priority = (int)a->heartbeat_priority,
+	    .backup_timeout_ms = a->detect_timeout_ms,
 	    .compress = a->compress,
 	    .delta_cache_bytes = a->delta_cache,
 	    .rewire_cmd = a->rewire_cmd,
@@ -159,6 +162,22 @@ static int cmd_protect(void *ctx, struct control_request *req)
 					     "'migrate-cancel')"
 					   : "the VM was handed over: nothing "
 					     "to protect here");
+		return 0;
+	}
+	/*
+	 * Already aiming there in that mode: the replicator reconnects by
+	 * itself. Restarting it would start a new session, and the backup
+	 * would have to tell an orderly change from a crash.
+	 */
+	if (n->repl_on && n->mode == mode &&
+	    strcmp(n->peer, req->argv[1]) == 0) {
+		bool prot = replicator_protected(&n->repl);
+
+		pthread_mutex_unlock(&n->repl_lock);
+		control_replyf(req,
+			       "already protecting to %s in %s mode (%s)\n",
+			       req->argv[1], repl_mode_name(mode),
+			       prot ? "protected" : "connecting");
 		return 0;
 	}
 	/* A new backup: the old one (if any) must not take over. */
@@ -528,6 +547,7 @@ static int take_over(struct ha_node *n, enum backup_outcome outcome)
 			 repl_mode_name(b->mode));
 	}
 	tc.link_security = repl_link_security(node_args_key(a));
+	tc.detect_threshold_ms = b->detect_threshold_ns / 1e6;
 	ret = takeover_prepare(
 	    &n->takeover, &tc, reason,
 	    reason != TAKEOVER_FAILOVER ? takeover_reason_name(reason)
@@ -585,6 +605,10 @@ static int backup_role(struct ha_node *n)
 	struct backup_config cfg = {
 	    .listen_addr = a->listen,
 	    .detect_timeout_ms = a->detect_timeout_ms,
+	    .heartbeat_ms = a->heartbeat_ms,
+	    .detect_floor_ms = a->detect_floor_ms,
+	    .lan_listen = a->lan_listen,
+	    .rt_priority = (int)a->heartbeat_priority,
 	    .reverse = a->reverse,
 	    .key = node_args_key(a),
 	    .incoming = a->start == NODE_START_INCOMING ? &a->incoming : NULL,

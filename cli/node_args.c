@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "cli/cli_parse.h"
 #include "common/key_file.h"
 #include "common/log.h"
+#include "common/transport.h"
 #include "primary/delta_cache.h"
 #include "vmm/cpu_features.h"
 
@@ -26,6 +28,10 @@ enum {
 	OPT_ON_STOP,
 	OPT_HANDOVER_TIMEOUT,
 	OPT_DETECT_TIMEOUT,
+	OPT_DETECT_FLOOR,
+	OPT_LAN_LISTEN,
+	OPT_LAN_PEER,
+	OPT_HEARTBEAT_PRIORITY,
 	OPT_FENCE_CMD,
 	OPT_ANNOUNCE_DEV,
 	OPT_REPORT,
@@ -59,6 +65,10 @@ static const struct option node_longopts[] = {
     {"on-stop", required_argument, NULL, OPT_ON_STOP},
     {"handover-timeout", required_argument, NULL, OPT_HANDOVER_TIMEOUT},
     {"detect-timeout", required_argument, NULL, OPT_DETECT_TIMEOUT},
+    {"detect-floor", required_argument, NULL, OPT_DETECT_FLOOR},
+    {"lan-listen", required_argument, NULL, OPT_LAN_LISTEN},
+    {"lan-peer", required_argument, NULL, OPT_LAN_PEER},
+    {"heartbeat-priority", required_argument, NULL, OPT_HEARTBEAT_PRIORITY},
     {"fence-cmd", required_argument, NULL, OPT_FENCE_CMD},
     {"announce-dev", required_argument, NULL, OPT_ANNOUNCE_DEV},
     {"report", required_argument, NULL, OPT_REPORT},
@@ -149,6 +159,8 @@ static void set_defaults(struct node_args *n, enum node_start start)
 	n->compress = CKPT_COMPRESS_AUTO;
 	n->delta_cache = DELTA_CACHE_DEFAULT_BYTES;
 	n->detect_timeout_ms = 500;
+	n->detect_floor_ms = 0; /* not given: the default, at most the cap */
+	n->heartbeat_priority = NODE_DEFAULT_HEARTBEAT_PRIORITY;
 	n->handover_timeout_ms = 2000;
 	n->takeover.garp_count = 3;
 	n->takeover.garp_interval_ms = 20;
@@ -217,6 +229,7 @@ static int handle(struct node_args *n, int c, const char *arg,
 		  size_t size)
 {
 	enum log_level level;
+	struct sockaddr_in sa;
 	uint64_t bytes;
 
 	switch (c) {
@@ -290,6 +303,27 @@ static int handle(struct node_args *n, int c, const char *arg,
 		return parse_uint_option("--detect-timeout", arg, 1, 60000,
 					 "milliseconds", &n->detect_timeout_ms,
 					 err, size);
+	case OPT_DETECT_FLOOR:
+		return parse_uint_option("--detect-floor", arg, 1, 60000,
+					 "milliseconds", &n->detect_floor_ms,
+					 err, size);
+	case OPT_LAN_LISTEN:
+	case OPT_LAN_PEER:
+		if (transport_parse_addr(arg, &sa) || !strchr(arg, ':')) {
+			snprintf(err, size,
+				 "--%s '%s': an IPv4 address and port, "
+				 "A.B.C.D:PORT",
+				 c == OPT_LAN_LISTEN ? "lan-listen"
+						     : "lan-peer",
+				 arg);
+			return -EINVAL;
+		}
+		*(c == OPT_LAN_LISTEN ? &n->lan_listen : &n->lan_peer) = arg;
+		return 0;
+	case OPT_HEARTBEAT_PRIORITY:
+		return parse_uint_option("--heartbeat-priority", arg, 0, 99,
+					 "SCHED_FIFO priority (0: off)",
+					 &n->heartbeat_priority, err, size);
 	case OPT_FENCE_CMD:
 		n->takeover.fence_cmd = arg;
 		return 0;
@@ -417,6 +451,17 @@ static int finish(struct node_args *n, const char *cmd, int nopts,
 	}
 	if (check_reverse(n, guest_mac, guest_ip, err, size))
 		return -EINVAL;
+	if (!n->detect_floor_ms)
+		n->detect_floor_ms =
+		    n->detect_timeout_ms < NODE_DEFAULT_DETECT_FLOOR_MS
+			? n->detect_timeout_ms
+			: NODE_DEFAULT_DETECT_FLOOR_MS;
+	if (n->detect_floor_ms > n->detect_timeout_ms) {
+		snprintf(err, size,
+			 "--detect-floor %u ms is above --detect-timeout %u ms",
+			 n->detect_floor_ms, n->detect_timeout_ms);
+		return -EINVAL;
+	}
 	if (n->key_file && n->insecure) {
 		snprintf(err, size, "--key-file and --insecure exclude each "
 				    "other");

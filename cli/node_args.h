@@ -22,6 +22,9 @@
 #include "vmm/vm_profile.h"
 
 #define NODE_KEY_BYTES SECURE_KEY_BYTES
+/* Failure detection defaults (docs/replication-protocol.md). */
+#define NODE_DEFAULT_DETECT_FLOOR_MS	30u
+#define NODE_DEFAULT_HEARTBEAT_PRIORITY 10u
 
 /* rrvm primary, rrvm backup, rrvm incoming (a live migration's
  * destination: a backup role that accepts one migration). */
@@ -52,6 +55,13 @@ struct node_args {
 	const char *rewire_cmd;
 	enum node_on_stop on_stop;
 	unsigned handover_timeout_ms;
+
+	/* Failure detection (both roles: the primary sends, the backup
+	 * listens). */
+	const char *lan_listen; /* backup: LAN heartbeats arrive here */
+	const char *lan_peer;	/* primary: LAN heartbeats go there */
+	unsigned detect_floor_ms;
+	unsigned heartbeat_priority; /* SCHED_FIFO; 0: normal scheduling */
 
 	/* Backup role. */
 	unsigned detect_timeout_ms;

@@ -31,6 +31,12 @@ struct transport {
 	char peer[64]; /* "A.B.C.D:port", for logs */
 };
 
+struct sockaddr_in;
+
+/* "A.B.C.D:PORT" (or ":PORT": any address) -> sa. 0 or -EINVAL. Shared
+ * with the UDP heartbeat path (common/heartbeat.c). */
+int transport_parse_addr(const char *addr, struct sockaddr_in *sa);
+
 /* "A.B.C.D:PORT" -> connect within timeout_ms. 0 or -errno. */
 int transport_tcp_connect(const char *addr, int timeout_ms,
 			  struct transport **out);

@@ -71,7 +71,7 @@ static const struct transport_ops tcp_ops = {
     .close = tcp_close,
 };
 
-static int parse_addr(const char *addr, struct sockaddr_in *sa)
+int transport_parse_addr(const char *addr, struct sockaddr_in *sa)
 {
 	char host[64];
 	const char *colon = strrchr(addr, ':');
@@ -138,7 +138,7 @@ int transport_tcp_connect(const char *addr, int timeout_ms,
 	int fd, ret, err = 0;
 	socklen_t len = sizeof(err);
 
-	ret = parse_addr(addr, &sa);
+	ret = transport_parse_addr(addr, &sa);
 	if (ret)
 		return ret;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -174,7 +174,7 @@ int transport_tcp_listen(const char *addr)
 	struct sockaddr_in sa;
 	int fd, one = 1, ret;
 
-	ret = parse_addr(addr, &sa);
+	ret = transport_parse_addr(addr, &sa);
 	if (ret)
 		return ret;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -83,7 +83,7 @@
 #            BENCH_REPL_CAP_BACKENDS (ringbuf xdp), a fresh pair each:
 #            redis-benchmark -t get -c 50 -n BENCH_REPL_CAP_N (200000;
 #            --quick 50000) -r 100000; the backup's CPU (all threads, from
-#            /proc/PID/stat) and its capture thread's ("rrvm-capture", from
+#            /proc/PID/stat) and its capture thread's ("capture", from
 #            /proc/PID/task/TID/stat) as % of one CPU over the benchmark,
 #            and the backup's capture counters (gaps, drops).
 #            capture.csv, and medians/spread in the table.
@@ -509,11 +509,11 @@ ticks() {
 	[ -n "${2:-}" ] && f=/proc/$1/task/$2/stat
 	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$f" 2>/dev/null
 }
-# capture_tid PID: the backup's capture thread (named rrvm-capture).
+# capture_tid PID: the backup's capture thread (named capture).
 capture_tid() {
 	local t
 	for t in /proc/"$1"/task/*; do
-		[ "$(cat "$t/comm" 2>/dev/null)" = rrvm-capture ] && { basename "$t"; return 0; }
+		[ "$(cat "$t/comm" 2>/dev/null)" = capture ] && { basename "$t"; return 0; }
 	done
 	return 1
 }
@@ -526,7 +526,7 @@ cap_run() {
 		pair_up "$name" none "$ep" || { pair_down; return 1; }
 	else
 		RRVM_CAPTURE=$be pair_up "$name" "$mode" "$ep" || { pair_down; return 1; }
-		tid=$(capture_tid "$B_PID") || note "$name: no rrvm-capture thread in the backup"
+		tid=$(capture_tid "$B_PID") || note "$name: no capture thread in the backup"
 	fi
 	if [ -n "$B_PID" ]; then
 		b0=$(ticks "$B_PID")

@@ -20,8 +20,9 @@
 # kv guest and streams epochs to `rrvm backup`. The consistency client
 # (INCR on one long-lived connection, unique-key SETs on a second, every
 # reply checked) and a redis-benchmark SET load drive the guest; a few
-# seconds in the primary is killed with kill -9. The backup detects the
-# silence, fences the primary host off the LAN, restores the VM from the
+# seconds in the primary is killed with kill -9. The backup sees the
+# replication link close (or the heartbeats stop), fences the primary host
+# off the LAN, restores the VM from the
 # last committed epoch, announces it by gratuitous ARP and runs it; the
 # clients carry on against it. Then a readable report (failover phases,
 # outage seen by the client, increments acknowledged and lost, keys lost,
@@ -383,7 +384,7 @@ report() {
 	else empty end),
 	"kill -9 of the primary; the backup took over (report \($r.failover.kill_to_report_ms) ms after the kill):",
 	(if $f then
-	"  detect        \(ms($f.phases_ms.detect)) ms   (silence timeout \($f.detect_timeout_ms) ms)",
+	"  detect        \(ms($f.phases_ms.detect)) ms   (decided by \($f.detector // "?"); silence threshold \($f.detect_threshold_ms // "?") ms, at most \($f.detect_timeout_ms) ms)",
 	"  fence         \(ms($f.phases_ms.fence)) ms   (primary host off the switch, status \($f.fence_status))",
 	"  restore       \(ms($f.phases_ms.restore)) ms   (VM built from committed epoch \($f.committed_epoch))",
 	"  announce      \(ms($f.phases_ms.announce)) ms   (gratuitous ARP on \($f.announce_dev), status \($f.announce_status))",

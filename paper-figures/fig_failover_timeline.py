@@ -1,9 +1,15 @@
 #!/usr/bin/python3
-"""What a client sees around a primary kill, one panel per mode.
+"""What a client sees around a primary failure: one panel per mode (rows)
+and fault kind (columns: crash, freeze, links down, replication link down,
+planned switchover).
 
-Claim under test: the client-visible outage is dominated by failure
-detection (the detect timeout); fencing, restore, announce and replay add
-tens of milliseconds, and service comes back at the old rate.
+Claim under test: a crash is detected at once (the closed link) and a hung
+or cut-off host within the adaptive threshold (tens of ms), so the
+client-visible outage is tens of milliseconds plus, in buffered mode, the
+client's retransmission; fencing, restore, announce and replay add tens of
+milliseconds, and service comes back at the old rate. A replication link
+failure alone is no failover: reverse clients see nothing, buffered ones
+wait until the primary gives its backup up.
 """
 import os
 import statistics
@@ -18,6 +24,11 @@ BINS = {"mode": "str", "kill": "int", "t_ms": "float", "replies": "int",
 PHASES = {"mode": "str", "kill": "int", "phase": "str", "start_ms": "float",
           "end_ms": "float?"}
 PHASE_NAMES = ["detect", "fence", "restore", "announce", "replay", "first_frame"]
+FAULTS = ["crash", "freeze", "links-down", "replication-link-down", "switchover"]
+FAULT_LABEL = {"crash": "kill -9", "freeze": "SIGSTOP (frozen host)",
+               "links-down": "host links down",
+               "replication-link-down": "replication link down",
+               "switchover": "planned switchover"}
 # Pale hues, none close to a mode colour, so the spans stay background.
 PHASE_COLOR = {"detect": "#FFE9A8", "fence": "#D9C7EE", "restore": "#BFE3F5",
                "announce": "#F7C6CF", "replay": "#7FBF7B", "first_frame": "#D0D0D0"}
@@ -36,52 +47,95 @@ def outage(kbins, bin_ms):
     return best * bin_ms
 
 
+def has_column(results_dir, filename, column):
+    """Results from before the fault column: every kill was a crash."""
+    with open(os.path.join(results_dir, filename), encoding="utf-8-sig",
+              errors="replace") as f:
+        return column in [h.strip() for h in f.readline().split(",")]
+
+
+def load(results_dir, filename, columns, allowed):
+    if has_column(results_dir, filename, "fault"):
+        columns = dict(columns, fault="str")
+        allowed = dict(allowed, fault=FAULTS)
+    path, rows = fl.load_csv(results_dir, filename, columns, allowed)
+    for r in rows:
+        r.setdefault("fault", "crash")
+    return path, rows
+
+
 def main():
     args = fl.parse_args(
         NAME,
-        "One panel per mode, time in ms relative to the kill (line at 0): "
+        "One panel per mode (rows) and fault kind (columns, if the results "
+        "have several), time in ms relative to the fault (line at 0): "
         "replies per bin converted to requests/s (left axis, filled) and the "
         "p50 latency of the replies in each bin (right axis, log, dots); "
-        "failover phases drawn as shaded spans. With several kills per mode "
+        "failover phases drawn as shaded spans. With several kills per panel "
         "the kill with the median client-visible outage is shown.",
-        ["bins.csv: " + ",".join(BINS), "phases.csv: " + ",".join(PHASES)]).parse_args()
-    bpath, bins = fl.load_csv(args.results_dir, "bins.csv", BINS, {"mode": fl.MODES})
-    ppath, phases = fl.load_csv(args.results_dir, "phases.csv", PHASES,
-                                {"mode": fl.MODES, "phase": PHASE_NAMES})
+        ["bins.csv: " + ",".join(BINS) + "[,fault]",
+         "phases.csv: " + ",".join(PHASES) + "[,fault]"]).parse_args()
+    fl.check_dir(args.results_dir)
+    for name in ("bins.csv", "phases.csv"):
+        if not os.path.isfile(os.path.join(args.results_dir, name)):
+            fl.die("%s: missing (no such file)" % os.path.join(args.results_dir, name))
+    bpath, bins = load(args.results_dir, "bins.csv", BINS, {"mode": fl.MODES})
+    ppath = os.path.join(args.results_dir, "phases.csv")
+    with open(ppath, encoding="utf-8-sig", errors="replace") as f:
+        header_only = os.path.getsize(ppath) > 0 and \
+            not any(line.strip() for line in list(f)[1:])
+    if header_only and all(r["fault"] == "replication-link-down" for r in bins):
+        # A replication link failure alone must not fail over: no phases.
+        phases = []
+    else:
+        ppath, phases = load(args.results_dir, "phases.csv", PHASES,
+                             {"mode": fl.MODES, "phase": PHASE_NAMES})
     meta = fl.load_meta(args.results_dir)
 
     ts = sorted({r["t_ms"] for r in bins})
     steps = [b - a for a, b in zip(ts, ts[1:]) if b > a]
     bin_ms = min(steps) if steps else 10.0
-    by_mode = fl.group(bins, "mode")
-    modes = fl.mode_order(by_mode)
-    ph_by = fl.group(phases, "mode", "kill")
+    by_panel = fl.group(bins, "mode", "fault")
+    modes = fl.mode_order({m for m, _ in by_panel})
+    faults = [f for f in FAULTS if any(pf == f for _, pf in by_panel)]
+    ph_by = fl.group(phases, "mode", "fault", "kill")
 
     plt = fl.pyplot()  # only now: the input is known to be good
     import numpy as np
     from matplotlib.patches import Patch
     from matplotlib.lines import Line2D
-    fig, axes = plt.subplots(len(modes), 1, figsize=(9, 2.3 * len(modes) + 0.6),
-                             sharex=True, squeeze=False)
-    axes = axes[:, 0]
-    chosen, lat_axes, used_phases = [], [], []
-    for ax, mode in zip(axes, modes):
+    ncols = len(faults)
+    fig, grid_axes = plt.subplots(len(modes), ncols,
+                                  figsize=(9 if ncols == 1 else 4.6 * ncols,
+                                           2.3 * len(modes) + 0.6),
+                                  sharex=True, squeeze=False)
+    chosen, lat_axes, used_phases, axes = [], [], [], []
+    panels = [(grid_axes[i][j], mode, fault) for i, mode in enumerate(modes)
+              for j, fault in enumerate(faults)]
+    for ax, mode, fault in panels:
         st = fl.MODE_STYLE[mode]
-        per_kill = fl.group(by_mode[mode], "kill")
+        if (mode, fault) not in by_panel:
+            ax.text(0.5, 0.5, "not run", transform=ax.transAxes, ha="center",
+                    va="center", fontsize=9, color="#777777")
+            ax.set_title("%s, %s" % (st["label"], FAULT_LABEL[fault]), fontsize=9, loc="left")
+            continue
+        axes.append(ax)
+        per_kill = fl.group(by_panel[(mode, fault)], "kill")
         outs = {}
         for k, kr in per_kill.items():
             seen = {}
             for r in kr:
                 if r["t_ms"] in seen:
-                    fl.die("%s:%d: mode %s kill %d has two rows for t_ms %g"
-                           % (bpath, r["_line"], mode, k, r["t_ms"]))
+                    fl.die("%s:%d: mode %s fault %s kill %d has two rows for t_ms %g"
+                           % (bpath, r["_line"], mode, fault, k, r["t_ms"]))
                 seen[r["t_ms"]] = r
             per_kill[k] = seen
             outs[k] = outage(sorted((t, r["replies"]) for t, r in seen.items()), bin_ms)
         # Lower median, so the chosen kill is one that happened.
         target = statistics.median_low(sorted(outs.values()))
         kill = min(k for k, o in outs.items() if o == target)
-        chosen.append("%s: kill %d of %d (outage %g ms)" % (mode, kill, len(outs), target))
+        chosen.append("%s%s: kill %d of %d (outage %g ms)"
+                      % (mode, "" if ncols == 1 else " " + fault, kill, len(outs), target))
         kb = per_kill[kill]
         # A bin with no row had no replies: fill the grid so the stall shows.
         grid = np.arange(min(kb), max(kb) + bin_ms / 2, bin_ms)
@@ -94,7 +148,8 @@ def main():
         ax.step(np.append(grid, grid[-1] + bin_ms), np.append(rps, rps[-1]), where="post",
                 color=st["color"], lw=1.0, zorder=3)
         ax.set_ylim(0, max(rps.max(), 1) * 1.25)
-        ax.set_ylabel("throughput\n(requests/s)")
+        if ax is grid_axes[modes.index(mode)][0]:
+            ax.set_ylabel("throughput\n(requests/s)")
         ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: "{:,.0f}".format(v)))
 
         axl = ax.twinx()
@@ -106,9 +161,10 @@ def main():
         axl.set_yscale("log")
         axl.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: "%g" % v))
         axl.yaxis.set_minor_locator(plt.NullLocator())
-        axl.set_ylabel("p50 latency\n(ms, log scale)")
+        if ax is grid_axes[modes.index(mode)][-1]:
+            axl.set_ylabel("p50 latency\n(ms, log scale)")
 
-        kph = sorted(ph_by.get((mode, kill), []), key=lambda r: r["start_ms"])
+        kph = sorted(ph_by.get((mode, fault, kill), []), key=lambda r: r["start_ms"])
         for r in kph:
             end = r["end_ms"] if r["end_ms"] is not None else r["start_ms"]
             if end < r["start_ms"]:
@@ -129,28 +185,37 @@ def main():
                         transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=8)
         ax.axvline(0, color="#B00000", lw=1.4, zorder=5)
         last = max((r["end_ms"] or r["start_ms"] for r in kph), default=None)
-        info = "%s, kill %d" % (st["label"], kill)
-        if last is not None:
-            info += ": phases end at %.0f ms" % last
-        info += ", client outage %.0f ms" % target
+        if ncols == 1:
+            info = "%s, %s %d" % (st["label"], "kill" if fault == "crash" else fault, kill)
+            if last is not None:
+                info += ": phases end at %.0f ms" % last
+            info += ", client outage %.0f ms" % target
+        else:
+            info = "%s, %s\n" % (st["label"], FAULT_LABEL[fault])
+            info += ("phases end at %.0f ms, " % last) if last is not None else "no failover, "
+            info += "outage %.0f ms" % target
         ax.set_title(info, fontsize=9, loc="left")
         ax.grid(True, axis="x", alpha=0.3)
         ax.set_zorder(axl.get_zorder() + 1)   # spans under the dots, not over
         ax.patch.set_visible(False)
         if not kph:
-            ax.text(0.99, 0.95, "no phases in phases.csv", transform=ax.transAxes,
-                    ha="right", va="top", fontsize=8, color="#B00000")
+            ax.text(0.99, 0.95, "no failover (as expected)" if fault == "replication-link-down"
+                    else "no phases in phases.csv", transform=ax.transAxes,
+                    ha="right", va="top", fontsize=8,
+                    color="#555555" if fault == "replication-link-down" else "#B00000")
     # One latency scale for all panels, whole decades, so they compare.
     lims = [lim for a in lat_axes for lim in a.get_ylim() if a.lines]
     if lims:
         lo, hi = 10 ** np.floor(np.log10(min(lims))), 10 ** np.ceil(np.log10(max(lims)))
         for a in lat_axes:
             a.set_ylim(lo, hi)
-    axes[-1].set_xlabel("time relative to the kill (ms); bins of %g ms" % bin_ms)
+    for ax in grid_axes[-1]:
+        ax.set_xlabel("time relative to the %s (ms); bins of %g ms"
+                      % ("kill" if faults == ["crash"] else "fault", bin_ms))
 
     handles = [Line2D([], [], color="#B00000", lw=1.4), Line2D([], [], ls="none", marker=".",
                                                                   color="black", ms=6)]
-    labels = ["kill", "p50 latency (right axis)"]
+    labels = ["kill" if faults == ["crash"] else "fault", "p50 latency (right axis)"]
     for p in PHASE_NAMES:
         if p in used_phases:
             if p == "replay":
@@ -160,7 +225,7 @@ def main():
             labels.append(p.replace("_", " "))
     note = ("Shaded: failover phases from phases.csv. Filled: replies per %g ms bin as "
             "requests/s. Shown per mode, the kill with the median client-visible outage "
-            "(longest reply-less run after the kill): %s." % (bin_ms, "; ".join(chosen)))
+            "(longest reply-less run after the fault): %s." % (bin_ms, "; ".join(chosen)))
     fl.finish(fig, meta, note, args, NAME, "Client view of a failover", ncol=8,
               legend=(handles, labels))
 

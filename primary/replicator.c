@@ -49,8 +49,12 @@ static int link_send(struct replicator *r, const struct ckpt_buf *buf)
 	int ret;
 
 	pthread_mutex_lock(&r->send_lock);
-	ret = r->link ? r->link->ops->send(r->link, buf->data, buf->len)
-		      : -ENOTCONN;
+	/* Once given up, nothing more enters the link: the backup must not
+	 * receive an epoch newer than the give-up we announced. */
+	ret = !r->link ? -ENOTCONN
+	      : link_broken(r)
+		  ? -EPIPE
+		  : r->link->ops->send(r->link, buf->data, buf->len);
 	if (!ret) {
 		__atomic_store_n(&r->last_send_ns, clock_mono_ns(),
 				 __ATOMIC_RELAXED);
@@ -134,6 +138,9 @@ static void *ack_thread_main(void *arg)
 
 		if (n == -EINTR || n == -EAGAIN)
 			continue;
+		if (n > 0)
+			__atomic_store_n(&r->last_backup_rx_ns, clock_mono_ns(),
+					 __ATOMIC_RELAXED);
 		if (n <= 0) {
 			if (!stopping(r) && !link_broken(r))
 				log_error("replication: backup %s closed the "
@@ -179,6 +186,18 @@ static void link_drop(struct replicator *r, bool quiet)
 
 	if (!r->link)
 		return;
+	pthread_mutex_lock(&r->watch_lock);
+	r->watch_link = NULL;
+	pthread_mutex_unlock(&r->watch_lock);
+	/*
+	 * Before the link's end reaches the backup and before any held
+	 * output goes out: tell the backup (heartbeat path) that what it
+	 * holds no longer covers us. It then stands by instead of taking
+	 * over from it. Not on a stop: the beats have ended, and a stop
+	 * without goodbye must look like a crash.
+	 */
+	heartbeat_sender_released(&r->beats,
+				  __atomic_load_n(&r->epoch, __ATOMIC_ACQUIRE));
 	r->link->ops->shutdown(r->link);
 	if (r->ack_thread_running) {
 		pthread_join(r->ack_thread, NULL);
@@ -247,7 +266,12 @@ static int link_connect(struct replicator *r)
 	r->link = t;
 	pthread_mutex_unlock(&r->send_lock);
 	__atomic_store_n(&r->last_send_ns, clock_mono_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&r->last_backup_rx_ns, clock_mono_ns(),
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&r->link_broken, 0, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&r->watch_lock);
+	r->watch_link = t;
+	pthread_mutex_unlock(&r->watch_lock);
 	r->need_full = true;
 	if (pthread_create(&r->ack_thread, NULL, ack_thread_main, r) == 0) {
 		pthread_setname_np(r->ack_thread, "repl-ack");
@@ -364,7 +388,7 @@ static int collect_while_paused(struct vm *vm, void *arg)
 
 	if (ret)
 		return ret;
-	r->epoch++;
+	__atomic_store_n(&r->epoch, r->epoch + 1, __ATOMIC_RELEASE);
 	r->snap.epoch = r->epoch;
 	r->epoch_full = r->need_full;
 	cut_digests(r);
@@ -541,6 +565,59 @@ static void *heartbeat_thread_main(void *arg)
 	return NULL;
 }
 
+/*
+ * On the heartbeat sender's thread, every beat: a backup that has said
+ * nothing (no ack, no heartbeat) for backup_timeout_ms is gone or cut off.
+ * Give the link up: nothing more may enter it, the backup learns over the
+ * heartbeat path that we run unprotected after this epoch, then the link
+ * is shut (which also frees an epoch send stuck on a dead link); the
+ * epoch thread drops it, releases held output and reconnects.
+ */
+static void watchdog_tick(void *ctx, uint64_t now)
+{
+	struct replicator *r = ctx;
+	uint64_t limit = (uint64_t)r->cfg.backup_timeout_ms * 1000000u;
+	uint64_t last =
+	    __atomic_load_n(&r->last_backup_rx_ns, __ATOMIC_RELAXED);
+
+	if (!limit || now <= last + limit)
+		return;
+	pthread_mutex_lock(&r->watch_lock);
+	if (r->watch_link && !link_broken(r)) {
+		set_link_broken(r);
+		heartbeat_sender_released(
+		    &r->beats, __atomic_load_n(&r->epoch, __ATOMIC_ACQUIRE));
+		stat_inc(r->stats.backup_silent);
+		log_error("replication: the backup %s said nothing for %.0f "
+			  "ms: giving the link up",
+			  r->watch_link->peer, (now - last) / 1e6);
+		r->watch_link->ops->shutdown(r->watch_link);
+	}
+	pthread_mutex_unlock(&r->watch_lock);
+}
+
+static void beats_start(struct replicator *r)
+{
+	struct heartbeat_sender_config hc = {
+	    .dest = {r->cfg.backup_addr, r->cfg.lan_peer},
+	    .interval_ms = r->cfg.heartbeat_ms,
+	    .rt_priority = r->cfg.rt_priority,
+	    .session = r->session,
+	    .key = r->cfg.key,
+	    .tick = watchdog_tick,
+	    .ctx = r,
+	};
+	int ret;
+
+	if (!r->cfg.heartbeat_ms)
+		return;
+	ret = heartbeat_sender_start(&r->beats, &hc);
+	if (ret)
+		log_error("replication: no heartbeat path (%s): the backup "
+			  "will rely on the link alone",
+			  strerror(-ret));
+}
+
 /* Sleep until deadline, or until a handover is requested or we stop. */
 static void epoch_sleep(struct replicator *r, uint64_t deadline_ns)
 {
@@ -698,6 +775,7 @@ int replicator_start(struct replicator *r, struct vm *vm,
 	r->session = clock_real_ns() ^ ((uint64_t)getpid() << 16) ^
 		     (uint64_t)(uintptr_t)r;
 	pthread_mutex_init(&r->send_lock, NULL);
+	pthread_mutex_init(&r->watch_lock, NULL);
 	pthread_mutex_init(&r->handover_lock, NULL);
 	pthread_cond_init(&r->handover_cond, NULL);
 	vm_snapshot_init(&r->snap);
@@ -716,9 +794,14 @@ int replicator_start(struct replicator *r, struct vm *vm,
 		if (ret)
 			goto out;
 	}
+	beats_start(r);
+	__atomic_store_n(&vm->dirty_log_owner, "the replicator",
+			 __ATOMIC_RELEASE);
 	ret = -pthread_create(&r->epoch_thread, NULL, epoch_thread_main, r);
-	if (ret)
+	if (ret) {
+		__atomic_store_n(&vm->dirty_log_owner, NULL, __ATOMIC_RELEASE);
 		goto out;
+	}
 	pthread_setname_np(r->epoch_thread, "repl-epoch");
 	r->epoch_running = true;
 	if (cfg->heartbeat_ms && pthread_create(&r->heartbeat_thread, NULL,
@@ -731,6 +814,7 @@ int replicator_start(struct replicator *r, struct vm *vm,
 		 repl_mode_name(cfg->mode), cfg->epoch_ms, cfg->backup_addr);
 	return 0;
 out:
+	heartbeat_sender_stop(&r->beats);
 	if (reverse_mode(r))
 		vm_call_paused(vm, observer_install, NULL);
 	delta_cache_free(&r->cache);
@@ -744,6 +828,9 @@ void replicator_stop(struct replicator *r, bool goodbye)
 	pthread_mutex_lock(&r->handover_lock);
 	pthread_cond_broadcast(&r->handover_cond);
 	pthread_mutex_unlock(&r->handover_lock);
+	/* First: a stop without goodbye must look like a crash (beats and
+	 * link end together), and no give-up may be announced now. */
+	heartbeat_sender_stop(&r->beats);
 	if (r->epoch_running)
 		pthread_join(r->epoch_thread, NULL);
 	if (r->heartbeat_running)
@@ -755,6 +842,7 @@ void replicator_stop(struct replicator *r, bool goodbye)
 				 "(it stands down)");
 	}
 	link_drop(r, true);
+	__atomic_store_n(&r->vm->dirty_log_owner, NULL, __ATOMIC_RELEASE);
 	if (reverse_mode(r))
 		vm_call_paused(r->vm, observer_install, NULL);
 	vm_snapshot_free(&r->snap);
@@ -763,6 +851,7 @@ void replicator_stop(struct replicator *r, bool goodbye)
 	r->rx_digests = r->epoch_digests = NULL;
 	delta_cache_free(&r->cache);
 	pthread_mutex_destroy(&r->send_lock);
+	pthread_mutex_destroy(&r->watch_lock);
 	pthread_mutex_destroy(&r->handover_lock);
 	pthread_cond_destroy(&r->handover_cond);
 }
@@ -901,6 +990,23 @@ void replicator_report(struct replicator *r, struct report *rep)
 	report_u64(rep, "rewires", "rewires", stat_read(st->rewires));
 	report_u64(rep, "rewire_failures", "rewire failures",
 		   stat_read(st->rewire_failures));
+	report_u64(rep, "backup_silent", "backup went silent",
+		   stat_read(st->backup_silent));
+	report_u64(rep, "backup_timeout_ms", "backup timeout",
+		   r->cfg.backup_timeout_ms);
+	report_open(rep, "heartbeat_path", "heartbeat path");
+	report_str_or_null(rep, "lan_peer", "LAN peer", r->cfg.lan_peer);
+	report_bool(rep, "realtime", "real-time sender",
+		    stat_read(r->beats.stats.realtime));
+	report_u64(rep, "sent", "datagrams sent",
+		   stat_read(r->beats.stats.sent));
+	report_u64(rep, "send_errors", "send errors",
+		   stat_read(r->beats.stats.send_errors));
+	report_f(rep, "max_period_ms", "longest period", 1,
+		 stat_read(r->beats.stats.max_period_ns) / 1e6, "ms");
+	report_u64(rep, "released_after", "unprotected after epoch",
+		   __atomic_load_n(&r->beats.released_after, __ATOMIC_RELAXED));
+	report_close(rep);
 	report_u64(rep, "handovers", "handovers", stat_read(st->handovers));
 	report_u64(rep, "handovers_failed", "handovers failed",
 		   stat_read(st->handovers_failed));

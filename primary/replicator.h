@@ -23,6 +23,7 @@
 #include "common/repl_protocol.h"
 #include "netstate/guest_filter.h"
 #include "primary/delta_cache.h"
+#include "primary/heartbeat_sender.h"
 #include "primary/output_policy.h"
 #include "vmm/vm_snapshot.h"
 
@@ -35,7 +36,14 @@ struct replicator_config {
 	const uint8_t *key; /* NULL: --insecure */
 	enum repl_mode mode;
 	unsigned epoch_ms;
-	unsigned heartbeat_ms; /* 0: epochs only */
+	unsigned heartbeat_ms; /* 0: epochs only, no heartbeat path */
+	/* The heartbeat path's LAN leg (ADDR:PORT of the backup's
+	 * --lan-listen; NULL: the replication network only). */
+	const char *lan_peer;
+	int rt_priority; /* of the heartbeat sender; 0: normal scheduling */
+	/* Give up on a backup that said nothing for this long: release
+	 * held output, run unprotected, reconnect (0: never). */
+	unsigned backup_timeout_ms;
 	enum ckpt_compression compress;
 	uint64_t delta_cache_bytes; /* --delta-cache: bound of the cache */
 	/*
@@ -73,6 +81,7 @@ struct replicator_stats {
 	uint64_t heartbeats;
 	uint64_t rewires, rewire_failures;
 	uint64_t handovers, handovers_failed;
+	uint64_t backup_silent; /* links given up: the backup said nothing */
 	int protected_now;
 };
 
@@ -100,9 +109,16 @@ struct replicator {
 	struct transport *link; /* NULL while unprotected (send_lock) */
 	int link_broken; /* __atomic: set by any thread on error */
 	uint64_t last_send_ns; /* __atomic */
+	uint64_t last_backup_rx_ns; /* __atomic: anything from the backup */
+
+	/* The heartbeat path; its thread also watches the backup's silence
+	 * and may shut watch_link down (under watch_lock). */
+	struct heartbeat_sender beats;
+	pthread_mutex_t watch_lock;
+	struct transport *watch_link;
 	bool rewired; /* the rewire command ran for this protection */
 
-	uint64_t epoch; /* last collected (epoch thread) */
+	uint64_t epoch; /* last collected (vCPU thread; __atomic) */
 	uint64_t sent_epoch; /* __atomic: last epoch fully sent */
 	bool need_full;
 	/* What the backup holds, for the pages that fit: XOR deltas. */

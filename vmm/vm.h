@@ -59,6 +59,9 @@ struct vm {
 	/* Pages the monitor itself wrote; KVM's dirty log cannot see them.
 	 * vCPU thread only (and whoever holds the vCPU stopped). */
 	uint64_t *monitor_dirty;
+	/* Who consumes the dirty log (a replicator, a migration): NULL or a
+	 * name for messages; __atomic. Others must not take pages from it. */
+	const char *dirty_log_owner;
 	/* KVM_CLEAR_DIRTY_LOG in use: the log can be taken while the guest
 	 * runs (two-phase collect, vm_snapshot_precopy). */
 	bool dirty_manual_protect;

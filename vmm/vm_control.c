@@ -106,7 +106,7 @@ static int save_while_paused(struct vm *vm, void *arg)
 	struct save_request *r = arg;
 	uint64_t t0 = clock_mono_ns();
 
-	r->result = vm_snapshot_collect(vm, &r->snap, true);
+	r->result = vm_snapshot_copy(vm, &r->snap);
 	if (r->result == 0 && r->stop) {
 		r->result = vm_snapshot_write_file(&r->snap, vm->mem_size,
 						   r->path, &r->stats);
@@ -140,14 +140,8 @@ static int cmd_save(void *ctx, struct control_request *req)
 		return 0;
 	}
 	s.path = req->argv[1];
-	if (vm_dirty_claim(vc->vm, "save")) {
-		control_error(req, "save refused: the dirty log is in use (%s)",
-			      vm_dirty_owner(vc->vm));
-		return 0;
-	}
 	vm_snapshot_init(&s.snap);
 	ret = vm_call_paused(vc->vm, save_while_paused, &s);
-	vm_dirty_release(vc->vm, "save");
 	if (!ret && !s.stop)
 		ret = vm_snapshot_write_file(&s.snap, vc->vm->mem_size, s.path,
 					     &s.stats);
@@ -183,6 +177,17 @@ static int cmd_checkpoint_probe(void *ctx, struct control_request *req)
 	char reply[4096];
 	int ret, n;
 
+	/* The probe takes dirty pages out of the log: a replicator (or a
+	 * migration) would miss them. */
+	if (__atomic_load_n(&vc->vm->dirty_log_owner, __ATOMIC_ACQUIRE)) {
+		control_error(req,
+			      "checkpoint-probe: the dirty log is in use by "
+			      "%s (the probe would take pages from it); "
+			      "stop that first",
+			      __atomic_load_n(&vc->vm->dirty_log_owner,
+					      __ATOMIC_ACQUIRE));
+		return 0;
+	}
 	if (req->argc != 3 ||
 	    parse_uint(req->argv[1], 1, CKPT_PROBE_MAX_EPOCHS, &epochs) ||
 	    parse_uint(req->argv[2], 1, 10000, &interval)) {

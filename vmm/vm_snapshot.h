@@ -72,6 +72,13 @@ void vm_snapshot_free(struct vm_snapshot *s);
 int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full);
 
 /*
+ * A full snapshot that leaves the dirty log alone (`ctl save`): a VM being
+ * replicated keeps every dirty page for its replicator's next epoch. Same
+ * rules as vm_snapshot_collect otherwise (vCPU stopped).
+ */
+int vm_snapshot_copy(struct vm *vm, struct vm_snapshot *s);
+
+/*
  * One early pass of a two-phase collect, with the guest running: take the
  * pages the guest dirtied since the last pass or collect out of KVM's log
  * (re-protecting them) and copy them into s, opening the next epoch if

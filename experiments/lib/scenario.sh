@@ -288,6 +288,31 @@ sc_quantiles() {
 		      print v[int((n + 1) / 2)], v[i], v[n], n }'
 }
 
+# sc_clients_start NAME LOAD_CLIENTS [client option...]: in the client
+# namespace, the consistency client (incr,keys, until SIGTERM; JSON in
+# raw/NAME.client.json, per-reply CSV raw/NAME.client.csv, log
+# logs/NAME.client.log) and, unless LOAD_CLIENTS is 0, a redis-benchmark
+# SET load of that many connections (logs/NAME.redis-benchmark.log); waits
+# for the client's first reply (the CSV's second line). Sets SC_CC_PID and
+# SC_RB_PID (empty without a load). 1 (noted) if the client did not start:
+# the caller stops both.
+SC_CC_PID='' SC_RB_PID=''
+sc_clients_start() {
+	local name=$1 lc=$2 csv=$SC_OUT/raw/$1.client.csv
+	shift 2
+	SC_RB_PID=''
+	rrvm_cc_bg "$TB_NS_C" "$SC_OUT/logs/$name.client.log" "$SC_OUT/raw/$name.client.json" 0 \
+		--csv "$csv" "$@"
+	SC_CC_PID=$RRVM_LAST_PID
+	if [ "$lc" -gt 0 ]; then
+		rrvm_load_bg "$TB_NS_C" "$SC_OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -c "$lc"
+		SC_RB_PID=$RRVM_LAST_PID
+	fi
+	wait_for 10 --pid "$SC_CC_PID" awk 'NR == 2 { ok = 1; exit } END { exit !ok }' "$csv" && return 0
+	sc_note "$name: the consistency client did not start: $(tail -n 2 "$SC_OUT/logs/$name.client.log" | tr '\n' ' ')"
+	return 1
+}
+
 # ------------------------------------------------------------ kill rounds
 # sc_kill_round NAME MODE EPOCH_MS [option...] [-- sc_pair_up option...]:
 # one randomized kill of the primary under client traffic, on a fresh pair
@@ -308,6 +333,17 @@ sc_quantiles() {
 #                           naive: a hung connection is reported, not
 #                           waited on)
 #   --report-timeout MS     wait this long for the report (default 15000)
+#   --fault KIND            what happens to the primary (KR_FAULT, default
+#                           crash): crash (kill -9), freeze (SIGSTOP; SIGCONT
+#                           once the report is in), links-down (every link
+#                           of the primary's host down; up again once the
+#                           report is in), replication-link-down (the
+#                           primary's rep0 down for --link-down MS, default
+#                           3000: no failover is expected, no report waited
+#                           for; a report is noted as a false failover),
+#                           switchover (`rrvm ctl PRIMARY switchover`: a
+#                           planned handover, the backup's report says
+#                           reason handover)
 # Sets (always, '{}'/empty when unknown):
 #   KR_DELAY_MS, KR_KILL_MONO_MS (CLOCK_MONOTONIC ms, 3 decimals, of the
 #   kill), KR_STOP_MONO_MS (of the client's SIGTERM), KR_KILL_TO_REPORT_MS,
@@ -321,6 +357,7 @@ sc_quantiles() {
 # logs/NAME.{client,redis-benchmark,primary,backup}.log.
 # Returns 0 if KR_OK=1, else 1 (the problem noted). Never aborts the run.
 SC_PY=''
+KR_FAULT=crash KR_LINK_DOWN_MS=3000
 KR_OK=0 KR_DELAY_MS='' KR_KILL_MONO_MS='' KR_STOP_MONO_MS='' KR_KILL_TO_REPORT_MS=''
 KR_STATUS='{}' KR_REPORT='{}' KR_CLIENT='{}' KR_CLIENT_RC='' KR_CSV='' KR_FALSE_FAILOVER=0
 
@@ -346,10 +383,49 @@ sc_real_to_mono_ms() {
 	printf '%d.%03d' $((ns / 1000000)) $(( (ns % 1000000) / 1000 ))
 }
 
+# sc_fault_links STATE [DEV...]: the primary host's links (default: every
+# one of them) up or down, in one `ip` run.
+sc_fault_links() {
+	local st=$1 dev
+	shift
+	[ $# -gt 0 ] || set -- "$TB_UPLINK" "$TB_REP_DEV"
+	for dev in "$@"; do
+		echo "link set dev $dev $st"
+	done | ip -n "$TB_NS_PRI" -batch - || sc_note "ip link set $* $st in pri failed"
+}
+
+# sc_fault_start / sc_fault_end: inject KR_FAULT on the primary, and end
+# it (the frozen or cut-off primary comes back: it must stay fenced).
+sc_fault_start() {
+	case "$KR_FAULT" in
+	crash) rrvm_kill9 "$P_PID" || sc_note "$1: the primary had already exited before the kill"
+		P_PID='' ;;
+	freeze) kill -STOP "$P_PID" 2>/dev/null || sc_note "$1: the primary had already exited" ;;
+	links-down) sc_fault_links down ;;
+	replication-link-down) sc_fault_links down "$TB_REP_DEV" ;;
+	switchover)
+		# Planned: the primary hands the VM over (final epoch, no fence)
+		# and, started without --listen, ends.
+		timeout 20 "$RRVM" ctl "$P_CTL" switchover >"$SC_OUT/raw/$1.switchover.txt" 2>&1 ||
+			sc_note "$1: the switchover failed: $(head -c 300 "$SC_OUT/raw/$1.switchover.txt")"
+		;;
+	esac
+}
+sc_fault_end() {
+	case "$KR_FAULT" in
+	freeze) [ -n "$P_PID" ] && kill -CONT "$P_PID" 2>/dev/null ;;
+	links-down) sc_fault_links up ;;
+	replication-link-down) sc_fault_links up "$TB_REP_DEV" ;;
+	esac
+	return 0
+}
+
 # sc_kill_primary NAME DELAY_MIN_MS DELAY_MAX_MS REPORT_TIMEOUT_MS: after a
 # uniformly random delay, read the backup's status (raw/NAME.status.json;
-# a failover already under way is noted as false), kill -9 the primary
-# (P_PID) and wait for the backup's report (B_REPORT). Sets KR_DELAY_MS,
+# a failover already under way is noted as false), inject the fault
+# (KR_FAULT, default kill -9 of P_PID) and wait for the backup's report
+# (B_REPORT; replication-link-down: wait KR_LINK_DOWN_MS, bring the link
+# back, expect no report), then end the fault. Sets KR_DELAY_MS,
 # KR_STATUS, KR_FALSE_FAILOVER, KR_KILL_REAL ($EPOCHREALTIME at the kill),
 # KR_OFFSET_NS (sc_mono_offset_ns, empty if unreadable) and
 # KR_KILL_TO_REPORT_MS.
@@ -370,12 +446,25 @@ sc_kill_primary() {
 		sc_note "$name: the backup was not replicating just before the kill (false failover under host load?): $(jq -c '{state, max_silence_ms}' <<<"$KR_STATUS" 2>/dev/null)"
 	fi
 	KR_KILL_REAL=$EPOCHREALTIME
-	rrvm_kill9 "$P_PID" || sc_note "$name: the primary had already exited before the kill"
-	P_PID=''
+	sc_fault_start "$name"
+	# A signal takes effect at once; a link is down once `ip` returned
+	# (its start-up alone can take tens of ms on a loaded host).
+	case "$KR_FAULT" in *down) KR_KILL_REAL=$EPOCHREALTIME ;; esac
+	if [ "$KR_FAULT" = replication-link-down ]; then
+		sleep "$(awk -v d="$KR_LINK_DOWN_MS" 'BEGIN { printf "%.3f", d / 1000 }')"
+		sc_fault_end
+		KR_KILL_TO_REPORT_MS=''
+		if [ -s "$B_REPORT" ]; then
+			KR_FALSE_FAILOVER=1
+			sc_note "$name: the backup failed over although only the replication link was down"
+		fi
+		return 0
+	fi
 	rrvm_wait_file "$B_REPORT" "$B_PID" "$rto"
 	rc=$?
 	KR_KILL_TO_REPORT_MS=$(( $(now_ms) - ${KR_KILL_REAL/./} / 1000 ))
 	[ $rc = 0 ] || sc_note "$name: no failover report ($([ $rc = 2 ] && echo "the backup exited" || echo "$rto ms timeout"))"
+	sc_fault_end
 	return 0
 }
 
@@ -385,6 +474,7 @@ sc_kill_round() {
 	local dmin=1000 dmax=3000 after=1 lc=10 rto=15000 cc_pid='' rb_pid='' off off2 t_kill t_stop
 	local -a ccopt=() popt=()
 	shift 3
+	KR_FAULT=crash KR_LINK_DOWN_MS=3000
 	KR_OK=0 KR_DELAY_MS='' KR_KILL_MONO_MS='' KR_STOP_MONO_MS='' KR_KILL_TO_REPORT_MS=''
 	KR_STATUS='{}' KR_REPORT='{}' KR_CLIENT='{}' KR_CLIENT_RC='' KR_FALSE_FAILOVER=0
 	KR_CSV=$SC_OUT/raw/$name.client.csv
@@ -395,6 +485,8 @@ sc_kill_round() {
 		--load-clients) lc=$2; shift 2 ;;
 		--stall-timeout) ccopt+=(--stall-timeout "$2"); shift 2 ;;
 		--report-timeout) rto=$2; shift 2 ;;
+		--fault) KR_FAULT=$2; shift 2 ;;
+		--link-down) KR_LINK_DOWN_MS=$2; shift 2 ;;
 		--) shift; popt=("$@"); break ;;
 		*) sc_note "$name: sc_kill_round: unknown option '$1'"; return 1 ;;
 		esac
@@ -403,19 +495,12 @@ sc_kill_round() {
 		sc_pair_down
 		return 1
 	fi
-	rrvm_cc_bg "$TB_NS_C" "$SC_OUT/logs/$name.client.log" "$SC_OUT/raw/$name.client.json" 0 \
-		--csv "$KR_CSV" "${ccopt[@]}"
-	cc_pid=$RRVM_LAST_PID
-	if [ "$lc" -gt 0 ]; then
-		rrvm_load_bg "$TB_NS_C" "$SC_OUT/logs/$name.redis-benchmark.log" -t set -r 100000 -c "$lc"
-		rb_pid=$RRVM_LAST_PID
-	fi
-	# The delay runs from the client's first reply (the CSV's second line).
-	if ! wait_for 10 --pid "$cc_pid" awk 'NR == 2 { ok = 1; exit } END { exit !ok }' "$KR_CSV"; then
-		sc_note "$name: the consistency client did not start: $(tail -n 2 "$SC_OUT/logs/$name.client.log" | tr '\n' ' ')"
-		sc_pair_down "$cc_pid" "$rb_pid"
+	# The delay runs from the client's first reply.
+	if ! sc_clients_start "$name" "$lc" "${ccopt[@]}"; then
+		sc_pair_down "$SC_CC_PID" "$SC_RB_PID"
 		return 1
 	fi
+	cc_pid=$SC_CC_PID rb_pid=$SC_RB_PID
 	sc_kill_primary "$name" "$dmin" "$dmax" "$rto"
 	off=$KR_OFFSET_NS t_kill=$KR_KILL_REAL
 	sleep "$after"
@@ -441,6 +526,7 @@ sc_kill_round() {
 	[ -n "$KR_CLIENT" ] || { KR_CLIENT='{}'; sc_note "$name: no consistency-client report (exit status $KR_CLIENT_RC)"; }
 	[ "$KR_CLIENT_RC" = timeout ] && sc_note "$name: the consistency client did not finish within 30 s of SIGTERM"
 	sc_pair_down "$cc_pid" "$rb_pid"
-	[ "$KR_REPORT" != '{}' ] && [ "$KR_CLIENT" != '{}' ] && [ -n "$KR_KILL_MONO_MS" ] && KR_OK=1
+	[ "$KR_REPORT" != '{}' ] || [ "$KR_FAULT" = replication-link-down ] &&
+		[ "$KR_CLIENT" != '{}' ] && [ -n "$KR_KILL_MONO_MS" ] && KR_OK=1
 	[ "$KR_OK" = 1 ]
 }

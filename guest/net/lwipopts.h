@@ -59,6 +59,14 @@
 #define LWIP_TCP_KEEPALIVE 0
 #define TCP_LISTEN_BACKLOG 0
 #define LWIP_TCP_TIMESTAMPS 0
+/* lwIP counts the retransmission timeout in slow-timer ticks (two of these
+ * intervals), and its RTT estimator never brings it below three ticks. With
+ * the default 250 ms that floor is 1.5 s: one reply lost while the testbed
+ * rewires a path (re-protection, switchover) stalled its client for over a
+ * second. 25 ms puts the floor at 150 ms, near Linux's 200 ms minimum; the
+ * cost is one guest wake-up every 25 ms. Backoff is exponential (up to
+ * 128x), so connections are still given up only after minutes. */
+#define TCP_TMR_INTERVAL 25
 #define LWIP_CALLBACK_API 1
 #define LWIP_CHECKSUM_ON_COPY 1
 #define LWIP_NETIF_TX_SINGLE_PBUF 1

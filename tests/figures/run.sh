@@ -175,7 +175,43 @@ checkpoint-cost     cost.csv       pause_us_p90   pages_median
 replay-cost         replay.csv     replay_ms      replay_frames
 overhead            cpu.csv        component      cpu_us_per_req
 migration           migration.csv  throttle_max   total_ms
+protection-chain    chain.csv      reprotect_ms   outage_ms
 EOF
+
+# protection-chain's optional inputs: drawn without them; checked like the
+# others when present; rows that contradict themselves refused.
+PC_SCRIPT=$FIG/fig_protection_chain.py
+PC_SAMPLE=$FIG/samples/protection-chain
+pc_fresh() { d=$TMP/pc-$1; rm -rf "$d"; cp -r "$PC_SAMPLE" "$d"; }
+pc_fresh bare
+rm -f "$d/switchovers.csv" "$d/rounds.csv"
+run "$PC_SCRIPT" "$d" --out "$TMP/pc-bare-out"
+if [ "$rc" = 0 ] && [ -s "$TMP/pc-bare-out/fig-protection-chain.png" ]; then ok; else
+	bad protection-chain/without-optional "exit status $rc without switchovers.csv and rounds.csv"; fi
+pc_fresh sw-nonnum
+edit "$d/switchovers.csv" spoil handover_ms
+negative protection-chain/switchovers-non-numeric "$PC_SCRIPT" "$d" "switchovers.csv:2" "'handover_ms'" "not a number"
+pc_fresh sw-nocol
+edit "$d/switchovers.csv" drop stall_ms
+negative protection-chain/switchovers-no-column "$PC_SCRIPT" "$d" "switchovers.csv" "missing required column" "stall_ms"
+pc_fresh sw-empty
+: >"$d/switchovers.csv"
+negative protection-chain/switchovers-empty "$PC_SCRIPT" "$d" "switchovers.csv" "empty"
+pc_fresh rounds-nocol
+edit "$d/rounds.csv" drop reprotect_stall_ms
+negative protection-chain/rounds-no-column "$PC_SCRIPT" "$d" "rounds.csv" "missing required column" "reprotect_stall_ms"
+pc_fresh same-host
+sed -i '2s/,pri,bak,/,pri,pri,/' "$d/chain.csv"
+negative protection-chain/same-host "$PC_SCRIPT" "$d" "chain.csv:2" "from_host and to_host"
+pc_fresh dup-round
+sed -n 2p "$PC_SAMPLE/chain.csv" >>"$d/chain.csv"
+negative protection-chain/duplicate-round "$PC_SCRIPT" "$d" "chain.csv" "twice"
+pc_fresh bad-host
+sed -i '2s/,pri,bak,/,pri,elsewhere,/' "$d/chain.csv"
+negative protection-chain/unknown-host "$PC_SCRIPT" "$d" "chain.csv:2" "to_host" "elsewhere"
+pc_fresh negative
+sed -i '2s/^\([^,]*,[^,]*,[^,]*,[^,]*,\)[^,]*/\1-5/' "$d/chain.csv"
+negative protection-chain/negative-outage "$PC_SCRIPT" "$d" "chain.csv:2" "outage_ms" "negative"
 
 # The caption states the idle policy of a latency run, and a latency
 # figure warns when a run did not record one (docs/experiments.md).

@@ -81,7 +81,7 @@ tests/unit/fake_service.c"
 	;;
 frame_parse)
 	SRCS="netstate/frame.c netstate/frame_build.c netstate/flow.c \
-netstate/replay_gate.c netstate/replay_audit.c common/log.c"
+netstate/replay_gate.c netstate/replay_audit.c common/log.c common/report.c"
 	LIBS=""
 	SEEDGEN=tests/fuzz/fuzz_frame_parse.c
 	SEEDFLAGS="-DFUZZ_GEN_SEEDS"

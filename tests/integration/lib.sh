@@ -287,6 +287,8 @@ t_init_testbed() {
 	done
 	# shellcheck source=SCRIPTDIR/../../experiments/lib/testbed.sh
 	. "$ROOT/experiments/lib/testbed.sh"
+	# shellcheck source=SCRIPTDIR/../../experiments/lib/chain.sh
+	. "$ROOT/experiments/lib/chain.sh"
 	tb_set_prefix "$RRVM_NS_PREFIX-tb" || t_fail "bad testbed prefix"
 	rrvm_trap_cleanup
 	tmpdir_create T_TMP
@@ -468,36 +470,26 @@ tb_t_retopology() {
 }
 
 # tb_t_sym_pair_up MODE EPOCH_MS PRIMARY_REPORT [primary option...]: a pair
-# whose daemons can swap roles (issue 11): the backup on bak re-protects to
-# pri's replication address after a takeover; the primary on pri listens
-# there as a backup after a switchover, fences bak and writes its own
-# takeover report to PRIMARY_REPORT. In inline/mirror each gets the
-# capture options for its own host and the testbed's rewire command (the
-# new primary puts the other host's capture in front of itself).
+# whose daemons can swap roles (issue 11; chain_pair_up, experiments/lib/
+# chain.sh): the backup on bak re-protects to pri's replication address
+# after a takeover; the primary on pri listens there as a backup after a
+# switchover, fences bak and writes its own takeover report to
+# PRIMARY_REPORT. In inline/mirror each gets the capture options for its
+# own host and the testbed's rewire command (the new primary puts the
+# other host's capture in front of itself). Sets P_* and B_* as
+# tb_t_pair_up; fails the test if the pair does not come up protected.
 tb_t_sym_pair_up() {
-	local mode=$1 epoch=$2 preport=$3 t0 rc
-	shift 3
-	local -a bopt=(--reprotect "$TB_PRI_REP_IP:7777") popt=(--listen "$TB_PRI_REP_IP:7777"
-		--fence-cmd "$(rrvm_tb_fence_cmd bak)" --report "$preport")
-	if [ "${TB_TOPOLOGY:-basic}" != basic ]; then
-		local -a cap=(--topology "$TB_TOPOLOGY" --capture-if "$TB_BAK_CAPTURE_IF")
-		[ -n "$TB_BAK_FORWARD_IF" ] && cap+=(--forward-if "$TB_BAK_FORWARD_IF")
-		bopt+=("${cap[@]}" --guest-mac "$TB_GUEST_MAC" --guest-ip "$TB_GUEST_IP")
-		popt+=("${cap[@]}")
-		if declare -f tb_rewire_cmd >/dev/null; then
-			bopt+=(--rewire-cmd "$(tb_rewire_cmd bak)")
-			popt+=(--rewire-cmd "$(tb_rewire_cmd pri)")
-		fi
-	fi
+	local mode=$1 epoch=$2 t0
 	t0=$(now_ms)
-	rm -f "$preport"
-	tb_t_backup_start "${bopt[@]}"
-	tb_t_primary_start "$mode" "$epoch" "${popt[@]}" "$@"
-	guest_wait_ready 6379
-	rrvm_wait_protected "$P_CTL" "$P_PID" 20
-	rc=$?
-	[ $rc = 2 ] && t_fail "rrvm primary exited before the backup held a checkpoint"
-	[ $rc = 1 ] && t_fail "the backup did not acknowledge a full checkpoint within 20 s: $RRVM_REPL"
+	T_PAIR=$((T_PAIR + 1))
+	B_LOG=$T_TMP/backup.$T_PAIR.log B_CTL=$T_TMP/backup.$T_PAIR.ctl B_REPORT=$T_TMP/failover.$T_PAIR.json
+	P_LOG=$T_TMP/primary.$T_PAIR.log P_CTL=$T_TMP/primary.$T_PAIR.ctl
+	T_EXTRA_LOGS+=("$B_LOG" "$P_LOG")
+	CH_MEM=64M
+	chain_pair_up "$@"
+	local rc=$?
+	G_PID=$P_PID G_LOG=$P_LOG
+	[ $rc = 0 ] || t_fail "symmetric pair ($mode, ${TB_TOPOLOGY:-basic}): $CH_ERR"
 	t_info "symmetric pair $T_PAIR up ($mode, ${TB_TOPOLOGY:-basic}, epoch $epoch ms) in $(( $(now_ms) - t0 )) ms: primary pid $P_PID, backup pid $B_PID"
 }
 
@@ -538,13 +530,17 @@ tb_t_load_start() {
 	RB_PID=$RRVM_LAST_PID
 }
 
-# tb_t_failover [TIMEOUT_S]: kill -9 the primary, wait for the backup's
-# report (default 10 s). Sets FO_JSON (null if none) and FO_WALL_MS (kill
-# -> report file seen). Returns 1 if there was no report.
+# tb_t_failover [TIMEOUT_S]: the fault (FO_FAULT, a function; default
+# kill -9 of the primary), then wait for the backup's report (default
+# 10 s). Sets FO_JSON (null if none) and FO_WALL_MS (fault -> report file
+# seen). Returns 1 if there was no report.
+FO_FAULT=tb_t_fault_kill9
+FO_KILL_DETECTORS='link-closed|silence|both-paths-silent'
+tb_t_fault_kill9() { rrvm_kill9 "$P_PID" || t_info "the primary had already exited"; }
 tb_t_failover() {
 	local t0 rc
 	t0=$(now_ms)
-	rrvm_kill9 "$P_PID" || t_info "the primary had already exited"
+	"$FO_FAULT"
 	rrvm_wait_file "$B_REPORT" "$B_PID" $(( ${1:-10} * 1000 ))
 	rc=$?
 	if [ $rc = 2 ]; then
@@ -589,9 +585,15 @@ tb_rcli() {
 # load (tb_t_load_start) running on the pair:
 #  before the kill: the backup is still replicating (no false failover
 #    yet), DBSIZE acknowledged by the guest;
-#  kill -9 of the primary; the backup's report arrives within 10 s, with
-#    fence_status 0, announce_status 0, first_frame_seen, a committed
-#    epoch > 0;
+#  kill -9 of the primary (or the fault FO_FAULT names); the backup's
+#    report arrives within 10 s, with fence_status 0, announce_status 0,
+#    first_frame_seen, a committed epoch > 0, a detector matching
+#    FO_DETECTOR (a regex; default: link-closed, or the heartbeat
+#    silence when it beat the closed link: a killed process's sockets
+#    close only after its memory is torn down) and a detect phase below
+#    half the detect timeout (no waiting for the timeout; issue 14);
+#  FO_AFTER (a function, if set) runs then: the end of the fault (e.g.
+#    SIGCONT of a frozen primary), before the traffic settles;
 #  SETTLE_S (default 1.5) s of traffic on the backup's VM, then: the client
 #    and the load are still running (the load with no error), the client
 #    reports no violation of any kind, no reconnect (the same connections
@@ -619,6 +621,11 @@ tb_t_check_failover() {
 	t_info "$label: report: $FO_JSON"
 	t_check "$label: report: committed epoch > 0, fence and announce status 0, first frame seen" \
 		json_true "$FO_JSON" '.committed_epoch > 0 and .fence_status == 0 and .announce_status == 0 and .first_frame_seen == true'
+	t_check "$label: report: decided by $(jq -r .detector <<<"$FO_JSON")" \
+		matches "$(jq -r .detector <<<"$FO_JSON")" "^(${FO_DETECTOR:-$FO_KILL_DETECTORS})\$"
+	t_check "$label: report: detect phase $(jq -r .phases_ms.detect <<<"$FO_JSON") ms < half the detect timeout ($(jq -r .detect_timeout_ms <<<"$FO_JSON") ms)" \
+		json_true "$FO_JSON" '.phases_ms.detect < .detect_timeout_ms / 2'
+	[ -n "${FO_AFTER:-}" ] && "$FO_AFTER"
 	# The timeline drivers place on their clients' clock: in order, and
 	# the replay (reverse) inside the failover.
 	t_check "$label: report: CLOCK_MONOTONIC timeline in order" \
@@ -653,7 +660,7 @@ tb_t_check_failover() {
 	st=$(ctl "$B_CTL" status --json 2>&1)
 	t_check "$label: rrvm ctl status on the backup's VM: running" json_true "$st" '.state == "running"'
 	FO_STALL_MS=$(jq -r '.longest_stall_ms // "NA"' <<<"$CC_JSON")
-	FO_SUMMARY="committed epoch $(jq -r .committed_epoch <<<"$FO_JSON"), detect $(jq -r .phases_ms.detect <<<"$FO_JSON") ms, fence $(jq -r .phases_ms.fence <<<"$FO_JSON"), restore $(jq -r .phases_ms.restore <<<"$FO_JSON"), announce $(jq -r .phases_ms.announce <<<"$FO_JSON"), first frame $(jq -r .phases_ms.first_frame_out <<<"$FO_JSON") ms; client stall $FO_STALL_MS ms, $(jq -r .replies <<<"$CC_JSON") replies, reconnects $(jq -r .reconnects <<<"$CC_JSON"); backup's longest silence before the kill $sil ms"
+	FO_SUMMARY="committed epoch $(jq -r .committed_epoch <<<"$FO_JSON"), detector $(jq -r .detector <<<"$FO_JSON") (threshold $(jq -r .detect_threshold_ms <<<"$FO_JSON") ms), detect $(jq -r .phases_ms.detect <<<"$FO_JSON") ms, fence $(jq -r .phases_ms.fence <<<"$FO_JSON"), restore $(jq -r .phases_ms.restore <<<"$FO_JSON"), announce $(jq -r .phases_ms.announce <<<"$FO_JSON"), first frame $(jq -r .phases_ms.first_frame_out <<<"$FO_JSON") ms; client stall $FO_STALL_MS ms, $(jq -r .replies <<<"$CC_JSON") replies, reconnects $(jq -r .reconnects <<<"$CC_JSON"); backup's longest silence before the kill $sil ms"
 	t_info "$label: $FO_SUMMARY"
 }
 

@@ -22,7 +22,12 @@ t_check "status: mentions running" grep -qi running <<<"$out"
 out=$(ctl "$G_CTL" stats 2>&1)
 t_eq "stats: exit status" 0 "$?"
 echo "$out" | sed 's/^/  | /'
-t_check "stats: prints something" test -n "$out"
+# Text form: "label: value" lines, sections indented under "exits:" and
+# "net:"; the guest has run, so it has exited to the VMM at least once.
+t_check "stats: has an exits section" grep -q '^exits:$' <<<"$out"
+t_check "stats: exits total is a positive count" \
+	grep -Eq '^  total: +[1-9][0-9]*$' <<<"$out"
+t_check "stats: has a net section with rx frames" grep -Eq '^  rx frames: +[0-9]+$' <<<"$out"
 
 sj1=$(ctl "$G_CTL" status --json 2>&1)
 t_eq "status --json: exit status" 0 "$?"

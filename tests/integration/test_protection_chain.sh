@@ -9,10 +9,14 @@
 # connection, unique keys on another) and a redis-benchmark load run from
 # the first pair to the last round, through every failover:
 #   0 violations, 0 reconnects, every acknowledged key read back,
-#   redis-benchmark without an error, each round's report a failover by
-#   the closed link with fence status 0.
-# Per round it prints the client's stall around the kill (outage) and the
-# re-protection time (backup started -> protected).
+#   redis-benchmark without an error, each round's report a failover
+#   decided without waiting for the timeout (the closed link, or the
+#   heartbeats' silence when the killed process took longer to close its
+#   sockets than the threshold) with fence status 0.
+# Per round it prints the client's stall across the takeover (outage), the
+# re-protection time (backup started -> protected) and the longest stall
+# meanwhile. The round itself is experiments/lib/chain.sh's chain_round,
+# which the protection-chain scenario runs too.
 #
 # RRVM_CHAIN_ROUNDS (default 5) rounds per mode in RRVM_CHAIN_MODES
 # (default: all three,
@@ -28,89 +32,45 @@ EPOCH_MS=20
 t_init_testbed redis-cli redis-benchmark ping jq
 tb_t_rep_init
 
-other() { [ "$1" = pri ] && echo bak || echo pri; }
-
-# chain_backup_start HOST REPORT: `rrvm backup` on HOST, re-protecting to
-# the other host, fencing it. Sets NEW_PID NEW_CTL NEW_LOG.
-chain_backup_start() {
-	local h=$1 report=$2 o ns
-	o=$(other "$h")
-	ns=$(tb_ns "$h")
-	local -a opt=(--reprotect "$(tb_host_rep_ip "$o"):7777" --fence-cmd "$(rrvm_tb_fence_cmd "$o")")
-	if [ "${TB_TOPOLOGY:-basic}" != basic ]; then
-		opt+=(--topology "$TB_TOPOLOGY" --capture-if "$TB_BAK_CAPTURE_IF"
-			--guest-mac "$TB_GUEST_MAC" --guest-ip "$TB_GUEST_IP")
-		[ -n "$TB_BAK_FORWARD_IF" ] && opt+=(--forward-if "$TB_BAK_FORWARD_IF")
-		declare -f tb_rewire_cmd >/dev/null && opt+=(--rewire-cmd "$(tb_rewire_cmd "$h")")
-	fi
-	T_PAIR=$((T_PAIR + 1))
-	NEW_LOG=$T_TMP/chain.$T_PAIR.$h.log
-	NEW_CTL=$T_TMP/chain.$T_PAIR.$h.ctl
-	rm -f "$report"
-	rrvm_backup_bg "$ns" "$NEW_LOG" "$NEW_CTL" "$(tb_host_rep_ip "$h"):7777" "$report" "${opt[@]}"
-	NEW_PID=$RRVM_LAST_PID
-	T_EXTRA_LOGS+=("$NEW_LOG")
-	wait_for 10 --pid "$NEW_PID" test -S "$NEW_CTL" ||
-		t_fail "rrvm backup on $h did not open its control socket: $(tail -n 5 "$NEW_LOG")"
-}
-
-# shellcheck disable=SC2317 # called through wait_for
-protected_since() { # CTL MIN_CONNECTS
-	json_true "$(rrvm_repl_stats "$1" 2>/dev/null)" ".protected == true and .connects >= $2 and .acked_epoch > 0"
-}
-
 declare -a SUMMARY=()
 for mode in $MODES; do
-	case "$mode" in
-	buffered) topo=basic pmode=buffered ;;
-	reverse-inline) topo=inline pmode=reverse ;;
-	reverse-mirror) topo=mirror pmode=reverse ;;
-	*) t_fail "unknown mode '$mode' in RRVM_CHAIN_MODES" ;;
-	esac
+	chain_mode "$mode" || t_fail "unknown mode '$mode' in RRVM_CHAIN_MODES"
 	t_info "=== $mode: $ROUNDS rounds"
-	tb_t_retopology "$topo"
-	tb_t_sym_pair_up "$pmode" "$EPOCH_MS" "$T_TMP/unused.json"
+	tb_t_retopology "$CH_TOPO"
+	tb_t_sym_pair_up "$CH_PMODE" "$EPOCH_MS" "$T_TMP/unused.json"
 	tb_t_cc_start
 	tb_t_load_start
 	wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start: $(tail -n 5 "$CC_LOG")"
-	# The current primary and its backup.
-	cur_h=pri cur_pid=$P_PID cur_ctl=$P_CTL
-	bk_h=bak bk_pid=$B_PID bk_ctl=$B_CTL bk_report=$B_REPORT
+	# The chain (experiments/lib/chain.sh): the current primary and its
+	# backup, one round per kill.
+	chain_begin "$P_PID" "$P_CTL" "$T_TMP/unused.json" "$B_PID" "$B_CTL" "$B_REPORT" ||
+		t_fail "python3 cannot read CLOCK_MONOTONIC"
+	declare -a RND=()
 	for ((round = 1; round <= ROUNDS; round++)); do
-		sleep "$(awk -v d=$((600 + RANDOM % 900)) 'BEGIN { printf "%.3f", d / 1000 }')"
+		bk_h=$CH_BK_HOST
+		cur_h=$CH_CUR_HOST
+		name=$mode.$round.$cur_h
+		chain_round "$T_TMP/chain.$name.log" "$T_TMP/chain.$name.ctl" "$T_TMP/report.$name.json"
+		rc=$?
+		T_EXTRA_LOGS+=("$T_TMP/chain.$name.log")
 		t_check "$mode round $round: the backup on $bk_h is replicating before the kill" \
-			json_true "$(rrvm_backup_status "$bk_ctl" 2>/dev/null)" '.state == "replicating"'
-		kill_ms=$(mono_ms_py "$T_PY")
-		rrvm_kill9 "$cur_pid" || t_info "the primary had already exited"
-		rrvm_wait_file "$bk_report" "$bk_pid" 10000
-		fo=$(jq -c . "$bk_report" 2>/dev/null)
+			json_true "$CH_R_STATUS" '.state == "replicating"'
+		fo=$CH_R_REPORT
 		t_check "$mode round $round: $bk_h failed over (report)" test -n "$fo"
-		t_check "$mode round $round: a failover by the closed link, fenced, first frame seen" \
-			json_true "${fo:-null}" '.reason == "failover" and .detector == "link-closed" and .fence_status == 0 and .first_frame_seen == true'
+		t_check "$mode round $round: a failover without waiting for the timeout, fenced, first frame seen" \
+			json_true "${fo:-null}" '.reason == "failover" and (.detector | IN("link-closed", "silence", "both-paths-silent")) and .phases_ms.detect < .detect_timeout_ms / 2 and .fence_status == 0 and .first_frame_seen == true'
 		[ "$mode" = reverse-inline ] && t_check "$mode round $round: no capture gaps" \
 			json_true "${fo:-null}" '.replay.capture_gaps == 0'
-		# The dead host comes back as the new backup.
-		"$TB_CLI" --prefix "$TB_PREFIX" unfence "$cur_h" >/dev/null 2>&1 ||
-			t_fail "testbed unfence $cur_h failed"
-		new_report=$T_TMP/report.$mode.$round.$cur_h.json
-		t0=$(now_ms)
-		chain_backup_start "$cur_h" "$new_report"
-		connects=$(jq -r '.connects // 0' <<<"$(rrvm_repl_stats "$bk_ctl" 2>/dev/null)")
-		if wait_for 20 --pid "$bk_pid" protected_since "$bk_ctl" 1; then
-			reprotect_ms=$(( $(now_ms) - t0 ))
-			t_ok "$mode round $round: the VM on $bk_h is protected again by $cur_h in $reprotect_ms ms (connects before: $connects)"
+		if [ -n "$CH_R_REPROTECT_MS" ]; then
+			t_ok "$mode round $round: the VM on $bk_h is protected again by $cur_h in $CH_R_REPROTECT_MS ms"
 		else
-			reprotect_ms=NA
-			t_check "$mode round $round: the VM on $bk_h is protected again within 20 s" false
-			t_info "survivor: $(rrvm_repl_stats "$bk_ctl" 2>&1)"
+			t_check "$mode round $round: the VM on $bk_h is protected again within $CH_PROTECT_TIMEOUT_S s ($CH_ERR)" false
 		fi
-		read -r gap _ < <(cc_max_gap "$CC_CSV" "$((kill_ms - 2000))" "$(mono_ms_py "$T_PY")")
-		SUMMARY+=("$mode round $round: $cur_h -> $bk_h, outage (client stall around the kill) $gap ms, re-protect $reprotect_ms ms, phases $(jq -c .phases_ms <<<"${fo:-null}")")
-		t_info "${SUMMARY[-1]}"
-		# Swap: the survivor is the primary, the new daemon its backup.
-		cur_h=$bk_h cur_pid=$bk_pid cur_ctl=$bk_ctl
-		bk_h=$(other "$cur_h") bk_pid=$NEW_PID bk_ctl=$NEW_CTL bk_report=$new_report
+		[ $rc = 0 ] || t_fail "$mode round $round: the chain cannot go on: $CH_ERR"
+		# For the summary once the client has written its CSV.
+		RND+=("$round $cur_h $bk_h $(chain_takeover_mono "$fo" "$CH_R_KILL_MONO") $CH_R_START_MONO $CH_R_PROTECTED_MONO $CH_R_REPROTECT_MS $(jq -c .phases_ms <<<"${fo:-null}")")
 	done
+	P_PID=$CH_CUR_PID B_PID=$CH_BK_PID
 	sleep 1
 	t_check "$mode: redis-benchmark still running" pid_alive "$RB_PID"
 	t_eq "$mode: redis-benchmark reported no error" "" "$(rb_errors "$RB_LOG")"
@@ -123,8 +83,16 @@ for mode in $MODES; do
 	t_eq "$mode: the counter equals the client's last acknowledged INCR" \
 		"$(jq -r '.last_value // "none"' <<<"$CC_JSON")" "$(tb_rcli GET consistency:ctr)"
 	t_info "$mode: client: $(jq -c '{replies, lost_increments, keys_acked, keys_lost, longest_stall_ms, reconnects}' <<<"$CC_JSON")"
+	# Per round, from the client's CSV: its stall across the takeover (the
+	# survivor's restore instant) and its longest stall while the new
+	# backup was brought in (started -> protected + 0.3 s).
+	for r in "${RND[@]}"; do
+		read -r round from to tk start prot reprotect phases <<<"$r"
+		read -r gap _ gap_to <<<"$(chain_stall_at "$CC_CSV" "$tk")"
+		rgap=$(chain_reprotect_stall "$CC_CSV" "$gap_to" "$start" "$prot")
+		SUMMARY+=("$mode round $round: $from -> $to, outage (client stall across the takeover) $gap ms, re-protect $reprotect ms (longest stall meanwhile $rgap ms), phases $phases")
+	done
 	# Stop everything of this mode (ours, by PID) and reset the testbed.
-	P_PID=$cur_pid B_PID=$bk_pid
 	tb_t_pair_down
 	for h in pri bak; do
 		tb_is_fenced "$h" && "$TB_CLI" --prefix "$TB_PREFIX" unfence "$h" >/dev/null 2>&1

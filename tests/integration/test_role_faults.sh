@@ -2,7 +2,8 @@
 # Faults around role changes (issue 11, "Bad input and faults"), buffered
 # mode on the basic testbed, the consistency client running throughout:
 #  1. switchover while the backup is frozen (SIGSTOP), then killed: the
-#     handover gets no answer, the switchover fails with a clear message
+#     handover gets no answer (the primary gives the silent backup up
+#     after its --detect-timeout), the switchover fails with a clear message
 #     and the VM runs on at the primary (thawed, not lost); a new backup
 #     and `ctl protect` make it protected again;
 #  2. a switchover requested while one is in flight is refused;
@@ -25,10 +26,18 @@ tb_t_rep_init
 # on an authenticated link are test_security.sh's).
 RRVM_KEY_FILE=
 
-tb_t_sym_pair_up buffered 20 "$T_TMP/report-pri.json"
+# The primary gives a silent backup up after its --detect-timeout (issue
+# 14): 2 s here, so the frozen backup's handover is still in flight when
+# part 2 asks for a second one.
+tb_t_sym_pair_up buffered 20 "$T_TMP/report-pri.json" --detect-timeout 2000
 tb_t_cc_start
 wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start"
 sleep 1
+
+# The dirty log belongs to the replicator: a probe would steal its pages.
+out=$(ctl "$P_CTL" checkpoint-probe 3 10 2>&1)
+t_check "0: checkpoint-probe on a protected primary is refused ($out)" test $? -ne 0
+t_check "0: ... naming the replicator" matches "$out" "in use by the replicator"
 
 # ------------------------------------------- 1 + 2. switchover, backup dies
 kill -STOP "$B_PID"

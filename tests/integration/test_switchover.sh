@@ -30,50 +30,37 @@ EPOCH_MS=20
 t_init_testbed redis-cli redis-benchmark ping
 tb_t_rep_init
 
-# so_status CTL: status --json of a daemon (empty on error).
-so_status() { timeout 10 "$RRVM" ctl "$1" status --json 2>/dev/null; }
-# so_role CTL: "backup" or the VM role of that daemon.
-so_role() { jq -r '.role // empty' <<<"$(so_status "$1")" 2>/dev/null; }
-# shellcheck disable=SC2317 # called through wait_for
-so_is() { json_true "$(so_status "$1")" "$2"; }
 # shellcheck disable=SC2317
 so_protected() { json_true "$(rrvm_repl_stats "$1" 2>/dev/null)" '.protected == true and .acked_epoch > 0'; }
 
-# switch_over FROM_CTL TO_CTL TO_REPORT LABEL: switchover and its checks.
+# switch_over LABEL: chain_switchover (experiments/lib/chain.sh: the
+# current primary hands the VM to its backup, the roles swap) and its
+# checks.
 switch_over() {
-	local from=$1 to=$2 report=$3 label=$4 out rc t0
-	t0=$(now_ms)
-	out=$(timeout 20 "$RRVM" ctl "$from" switchover --json 2>&1)
-	rc=$?
-	t_info "$label: switchover: $out ($(( $(now_ms) - t0 )) ms)"
-	t_eq "$label: switchover exit status" 0 "$rc"
-	t_check "$label: the reply says handed over" json_true "$out" '.handed_over == true'
-	t_check "$label: the new primary wrote its report (within 10 s)" \
-		wait_for 10 test -s "$report"
-	t_info "$label: report: $(jq -c '{reason, detector, committed_epoch, phases_ms, fence_status, replay: (.replay | if . == null then null else {frames, replay_ms} end)}' "$report" 2>/dev/null)"
-	t_check "$label: report: a handover, no fence" json_true "$(cat "$report")" \
+	local label=$1 from=$CH_CUR_HOST to=$CH_BK_HOST
+	chain_switchover
+	t_info "$label: switchover $from -> $to: $CH_S_REPLY (protected again ${CH_S_PROTECT_MS:-?} ms after the request)"
+	[ -n "$CH_ERR" ] && t_info "$label: $CH_ERR"
+	t_eq "$label: switchover exit status" 0 "$CH_S_RC"
+	t_check "$label: the reply says handed over" json_true "$CH_S_REPLY" '.handed_over == true'
+	t_check "$label: the new primary wrote its report (within 10 s)" test -n "$CH_S_REPORT"
+	t_info "$label: report: $(jq -c '{reason, detector, committed_epoch, phases_ms, fence_status, replay: (.replay | if . == null then null else {frames, replay_ms} end)}' <<<"${CH_S_REPORT:-null}" 2>/dev/null)"
+	t_check "$label: report: a handover, no fence" json_true "${CH_S_REPORT:-null}" \
 		'.reason == "handover" and .fence_cmd == "(planned: none)" and .first_frame_seen == true'
-	t_check "$label: the new primary is protected again (within 20 s)" \
-		wait_for 20 so_protected "$to"
-	t_check "$label: the old primary is now its backup, replicating" \
-		wait_for 10 so_is "$from" '.role == "backup" and .state == "replicating"'
+	t_check "$label: the new primary is protected again (within 20 s)" test -n "$CH_S_PROTECTED_MONO"
+	t_check "$label: the old primary is now its backup, replicating" test -n "$CH_S_OLD_STATUS"
 	t_eq "$label: PING on a new connection" PONG "$(tb_rcli PING)"
 }
 
 for mode in $MODES; do
-	case "$mode" in
-	buffered) topo=basic pmode=buffered ;;
-	reverse-inline) topo=inline pmode=reverse ;;
-	reverse-mirror) topo=mirror pmode=reverse ;;
-	*) t_fail "unknown mode '$mode' in RRVM_SWITCHOVER_MODES" ;;
-	esac
+	chain_mode "$mode" || t_fail "unknown mode '$mode' in RRVM_SWITCHOVER_MODES"
 	t_info "=== $mode"
-	tb_t_retopology "$topo"
+	tb_t_retopology "$CH_TOPO"
 	# Both daemons can hold either role: each fences the other host,
 	# listens on its own replication address as a backup and protects
 	# to the other's.
 	P_REPORT=$T_TMP/report-pri.$mode.json
-	tb_t_sym_pair_up "$pmode" "$EPOCH_MS" "$P_REPORT"
+	tb_t_sym_pair_up "$CH_PMODE" "$EPOCH_MS" "$P_REPORT"
 	tb_t_cc_start
 	tb_t_load_start
 	wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" || t_fail "the consistency client did not start: $(tail -n 5 "$CC_LOG")"
@@ -93,18 +80,21 @@ for mode in $MODES; do
 	t_check "$mode: switchover on the backup (not a VM) is refused" test $? -ne 0
 	t_info "$mode: on the backup: $out"
 
-	switch_over "$P_CTL" "$B_CTL" "$B_REPORT" "$mode pri->bak"
+	chain_begin "$P_PID" "$P_CTL" "$P_REPORT" "$B_PID" "$B_CTL" "$B_REPORT" ||
+		t_fail "python3 cannot read CLOCK_MONOTONIC"
+	switch_over "$mode pri->bak"
 	out=$(timeout 10 "$RRVM" ctl "$P_CTL" switchover 2>&1)
 	t_check "$mode: a second switchover from the old primary is refused" test $? -ne 0
 	sleep 1
-	switch_over "$B_CTL" "$P_CTL" "$P_REPORT" "$mode bak->pri"
+	switch_over "$mode bak->pri"
 	sleep 1
 
 	# The pair is still a pair: kill the primary (on pri), bak takes over.
 	rm -f "$B_REPORT"
 	# tb_t_check_failover kills P_PID and waits for B_REPORT.
 	tb_t_check_failover "$mode: failover after two switchovers"
-	t_check "$mode: the failover's detector is the closed link" json_true "$FO_JSON" '.detector == "link-closed"'
+	t_check "$mode: the failover did not wait for the timeout ($(jq -r .detector <<<"$FO_JSON"))" \
+		json_true "$FO_JSON" '(.detector | IN("link-closed", "silence", "both-paths-silent")) and .phases_ms.detect < .detect_timeout_ms / 2'
 	if [ "$mode" = reverse-inline ]; then
 		# The full checkpoints after each swap name frames from before
 		# the new backup's log (REPL_DIGESTS_FULL): not capture gaps.

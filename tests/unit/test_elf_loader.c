@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The guest ELF loader: accepts our images, rejects everything malformed. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <cmocka.h>
 
@@ -31,14 +33,16 @@ static char err[256];
 static int setup(void **state)
 {
 	(void)state;
-	mem = calloc(1, MEM_SIZE);
-	return mem ? 0 : -1;
+	/* mmap, not calloc: the corruption test makes it read-only. */
+	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return mem == MAP_FAILED ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	free(mem);
+	munmap(mem, MEM_SIZE);
 	return 0;
 }
 
@@ -232,24 +236,92 @@ static void test_rejects_bad_segments(void **state)
 	expect_reject(&im, sizeof(im), "no loadable segment");
 }
 
-/* Random corruption of a valid image: never crash, never write on failure. */
+/* A write to guest memory while it is read-only lands here. */
+static sigjmp_buf write_trap;
+
+static void on_write_fault(int sig)
+{
+	(void)sig;
+	siglongjmp(write_trap, 1);
+}
+
+/*
+ * Load with guest memory read-only: 1 if the loader tried to write it, 0 if
+ * it returned without writing (its status in *rc).
+ */
+static int load_read_only(const void *file, size_t size, int *rc)
+{
+	struct elf_image out;
+	volatile int wrote = 0;
+
+	assert_int_equal(mprotect(mem, MEM_SIZE, PROT_READ), 0);
+	if (sigsetjmp(write_trap, 1) == 0)
+		*rc = load(file, size, &out);
+	else
+		wrote = 1;
+	assert_int_equal(mprotect(mem, MEM_SIZE, PROT_READ | PROT_WRITE), 0);
+	return wrote;
+}
+
+/*
+ * Random corruption of a valid image: never crash, and never write guest
+ * memory on failure. Guest memory is read-only during each load, so any
+ * write faults; a load that faulted must be one that succeeds when allowed
+ * to write (validation before copying), and one that returned an error must
+ * not have faulted.
+ */
 static void test_random_corruption(void **state)
 {
+	struct sigaction sa = {.sa_handler = on_write_fault}, old_segv;
 	struct image im;
-	struct elf_image out;
+	int rejected = 0, accepted = 0;
 
 	(void)state;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGSEGV, &sa, &old_segv), 0);
 	srand(1234);
 	for (int i = 0; i < 20000; i++) {
 		uint8_t *bytes = (uint8_t *)&im;
 		int flips = 1 + rand() % 4;
+		size_t size = sizeof(im) - (size_t)(rand() % 3) * 40;
+		struct elf_image out;
+		int rc = 0;
 
 		make_image(&im);
 		for (int f = 0; f < flips; f++)
 			bytes[rand() % offsetof(struct image, code)] ^=
 				(uint8_t)(1u << (rand() % 8));
-		(void)load(&im, sizeof(im) - (size_t)(rand() % 3) * 40, &out);
+		if (load_read_only(&im, size, &rc)) {
+			/* It wrote: only a valid image may be written. */
+			if (load(&im, size, &out) != 0)
+				fail_msg("image %d: memory written, then rejected: %s",
+					 i, err);
+			accepted++;
+		} else if (rc != 0) {
+			rejected++;
+		} else {
+			accepted++; /* nothing to copy (e.g. empty segments) */
+		}
 	}
+	assert_int_equal(sigaction(SIGSEGV, &old_segv, NULL), 0);
+	/* The corruption must exercise both paths, or the test proves nothing. */
+	assert_true(rejected > 1000);
+	assert_true(accepted > 100);
+}
+
+/* The write trap itself: a valid image does fault on read-only memory. */
+static void test_write_trap_catches_writes(void **state)
+{
+	struct sigaction sa = {.sa_handler = on_write_fault}, old_segv;
+	struct image im;
+	int rc = 0;
+
+	(void)state;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGSEGV, &sa, &old_segv), 0);
+	make_image(&im);
+	assert_int_equal(load_read_only(&im, sizeof(im), &rc), 1);
+	assert_int_equal(sigaction(SIGSEGV, &old_segv, NULL), 0);
 }
 
 int main(void)
@@ -262,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_rejects_overlapping),
 		cmocka_unit_test(test_rejects_out_of_range),
 		cmocka_unit_test(test_rejects_bad_segments),
+		cmocka_unit_test(test_write_trap_catches_writes),
 		cmocka_unit_test(test_random_corruption),
 	};
 
