@@ -192,8 +192,8 @@ size_t vm_dirty_bitmap_words(const struct vm *vm);
 void vm_dirty_forget_monitor(struct vm *vm);
 /*
  * vm_dirty.c: a live migration holds the dirty log from its first round to
- * its end: a collect by anything else in between (save, checkpoint-probe)
- * would take dirty pages away from it. Such users claim the log first and
+ * its end: a collect by anything else in between (checkpoint-probe) would
+ * take dirty pages away from it. Such users claim the log first and
  * are refused while someone else holds it. 0 or -EBUSY (vm_dirty_owner
  * names the holder); release with the same owner string.
  */
