@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/repl_link.h"
+#include "common/secure_transport.h"
 #include "common/transport.h"
 #include "vmm/vm_stats.h"
 
@@ -97,8 +98,9 @@ static void update_state(struct backup *b)
 		     : stale(b)		     ? BACKUP_STATE_STANDING_BY
 					     : BACKUP_STATE_REPLICATING);
 	if (b->reverse)
-		reverse_set_standing_by(b->reverse, stat_read(b->state) ==
-						  BACKUP_STATE_STANDING_BY);
+		reverse_set_standing_by(b->reverse,
+					stat_read(b->state) ==
+					    BACKUP_STATE_STANDING_BY);
 }
 
 /* Caller holds b->lock. */
@@ -107,6 +109,8 @@ static void drop_link(struct backup *b, const char *why)
 	if (!b->link)
 		return;
 	log_warn("replication link from %s dropped: %s", b->link->peer, why);
+	if (b->cfg.incoming)
+		incoming_link_dropped(b, why);
 	if (b->replica.staging) {
 		/* An epoch cut off mid-way is rejected like a corrupt one. */
 		b->replica.epochs_rejected++;
@@ -154,7 +158,8 @@ static void handle_handover(struct backup *b, const struct ckpt_msg *msg)
 
 	ok = repl_decode_handover(msg, &h) == 0 && b->replica.committed &&
 	     !b->replica.staging &&
-	     b->replica.committed_epoch == msg->header.epoch;
+	     b->replica.committed_epoch == msg->header.epoch &&
+	     !(h.flags & REPL_HANDOVER_MIGRATE) == !b->cfg.incoming;
 	if (!ok) {
 		log_warn("handover at epoch %llu refused: committed epoch "
 			 "%llu%s",
@@ -185,6 +190,8 @@ static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 {
 	int ret;
 
+	if (incoming_message(b, msg))
+		return false;
 	switch (msg->header.type) {
 	case REPL_MSG_HEARTBEAT:
 		return false;
@@ -212,6 +219,7 @@ static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 			drop_link(b, "GO without a handover");
 			return false;
 		}
+		b->in.go_ns = clock_mono_ns();
 		*outcome = BACKUP_HANDED_OVER;
 		return true;
 	case REPL_MSG_HANDOVER_ABORT:
@@ -229,20 +237,32 @@ static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 		drop_link(b, "an epoch after the handover");
 		return false;
 	}
+	if (!b->cfg.incoming && msg->header.type == CKPT_MSG_BEGIN &&
+	    (msg->begin.flags & CKPT_BEGIN_PAGES_ONLY)) {
+		b->replica.epochs_rejected++;
+		drop_link(b, "a pages-only epoch (a migration's pre-copy "
+			     "round) on a replication link");
+		return false;
+	}
 	ret = replica_message(&b->replica, msg);
 	if (ret < 0) {
+		char why[sizeof(b->replica.err) + 32];
+
 		log_error("rejected epoch %llu: %s; keeping committed epoch "
 			  "%llu",
 			  (unsigned long long)msg->header.epoch, b->replica.err,
 			  (unsigned long long)b->replica.committed_epoch);
-		drop_link(b, "corrupt epoch");
+		snprintf(why, sizeof(why), "corrupt epoch: %s", b->replica.err);
+		drop_link(b, why);
 		return false;
 	}
 	if (ret != 1)
 		return false;
 	if (b->reverse)
 		reverse_committed(b->reverse, msg->header.epoch);
-	if (b->replica.committed_full) {
+	if (b->cfg.incoming && !b->replica.committed) {
+		b->in.rounds++;
+	} else if (b->replica.committed_full) {
 		log_info("committed full checkpoint (epoch %llu); ready to "
 			 "take over",
 			 (unsigned long long)msg->header.epoch);
@@ -284,6 +304,13 @@ static bool link_lost(struct backup *b, ssize_t n)
 	uint64_t now = clock_mono_ns();
 	bool can;
 
+	if (b->cfg.incoming) {
+		/* Whatever the moment: the source keeps (or resumes) its VM
+		 * unless it sent GO, which ends the loop before this. */
+		drop_link(b,
+			  n == 0 ? "the source closed it" : strerror((int)-n));
+		return false;
+	}
 	/* What the primary said last (it may have given up on us). */
 	if (b->liveness_on)
 		liveness_drain(&b->liveness);
@@ -343,13 +370,17 @@ static enum rx_result receive(struct backup *b, enum backup_outcome *outcome)
 
 		off += used;
 		if (st == CKPT_DECODE_ERROR) {
+			char why[sizeof(b->dec.err) + 32];
+
 			log_error(
 			    "rejected replication stream: %s; keeping "
 			    "committed epoch %llu",
 			    b->dec.err,
 			    (unsigned long long)b->replica.committed_epoch);
 			b->replica.epochs_rejected++;
-			drop_link(b, "corrupt stream");
+			snprintf(why, sizeof(why), "corrupt stream: %s",
+				 b->dec.err);
+			drop_link(b, why);
 			break;
 		}
 		if (st == CKPT_DECODE_NEED_MORE)
@@ -357,6 +388,10 @@ static enum rx_result receive(struct backup *b, enum backup_outcome *outcome)
 		done = handle_message(b, &msg, outcome);
 	}
 out:
+	if (b->in.failed) {
+		*outcome = BACKUP_MIGRATION_FAILED;
+		done = true;
+	}
 	pthread_mutex_unlock(&b->lock);
 	return done ? RX_DONE : b->link ? RX_DATA : RX_AGAIN;
 }
@@ -385,6 +420,10 @@ static void adopt(struct backup *b, struct repl_accepted *a)
 	const struct repl_hello *h = &a->hello;
 
 	pthread_mutex_lock(&b->lock);
+	if (!incoming_admit(b, a)) {
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
 	if (b->link && h->session != b->session) {
 		stat_inc(b->stats.connections_refused);
 		log_warn("refused a second primary from %s (session %llx) "
@@ -519,10 +558,10 @@ static enum backup_detector judge(struct backup *b, uint64_t now,
 
 static void heartbeat_primary(struct backup *b, uint64_t now, uint64_t *next_ns)
 {
-	unsigned ms = b->cfg.heartbeat_ms &&
-			      b->cfg.heartbeat_ms < BACKUP_HEARTBEAT_MAX_MS
-			  ? b->cfg.heartbeat_ms
-			  : BACKUP_HEARTBEAT_MAX_MS;
+	unsigned ms =
+	    b->cfg.heartbeat_ms && b->cfg.heartbeat_ms < BACKUP_HEARTBEAT_MAX_MS
+		? b->cfg.heartbeat_ms
+		: BACKUP_HEARTBEAT_MAX_MS;
 	uint64_t hb = (uint64_t)ms * 1000000u;
 
 	if (!b->link)
@@ -557,8 +596,23 @@ int backup_serve(struct backup *b, volatile int *stop,
 		}
 		heartbeat_primary(b, now, &next);
 		update_state(b);
-		/* Only a backup holding a checkpoint it may run fails over. */
-		if (can_take_over(b)) {
+		if (b->cfg.incoming) {
+			/* A migration coming in never fails over: it gives up
+			 * on a silent source. */
+			uint64_t deadline =
+			    b->last_rx_ns +
+			    (uint64_t)b->cfg.detect_timeout_ms * 1000000u;
+
+			if (b->link && now >= deadline) {
+				pthread_mutex_lock(&b->lock);
+				drop_link(b, "silence");
+				pthread_mutex_unlock(&b->lock);
+				*outcome = BACKUP_MIGRATION_FAILED;
+				break;
+			}
+			if (b->link && deadline < next)
+				next = deadline;
+		} else if (can_take_over(b)) {
 			uint64_t heard = b->last_rx_ns;
 			enum backup_detector d = judge(b, now, &next, &heard);
 
@@ -589,12 +643,17 @@ int backup_serve(struct backup *b, volatile int *stop,
 			/* Bytes may already wait decrypted past the HELLO. */
 			if (b->link && receive_all(b, outcome))
 				break;
+			if (b->in.failed) {
+				*outcome = BACKUP_MIGRATION_FAILED;
+				break;
+			}
 		}
 		if (link_i >= 0 && b->link && pfd[link_i].revents &&
 		    receive_all(b, outcome))
 			break;
 	}
-	if (*outcome != BACKUP_STOPPED) {
+	if (*outcome == BACKUP_HANDED_OVER ||
+	    *outcome == BACKUP_PRIMARY_FAILED) {
 		b->detected_ns = clock_mono_ns();
 		set_state(b, BACKUP_STATE_TAKING_OVER);
 	}
@@ -615,7 +674,9 @@ int backup_init(struct backup *b, const struct backup_config *cfg)
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = repl_accept_start(cfg->listen_addr, cfg->key, &b->acceptor);
+	ret = repl_accept_start_as(
+	    cfg->listen_addr, cfg->key,
+	    cfg->incoming ? SECURE_CONTEXT_MIGRATION : NULL, &b->acceptor);
 	if (ret) {
 		log_error("cannot listen on %s: %s", cfg->listen_addr,
 			  strerror(-ret));
@@ -654,18 +715,38 @@ int backup_init(struct backup *b, const struct backup_config *cfg)
 			goto out;
 		}
 	}
-	log_info("waiting for a primary on %s (detect: adaptive, floor %u ms, "
-		 "cap %u ms; heartbeats %s%s%s%s)",
-		 cfg->listen_addr, cfg->detect_floor_ms, cfg->detect_timeout_ms,
-		 cfg->heartbeat_ms ? "on the replication path" : "off",
-		 cfg->heartbeat_ms && cfg->lan_listen ? " and on the LAN at "
-						      : "",
-		 cfg->heartbeat_ms && cfg->lan_listen ? cfg->lan_listen : "",
-		 cfg->key ? "" : "; link UNAUTHENTICATED: --insecure");
+	if (cfg->incoming)
+		log_info("waiting for a migration on %s (silence timeout %u "
+			 "ms%s)",
+			 cfg->listen_addr, cfg->detect_timeout_ms,
+			 cfg->key ? "" : ", UNAUTHENTICATED: --insecure");
+	else
+		log_info(
+		    "waiting for a primary on %s (detect: adaptive, floor %u "
+		    "ms, "
+		    "cap %u ms; heartbeats %s%s%s%s)",
+		    cfg->listen_addr, cfg->detect_floor_ms,
+		    cfg->detect_timeout_ms,
+		    cfg->heartbeat_ms ? "on the replication path" : "off",
+		    cfg->heartbeat_ms && cfg->lan_listen ? " and on the LAN at "
+							 : "",
+		    cfg->heartbeat_ms && cfg->lan_listen ? cfg->lan_listen : "",
+		    cfg->key ? "" : "; link UNAUTHENTICATED: --insecure");
 	return 0;
 out:
 	backup_free(b, NULL);
 	return ret;
+}
+
+struct transport *backup_take_link(struct backup *b)
+{
+	struct transport *t;
+
+	pthread_mutex_lock(&b->lock);
+	t = b->link;
+	b->link = NULL;
+	pthread_mutex_unlock(&b->lock);
+	return t;
 }
 
 void backup_free(struct backup *b, struct reverse **reverse_keep)

@@ -21,10 +21,12 @@
 #include "backup/replica.h"
 #include "backup/reverse.h"
 #include "common/repl_protocol.h"
+#include "vmm/vm_profile.h"
 
 struct transport;
 struct control_command;
 struct repl_acceptor;
+struct repl_accepted;
 
 struct backup_config {
 	const char *listen_addr; /* ADDR:PORT */
@@ -40,12 +42,21 @@ struct backup_config {
 	struct reverse_config reverse;
 	/* Pre-shared key (NULL: --insecure, no authentication). */
 	const uint8_t *key;
+	/*
+	 * Non-NULL: this is a live migration's destination (rrvm incoming,
+	 * backup/incoming.c), accepting exactly one migration whose profile
+	 * this host can honour; any failure ends it (nothing is kept).
+	 */
+	const struct vm_profile_local *incoming;
 };
 
 enum backup_outcome {
 	BACKUP_STOPPED = 0, /* asked to stop (signal) */
 	BACKUP_PRIMARY_FAILED, /* crashed or silent: fail over (fence!) */
 	BACKUP_HANDED_OVER, /* the primary gave us the VM (no fence) */
+	/* incoming: the migration is off (why in in.why); everything
+	 * received is void */
+	BACKUP_MIGRATION_FAILED,
 };
 
 /* Why a failover was decided (for the report). */
@@ -62,6 +73,18 @@ struct backup_stats {
 	uint64_t max_silence_ns; /* longest gap between receives */
 	uint64_t connections_refused; /* another primary while live */
 	uint64_t acks_sent;
+};
+
+/* A migration coming in (cfg.incoming); under the backup's lock. */
+struct backup_incoming {
+	struct vm_profile profile;
+	bool profile_ok; /* checked and accepted: pages may come */
+	bool failed;	 /* the migration is off */
+	int code;	 /* errno of the failure */
+	char why[300];
+	uint64_t rounds; /* pre-copy rounds committed */
+	uint64_t pages;	 /* pages committed */
+	uint64_t first_rx_ns, final_begin_ns, go_ns;
 };
 
 struct backup {
@@ -101,6 +124,7 @@ struct backup {
 	bool rep_silent_noted, lan_silent_noted, released_noted;
 
 	struct reverse *reverse; /* NULL: no capture (buffered mode) */
+	struct backup_incoming in; /* cfg.incoming only */
 
 	/*
 	 * The receive loop holds lock while it changes the replica and the
@@ -133,6 +157,24 @@ int backup_serve(struct backup *b, volatile int *stop,
 /* Free what backup_init made. The reverse state (capture, replay log) is
  * handed to *reverse_keep if given (the takeover replays it), else freed. */
 void backup_free(struct backup *b, struct reverse **reverse_keep);
+
+/* Take the link out of the backup (it then is the caller's to close): a
+ * migration's destination answers DONE on it after the takeover. */
+struct transport *backup_take_link(struct backup *b);
+
+/* incoming.c: the destination side of a live migration, called by the
+ * receive loop with b->lock held. */
+/* A new link: false if it was refused (and closed). */
+bool incoming_admit(struct backup *b, struct repl_accepted *a);
+/* Messages that belong to the migration protocol, and the checks a
+ * migration needs on epochs: true if the message was consumed. */
+bool incoming_message(struct backup *b, const struct ckpt_msg *msg);
+/* The link is being dropped (why): in incoming mode the migration is off;
+ * the source hears why (CANCEL) if the link still carries it. */
+void incoming_link_dropped(struct backup *b, const char *why);
+/* The migration is off with a reason (code: errno). */
+void incoming_fail(struct backup *b, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The mode the VM was replicated in, for the next protection. */
 static inline enum repl_mode backup_mode(const struct backup *b)

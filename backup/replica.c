@@ -57,6 +57,7 @@ void replica_abort_epoch(struct replica *r)
 		madvise(r->full_image, r->mem_size, MADV_DONTNEED);
 	r->staging = false;
 	r->staging_full = false;
+	r->staging_pages_only = false;
 	r->staged_count = 0;
 	r->staged_have_vcpu = r->staged_have_device = false;
 }
@@ -66,7 +67,7 @@ static int begin_epoch(struct replica *r, const struct ckpt_msg *msg)
 	const struct ckpt_begin *b = &msg->begin;
 	bool full = b->flags & CKPT_BEGIN_FULL;
 
-	if (!full && !r->committed)
+	if (!full && !r->have_image)
 		return reject(r, -EPROTO,
 			      "incremental epoch %llu before any full "
 			      "checkpoint",
@@ -80,7 +81,7 @@ static int begin_epoch(struct replica *r, const struct ckpt_msg *msg)
 			      (unsigned long long)r->mem_size);
 	if (full && b->mem_size != r->mem_size) {
 		/* A new (or resized) VM: start from nothing. */
-		if (r->committed)
+		if (r->have_image)
 			return reject(r, -EPROTO,
 				      "full epoch changes memory size from "
 				      "%llu to %llu",
@@ -106,6 +107,7 @@ static int begin_epoch(struct replica *r, const struct ckpt_msg *msg)
 	}
 	r->staging = true;
 	r->staging_full = full;
+	r->staging_pages_only = b->flags & CKPT_BEGIN_PAGES_ONLY;
 	r->staging_epoch = b->epoch;
 	r->staged_count = 0;
 	r->staged_have_vcpu = r->staged_have_device = false;
@@ -185,7 +187,12 @@ static int commit_epoch(struct replica *r)
 {
 	uint64_t pages = 0;
 
-	if (!r->staged_have_vcpu || !r->staged_have_device)
+	if (r->staging_pages_only &&
+	    (r->staged_have_vcpu || r->staged_have_device))
+		return reject(r, -EPROTO, "pages-only epoch %llu carries state",
+			      (unsigned long long)r->staging_epoch);
+	if (!r->staging_pages_only &&
+	    (!r->staged_have_vcpu || !r->staged_have_device))
 		return reject(r, -EPROTO, "epoch %llu lacks %s state",
 			      (unsigned long long)r->staging_epoch,
 			      r->staged_have_vcpu ? "device" : "vCPU");
@@ -211,15 +218,19 @@ static int commit_epoch(struct replica *r)
 		}
 		pages = r->staged_count;
 	}
-	r->vcpu = r->staged_vcpu;
-	r->device = r->staged_device;
-	r->committed = true;
-	r->committed_full = r->staging_full;
+	if (!r->staging_pages_only) {
+		r->vcpu = r->staged_vcpu;
+		r->device = r->staged_device;
+	}
+	r->have_image = true;
+	r->committed = !r->staging_pages_only;
+	r->committed_full = r->staging_full && !r->staging_pages_only;
 	r->committed_epoch = r->staging_epoch;
 	r->epochs_committed++;
 	r->pages_committed += pages;
 	r->staging = false;
 	r->staging_full = false;
+	r->staging_pages_only = false;
 	r->staged_count = 0;
 	return 1;
 }
@@ -274,5 +285,6 @@ uint8_t *replica_take_image(struct replica *r)
 
 	r->image = NULL;
 	r->committed = false;
+	r->have_image = false;
 	return image;
 }

@@ -19,7 +19,11 @@
 struct replica {
 	uint64_t mem_size;
 	uint8_t *image; /* committed guest memory (mmap) */
-	bool committed; /* image/vcpu/device hold a full checkpoint */
+	/* image holds a full base (a full epoch was committed), so
+	 * incremental epochs can follow; after a pages-only epoch (live
+	 * migration's pre-copy) it may be ahead of vcpu/device. */
+	bool have_image;
+	bool committed; /* image/vcpu/device hold one consistent checkpoint */
 	uint64_t committed_epoch;
 	bool committed_full; /* the last committed epoch was a full one */
 	struct vm_vcpu_state vcpu;
@@ -28,6 +32,7 @@ struct replica {
 	/* The epoch in flight. */
 	bool staging;
 	bool staging_full;
+	bool staging_pages_only; /* CKPT_BEGIN_PAGES_ONLY: no state */
 	uint64_t staging_epoch;
 	uint8_t *full_image; /* a full epoch decodes into a fresh image */
 	uint64_t *staged_pfns;
@@ -52,6 +57,9 @@ void replica_free(struct replica *r);
  * Feed one decoded checkpoint message (types 1-5). Returns 1 when an epoch
  * was committed (END), 0 to go on, or -errno when the epoch is rejected
  * (err says why; staging is discarded; the committed image is unchanged).
+ * A pages-only epoch (CKPT_BEGIN_PAGES_ONLY, a migration's pre-copy round)
+ * commits its pages into the image but leaves `committed` false: the image
+ * is ahead of the state until an epoch with state commits.
  */
 int replica_message(struct replica *r, const struct ckpt_msg *msg);
 

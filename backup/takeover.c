@@ -28,6 +28,19 @@
 /* Regenerated output settles this long before the replay is audited. */
 #define REPLAY_SETTLE_MS 100
 
+const char *takeover_reason_name(enum takeover_reason reason)
+{
+	switch (reason) {
+	case TAKEOVER_FAILOVER:
+		return "failover";
+	case TAKEOVER_HANDOVER:
+		return "handover";
+	case TAKEOVER_MIGRATION:
+		return "migration";
+	}
+	return "unknown";
+}
+
 static double ms(uint64_t a, uint64_t b)
 {
 	return b > a ? (double)(b - a) / 1e6 : 0.0;
@@ -48,8 +61,8 @@ static int tap_master(const char *tap, char *out, size_t size)
 	return 0;
 }
 
-/* One gratuitous ARP now; the rest from a thread once the guest is live. */
-static int announce(struct takeover *t)
+/* Where and what to announce (the guest's IP/MAC, the TAP's bridge). */
+static int announce_target(struct takeover *t)
 {
 	const struct rrvm_boot_info *bi = t->vm->boot_info;
 	char ipbuf[32];
@@ -81,7 +94,17 @@ static int announce(struct takeover *t)
 		return -ENODEV;
 	}
 	t->announce_ip = ip.s_addr;
-	return garp_announce(t->announce_dev, t->announce_mac, ip.s_addr, 1, 0);
+	return 0;
+}
+
+/* One gratuitous ARP now; the rest from a thread once the guest is live. */
+static int announce(struct takeover *t)
+{
+	int ret = announce_target(t);
+
+	return ret ? ret
+		   : garp_announce(t->announce_dev, t->announce_mac,
+				   t->announce_ip, 1, 0);
 }
 
 /* Sleep up to ms; false if asked to stop meanwhile. */
@@ -105,8 +128,10 @@ static void *announcer_main(void *arg)
 {
 	struct takeover *t = arg;
 
-	for (unsigned i = 1; i < t->cfg.garp_count; i++) {
-		if (!wait_or_stop(t, t->cfg.garp_interval_ms))
+	/* A migration's first one goes from here too (see go_live). */
+	for (unsigned i = t->announce_async ? 0 : 1; i < t->cfg.garp_count;
+	     i++) {
+		if (i && !wait_or_stop(t, t->cfg.garp_interval_ms))
 			break;
 		garp_announce(t->announce_dev, t->announce_mac, t->announce_ip,
 			      1, 0);
@@ -150,8 +175,7 @@ static void write_report(struct takeover *t)
 	takeover_report(t, &text);
 	if (report_finish(&text) > 0) {
 		log_info("%s report (epoch %llu, guest %s %s):",
-			 t->reason == TAKEOVER_FAILOVER ? "failover"
-							: "handover",
+			 takeover_reason_name(t->reason),
 			 (unsigned long long)t->committed_epoch, t->ip, t->mac);
 		for (char *save = NULL, *line = strtok_r(text.buf, "\n", &save);
 		     line; line = strtok_r(NULL, "\n", &save))
@@ -200,8 +224,7 @@ void takeover_report(struct takeover *t, struct report *r)
 	const struct takeover_times *tt = &t->t;
 	uint64_t end = tt->first_frame_ns ? tt->first_frame_ns : tt->live_ns;
 
-	report_str(r, "reason", "reason",
-		   t->reason == TAKEOVER_FAILOVER ? "failover" : "handover");
+	report_str(r, "reason", "reason", takeover_reason_name(t->reason));
 	report_str(r, "detector", "decided by", t->detector);
 	report_u64(r, "committed_epoch", "committed epoch", t->committed_epoch);
 	report_str(r, "guest_ip", "guest ip", t->ip);
@@ -323,7 +346,8 @@ int takeover_prepare(struct takeover *t, const struct takeover_config *cfg,
 			return -EPERM;
 		}
 	} else {
-		log_info("handover: taking over from epoch %llu",
+		log_info("%s: taking over from epoch %llu",
+			 takeover_reason_name(reason),
 			 (unsigned long long)replica->committed_epoch);
 	}
 	t->t.fenced_ns = clock_mono_ns();
@@ -371,14 +395,23 @@ int takeover_go_live(struct takeover *t, struct vnic_backend *nic)
 		return ret;
 	}
 	t->t.restored_ns = clock_mono_ns();
-	t->announce_status = announce(t);
+	/*
+	 * A migration's guest starts without waiting for the first
+	 * announcement (sending one costs ~10 ms here, mostly closing the
+	 * packet socket): frames that still reach the old host meanwhile are
+	 * forwarded by the source (docs/migration.md).
+	 */
+	t->announce_async = t->reason == TAKEOVER_MIGRATION;
+	t->announce_status =
+	    t->announce_async ? announce_target(t) : announce(t);
 	t->t.announced_ns = clock_mono_ns();
 	t->t.live_ns = t->t.announced_ns;
 	if (pthread_create(&t->reporter, NULL, reporter_main, t) == 0) {
 		pthread_setname_np(t->reporter, "report");
 		t->reporter_running = true;
 	}
-	if (t->announce_status == 0 && t->cfg.garp_count > 1 &&
+	if (t->announce_status == 0 &&
+	    (t->cfg.garp_count > 1 || t->announce_async) &&
 	    pthread_create(&t->announcer, NULL, announcer_main, t) == 0) {
 		pthread_setname_np(t->announcer, "garp");
 		t->announcer_running = true;

@@ -36,8 +36,12 @@ struct report;
 
 enum takeover_reason {
 	TAKEOVER_FAILOVER = 0, /* fence first */
-	TAKEOVER_HANDOVER, /* planned: switchover or migration */
+	TAKEOVER_HANDOVER,     /* planned: switchover */
+	TAKEOVER_MIGRATION,    /* planned: a live migration's cutover */
 };
+
+/* "failover", "handover", "migration" (reports, logs). */
+const char *takeover_reason_name(enum takeover_reason reason);
 
 struct takeover_config {
 	const char *tap;
@@ -71,6 +75,7 @@ struct takeover {
 	struct takeover_times t;
 	int fence_status;
 	int announce_status;
+	bool announce_async; /* every announcement from the thread */
 	char announce_dev[64];
 	char ip[32], mac[32];
 	uint8_t announce_mac[6];

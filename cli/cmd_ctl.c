@@ -27,7 +27,8 @@ static void ctl_usage(FILE *out)
 	    "--control socket. What a daemon understands depends on its role "
 	    "now.\n"
 	    "\n"
-	    "A running VM (run, restore, primary, a backup that took over):\n"
+	    "A running VM (run, restore, primary, incoming, a backup that took "
+	    "over):\n"
 	    "  status             state, uptime, guest image, TAP, IP, MAC, "
 	    "memory;\n"
 	    "                     for primary/backup also role and "
@@ -43,6 +44,30 @@ static void ctl_usage(FILE *out)
 	    "INTERVAL_MS\n"
 	    "                     and report pause times, dirty pages and "
 	    "bytes\n"
+	    "  migrate ADDR:PORT [--max-downtime MS] [--max-bandwidth MIB_S]\n"
+	    "          [--auto-converge] [--channels N] [--timeout S]\n"
+	    "          (--key-file FILE | --insecure)\n"
+	    "                     live-migrate the VM to 'rrvm incoming' "
+	    "listening there;\n"
+	    "                     one progress line per round, then the "
+	    "report; exit 0\n"
+	    "                     only when the VM runs there (this daemon "
+	    "then exits).\n"
+	    "                     --max-downtime: stop-and-copy once the rest "
+	    "fits (default\n"
+	    "                     300); --max-bandwidth: cap, 0 = none; "
+	    "--auto-converge:\n"
+	    "                     throttle a guest that dirties faster than "
+	    "the link;\n"
+	    "                     --timeout: give up if not converged by "
+	    "then; Ctrl-C or\n"
+	    "                     migrate-cancel stop it (the VM runs on "
+	    "here). Refused\n"
+	    "                     while the VM is protected (unprotect, or "
+	    "switchover)\n"
+	    "  migrate-cancel     stop a running migration (or resume a VM "
+	    "left frozen by\n"
+	    "                     a cutover whose outcome was unknown)\n"
 	    "A VM under rrvm primary/backup (role changes, docs/design.md):\n"
 	    "  protect ADDR:PORT [--mode reverse|buffered|naive]\n"
 	    "                     protect the VM to a backup listening there "
@@ -106,7 +131,9 @@ static int build_request(int argc, char **argv, char *req, size_t size,
 		}
 		if (strcmp(word, "--json") == 0)
 			*json = true;
-		if (i == 3 && takes_file(argv[2]) && word[0] != '-') {
+		if (((i == 3 && takes_file(argv[2])) ||
+		     strcmp(argv[i - 1], "--key-file") == 0) &&
+		    word[0] != '-') {
 			if (absolute_path(word, path, sizeof(path))) {
 				fprintf(stderr, "rrvm ctl: bad path '%s'\n",
 					word);

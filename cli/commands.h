@@ -15,6 +15,7 @@ int cmd_restore(int argc, char **argv);
 int cmd_primary(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_incoming(int argc, char **argv);
 
 /* Exit codes shared by the subcommands (documented in `rrvm --help`). */
 enum rrvm_exit {

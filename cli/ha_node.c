@@ -18,6 +18,9 @@
 #include "common/number.h"
 #include "common/repl_link.h"
 #include "common/report.h"
+#include "common/transport.h"
+#include "migration/migrate_control.h"
+#include "migration/migrate_dest.h"
 #include "primary/output_policy.h"
 #include "primary/replicator.h"
 #include "vmm/boot_info.h"
@@ -37,8 +40,9 @@ struct ha_node {
 	struct vm vm;
 	struct output_policy *policy; /* the VM's NIC (owned by the VM) */
 	struct vm_control vmc;
-	const char *origin; /* "boot", "failover", "handover" */
+	const char *origin; /* "boot", "failover", "handover", "migration" */
 	char ip[64], mac[32];
+	char image_name[VM_PROFILE_NAME_MAX]; /* came in by migration */
 	struct takeover takeover;
 	bool have_takeover;
 	/* Protection; repl_lock orders the control thread against the main
@@ -51,6 +55,13 @@ struct ha_node {
 	char peer[64]; /* where our backup listens */
 	bool handed_over;
 	char handover_note[160];
+	/* Live migration away from here (repl_lock). */
+	struct migrate_control mig;
+	bool migrating, migrated;
+	/* Came in by migration: the link's last messages (DONE, forwarded
+	 * frames). */
+	struct migrate_dest dest;
+	bool have_dest;
 
 	/* The backup role. */
 	struct backup backup;
@@ -143,10 +154,14 @@ static int cmd_protect(void *ctx, struct control_request *req)
 	if (mode == REPL_MODE_NONE)
 		mode = REPL_MODE_REVERSE;
 	pthread_mutex_lock(&n->repl_lock);
-	if (n->handed_over) {
+	if (n->handed_over || n->migrating || n->migrated) {
 		pthread_mutex_unlock(&n->repl_lock);
-		control_error(req, "the VM was handed over: nothing to protect "
-				   "here");
+		control_error(req, "%s",
+			      n->migrating ? "a live migration is running: "
+					     "protect after it (or "
+					     "'migrate-cancel')"
+					   : "the VM was handed over: nothing "
+					     "to protect here");
 		return 0;
 	}
 	/*
@@ -154,11 +169,13 @@ static int cmd_protect(void *ctx, struct control_request *req)
 	 * itself. Restarting it would start a new session, and the backup
 	 * would have to tell an orderly change from a crash.
 	 */
-	if (n->repl_on && n->mode == mode && strcmp(n->peer, req->argv[1]) == 0) {
+	if (n->repl_on && n->mode == mode &&
+	    strcmp(n->peer, req->argv[1]) == 0) {
 		bool prot = replicator_protected(&n->repl);
 
 		pthread_mutex_unlock(&n->repl_lock);
-		control_replyf(req, "already protecting to %s in %s mode (%s)\n",
+		control_replyf(req,
+			       "already protecting to %s in %s mode (%s)\n",
 			       req->argv[1], repl_mode_name(mode),
 			       prot ? "protected" : "connecting");
 		return 0;
@@ -267,6 +284,8 @@ static void status_extra(void *ctx, struct report *r)
 	prot = n->repl_on && replicator_protected(&n->repl);
 	report_str(r, "role", "role",
 		   n->handed_over ? "handing over"
+		   : n->migrated  ? "migrated away"
+		   : n->migrating ? "migrating"
 		   : n->repl_on	  ? "primary"
 				  : "live (unprotected)");
 	report_str(r, "origin", "came up by", n->origin);
@@ -293,9 +312,52 @@ static void stats_extra(void *ctx, struct report *r)
 	pthread_mutex_unlock(&n->repl_lock);
 }
 
+/* A live migration may start only on an unprotected VM: the replicator
+ * and the migration would both take the dirty log, and a protected VM has
+ * a better way to move (switchover to its backup). */
+static int migrate_begin(void *ctx, char *why, size_t size)
+{
+	struct ha_node *n = ctx;
+	int ret = 0;
+
+	pthread_mutex_lock(&n->repl_lock);
+	if (n->repl_on) {
+		snprintf(why, size,
+			 "the VM is protected by replication (backup %s): "
+			 "'rrvm ctl SOCKET unprotect' first, or "
+			 "'switchover' to move it to its backup",
+			 n->peer);
+		ret = -EBUSY;
+	} else if (n->handed_over || n->migrated) {
+		snprintf(why, size, "the VM already left this host");
+		ret = -EALREADY;
+	} else {
+		n->migrating = true;
+	}
+	pthread_mutex_unlock(&n->repl_lock);
+	return ret;
+}
+
+static void migrate_end(void *ctx, bool completed)
+{
+	struct ha_node *n = ctx;
+
+	pthread_mutex_lock(&n->repl_lock);
+	n->migrating = false;
+	n->migrated = completed;
+	pthread_mutex_unlock(&n->repl_lock);
+}
+
 static void vm_role_commands(struct ha_node *n)
 {
 	size_t k = vm_control_commands(&n->vmc, n->cmds);
+
+	migrate_control_init(&n->mig, &n->vm,
+			     n->image_name[0] ? n->image_name : NULL);
+	n->mig.begin = migrate_begin;
+	n->mig.end = migrate_end;
+	n->mig.ctx = n;
+	k += migrate_control_commands(&n->mig, n->cmds + k);
 
 	n->cmds[k++] = (struct control_command){
 	    "protect", "protect ADDR:PORT [--mode M]", cmd_protect, n};
@@ -348,6 +410,7 @@ static int boot_vm(struct ha_node *n)
 	if (vm_create(&n->vm, &config))
 		return RRVM_EXIT_ERROR;
 	n->origin = "boot";
+	snprintf(n->image_name, sizeof(n->image_name), "%s", a->vm.guest);
 	n->mode = a->mode;
 	n->epoch_ms = a->epoch_ms;
 	vm_identity(n, a->vm.guest);
@@ -409,11 +472,15 @@ static int vm_role(struct ha_node *n)
 	vm_role_stop_protection(n, ret);
 	if (n->have_takeover)
 		takeover_finish(&n->takeover);
+	if (n->have_dest)
+		migrate_dest_finish(&n->dest);
+	n->have_dest = false;
 	vm_destroy(&n->vm);
 	if (n->have_takeover) {
 		takeover_free(&n->takeover);
 		n->have_takeover = false;
 	}
+	migrate_control_destroy(&n->mig);
 	memset(&n->vm, 0, sizeof(n->vm));
 	n->policy = NULL;
 	return status;
@@ -421,18 +488,54 @@ static int vm_role(struct ha_node *n)
 
 /* ------------------------------------------------------- the backup role */
 
+/* How the VM got here, for the takeover and `status`. */
+static enum takeover_reason takeover_reason_of(const struct backup *b,
+					       enum backup_outcome outcome)
+{
+	if (b->cfg.incoming)
+		return TAKEOVER_MIGRATION;
+	return outcome == BACKUP_HANDED_OVER ? TAKEOVER_HANDOVER
+					     : TAKEOVER_FAILOVER;
+}
+
+/* A migration came in and its VM is attached: DONE, so the source stops
+ * its own. Without it the source resumes, so this one must not run. */
+static int incoming_done(struct ha_node *n, struct transport *link,
+			 uint64_t final_begin_ns, uint64_t go_ns)
+{
+	const struct takeover_times *t = &n->takeover.t;
+	int ret;
+
+	ret = migrate_dest_done(&n->dest, link, n->args->tap,
+				t->live_ns - final_begin_ns,
+				t->restored_ns - go_ns);
+	n->have_dest = ret == 0;
+	return ret;
+}
+
 /* The backup decided to take over: make the VM live here. */
 static int take_over(struct ha_node *n, enum backup_outcome outcome)
 {
 	struct backup *b = &n->backup;
 	struct node_args *a = n->args;
 	struct takeover_config tc = a->takeover;
+	enum takeover_reason reason = takeover_reason_of(b, outcome);
+	/* A migration's link carries the last word (DONE). */
+	struct transport *link = b->cfg.incoming ? backup_take_link(b) : NULL;
+	uint64_t final_begin_ns = b->in.final_begin_ns, go_ns = b->in.go_ns;
 	struct reverse *rev = NULL;
 	struct vnic_backend *nic;
 	const char *peer;
 	int ret;
 
-	n->mode = b->mode;
+	if (b->cfg.incoming) {
+		snprintf(n->image_name, sizeof(n->image_name), "%s",
+			 b->in.profile.image_name);
+		migrate_dest_test_fault();
+	}
+
+	/* A migrated VM is not protected (the HELLO's mode says migrate). */
+	n->mode = b->cfg.incoming ? REPL_MODE_NONE : b->mode;
 	n->epoch_ms = b->epoch_ms ? b->epoch_ms : a->epoch_ms;
 	/* Only reverse mode has a log worth replaying. */
 	if (b->reverse && b->mode == REPL_MODE_REVERSE) {
@@ -445,21 +548,18 @@ static int take_over(struct ha_node *n, enum backup_outcome outcome)
 	}
 	tc.link_security = repl_link_security(node_args_key(a));
 	tc.detect_threshold_ms = b->detect_threshold_ns / 1e6;
-	ret = takeover_prepare(&n->takeover, &tc,
-			       outcome == BACKUP_HANDED_OVER ? TAKEOVER_HANDOVER
-							     : TAKEOVER_FAILOVER,
-			       outcome == BACKUP_HANDED_OVER
-				   ? "handover"
-				   : backup_detector_name(b->detector),
-			       &b->replica, rev, b->last_rx_ns, b->detected_ns,
-			       &n->vm, &nic);
+	ret = takeover_prepare(
+	    &n->takeover, &tc, reason,
+	    reason != TAKEOVER_FAILOVER ? takeover_reason_name(reason)
+					: backup_detector_name(b->detector),
+	    &b->replica, rev, b->last_rx_ns, b->detected_ns, &n->vm, &nic);
 	/* Where the next backup will be: the old primary said, or ours. */
 	peer = b->handover_listen[0] ? b->handover_listen : a->peer;
 	snprintf(n->peer, sizeof(n->peer), "%s", peer ? peer : "");
 	backup_free(b, NULL);
 	if (ret) {
 		takeover_free(&n->takeover);
-		return ret;
+		goto out_link;
 	}
 	n->have_takeover = true;
 	ret = output_buffer_create(nic, &n->policy);
@@ -470,10 +570,20 @@ static int take_over(struct ha_node *n, enum backup_outcome outcome)
 	ret = takeover_go_live(&n->takeover, &n->policy->backend);
 	if (ret)
 		goto out;
-	n->origin = outcome == BACKUP_HANDED_OVER ? "handover" : "failover";
+	if (link) {
+		ret = incoming_done(n, link, final_begin_ns, go_ns);
+		link = NULL; /* closed by now, or the forwarder's */
+		if (ret)
+			goto out;
+	}
+	n->origin = takeover_reason_name(reason);
 	n->handed_over = false;
-	vm_identity(n, n->origin);
-	if (!n->peer[0])
+	vm_identity(n, n->image_name[0] ? n->image_name : n->origin);
+	if (reason == TAKEOVER_MIGRATION)
+		log_info("the VM came in by live migration and runs here "
+			 "(unprotected; 'rrvm ctl SOCKET migrate' moves it "
+			 "again)");
+	else if (!n->peer[0])
 		log_warn("the VM runs UNPROTECTED here: no --reprotect "
 			 "address (use 'rrvm ctl SOCKET protect ADDR:PORT')");
 	return 0;
@@ -481,6 +591,10 @@ out:
 	vm_destroy(&n->vm);
 	takeover_free(&n->takeover);
 	n->have_takeover = false;
+out_link:
+	if (link)
+		migrate_dest_abandon(link, -ret,
+				     "the destination could not start the VM");
 	return ret;
 }
 
@@ -497,11 +611,21 @@ static int backup_role(struct ha_node *n)
 	    .rt_priority = (int)a->heartbeat_priority,
 	    .reverse = a->reverse,
 	    .key = node_args_key(a),
+	    .incoming = a->start == NODE_START_INCOMING ? &a->incoming : NULL,
 	};
 	enum backup_outcome outcome;
 	size_t k;
 	int ret;
 
+	if (cfg.incoming) {
+		/* Refuse at start, not after the whole migration came in. */
+		struct vnic_backend *tap;
+
+		ret = tap_backend_open(a->tap, &tap);
+		if (ret)
+			return ret;
+		tap->ops->destroy(tap);
+	}
 	ret = backup_init(&n->backup, &cfg);
 	if (ret)
 		return ret;
@@ -509,9 +633,22 @@ static int backup_role(struct ha_node *n)
 	control_server_set(n->control, n->cmds, k);
 	ret = backup_serve(&n->backup, vm_session_stop_flag(), &outcome);
 	control_server_set(n->control, NULL, 0);
+	if (!ret && outcome == BACKUP_MIGRATION_FAILED) {
+		log_error("migration failed: %s; everything received was "
+			  "discarded, no VM runs here",
+			  n->backup.in.why);
+		ret = -n->backup.in.code ? -n->backup.in.code : -EPROTO;
+	}
 	if (ret || outcome == BACKUP_STOPPED) {
+		if (!ret && cfg.incoming && n->backup.session)
+			ret = -ECANCELED; /* stopped in the middle */
 		if (!ret)
-			log_info("stopping on a signal (no failover)");
+			log_info("stopping on a signal (no %s)",
+				 cfg.incoming ? "migration came" : "failover");
+		else if (outcome == BACKUP_STOPPED)
+			log_error("stopping on a signal in the middle of a "
+				  "migration: everything received was "
+				  "discarded");
 		backup_free(&n->backup, NULL);
 		return ret;
 	}
@@ -555,9 +692,13 @@ int ha_node_run(struct node_args *args)
 		}
 		n->handed_over = false;
 		status = vm_role(n);
+		if (n->migrated) {
+			log_info("the VM migrated away; exiting");
+			break;
+		}
 		if (!n->handed_over)
 			break;
-		if (!args->listen) {
+		if (!args->listen || args->start == NODE_START_INCOMING) {
 			log_info("handed over; no --listen: this host does not "
 				 "become the backup");
 			break;

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/transport.h"
 #include "primary/delta_cache.h"
+#include "vmm/cpu_features.h"
 
 enum {
 	OPT_BACKUP = 256,
@@ -45,6 +46,9 @@ enum {
 	OPT_TAP,
 	OPT_CONTROL,
 	OPT_LOG_LEVEL,
+	OPT_CPU_FEATURES,
+	OPT_MAX_MEM,
+	OPT_REQUIRE_IMAGE,
 	OPT_HELP,
 };
 
@@ -93,12 +97,43 @@ static const struct option backup_longopts[] = {
     {"guest-ip", required_argument, NULL, OPT_GUEST_IP},
 };
 
+/* rrvm incoming only, plus the node options named below. */
+static const struct option incoming_longopts[] = {
+    {"tap", required_argument, NULL, OPT_TAP},
+    {"control", required_argument, NULL, OPT_CONTROL},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"cpu-features", required_argument, NULL, OPT_CPU_FEATURES},
+    {"max-mem", required_argument, NULL, OPT_MAX_MEM},
+    {"require-image", required_argument, NULL, OPT_REQUIRE_IMAGE},
+};
+static const char *const incoming_node_opts[] = {
+    "listen",	    "key-file", "insecure", "detect-timeout",
+    "announce-dev", "report",	"help",
+};
+
 #define N_OPTS(a) (sizeof(a) / sizeof((a)[0]))
+
+static bool incoming_takes(const char *name)
+{
+	for (size_t i = 0; i < N_OPTS(incoming_node_opts); i++)
+		if (strcmp(name, incoming_node_opts[i]) == 0)
+			return true;
+	return false;
+}
 
 static void build_longopts(enum node_start start, struct option *out)
 {
 	size_t n = 0;
 
+	if (start == NODE_START_INCOMING) {
+		memcpy(out, incoming_longopts, sizeof(incoming_longopts));
+		n = N_OPTS(incoming_longopts);
+		for (size_t i = 0; i < N_OPTS(node_longopts); i++)
+			if (incoming_takes(node_longopts[i].name))
+				out[n++] = node_longopts[i];
+		out[n] = (struct option){NULL, 0, NULL, 0};
+		return;
+	}
 	if (start == NODE_START_PRIMARY) {
 		for (const struct option *o = run_args_longopts; o->name; o++)
 			out[n++] = *o;
@@ -133,6 +168,10 @@ static void set_defaults(struct node_args *n, enum node_start start)
 	n->reverse.log_bytes = REPLAY_LOG_DEFAULT_BYTES;
 	n->reverse.log_frames = REPLAY_LOG_DEFAULT_FRAMES;
 	n->reverse.backend = "auto";
+	/* A migration source is busy copying, not silent, for seconds at a
+	 * time with a large guest: a longer wait before giving up. */
+	if (start == NODE_START_INCOMING)
+		n->detect_timeout_ms = 5000;
 }
 
 /* The pre-shared key (common/key_file.h says what a key file is). */
@@ -144,6 +183,45 @@ static int load_key(struct node_args *n, char *err, size_t size)
 		return 0;
 	snprintf(err, size, "--key-file '%s': %s", n->key_file, why);
 	return -EINVAL;
+}
+
+/* What this host offers a guest coming in: KVM's features narrowed by
+ * --cpu-features (plus what KVM forces on every guest), the memory cap,
+ * the image insisted on. */
+static int incoming_local(struct node_args *n, const char *cpu_list,
+			  const char *image, char *err, size_t size)
+{
+	struct vm_profile_local *l = &n->incoming;
+	uint64_t offered, forced, mask;
+	char why[300];
+	int ret;
+
+	ret = cpu_features_host_probe(-1, &offered, &forced);
+	if (ret) {
+		snprintf(err, size, "cannot read KVM's CPU features: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	l->cpu_features = offered;
+	if (cpu_list) {
+		if (cpu_features_parse(cpu_list, offered, &mask, why,
+				       sizeof(why))) {
+			snprintf(err, size, "--cpu-features '%s': %s", cpu_list,
+				 why);
+			return -EINVAL;
+		}
+		l->cpu_features = (mask & offered) | forced;
+	}
+	if (image) {
+		ret = vm_profile_hash_file(image, l->image_sha256);
+		if (ret) {
+			snprintf(err, size, "--require-image '%s': %s", image,
+				 strerror(-ret));
+			return ret;
+		}
+		l->require_image = true;
+	}
+	return 0;
 }
 
 static int handle(struct node_args *n, int c, const char *arg,
@@ -292,6 +370,16 @@ static int handle(struct node_args *n, int c, const char *arg,
 	case OPT_CONTROL:
 		n->control = arg;
 		return 0;
+	case OPT_MAX_MEM:
+		if (parse_byte_size(arg, &bytes) == 0 && bytes >= (8u << 20)) {
+			n->incoming.max_mem = bytes;
+			return 0;
+		}
+		snprintf(err, size,
+			 "--max-mem '%s': a size of at least 8M "
+			 "(e.g. 512M, 2G)",
+			 arg);
+		return -EINVAL;
 	case OPT_LOG_LEVEL:
 		if (log_parse_level(arg, &level) == 0) {
 			log_set_level(level);
@@ -364,9 +452,10 @@ static int finish(struct node_args *n, const char *cmd, int nopts,
 	if (check_reverse(n, guest_mac, guest_ip, err, size))
 		return -EINVAL;
 	if (!n->detect_floor_ms)
-		n->detect_floor_ms = n->detect_timeout_ms < NODE_DEFAULT_DETECT_FLOOR_MS
-					 ? n->detect_timeout_ms
-					 : NODE_DEFAULT_DETECT_FLOOR_MS;
+		n->detect_floor_ms =
+		    n->detect_timeout_ms < NODE_DEFAULT_DETECT_FLOOR_MS
+			? n->detect_timeout_ms
+			: NODE_DEFAULT_DETECT_FLOOR_MS;
 	if (n->detect_floor_ms > n->detect_timeout_ms) {
 		snprintf(err, size,
 			 "--detect-floor %u ms is above --detect-timeout %u ms",
@@ -382,9 +471,11 @@ static int finish(struct node_args *n, const char *cmd, int nopts,
 		return 0; /* nothing to protect, no link to secure */
 	if (!n->key_file && !n->insecure) {
 		snprintf(err, size,
-			 "the replication link needs --key-file FILE (make one "
-			 "with 'rrvm keygen FILE', the same on both hosts), "
-			 "or --insecure for a lab without attackers");
+			 "the %s link needs --key-file FILE (make one with "
+			 "'rrvm keygen FILE', the same on both hosts), or "
+			 "--insecure for a lab without attackers",
+			 n->start == NODE_START_INCOMING ? "migration"
+							 : "replication");
 		return -EINVAL;
 	}
 	if (n->key_file)
@@ -397,6 +488,7 @@ int node_args_parse(int argc, char **argv, enum node_start start,
 {
 	struct option longopts[64];
 	const char *guest_mac = NULL, *guest_ip = NULL;
+	const char *cpu_list = NULL, *image = NULL;
 	char err[320];
 	int c, ret;
 
@@ -411,7 +503,15 @@ int node_args_parse(int argc, char **argv, enum node_start start,
 			fprintf(stderr, "see 'rrvm %s --help'\n", argv[0]);
 			return -EINVAL;
 		}
-		ret = run_args_handle(c, optarg, &n->vm, err, sizeof(err));
+		if (c == OPT_CPU_FEATURES || c == OPT_REQUIRE_IMAGE) {
+			/* Read once every option is known (the probe needs
+			 * KVM, so --help never does it). */
+			*(c == OPT_CPU_FEATURES ? &cpu_list : &image) = optarg;
+			continue;
+		}
+		ret = start == NODE_START_PRIMARY
+			  ? run_args_handle(c, optarg, &n->vm, err, sizeof(err))
+			  : 0;
 		if (ret == 0)
 			ret = handle(n, c, optarg, &guest_mac, &guest_ip, err,
 				     sizeof(err));
@@ -420,6 +520,9 @@ int node_args_parse(int argc, char **argv, enum node_start start,
 	}
 	if (finish(n, argv[0], argc - optind, argv + optind, guest_mac,
 		   guest_ip, err, sizeof(err)))
+		goto bad;
+	if (start == NODE_START_INCOMING &&
+	    incoming_local(n, cpu_list, image, err, sizeof(err)))
 		goto bad;
 	n->takeover.tap = n->tap;
 	n->takeover.detect_timeout_ms = n->detect_timeout_ms;

@@ -19,13 +19,16 @@
 #include "common/repl_protocol.h"
 #include "common/secure_handshake.h"
 #include "vmm/ckpt_codec.h"
+#include "vmm/vm_profile.h"
 
 #define NODE_KEY_BYTES SECURE_KEY_BYTES
 /* Failure detection defaults (docs/replication-protocol.md). */
 #define NODE_DEFAULT_DETECT_FLOOR_MS	30u
 #define NODE_DEFAULT_HEARTBEAT_PRIORITY 10u
 
-enum node_start { NODE_START_PRIMARY, NODE_START_BACKUP };
+/* rrvm primary, rrvm backup, rrvm incoming (a live migration's
+ * destination: a backup role that accepts one migration). */
+enum node_start { NODE_START_PRIMARY, NODE_START_BACKUP, NODE_START_INCOMING };
 
 /* What SIGTERM/SIGINT of a protecting primary does. */
 enum node_on_stop {
@@ -64,6 +67,9 @@ struct node_args {
 	unsigned detect_timeout_ms;
 	struct reverse_config reverse;
 	struct takeover_config takeover;
+
+	/* rrvm incoming: what this host offers a guest coming in. */
+	struct vm_profile_local incoming;
 };
 
 /*

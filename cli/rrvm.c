@@ -15,7 +15,9 @@ static const struct rrvm_command commands[] = {
      cmd_backup},
     {"restore", "resume a saved VM (rrvm ctl SOCKET save) on a TAP",
      cmd_restore},
-    {"ctl", "talk to a daemon: status, stats, save, protect, switchover...",
+    {"incoming", "wait for a live migration, then run the VM it brings",
+     cmd_incoming},
+    {"ctl", "talk to a daemon: status, stats, save, migrate, switchover...",
      cmd_ctl},
     {"keygen", "write a fresh pre-shared key for --key-file", cmd_keygen},
 };
@@ -40,7 +42,7 @@ static void usage(FILE *out)
 		     "'rrvm <command> --help' explains each command.\n"
 		     "exit status: 0 ok, 1 error, 2 usage, 3 guest fault.\n"
 		     "docs: docs/design.md, docs/replication-protocol.md,\n"
-		     "      docs/hypercall-abi.md\n");
+		     "      docs/migration.md, docs/hypercall-abi.md\n");
 }
 
 int main(int argc, char **argv)

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "common/control_server.h"
 #include "common/log.h"
+#include "migration/migrate_control.h"
 #include "vmm/vm.h"
 
 struct vm session_vm;
@@ -63,20 +64,35 @@ int vm_session_exit_status(struct vm *vm, int run_ret)
 	if (run_ret < 0)
 		return RRVM_EXIT_ERROR;
 	if (vm_stop_requested(vm)) {
-		log_info("VM stopped (signal, handover or 'ctl save --stop')");
+		log_info("VM stopped (signal, handover, migration or 'ctl "
+			 "save --stop')");
 		return RRVM_EXIT_OK;
 	}
 	log_info("guest exited with status %d", run_ret);
 	return run_ret & 0xff;
 }
 
+/* The guest's image name for a migration's profile: known when the VM
+ * booted from an ELF file (not from a snapshot). */
+const char *vm_session_image_name(const char *guest_path)
+{
+	size_t n = guest_path ? strlen(guest_path) : 0;
+
+	return n > 4 && strcmp(guest_path + n - 4, ".elf") == 0 ? guest_path
+								: NULL;
+}
+
 int vm_session_run(const char *control_path, struct vm_control *vc)
 {
-	struct control_command cmds[VM_CONTROL_COMMANDS];
+	struct control_command
+	    cmds[VM_CONTROL_COMMANDS + MIGRATE_CONTROL_COMMANDS];
 	struct control_server *control = NULL;
+	struct migrate_control mc;
 	size_t n;
 	int ret;
 
+	migrate_control_init(&mc, &session_vm,
+			     vm_session_image_name(vc->guest_path));
 	if (vm_session_signals_install()) {
 		ret = RRVM_EXIT_ERROR;
 		goto out;
@@ -88,6 +104,7 @@ int vm_session_run(const char *control_path, struct vm_control *vc)
 			goto out;
 		}
 		n = vm_control_commands(vc, cmds);
+		n += migrate_control_commands(&mc, cmds + n);
 		control_server_set(control, cmds, n);
 	}
 	ret = vm_session_exit_status(&session_vm, vm_run(&session_vm));
@@ -95,5 +112,6 @@ out:
 	control_server_stop(control);
 	vm_session_signal_target(NULL);
 	vm_destroy(&session_vm);
+	migrate_control_destroy(&mc);
 	return ret;
 }

@@ -26,6 +26,10 @@ volatile int *vm_session_stop_flag(void);
 /* vm_run's result as the process exit status; logs why it stopped. */
 int vm_session_exit_status(struct vm *vm, int run_ret);
 
+/* guest_path if it names an ELF image (a migration's profile carries the
+ * name), else NULL. */
+const char *vm_session_image_name(const char *guest_path);
+
 /*
  * Run session_vm until the guest exits, faults or a signal/--stop ends it;
  * serve vc's commands on control_path (may be NULL) meanwhile; destroy the

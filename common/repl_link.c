@@ -34,11 +34,13 @@ const char *repl_link_security(const uint8_t *key)
 }
 
 /* Primary side: wrap t in the authenticated channel (key given). */
-static int secure_connect(struct transport **t, const uint8_t *key)
+static int secure_connect(struct transport **t, const uint8_t *key,
+			  const char *context)
 {
 	struct secure_config cfg = {
 	    .key = key,
 	    .role = SECURE_ROLE_INITIATOR,
+	    .context = context,
 	    .handshake_timeout_ms = REPL_CONNECT_HANDSHAKE_MS,
 	};
 	char err[200];
@@ -57,6 +59,13 @@ static int secure_connect(struct transport **t, const uint8_t *key)
 int repl_link_connect(const char *addr, const uint8_t *key, int timeout_ms,
 		      const struct repl_hello *hello, struct transport **out)
 {
+	return repl_link_connect_as(addr, key, NULL, timeout_ms, hello, out);
+}
+
+int repl_link_connect_as(const char *addr, const uint8_t *key,
+			 const char *context, int timeout_ms,
+			 const struct repl_hello *hello, struct transport **out)
+{
 	struct ckpt_buf buf;
 	struct transport *t;
 	int ret;
@@ -64,7 +73,7 @@ int repl_link_connect(const char *addr, const uint8_t *key, int timeout_ms,
 	ret = transport_tcp_connect(addr, timeout_ms, &t);
 	if (ret)
 		return ret;
-	ret = secure_connect(&t, key);
+	ret = secure_connect(&t, key, context);
 	if (ret)
 		return ret;
 	ckpt_buf_init(&buf);
@@ -96,6 +105,7 @@ struct repl_acceptor {
 	int wake_pipe[2];
 	pthread_t thread;
 	const uint8_t *key;
+	const char *context; /* secure channel's; NULL: replication */
 	struct pending_link pending[REPL_PENDING_MAX];
 	int npending;
 	pthread_mutex_t lock;
@@ -224,6 +234,7 @@ static void accept_one(struct repl_acceptor *a)
 	struct secure_config cfg = {
 	    .key = a->key,
 	    .role = SECURE_ROLE_RESPONDER,
+	    .context = a->context,
 	    .handshake_timeout_ms = REPL_HELLO_TIMEOUT_MS,
 	    .polled = true,
 	};
@@ -301,6 +312,12 @@ static void *acceptor_thread(void *arg)
 int repl_accept_start(const char *addr, const uint8_t *key,
 		      struct repl_acceptor **out)
 {
+	return repl_accept_start_as(addr, key, NULL, out);
+}
+
+int repl_accept_start_as(const char *addr, const uint8_t *key,
+			 const char *context, struct repl_acceptor **out)
+{
 	struct repl_acceptor *a = calloc(1, sizeof(*a));
 	sigset_t all, old;
 	int ret;
@@ -308,6 +325,7 @@ int repl_accept_start(const char *addr, const uint8_t *key,
 	if (!a)
 		return -ENOMEM;
 	a->key = key;
+	a->context = context;
 	a->wake_pipe[0] = a->wake_pipe[1] = -1;
 	a->ready_fd = -1;
 	pthread_mutex_init(&a->lock, NULL);

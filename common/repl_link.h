@@ -26,6 +26,12 @@ const char *repl_link_security(const uint8_t *key);
  */
 int repl_link_connect(const char *addr, const uint8_t *key, int timeout_ms,
 		      const struct repl_hello *hello, struct transport **out);
+/* The same under another secure-channel context (NULL: replication's),
+ * e.g. SECURE_CONTEXT_MIGRATION. */
+int repl_link_connect_as(const char *addr, const uint8_t *key,
+			 const char *context, int timeout_ms,
+			 const struct repl_hello *hello,
+			 struct transport **out);
 
 struct repl_acceptor;
 
@@ -43,6 +49,9 @@ struct repl_accept_stats {
 /* Listen on addr ("A.B.C.D:PORT") with key (NULL: insecure). */
 int repl_accept_start(const char *addr, const uint8_t *key,
 		      struct repl_acceptor **out);
+/* ... under another secure-channel context (NULL: replication's). */
+int repl_accept_start_as(const char *addr, const uint8_t *key,
+			 const char *context, struct repl_acceptor **out);
 /* Readable when a link is ready to take. */
 int repl_accept_fd(struct repl_acceptor *a);
 /* 0 with a ready link, or -EAGAIN. */

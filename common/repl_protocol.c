@@ -2,20 +2,24 @@
 #include "common/repl_protocol.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const mode_names[] = {"none", "buffered", "reverse",
-					 "naive"};
+static const char *const mode_names[] = {"none", "buffered", "reverse", "naive",
+					 "migrate"};
+/* What --mode accepts (migrate is a HELLO, never a protection mode). */
+#define PROTECTION_MODES 4
 
 const char *repl_mode_name(enum repl_mode mode)
 {
-	return (unsigned)mode < 4 ? mode_names[mode] : "unknown";
+	return (unsigned)mode <= REPL_MODE_MIGRATE ? mode_names[mode]
+						   : "unknown";
 }
 
 int repl_mode_parse(const char *s, enum repl_mode *mode)
 {
-	for (unsigned i = 0; i < 4; i++) {
+	for (unsigned i = 0; i < PROTECTION_MODES; i++) {
 		if (strcmp(s, mode_names[i]) == 0) {
 			*mode = (enum repl_mode)i;
 			return 0;
@@ -64,7 +68,8 @@ int repl_encode_signal(struct ckpt_buf *out, enum repl_msg_type type,
 		       uint64_t epoch)
 {
 	if (type != REPL_MSG_GOODBYE && type != REPL_MSG_HANDOVER_READY &&
-	    type != REPL_MSG_HANDOVER_GO && type != REPL_MSG_HANDOVER_ABORT)
+	    type != REPL_MSG_HANDOVER_GO && type != REPL_MSG_HANDOVER_ABORT &&
+	    type != REPL_MSG_PROFILE_OK)
 		return -EINVAL;
 	return ckpt_encode_blob(out, (enum ckpt_msg_type)type, epoch, NULL, 0);
 }
@@ -96,7 +101,7 @@ int repl_decode_handover(const struct ckpt_msg *msg, struct repl_handover *h)
 	memcpy(h->listen, p + 4, sizeof(h->listen));
 	/* Must be a terminated string of printable characters. */
 	if (h->listen[sizeof(h->listen) - 1] != '\0' ||
-	    (h->flags & ~REPL_HANDOVER_RETURN))
+	    (h->flags & ~(REPL_HANDOVER_RETURN | REPL_HANDOVER_MIGRATE)))
 		return -EINVAL;
 	for (const char *c = h->listen; *c; c++)
 		if (*c < 0x21 || *c > 0x7e)
@@ -116,7 +121,7 @@ int repl_decode_hello(const struct ckpt_msg *msg, struct repl_hello *h)
 	memcpy(&h->mem_size, p + 16, 8);
 	memcpy(&h->epoch_ms, p + 24, 4);
 	h->reserved = 0;
-	if (h->version != REPL_VERSION || h->mode > REPL_MODE_NAIVE ||
+	if (h->version != REPL_VERSION || h->mode > REPL_MODE_MIGRATE ||
 	    h->mem_size == 0 || h->mem_size % 4096)
 		return -EINVAL;
 	return 0;
@@ -165,4 +170,142 @@ uint64_t repl_digest_at(const struct ckpt_msg *msg, uint32_t i)
 
 	memcpy(&d, msg->payload + 8 + (size_t)i * 8, 8);
 	return d;
+}
+
+static bool printable(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+int repl_encode_cancel(struct ckpt_buf *out, uint32_t code, const char *reason)
+{
+	uint8_t p[4 + REPL_CANCEL_REASON_MAX];
+	size_t n = strnlen(reason, REPL_CANCEL_REASON_MAX);
+
+	if (!code)
+		return -EINVAL;
+	put_u32(p, code);
+	memcpy(p + 4, reason, n);
+	/* Whatever the caller's text holds, the wire gets printable bytes. */
+	for (size_t i = 0; i < n; i++)
+		if (p[4 + i] < 0x20 || p[4 + i] > 0x7e)
+			p[4 + i] = '?';
+	return ckpt_encode_blob(out, (enum ckpt_msg_type)REPL_MSG_CANCEL, 0, p,
+				4 + n);
+}
+
+int repl_decode_cancel(const struct ckpt_msg *msg, struct repl_cancel *c)
+{
+	uint32_t n;
+
+	if (msg->header.type != REPL_MSG_CANCEL || msg->header.length < 4 ||
+	    msg->header.length > 4 + REPL_CANCEL_REASON_MAX)
+		return -EINVAL;
+	n = msg->header.length - 4;
+	memcpy(&c->code, msg->payload, 4);
+	memcpy(c->reason, msg->payload + 4, n);
+	c->reason[n] = '\0';
+	if (!c->code || !printable(c->reason, n))
+		return -EINVAL;
+	return 0;
+}
+
+int repl_encode_done(struct ckpt_buf *out, uint64_t epoch,
+		     const struct repl_done *d)
+{
+	uint8_t p[16];
+
+	put_u64(p, d->downtime_ns);
+	put_u64(p + 8, d->restore_ns);
+	return ckpt_encode_blob(out, (enum ckpt_msg_type)REPL_MSG_DONE, epoch,
+				p, sizeof(p));
+}
+
+int repl_decode_done(const struct ckpt_msg *msg, struct repl_done *d)
+{
+	if (msg->header.type != REPL_MSG_DONE || msg->header.length != 16)
+		return -EINVAL;
+	memcpy(&d->downtime_ns, msg->payload, 8);
+	memcpy(&d->restore_ns, msg->payload + 8, 8);
+	return 0;
+}
+
+int repl_encode_frames(struct ckpt_buf *out, const uint8_t *const *frames,
+		       const uint16_t *lens, uint32_t count)
+{
+	size_t len = 4, off = 4;
+	uint8_t *p;
+	int ret;
+
+	for (uint32_t i = 0; i < count; i++) {
+		if (!lens[i] || lens[i] > REPL_FRAME_MAX)
+			return -EINVAL;
+		len += 2 + (size_t)lens[i];
+	}
+	if (len > CKPT_MAX_PAYLOAD)
+		return -EINVAL;
+	p = malloc(len);
+	if (!p)
+		return -ENOMEM;
+	put_u32(p, count);
+	for (uint32_t i = 0; i < count; i++) {
+		memcpy(p + off, &lens[i], 2);
+		memcpy(p + off + 2, frames[i], lens[i]);
+		off += 2 + (size_t)lens[i];
+	}
+	ret = ckpt_encode_blob(out, (enum ckpt_msg_type)REPL_MSG_FRAMES, 0, p,
+			       len);
+	free(p);
+	return ret;
+}
+
+/* Every length in range and the frames fill the payload exactly. */
+static int frames_valid(const struct ckpt_msg *msg, uint32_t *count)
+{
+	const uint8_t *p = msg->payload;
+	size_t off = 4, len = msg->header.length;
+	uint32_t n;
+
+	if (msg->header.type != REPL_MSG_FRAMES || len < 4)
+		return -EINVAL;
+	memcpy(&n, p, 4);
+	for (uint32_t i = 0; i < n; i++) {
+		uint16_t fl;
+
+		if (len - off < 2)
+			return -EINVAL;
+		memcpy(&fl, p + off, 2);
+		if (!fl || fl > REPL_FRAME_MAX || len - off - 2 < fl)
+			return -EINVAL;
+		off += 2 + (size_t)fl;
+	}
+	if (off != len)
+		return -EINVAL;
+	*count = n;
+	return 0;
+}
+
+int repl_decode_frames(const struct ckpt_msg *msg,
+		       int (*fn)(void *arg, const uint8_t *frame, uint16_t len),
+		       void *arg)
+{
+	size_t off = 4;
+	uint32_t n;
+	int ret;
+
+	if (frames_valid(msg, &n))
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		uint16_t fl;
+
+		memcpy(&fl, msg->payload + off, 2);
+		ret = fn(arg, msg->payload + off + 2, fl);
+		if (ret)
+			return ret;
+		off += 2 + (size_t)fl;
+	}
+	return 0;
 }

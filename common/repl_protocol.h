@@ -14,8 +14,8 @@
 #define REPL_VERSION 1u
 
 enum repl_msg_type {
-	REPL_MSG_HELLO = 64, /* primary -> backup, first message */
-	REPL_MSG_ACK = 65, /* backup -> primary: epoch committed */
+	REPL_MSG_HELLO = 64,	 /* primary -> backup, first message */
+	REPL_MSG_ACK = 65,	 /* backup -> primary: epoch committed */
 	REPL_MSG_HEARTBEAT = 66, /* primary -> backup when idle */
 	/*
 	 * primary -> backup, inside an epoch (between BEGIN and END): the
@@ -37,10 +37,27 @@ enum repl_msg_type {
 	 * backup takes over without fencing. A link cut after READY and
 	 * before GO leaves the backup unsure: it fails over, fence included.
 	 */
-	REPL_MSG_HANDOVER = 69, /* P -> B: payload struct repl_handover */
+	REPL_MSG_HANDOVER = 69,	      /* P -> B: payload struct repl_handover */
 	REPL_MSG_HANDOVER_READY = 70, /* B -> P */
-	REPL_MSG_HANDOVER_GO = 71, /* P -> B */
+	REPL_MSG_HANDOVER_GO = 71,    /* P -> B */
 	REPL_MSG_HANDOVER_ABORT = 72, /* either way: the VM stays where it is */
+
+	/*
+	 * Live migration (docs/migration.md), types 80-95. The source says
+	 * HELLO (mode MIGRATE), then PROFILE (vmm/vm_profile.h); the
+	 * destination answers PROFILE_OK or CANCEL before any page moves.
+	 * Pre-copy rounds are epochs whose BEGIN has CKPT_BEGIN_PAGES_ONLY;
+	 * the final epoch carries the state, then HANDOVER (with
+	 * REPL_HANDOVER_MIGRATE), READY, GO as above, and DONE once the VM
+	 * runs at the destination. The source ends only after DONE.
+	 */
+	REPL_MSG_PROFILE = 80,	  /* S -> D: payload vmm/vm_profile.h */
+	REPL_MSG_PROFILE_OK = 81, /* D -> S: no payload */
+	REPL_MSG_CANCEL = 82,	  /* either way: struct repl_cancel */
+	REPL_MSG_DONE = 83,	  /* D -> S: struct repl_done */
+	/* S -> D after DONE: frames that reached the source's TAP while the
+	 * VM was frozen, for the destination to deliver (struct below). */
+	REPL_MSG_FRAMES = 84,
 };
 
 /* RX_DIGESTS flags */
@@ -51,10 +68,13 @@ enum repl_msg_type {
 #define REPL_DIGESTS_MAX ((CKPT_MAX_PAYLOAD - 8) / 8)
 
 enum repl_mode {
-	REPL_MODE_NONE = 0, /* unprotected baseline */
+	REPL_MODE_NONE = 0,	/* unprotected baseline */
 	REPL_MODE_BUFFERED = 1, /* Remus: output held until acked */
-	REPL_MODE_REVERSE = 2, /* rRVM: output released, backup replays */
-	REPL_MODE_NAIVE = 3, /* reverse without a log (shows the problem) */
+	REPL_MODE_REVERSE = 2,	/* rRVM: output released, backup replays */
+	REPL_MODE_NAIVE = 3,	/* reverse without a log (shows the problem) */
+	/* Not replication: a live migration to `rrvm incoming` (HELLO only;
+	 * never a --mode). */
+	REPL_MODE_MIGRATE = 4,
 };
 
 struct repl_hello {
@@ -69,11 +89,33 @@ struct repl_hello {
 /* HANDOVER flags */
 #define REPL_HANDOVER_RETURN 0x1u /* the old primary becomes our backup at
 				     listen (protect it from there) */
+#define REPL_HANDOVER_MIGRATE                                                  \
+	0x2u /* a migration's cutover (no backup                               \
+		role continues on either side) */
 
 struct repl_handover {
 	uint32_t flags;
 	char listen[64]; /* "A.B.C.D:PORT" or "" (NUL-terminated) */
 };
+
+/* CANCEL: why a migration stops. code is a positive errno value (EBUSY:
+ * the destination is busy; ENOTSUP: CPU features; ENOMEM: memory; EINVAL:
+ * image or profile; EPROTO: a corrupt stream; ECANCELED: cancelled;
+ * ETIMEDOUT: timed out), reason printable ASCII. */
+#define REPL_CANCEL_REASON_MAX 240
+struct repl_cancel {
+	uint32_t code;
+	char reason[REPL_CANCEL_REASON_MAX + 1];
+};
+
+/* DONE: the destination's VM runs; what the destination measured. */
+struct repl_done {
+	uint64_t downtime_ns; /* final epoch's first byte -> guest running */
+	uint64_t restore_ns;  /* GO -> VM built and attached */
+};
+
+/* FRAMES: count u32, then count x (length u16, frame). */
+#define REPL_FRAME_MAX 9018u /* a jumbo Ethernet frame */
 
 const char *repl_mode_name(enum repl_mode mode);
 int repl_mode_parse(const char *s, enum repl_mode *mode);
@@ -83,12 +125,30 @@ int repl_encode_hello(struct ckpt_buf *out, const struct repl_hello *h);
 int repl_encode_ack(struct ckpt_buf *out, uint64_t epoch);
 int repl_encode_heartbeat(struct ckpt_buf *out, uint64_t last_epoch);
 
-/* GOODBYE, HANDOVER_READY, HANDOVER_GO, HANDOVER_ABORT: no payload. */
+/* GOODBYE, HANDOVER_READY, HANDOVER_GO, HANDOVER_ABORT, PROFILE_OK: no
+ * payload. */
 int repl_encode_signal(struct ckpt_buf *out, enum repl_msg_type type,
 		       uint64_t epoch);
 int repl_encode_handover(struct ckpt_buf *out, uint64_t epoch,
 			 const struct repl_handover *h);
 int repl_decode_handover(const struct ckpt_msg *msg, struct repl_handover *h);
+
+int repl_encode_cancel(struct ckpt_buf *out, uint32_t code, const char *reason);
+/* 0 or -EINVAL (bad length, code 0, unprintable reason). */
+int repl_decode_cancel(const struct ckpt_msg *msg, struct repl_cancel *c);
+int repl_encode_done(struct ckpt_buf *out, uint64_t epoch,
+		     const struct repl_done *d);
+int repl_decode_done(const struct ckpt_msg *msg, struct repl_done *d);
+/* FRAMES: frames[i] of lens[i] bytes (1..REPL_FRAME_MAX each); the caller
+ * keeps the payload under CKPT_MAX_PAYLOAD. */
+int repl_encode_frames(struct ckpt_buf *out, const uint8_t *const *frames,
+		       const uint16_t *lens, uint32_t count);
+/* Walk a FRAMES payload: fn(arg, frame, len) per frame, in order. 0,
+ * -EINVAL for a malformed payload (nothing was passed to fn then), or fn's
+ * first non-zero return. */
+int repl_decode_frames(const struct ckpt_msg *msg,
+		       int (*fn)(void *arg, const uint8_t *frame, uint16_t len),
+		       void *arg);
 
 int repl_encode_digests(struct ckpt_buf *out, uint64_t epoch,
 			const uint64_t *digests, uint32_t count, uint32_t flags);

@@ -48,6 +48,9 @@
 #include "common/transport.h"
 
 #define SECURE_CONTEXT_REPLICATION  "rrvm-replication"
+/* Migration links (rrvm incoming): a key shared by a replication pair
+ * does not open a migration destination's port, nor the reverse. */
+#define SECURE_CONTEXT_MIGRATION    "rrvm-migration"
 #define SECURE_HANDSHAKE_TIMEOUT_MS 2000
 #define SECURE_TRANSPORT_NAME	    "tcp+psk"
 

@@ -34,9 +34,10 @@ declare -A FIG=(
 	[checkpoint-cost]=fig_checkpoint_cost.py
 	[replay-cost]=fig_replay_cost.py
 	[overhead]=fig_overhead.py
+	[migration]=fig_migration.py
 	[protection-chain]=fig_protection_chain.py
 )
-ORDER="latency-vs-epoch latency-cdf throughput-vs-epoch failover-timeline consistency checkpoint-cost replay-cost overhead protection-chain"
+ORDER="latency-vs-epoch latency-cdf throughput-vs-epoch failover-timeline consistency checkpoint-cost replay-cost overhead protection-chain migration"
 [ ${#WANT[@]} -gt 0 ] && ORDER="${WANT[*]}"
 for s in $ORDER; do
 	[ -n "${FIG[$s]:-}" ] || { echo "figures: no scenario '$s' (known: ${!FIG[*]})" >&2; exit 2; }

@@ -112,6 +112,15 @@ void delta_cache_store(struct delta_cache *c, uint64_t pfn, const uint8_t *page)
 	memcpy(c->pages + slot * PAGE, page, PAGE);
 }
 
+void delta_cache_store_epoch(struct delta_cache *c, const uint64_t *pfns,
+			     const uint8_t *pages, size_t n, bool full)
+{
+	if (full)
+		delta_cache_reset(c);
+	for (size_t i = 0; i < n; i++)
+		delta_cache_store(c, pfns[i], pages + i * PAGE);
+}
+
 void delta_cache_reset(struct delta_cache *c)
 {
 	if (!c->capacity)

@@ -58,6 +58,12 @@ const uint8_t *delta_cache_lookup(struct delta_cache *c, uint64_t pfn);
 void delta_cache_store(struct delta_cache *c, uint64_t pfn,
 		       const uint8_t *page);
 
+/* The receiver now holds the n pages (pfns[i], 4096 bytes each at
+ * pages + i * 4096) of an epoch sent whole; a full epoch (full) replaces
+ * everything it held. */
+void delta_cache_store_epoch(struct delta_cache *c, const uint64_t *pfns,
+			     const uint8_t *pages, size_t n, bool full);
+
 /* Forget every page (a full resync is coming) and give the memory back. */
 void delta_cache_reset(struct delta_cache *c);
 

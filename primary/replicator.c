@@ -416,11 +416,8 @@ static void cache_apply(struct replicator *r)
 {
 	const struct vm_snapshot *s = &r->snap;
 
-	if (s->full)
-		delta_cache_reset(&r->cache);
-	for (size_t i = 0; i < s->npages; i++)
-		delta_cache_store(&r->cache, s->pfns[i],
-				  s->pages + i * (size_t)CKPT_PAGE_SIZE);
+	delta_cache_store_epoch(&r->cache, s->pfns, s->pages, s->npages,
+				s->full);
 	stat_set(r->stats.delta_hits, r->cache.hits);
 	stat_set(r->stats.delta_misses, r->cache.misses);
 	stat_set(r->stats.delta_evictions, r->cache.evictions);

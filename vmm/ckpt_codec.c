@@ -205,7 +205,7 @@ int ckpt_encode_begin(struct ckpt_buf *out, const struct ckpt_begin *begin)
 	uint8_t p[BEGIN_SIZE];
 
 	if (!out || !begin || begin->version != CKPT_VERSION ||
-	    (begin->flags & ~CKPT_BEGIN_FULL) ||
+	    (begin->flags & ~CKPT_BEGIN_FLAGS) ||
 	    !mem_size_valid(begin->mem_size))
 		return -EINVAL;
 	put_u32(p, begin->version);
@@ -314,6 +314,7 @@ void ckpt_decoder_reset(struct ckpt_decoder *d)
 	d->mem_pages = 0;
 	d->pages_seen = 0;
 	d->messages_seen = 0;
+	d->pages_only = false;
 	d->last_type = 0;
 	d->err[0] = '\0';
 }
@@ -416,7 +417,7 @@ static enum ckpt_decode_status finish(struct ckpt_decoder *d,
 		if (b.version != CKPT_VERSION)
 			return fail(d, "BEGIN: version %" PRIu32 ", expected %u",
 				    b.version, CKPT_VERSION);
-		if (b.flags & ~CKPT_BEGIN_FULL)
+		if (b.flags & ~CKPT_BEGIN_FLAGS)
 			return fail(d, "BEGIN: unknown flags 0x%" PRIx32,
 				    b.flags);
 		if (!mem_size_valid(b.mem_size))
@@ -431,6 +432,7 @@ static enum ckpt_decode_status finish(struct ckpt_decoder *d,
 		d->mem_pages = b.mem_size / CKPT_PAGE_SIZE;
 		d->pages_seen = 0;
 		d->messages_seen = 1;
+		d->pages_only = b.flags & CKPT_BEGIN_PAGES_ONLY;
 		msg->begin = b;
 		break;
 	}
@@ -447,6 +449,12 @@ static enum ckpt_decode_status finish(struct ckpt_decoder *d,
 	}
 	case CKPT_MSG_VCPU:
 	case CKPT_MSG_DEVICE:
+		if (d->pages_only)
+			return fail(d,
+				    "epoch %" PRIu64 ": %s in a pages-only "
+				    "epoch",
+				    d->epoch,
+				    t == CKPT_MSG_VCPU ? "VCPU" : "DEVICE");
 		d->messages_seen++;
 		break;
 	case CKPT_MSG_END: {
@@ -563,4 +571,30 @@ enum ckpt_decode_status ckpt_decoder_feed(struct ckpt_decoder *d,
 		return CKPT_DECODE_NEED_MORE;
 	d->buf_len = 0; /* d->buf keeps the message until the next call */
 	return finish(d, &h, d->buf, msg);
+}
+
+int ckpt_decoder_feed_all(struct ckpt_decoder *d, const uint8_t *data,
+			  size_t len,
+			  int (*fn)(void *ctx, const struct ckpt_msg *msg),
+			  void *ctx)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		struct ckpt_msg msg;
+		size_t used = 0;
+		enum ckpt_decode_status st =
+		    ckpt_decoder_feed(d, data + off, len - off, &used, &msg);
+		int ret;
+
+		off += used;
+		if (st == CKPT_DECODE_ERROR)
+			return -EBADMSG;
+		if (st == CKPT_DECODE_NEED_MORE)
+			break;
+		ret = fn(ctx, &msg);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }

@@ -47,6 +47,11 @@ struct ckpt_msg_header {
 };
 
 #define CKPT_BEGIN_FULL 0x1u /* pages are relative to zero, not a base */
+/* Pages only, no VCPU/DEVICE: a live migration's pre-copy round, copied
+ * while the guest ran. The receiver's image afterwards is not a consistent
+ * checkpoint until an epoch with state follows. */
+#define CKPT_BEGIN_PAGES_ONLY 0x2u
+#define CKPT_BEGIN_FLAGS      (CKPT_BEGIN_FULL | CKPT_BEGIN_PAGES_ONLY)
 
 struct ckpt_begin {
 	uint32_t version; /* CKPT_VERSION */
@@ -140,7 +145,8 @@ int ckpt_page_decode(enum ckpt_page_encoding enc, const uint8_t *data,
  * Streaming decoder. Feed bytes as they arrive; each call returns at most one
  * complete, CRC-checked message. It also checks the epoch grammar: BEGIN
  * first (valid version, mem_size), then PAGES/VCPU/DEVICE with the same
- * epoch, then END whose counts match what was seen. After END the next
+ * epoch (PAGES only after a CKPT_BEGIN_PAGES_ONLY BEGIN), then END whose
+ * counts match what was seen. After END the next
  * message must be a new BEGIN.
  */
 enum ckpt_decode_status {
@@ -167,6 +173,7 @@ struct ckpt_decoder {
 	uint64_t mem_pages;
 	uint64_t pages_seen;
 	uint32_t messages_seen;
+	bool pages_only;    /* the epoch's BEGIN said CKPT_BEGIN_PAGES_ONLY */
 	uint32_t last_type; /* for "wrong order" */
 	char err[160];
 };
@@ -182,6 +189,17 @@ enum ckpt_decode_status ckpt_decoder_feed(struct ckpt_decoder *d,
 					  const uint8_t *data, size_t len,
 					  size_t *consumed,
 					  struct ckpt_msg *msg);
+
+/*
+ * Every complete message in data, in order, through fn (a message cut at
+ * the end is kept for the next call, as with ckpt_decoder_feed). 0 when
+ * all of data was used, -EBADMSG on a corrupt stream (err says why), or
+ * fn's first non-zero return (the rest of data is not fed).
+ */
+int ckpt_decoder_feed_all(struct ckpt_decoder *d, const uint8_t *data,
+			  size_t len,
+			  int (*fn)(void *ctx, const struct ckpt_msg *msg),
+			  void *ctx);
 
 /*
  * Walk a PAGES payload (already CRC-checked by the decoder). For each page

@@ -65,6 +65,9 @@ struct vm {
 	/* KVM_CLEAR_DIRTY_LOG in use: the log can be taken while the guest
 	 * runs (two-phase collect, vm_snapshot_precopy). */
 	bool dirty_manual_protect;
+	/* Who holds the dirty log for a long operation (vm_dirty_claim);
+	 * NULL: nobody. Atomic. */
+	const char *dirty_owner;
 
 	uint64_t entry;
 	uint64_t image_start, image_end;
@@ -183,6 +186,20 @@ int vm_dirty_collect(struct vm *vm, uint64_t *bitmap);
  * vm_dirty_collect. -EOPNOTSUPP without manual protect. */
 int vm_dirty_collect_guest(struct vm *vm, uint64_t *bitmap);
 size_t vm_dirty_bitmap_words(const struct vm *vm);
+/* vm_dirty.c: forget the monitor's recorded writes (vCPU stopped): for a
+ * full copy of memory that starts after this call and so covers them (a
+ * live migration's round 0); later writes are recorded again. */
+void vm_dirty_forget_monitor(struct vm *vm);
+/*
+ * vm_dirty.c: a live migration holds the dirty log from its first round to
+ * its end: a collect by anything else in between (checkpoint-probe) would
+ * take dirty pages away from it. Such users claim the log first and
+ * are refused while someone else holds it. 0 or -EBUSY (vm_dirty_owner
+ * names the holder); release with the same owner string.
+ */
+int vm_dirty_claim(struct vm *vm, const char *owner);
+void vm_dirty_release(struct vm *vm, const char *owner);
+const char *vm_dirty_owner(const struct vm *vm);
 /* vm_cpu.c: print a fault report (exit reason, RIP, registers) to stderr. */
 void vm_cpu_report_fault(struct vm *vm, const char *reason);
 

@@ -68,6 +68,12 @@ static int cmd_stats(void *ctx, struct control_request *req)
 	report_close(&r);
 	report_u64(&r, "wait_calls", "wait calls", S(exits_wait));
 	report_u64(&r, "wait_blocked", "waits that slept", S(wait_blocked));
+	/* The vCPU throttle (a live migration's auto-converge). */
+	report_open(&r, "throttle", "throttle");
+	report_u64(&r, "percent", "now (%)", vm_throttle_get(vm));
+	report_f(&r, "slept_ms", "slept", 1, vm_throttle_slept_ns(vm) / 1e6,
+		 "ms");
+	report_close(&r);
 	if (vc->stats_extra) {
 		report_open(&r, vc->stats_extra_name, vc->stats_extra_name);
 		vc->stats_extra(vc->extra_ctx, &r);
@@ -174,9 +180,10 @@ static int cmd_checkpoint_probe(void *ctx, struct control_request *req)
 	/* The probe takes dirty pages out of the log: a replicator (or a
 	 * migration) would miss them. */
 	if (__atomic_load_n(&vc->vm->dirty_log_owner, __ATOMIC_ACQUIRE)) {
-		control_error(req, "checkpoint-probe: the dirty log is in use by "
-				   "%s (the probe would take pages from it); "
-				   "stop that first",
+		control_error(req,
+			      "checkpoint-probe: the dirty log is in use by "
+			      "%s (the probe would take pages from it); "
+			      "stop that first",
 			      __atomic_load_n(&vc->vm->dirty_log_owner,
 					      __ATOMIC_ACQUIRE));
 		return 0;
@@ -189,7 +196,15 @@ static int cmd_checkpoint_probe(void *ctx, struct control_request *req)
 			      CKPT_PROBE_MAX_EPOCHS);
 		return 0;
 	}
+	if (vm_dirty_claim(vc->vm, "checkpoint-probe")) {
+		control_error(req,
+			      "checkpoint-probe refused: the dirty log is "
+			      "in use (%s)",
+			      vm_dirty_owner(vc->vm));
+		return 0;
+	}
 	ret = ckpt_probe_run(vc->vm, epochs, interval, &res);
+	vm_dirty_release(vc->vm, "checkpoint-probe");
 	if (ret) {
 		control_error(req, "checkpoint-probe %u %u: %s", epochs,
 			      interval, strerror(-ret));

@@ -138,3 +138,33 @@ int vm_dirty_collect(struct vm *vm, uint64_t *bitmap)
 	}
 	return 0;
 }
+
+void vm_dirty_forget_monitor(struct vm *vm)
+{
+	memset(vm->monitor_dirty, 0,
+	       vm_dirty_bitmap_words(vm) * sizeof(uint64_t));
+}
+
+int vm_dirty_claim(struct vm *vm, const char *owner)
+{
+	const char *none = NULL;
+
+	return __atomic_compare_exchange_n(&vm->dirty_owner, &none, owner,
+					   false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_ACQUIRE)
+		   ? 0
+		   : -EBUSY;
+}
+
+void vm_dirty_release(struct vm *vm, const char *owner)
+{
+	const char *expected = owner;
+
+	__atomic_compare_exchange_n(&vm->dirty_owner, &expected, NULL, false,
+				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+const char *vm_dirty_owner(const struct vm *vm)
+{
+	return __atomic_load_n(&vm->dirty_owner, __ATOMIC_ACQUIRE);
+}

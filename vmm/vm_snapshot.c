@@ -306,6 +306,15 @@ int vm_snapshot_collect(struct vm *vm, struct vm_snapshot *s, bool full)
 	return 0;
 }
 
+void vm_snapshot_end_round(struct vm_snapshot *s)
+{
+	s->full = s->open && s->open_full;
+	s->open = false;
+	s->open_full = false;
+	s->pause_pages = 0;
+	s->pause_ns = 0;
+}
+
 int vm_snapshot_copy(struct vm *vm, struct vm_snapshot *s)
 {
 	uint64_t t0 = clock_mono_ns(), t1, t2;
@@ -342,13 +351,31 @@ const uint8_t *vm_snapshot_image_base(void *image, uint64_t pfn)
 	return (const uint8_t *)image + pfn * PAGE_SIZE;
 }
 
+int vm_snapshot_encode_pages(const struct vm_snapshot *s, size_t first,
+			     size_t n, vm_snapshot_base_fn base_fn,
+			     void *base_ctx, enum ckpt_compression mode,
+			     struct ckpt_buf *out,
+			     struct ckpt_encode_stats *stats)
+{
+	struct ckpt_page_ref refs[CKPT_MAX_PAGES_PER_MSG];
+
+	if (n > CKPT_MAX_PAGES_PER_MSG || first + n > s->npages)
+		return -EINVAL;
+	for (size_t k = 0; k < n; k++) {
+		refs[k].pfn = s->pfns[first + k];
+		refs[k].data = s->pages + (first + k) * (size_t)PAGE_SIZE;
+		refs[k].base =
+		    base_fn && !s->full ? base_fn(base_ctx, refs[k].pfn) : NULL;
+	}
+	return ckpt_encode_pages(out, s->epoch, refs, n, mode, stats);
+}
+
 int vm_snapshot_encode_with(const struct vm_snapshot *s, uint64_t mem_size,
 			    vm_snapshot_base_fn base_fn, void *base_ctx,
 			    enum ckpt_compression mode,
 			    const struct ckpt_buf *extra, struct ckpt_buf *out,
 			    struct ckpt_encode_stats *stats)
 {
-	struct ckpt_page_ref refs[CKPT_MAX_PAGES_PER_MSG];
 	struct ckpt_begin begin = {
 	    .version = CKPT_VERSION,
 	    .flags = s->full ? CKPT_BEGIN_FULL : 0,
@@ -370,14 +397,8 @@ int vm_snapshot_encode_with(const struct vm_snapshot *s, uint64_t mem_size,
 
 		if (n > CKPT_MAX_PAGES_PER_MSG)
 			n = CKPT_MAX_PAGES_PER_MSG;
-		for (size_t k = 0; k < n; k++) {
-			refs[k].pfn = s->pfns[i + k];
-			refs[k].data = s->pages + (i + k) * (size_t)PAGE_SIZE;
-			refs[k].base = base_fn && !s->full
-					   ? base_fn(base_ctx, refs[k].pfn)
-					   : NULL;
-		}
-		ret = ckpt_encode_pages(out, s->epoch, refs, n, mode, stats);
+		ret = vm_snapshot_encode_pages(s, i, n, base_fn, base_ctx, mode,
+					       out, stats);
 		if (ret)
 			goto out;
 		end.message_count++;

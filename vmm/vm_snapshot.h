@@ -101,6 +101,16 @@ long vm_snapshot_precopy(struct vm *vm, struct vm_snapshot *s);
 long vm_snapshot_precopy_full(struct vm *vm, struct vm_snapshot *s);
 
 /*
+ * End an epoch made only of early passes, without a pause: a live
+ * migration's pre-copy round. s then holds the pages those passes copied
+ * (s->full if they began with vm_snapshot_precopy_full) and no vCPU or
+ * device state: encode it with vm_snapshot_encode_pages under a BEGIN with
+ * CKPT_BEGIN_PAGES_ONLY. The next pass opens a new epoch; the monitor's
+ * own writes stay recorded for the collect that ends the migration.
+ */
+void vm_snapshot_end_round(struct vm_snapshot *s);
+
+/*
  * Give back the memory of staging slots beyond the first keep_pages (after
  * a big epoch, e.g. a full one, has been sent). The data is gone: call it
  * only when the snapshot's pages are no longer needed.
@@ -127,6 +137,18 @@ int vm_snapshot_encode(const struct vm_snapshot *s, uint64_t mem_size,
 		       vm_snapshot_base_fn base_fn, void *base_ctx,
 		       enum ckpt_compression mode, struct ckpt_buf *out,
 		       struct ckpt_encode_stats *stats);
+
+/*
+ * One PAGES message of s's pages [first, first + n), n at most
+ * CKPT_MAX_PAGES_PER_MSG, each page against base_fn's base as in
+ * vm_snapshot_encode (none for a full snapshot): for senders that stream
+ * an epoch in pieces (a migration's pre-copy rounds).
+ */
+int vm_snapshot_encode_pages(const struct vm_snapshot *s, size_t first,
+			     size_t n, vm_snapshot_base_fn base_fn,
+			     void *base_ctx, enum ckpt_compression mode,
+			     struct ckpt_buf *out,
+			     struct ckpt_encode_stats *stats);
 
 /* Encode a full snapshot and write it to `path` atomically (tmp + rename);
  * the VM may be running (the snapshot is a copy). */

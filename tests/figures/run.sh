@@ -174,6 +174,7 @@ consistency         kills.csv      violations     lost_increments
 checkpoint-cost     cost.csv       pause_us_p90   pages_median
 replay-cost         replay.csv     replay_ms      replay_frames
 overhead            cpu.csv        component      cpu_us_per_req
+migration           migration.csv  throttle_max   total_ms
 protection-chain    chain.csv      reprotect_ms   outage_ms
 EOF
 

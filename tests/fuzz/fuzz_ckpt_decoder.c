@@ -18,6 +18,10 @@
  * everything; errors carry a reason. Replication messages: an accepted
  * HELLO is valid and re-encodes to the same payload; accepted RX_DIGESTS
  * have exactly count digests, all readable, and re-encode identically.
+ * Migration messages (types 80+): an accepted HANDOVER, CANCEL, DONE or
+ * FRAMES re-encodes to the same payload (CANCEL, FRAMES) or fields
+ * (HANDOVER, DONE); FRAMES hands over exactly its frames; a pages-only
+ * epoch never carries state.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -64,7 +68,7 @@ static __attribute__((noinline)) void base_page(uint64_t pfn, uint8_t *p)
 }
 
 struct harness {
-	bool in_epoch;
+	bool in_epoch, pages_only;
 	uint64_t epoch, pages, mem_pages;
 	uint32_t messages;
 	uint64_t pages_in_walk;
@@ -114,6 +118,61 @@ static void fix_crcs(uint8_t *s, size_t len)
 	}
 }
 
+struct frames_seen {
+	uint32_t count;
+	size_t bytes;
+};
+
+static int count_frame(void *arg, const uint8_t *frame, uint16_t len)
+{
+	struct frames_seen *f = arg;
+
+	CHECK(frame != NULL && len >= 1 && len <= REPL_FRAME_MAX);
+	f->count++;
+	f->bytes += 2 + (size_t)len;
+	return 0;
+}
+
+/* The migration's messages, as rrvm incoming and the source read them. */
+static void on_migration_message(const struct ckpt_msg *m, struct ckpt_buf *b)
+{
+	const struct ckpt_msg_header *hd = &m->header;
+	struct repl_handover ho;
+	struct repl_cancel c;
+	struct repl_done done;
+	struct frames_seen f = {0};
+
+	switch (hd->type) {
+	case REPL_MSG_HANDOVER:
+		if (repl_decode_handover(m, &ho))
+			break;
+		CHECK(!(ho.flags &
+			~(REPL_HANDOVER_RETURN | REPL_HANDOVER_MIGRATE)));
+		CHECK(repl_encode_handover(b, hd->epoch, &ho) == 0);
+		break;
+	case REPL_MSG_CANCEL:
+		if (repl_decode_cancel(m, &c))
+			break;
+		CHECK(c.code != 0 && strlen(c.reason) == hd->length - 4);
+		CHECK(repl_encode_cancel(b, c.code, c.reason) == 0);
+		CHECK(b->len == 24 + (size_t)hd->length);
+		CHECK(memcmp(b->data + 24, m->payload, hd->length) == 0);
+		break;
+	case REPL_MSG_DONE:
+		if (repl_decode_done(m, &done))
+			break;
+		CHECK(repl_encode_done(b, hd->epoch, &done) == 0);
+		CHECK(memcmp(b->data + 24, m->payload, 16) == 0);
+		break;
+	case REPL_MSG_FRAMES:
+		if (repl_decode_frames(m, count_frame, &f))
+			break;
+		CHECK(4 + f.bytes == hd->length);
+		CHECK(f.count == le32(m->payload));
+		break;
+	}
+}
+
 /* Decode a replication message as the backup and primary do; whatever is
  * accepted must be well-formed and survive a re-encode. */
 static void on_repl_message(const struct ckpt_msg *m)
@@ -130,7 +189,7 @@ static void on_repl_message(const struct ckpt_msg *m)
 			break;
 		CHECK(hd->length == 32);
 		CHECK(hello.version == REPL_VERSION);
-		CHECK(hello.mode <= REPL_MODE_NAIVE);
+		CHECK(hello.mode <= REPL_MODE_MIGRATE);
 		CHECK(hello.mem_size && hello.mem_size % PG == 0);
 		CHECK(repl_mode_name((enum repl_mode)hello.mode)[0] != 'u');
 		CHECK(repl_encode_hello(&b, &hello) == 0);
@@ -160,6 +219,12 @@ static void on_repl_message(const struct ckpt_msg *m)
 		/* No payload is read: only the epoch counts. */
 		CHECK(repl_encode_ack(&b, hd->epoch) == 0);
 		break;
+	case REPL_MSG_HANDOVER:
+	case REPL_MSG_CANCEL:
+	case REPL_MSG_DONE:
+	case REPL_MSG_FRAMES:
+		on_migration_message(m, &b);
+		break;
 	default:
 		CHECK(repl_decode_hello(m, &hello) == -EINVAL);
 		CHECK(repl_decode_digests(m, &count, &flags) == -EINVAL);
@@ -188,8 +253,9 @@ static void on_message(struct harness *h, const struct ckpt_msg *m)
 		CHECK(m->begin.version == CKPT_VERSION);
 		CHECK(m->begin.epoch == hd->epoch);
 		CHECK(m->begin.mem_size && m->begin.mem_size % PG == 0);
-		CHECK((m->begin.flags & ~CKPT_BEGIN_FULL) == 0);
+		CHECK((m->begin.flags & ~CKPT_BEGIN_FLAGS) == 0);
 		h->in_epoch = true;
+		h->pages_only = m->begin.flags & CKPT_BEGIN_PAGES_ONLY;
 		h->epoch = hd->epoch;
 		h->mem_pages = m->begin.mem_size / PG;
 		h->pages = 0;
@@ -206,6 +272,10 @@ static void on_message(struct harness *h, const struct ckpt_msg *m)
 				      on_page, h, err, sizeof(err)) == 0);
 		CHECK(h->pages_in_walk == le32(m->payload));
 		h->pages += h->pages_in_walk;
+		break;
+	case CKPT_MSG_VCPU:
+	case CKPT_MSG_DEVICE:
+		CHECK(!h->pages_only);
 		break;
 	case CKPT_MSG_END:
 		/* Never a complete epoch whose counts do not match. */

@@ -176,6 +176,47 @@ int main(int argc, char **argv)
 		write_seed("repl-digests-short-fixcrc", 0x80, &b);
 	}
 
+	/* A live migration: HELLO mode migrate, a PROFILE (opaque here), a
+	 * pages-only round, the final epoch, HANDOVER (migrate), CANCEL,
+	 * DONE, FRAMES, and a round that wrongly carries state. */
+	ckpt_buf_reset(&b);
+	{
+		struct repl_hello hello = {.version = REPL_VERSION,
+					   .mode = REPL_MODE_MIGRATE,
+					   .session = 0x5eed,
+					   .mem_size = MEM_PAGES * PG};
+		struct ckpt_begin bg = {.version = CKPT_VERSION,
+					.flags = CKPT_BEGIN_FULL |
+						 CKPT_BEGIN_PAGES_ONLY,
+					.mem_size = (uint64_t)MEM_PAGES * PG,
+					.epoch = 1};
+		struct ckpt_page_ref ref = {pfns[0], pages[0], NULL};
+		struct ckpt_end end = {.page_count = 1, .message_count = 3};
+		struct repl_handover ho = {.flags = REPL_HANDOVER_MIGRATE};
+		struct repl_done done = {20000000, 2000000};
+		const uint8_t *fr[2] = {pages[1], pages[2]};
+		uint16_t fl[2] = {60, 1514};
+
+		must(repl_encode_hello(&b, &hello), "hello");
+		must(ckpt_encode_blob(&b, 80, 0, "profile", 7), "profile");
+		must(ckpt_encode_begin(&b, &bg), "begin");
+		must(
+		    ckpt_encode_pages(&b, 1, &ref, 1, CKPT_COMPRESS_AUTO, NULL),
+		    "pages");
+		must(ckpt_encode_end(&b, 1, &end), "end");
+		epoch(&b, 2, 0, pfns + 1, pages + 1, 2, 0);
+		must(repl_encode_handover(&b, 2, &ho), "handover");
+		must(repl_encode_cancel(&b, 16, "busy: try later"), "cancel");
+		must(repl_encode_done(&b, 2, &done), "done");
+		must(repl_encode_frames(&b, fr, fl, 2), "frames");
+		write_seed("migration-session", 0x00, &b);
+		write_seed("migration-session-fixcrc-chunks", 0x82, &b);
+		ckpt_buf_reset(&b);
+		must(ckpt_encode_begin(&b, &bg), "begin");
+		must(ckpt_encode_blob(&b, CKPT_MSG_VCPU, 1, "rip", 3), "vcpu");
+		write_seed("pages-only-with-state", 0x00, &b);
+	}
+
 	/* Garbage and a bare header. */
 	ckpt_buf_reset(&b);
 	must(ckpt_encode_blob(&b, 200, 1, NULL, 0), "blob");

@@ -19,7 +19,7 @@ tmpdir_create T_TMP
 
 # --- usage
 out=$("$RUN" --list 2>&1)
-for s in latency-vs-epoch latency-cdf throughput-vs-epoch failover-timeline consistency checkpoint-cost replay-cost overhead protection-chain; do
+for s in latency-vs-epoch latency-cdf throughput-vs-epoch failover-timeline consistency checkpoint-cost replay-cost overhead protection-chain migration; do
 	t_check "--list names $s" contains "$s" "$out"
 done
 out=$("$RUN" no-such-scenario 2>&1)

@@ -1347,7 +1347,7 @@ static void test_wrong_order_and_fields(void **state)
 	EXPECT_REJECT("version");
 	o = mk_begin(s, 1, 0, 0, MEM_SIZE, 1);
 	EXPECT_REJECT("version");
-	o = mk_begin(s, 1, CKPT_VERSION, 2, MEM_SIZE, 1);
+	o = mk_begin(s, 1, CKPT_VERSION, 4, MEM_SIZE, 1);
 	EXPECT_REJECT("flags");
 	o = mk_begin(s, 1, CKPT_VERSION, 0x80000000u, MEM_SIZE, 1);
 	EXPECT_REJECT("flags");
@@ -1854,7 +1854,7 @@ static void test_encoder_args(void **state)
 	bg.version = 2;
 	assert_int_equal(ckpt_encode_begin(&b, &bg), -EINVAL);
 	bg.version = CKPT_VERSION;
-	bg.flags = 2;
+	bg.flags = 4; /* neither FULL nor PAGES_ONLY */
 	assert_int_equal(ckpt_encode_begin(&b, &bg), -EINVAL);
 	bg.flags = 0;
 	bg.mem_size = 100;

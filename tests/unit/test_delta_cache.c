@@ -174,6 +174,30 @@ static void test_reset(void **state)
 	delta_cache_free(&c);
 }
 
+/* A whole epoch at once: added to what is held; a full one replaces it. */
+static void test_store_epoch(void **state)
+{
+	static uint8_t pages[3 * PG];
+	uint64_t pfns[3] = {7, 8, 9};
+	struct delta_cache c;
+
+	(void)state;
+	assert_int_equal(delta_cache_init(&c, MEM, 8 * PG), 0);
+	delta_cache_store(&c, 1, content(1, 1));
+	for (int i = 0; i < 3; i++)
+		memcpy(pages + i * PG, content(pfns[i], 2), PG);
+	delta_cache_store_epoch(&c, pfns, pages, 3, false);
+	assert_holds(&c, 1, 1);
+	for (int i = 0; i < 3; i++)
+		assert_holds(&c, pfns[i], 2);
+	delta_cache_store_epoch(&c, pfns, pages, 2, true);
+	assert_null(delta_cache_lookup(&c, 1));
+	assert_null(delta_cache_lookup(&c, 9));
+	assert_holds(&c, 7, 2);
+	assert_holds(&c, 8, 2);
+	delta_cache_free(&c);
+}
+
 static void test_sizes(void **state)
 {
 	struct delta_cache c;
@@ -206,6 +230,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hit_and_miss),
+	    cmocka_unit_test(test_store_epoch),
 	    cmocka_unit_test(test_eviction_fifo_for_one_offs),
 	    cmocka_unit_test(test_eviction_keeps_rewritten_pages),
 	    cmocka_unit_test(test_exact_under_churn),

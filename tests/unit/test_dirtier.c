@@ -168,6 +168,64 @@ static void test_low_rate_ticks_less_often(void **state)
 	assert_null(dirtier_region(&(size_t){ 0 }));
 }
 
+/* dirty_bytes=4096: every word of a written page changes, differently in
+ * every page (no codec can shrink it to a few bytes). */
+static void test_whole_page_fill(void **state)
+{
+	svc_tick_fn tick;
+	size_t pages;
+	const uint8_t *r;
+	uint64_t w0[512], w1[512];
+
+	fake_set_option("dirty", "1000");
+	fake_set_option("dirty_bytes", "4096");
+	assert_int_equal(guest_common_start(), 0);
+	tick = fake_ticker(0);
+	tick(0);
+	tick(10 * MS); /* 10 pages */
+	assert_int_equal(dirtier_pages_written(), 10);
+	r = dirtier_region(&pages);
+	memcpy(w0, r, sizeof(w0));
+	memcpy(w1, r + DIRTIER_PAGE_SIZE, sizeof(w1));
+	for (size_t i = 0; i < 512; i++) {
+		assert_true(w0[i] != 0);
+		assert_true(w0[i] != w1[i]);
+	}
+	/* The last word differs from the first: not one value repeated. */
+	assert_true(w0[511] != w0[0]);
+	/* Page 10 was not written. */
+	memcpy(w0, r + 10 * DIRTIER_PAGE_SIZE, sizeof(w0));
+	assert_true(w0[0] == 0 && w0[511] == 0);
+}
+
+/* dirty_catchup_ms=5: a stop is not made up at all beyond 5 ms, the way
+ * a CPU-bound workload loses the time its vCPU was throttled. */
+static void test_catchup_capped(void **state)
+{
+	svc_tick_fn tick;
+
+	fake_set_option("dirty", "1000");
+	fake_set_option("dirty_catchup_ms", "5");
+	assert_int_equal(guest_common_start(), 0);
+	tick = fake_ticker(0);
+	assert_int_equal(tick(0), 5 * MS);
+	tick(5 * MS);
+	assert_int_equal(dirtier_pages_written(), 5);
+	tick(100 * MS); /* 95 ms stopped: only 5 ms of it count */
+	assert_int_equal(dirtier_pages_written(), 10);
+	assert_int_equal(dirtier_configure(8, 5), -EINVAL); /* running */
+	dirtier_stop();
+	assert_int_equal(dirtier_configure(0, 5), -EINVAL);
+	assert_int_equal(dirtier_configure(12, 5), -EINVAL);
+	assert_int_equal(dirtier_configure(4104, 5), -EINVAL);
+	assert_int_equal(dirtier_configure(8, 0), -EINVAL);
+	assert_int_equal(dirtier_configure(8, 1001), -EINVAL);
+	assert_int_equal(dirtier_configure(8, 1), 0);
+	/* 10 pages/s would tick every 100 ms: ticks follow the catch-up. */
+	assert_int_equal(dirtier_start(10, 1), 0);
+	assert_int_equal(fake_ticker(0)(0), 1 * MS);
+}
+
 static void test_start_twice_busy(void **state)
 {
 	assert_int_equal(dirtier_start(10, 1), 0);
@@ -194,15 +252,26 @@ static void test_bad_values_rejected(void **state)
 	static const struct {
 		const char *key, *value;
 	} cases[] = {
-		{ "dirty", "abc" },	{ "dirty", "-5" },
-		{ "dirty", "1000001" }, { "dirty", " 5" },
-		{ "dirty", "5k" },	{ "dirty", "" },
-		{ "dirty", "18446744073709551616" },
-		{ "dirty_mb", "0" },	{ "dirty_mb", "4097" },
-		{ "dirty_mb", "x" },	{ "crash", "NULL" },
-		{ "crash", "segv" },	{ "crash", "" },
-		{ "crash_after_ms", "soon" },
-		{ "crash_after_ms", "1000000001" },
+	    {"dirty", "abc"},
+	    {"dirty", "-5"},
+	    {"dirty", "1000001"},
+	    {"dirty", " 5"},
+	    {"dirty", "5k"},
+	    {"dirty", ""},
+	    {"dirty", "18446744073709551616"},
+	    {"dirty_mb", "0"},
+	    {"dirty_mb", "4097"},
+	    {"dirty_mb", "x"},
+	    {"crash", "NULL"},
+	    {"dirty_bytes", "4"},
+	    {"dirty_bytes", "4097"},
+	    {"dirty_bytes", "100"},
+	    {"dirty_catchup_ms", "0"},
+	    {"dirty_catchup_ms", "1001"},
+	    {"crash", "segv"},
+	    {"crash", ""},
+	    {"crash_after_ms", "soon"},
+	    {"crash_after_ms", "1000000001"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -314,30 +383,31 @@ static void test_crash_faults(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_rate_1000_over_one_second,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rate_exact_with_jitter,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_high_rate_cycles_region,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pause_is_not_a_debt, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_low_rate_ticks_less_often,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_start_twice_busy, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_off_by_default, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_bad_values_rejected, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_option_parse, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_crash_kinds, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_crash_armed_waits, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_crash_faults, setup,
-						teardown),
+	    cmocka_unit_test_setup_teardown(test_rate_1000_over_one_second,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rate_exact_with_jitter, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_high_rate_cycles_region, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_pause_is_not_a_debt, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_low_rate_ticks_less_often,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_whole_page_fill, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_catchup_capped, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_start_twice_busy, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_off_by_default, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_values_rejected, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_option_parse, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_crash_kinds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_crash_armed_waits, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_crash_faults, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

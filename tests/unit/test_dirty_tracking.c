@@ -598,6 +598,130 @@ static void test_two_phase_without_monitor_pages_is_caught(void **state)
 	assert_true(c.mismatched_rx >= 10);
 }
 
+/*
+ * A live migration's pre-copy (migration/migrate_source.c): the monitor's
+ * writes forgotten in a pause, round 0 copies all of memory while the
+ * guest runs, rounds copy what was dirtied since (each closed without a
+ * pause: vm_snapshot_end_round), the final pause the rest. Applied in
+ * order to a zero image, the rounds give guest RAM at the final pause,
+ * exactly. forget_late is the negative control: monitor writes made after
+ * round 0's copy and then forgotten are lost.
+ */
+struct migration_rounds {
+	bool forget_late;
+	struct vm_snapshot snap;
+	uint8_t *image; /* the destination's */
+	uint16_t seq;
+	uint64_t rounds_pages, mismatched, mismatched_rx;
+};
+
+static void rounds_apply(struct migration_rounds *c)
+{
+	for (size_t i = 0; i < c->snap.npages; i++)
+		memcpy(c->image + c->snap.pfns[i] * PAGE,
+		       c->snap.pages + i * PAGE, PAGE);
+}
+
+static void rounds_deliver(struct migration_rounds *c)
+{
+	uint8_t frame[128];
+
+	for (int k = 0; k < 4; k++)
+		inject(backend, frame, make_ping(frame, c->seq++));
+}
+
+static int rounds_forget(struct vm *vm, void *arg)
+{
+	(void)arg;
+	vm_dirty_forget_monitor(vm);
+	return 0;
+}
+
+/* The bug the order prevents: RX written after round 0, then forgotten. */
+static int rounds_rx_then_forget(struct vm *vm, void *arg)
+{
+	rounds_deliver(arg);
+	if (vnic_fill_rx(vm) <= 0)
+		return -EIO;
+	vm_dirty_forget_monitor(vm);
+	return 0;
+}
+
+static int rounds_final(struct vm *vm, void *arg)
+{
+	struct migration_rounds *c = arg;
+	uint64_t rx_lo = vm->vnic.rx_gpa / PAGE;
+	uint64_t rx_hi = (vm->vnic.rx_gpa + vm->vnic.ring_bytes) / PAGE;
+	int ret;
+
+	rounds_deliver(c);
+	if (vnic_fill_rx(vm) <= 0)
+		return -EIO;
+	ret = vm_snapshot_collect(vm, &c->snap, false);
+	if (ret)
+		return ret;
+	rounds_apply(c);
+	for (uint64_t pfn = 0; pfn < vm->mem_size / PAGE; pfn++) {
+		if (memcmp(c->image + pfn * PAGE, vm->mem + pfn * PAGE, PAGE) ==
+		    0)
+			continue;
+		c->mismatched++;
+		if (pfn >= rx_lo && pfn < rx_hi)
+			c->mismatched_rx++;
+	}
+	return 0;
+}
+
+static void migration_rounds(struct migration_rounds *c)
+{
+	vm_snapshot_init(&c->snap);
+	c->image = calloc(1, MEM);
+	assert_non_null(c->image);
+	assert_int_equal(vm_call_paused(&the_vm, rounds_forget, c), 0);
+	assert_true(vm_snapshot_precopy_full(&the_vm, &c->snap) > 0);
+	vm_snapshot_end_round(&c->snap);
+	assert_true(c->snap.full);
+	c->rounds_pages += c->snap.npages;
+	rounds_apply(c);
+	if (c->forget_late)
+		assert_int_equal(
+		    vm_call_paused(&the_vm, rounds_rx_then_forget, c), 0);
+	for (int r = 0; r < 6; r++) {
+		rounds_deliver(c); /* the vCPU thread delivers them: running */
+		sleep_ms(5);
+		assert_true(vm_snapshot_precopy(&the_vm, &c->snap) >= 0);
+		vm_snapshot_end_round(&c->snap);
+		assert_false(c->snap.full);
+		c->rounds_pages += c->snap.npages;
+		rounds_apply(c);
+	}
+	sleep_ms(3);
+	assert_int_equal(vm_call_paused(&the_vm, rounds_final, c), 0);
+	print_message("migration rounds%s: %lu pages in 7 rounds, %zu in the "
+		      "final epoch, %lu mismatched (RX ring %lu)\n",
+		      c->forget_late ? " (forget late)" : "",
+		      (unsigned long)c->rounds_pages, c->snap.npages,
+		      (unsigned long)c->mismatched,
+		      (unsigned long)c->mismatched_rx);
+	vm_snapshot_free(&c->snap);
+	free(c->image);
+}
+
+static void test_migration_rounds_are_exact(void **state)
+{
+	struct migration_rounds c = {0}, broken = {.forget_late = true};
+
+	(void)state;
+	if (!backend || !the_vm.dirty_manual_protect)
+		skip();
+	migration_rounds(&c);
+	assert_int_equal(c.mismatched, 0);
+	/* The guest wrote during the rounds (else the check is moot). */
+	assert_true(c.rounds_pages > 6 * 50);
+	migration_rounds(&broken);
+	assert_true(broken.mismatched_rx > 0);
+}
+
 /* RRVM_DIRTY_LOG=legacy: no manual protect, no early passes, and the
  * collect (all in the pause) stays exact. */
 static void test_legacy_dirty_log_stays_exact(void **state)
@@ -633,6 +757,7 @@ int main(void)
 	    cmocka_unit_test(test_two_phase_without_final_get_is_caught),
 	    cmocka_unit_test(test_two_phase_without_monitor_pages_is_caught),
 	    cmocka_unit_test(test_two_phase_full_checkpoint_is_exact),
+	    cmocka_unit_test(test_migration_rounds_are_exact),
 	    cmocka_unit_test(test_legacy_dirty_log_stays_exact),
 	};
 

@@ -132,9 +132,9 @@ static void test_handover(void **state)
 
 static void test_signals(void **state)
 {
-	const enum repl_msg_type ok[] = {REPL_MSG_GOODBYE, REPL_MSG_HANDOVER_READY,
-					 REPL_MSG_HANDOVER_GO,
-					 REPL_MSG_HANDOVER_ABORT};
+	const enum repl_msg_type ok[] = {
+	    REPL_MSG_GOODBYE, REPL_MSG_HANDOVER_READY, REPL_MSG_HANDOVER_GO,
+	    REPL_MSG_HANDOVER_ABORT, REPL_MSG_PROFILE_OK};
 	struct ckpt_decoder dec;
 	struct ckpt_buf buf;
 	struct ckpt_msg msg;
@@ -157,6 +157,244 @@ static void test_signals(void **state)
 	ckpt_buf_free(&buf);
 }
 
+/* Migration: HELLO mode migrate (never a --mode), HANDOVER's MIGRATE
+ * flag. */
+static void test_migration_hello_and_handover(void **state)
+{
+	struct repl_hello h = {REPL_VERSION,
+			       REPL_MODE_MIGRATE,
+			       7,
+			       64 << 20,
+			       0,
+			       0},
+			  out;
+	struct repl_handover ho = {REPL_HANDOVER_MIGRATE, ""}, hout;
+	struct ckpt_decoder dec;
+	struct ckpt_buf buf;
+	struct ckpt_msg msg;
+	enum repl_mode mode;
+
+	(void)state;
+	ckpt_buf_init(&buf);
+	assert_int_equal(repl_encode_hello(&buf, &h), 0);
+	decode_one(&buf, &dec, &msg);
+	assert_int_equal(repl_decode_hello(&msg, &out), 0);
+	assert_int_equal(out.mode, REPL_MODE_MIGRATE);
+	assert_string_equal(repl_mode_name(REPL_MODE_MIGRATE), "migrate");
+	assert_int_equal(repl_mode_parse("migrate", &mode), -EINVAL);
+	ckpt_decoder_free(&dec);
+	h.mode = REPL_MODE_MIGRATE + 1;
+	ckpt_buf_reset(&buf);
+	assert_int_equal(repl_encode_hello(&buf, &h), 0);
+	decode_one(&buf, &dec, &msg);
+	assert_int_equal(repl_decode_hello(&msg, &out), -EINVAL);
+	ckpt_decoder_free(&dec);
+
+	ckpt_buf_reset(&buf);
+	assert_int_equal(repl_encode_handover(&buf, 5, &ho), 0);
+	decode_one(&buf, &dec, &msg);
+	assert_int_equal(repl_decode_handover(&msg, &hout), 0);
+	assert_int_equal(hout.flags, REPL_HANDOVER_MIGRATE);
+	assert_string_equal(hout.listen, "");
+	ckpt_decoder_free(&dec);
+	ckpt_buf_free(&buf);
+}
+
+static void test_cancel(void **state)
+{
+	struct ckpt_decoder dec;
+	struct ckpt_buf buf;
+	struct ckpt_msg msg;
+	struct repl_cancel c;
+	char long_reason[400];
+	uint8_t copy[300];
+
+	(void)state;
+	ckpt_buf_init(&buf);
+	assert_int_equal(repl_encode_cancel(&buf, EBUSY, "busy: try later"), 0);
+	decode_one(&buf, &dec, &msg);
+	assert_int_equal(msg.header.type, REPL_MSG_CANCEL);
+	assert_int_equal(repl_decode_cancel(&msg, &c), 0);
+	assert_int_equal(c.code, EBUSY);
+	assert_string_equal(c.reason, "busy: try later");
+
+	/* Control characters never reach the wire; a decoder refuses them. */
+	memcpy(copy, msg.payload, msg.header.length);
+	msg.payload = copy;
+	copy[6] = '\n';
+	assert_int_equal(repl_decode_cancel(&msg, &c), -EINVAL);
+	copy[6] = 's';
+	memset(copy, 0, 4); /* code 0 */
+	assert_int_equal(repl_decode_cancel(&msg, &c), -EINVAL);
+	msg.header.length = 3;
+	assert_int_equal(repl_decode_cancel(&msg, &c), -EINVAL);
+	ckpt_decoder_free(&dec);
+
+	ckpt_buf_reset(&buf);
+	assert_int_equal(repl_encode_cancel(&buf, EPROTO, "bad\tbyte"), 0);
+	decode_one(&buf, &dec, &msg);
+	assert_int_equal(repl_decode_cancel(&msg, &c), 0);
+	assert_string_equal(c.reason, "bad?byte");
+	ckpt_decoder_free(&dec);
+
+	/* A long reason is cut to the maximum; an empty one is fine. */
+	memset(long_reason, 'x', sizeof(long_reason) - 1);
+	long_reason[sizeof(long_reason) - 1] = '\0';
+	ckpt_buf_reset(&buf);
+	assert_int_equal(repl_encode_cancel(&buf, ECANCELED, long_reason), 0);
+	decode_one(&buf, &dec, &msg);
+	assert_int_equal(repl_decode_cancel(&msg, &c), 0);
+	assert_int_equal(strlen(c.reason), REPL_CANCEL_REASON_MAX);
+	ckpt_decoder_free(&dec);
+	ckpt_buf_reset(&buf);
+	assert_int_equal(repl_encode_cancel(&buf, ECANCELED, ""), 0);
+	assert_int_equal(repl_encode_cancel(&buf, 0, "x"), -EINVAL);
+	ckpt_buf_free(&buf);
+}
+
+static void test_done(void **state)
+{
+	struct repl_done d = {12345678, 2000000}, out;
+	struct ckpt_decoder dec;
+	struct ckpt_buf buf;
+	struct ckpt_msg msg;
+
+	(void)state;
+	ckpt_buf_init(&buf);
+	assert_int_equal(repl_encode_done(&buf, 3, &d), 0);
+	decode_one(&buf, &dec, &msg);
+	assert_int_equal(repl_decode_done(&msg, &out), 0);
+	assert_true(out.downtime_ns == 12345678 && out.restore_ns == 2000000);
+	msg.header.length = 15;
+	assert_int_equal(repl_decode_done(&msg, &out), -EINVAL);
+	msg.header.type = REPL_MSG_CANCEL;
+	msg.header.length = 16;
+	assert_int_equal(repl_decode_done(&msg, &out), -EINVAL);
+	ckpt_decoder_free(&dec);
+	ckpt_buf_free(&buf);
+}
+
+struct seen_frames {
+	unsigned count;
+	size_t bytes;
+	uint8_t first;
+};
+
+static int count_frame(void *arg, const uint8_t *frame, uint16_t len)
+{
+	struct seen_frames *s = arg;
+
+	if (!s->count)
+		s->first = frame[0];
+	s->count++;
+	s->bytes += len;
+	return 0;
+}
+
+static int stop_at_second(void *arg, const uint8_t *frame, uint16_t len)
+{
+	(void)frame;
+	(void)len;
+	return ++((struct seen_frames *)arg)->count == 2 ? -EINTR : 0;
+}
+
+static void test_frames(void **state)
+{
+	static uint8_t a[60], b[1514], big[REPL_FRAME_MAX + 1];
+	const uint8_t *frames[3] = {a, b, a};
+	uint16_t lens[3] = {60, 1514, 42};
+	struct seen_frames seen = {0};
+	struct ckpt_decoder dec;
+	struct ckpt_buf buf;
+	struct ckpt_msg msg;
+	uint8_t copy[2000];
+
+	(void)state;
+	a[0] = 0xaa;
+	ckpt_buf_init(&buf);
+	assert_int_equal(repl_encode_frames(&buf, frames, lens, 3), 0);
+	decode_one(&buf, &dec, &msg);
+	assert_int_equal(repl_decode_frames(&msg, count_frame, &seen), 0);
+	assert_int_equal(seen.count, 3);
+	assert_int_equal(seen.bytes, 60 + 1514 + 42);
+	assert_int_equal(seen.first, 0xaa);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(repl_decode_frames(&msg, stop_at_second, &seen),
+			 -EINTR);
+
+	/* A length past the payload, a zero length, a count too high: the
+	 * callback sees nothing. */
+	memcpy(copy, msg.payload, msg.header.length);
+	msg.payload = copy;
+	copy[4] = 0xff;
+	copy[5] = 0x7f;
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(repl_decode_frames(&msg, count_frame, &seen), -EINVAL);
+	assert_int_equal(seen.count, 0);
+	copy[4] = copy[5] = 0;
+	assert_int_equal(repl_decode_frames(&msg, count_frame, &seen), -EINVAL);
+	memcpy(copy, buf.data + 24, msg.header.length); /* intact again */
+	copy[0] = 4; /* one frame more than there is */
+	assert_int_equal(repl_decode_frames(&msg, count_frame, &seen), -EINVAL);
+	assert_int_equal(seen.count, 0);
+	ckpt_decoder_free(&dec);
+
+	frames[0] = big;
+	lens[0] = 0;
+	assert_int_equal(repl_encode_frames(&buf, frames, lens, 1), -EINVAL);
+	lens[0] = REPL_FRAME_MAX + 1;
+	assert_int_equal(repl_encode_frames(&buf, frames, lens, 1), -EINVAL);
+	ckpt_buf_free(&buf);
+}
+
+static int count_msg(void *ctx, const struct ckpt_msg *msg)
+{
+	(*(int *)ctx)++;
+	return msg->header.type == REPL_MSG_DONE ? -EINTR : 0;
+}
+
+/* ckpt_decoder_feed_all: messages split across feeds, corrupt bytes, a
+ * callback that stops. */
+static void test_feed_all(void **state)
+{
+	struct repl_done d = {1, 2};
+	struct ckpt_decoder dec;
+	struct ckpt_buf buf;
+	int n = 0;
+
+	(void)state;
+	ckpt_buf_init(&buf);
+	assert_int_equal(repl_encode_heartbeat(&buf, 1), 0);
+	assert_int_equal(repl_encode_ack(&buf, 2), 0);
+	assert_int_equal(repl_encode_cancel(&buf, EBUSY, "busy"), 0);
+	ckpt_decoder_init(&dec);
+	/* Cut in the middle of the second message: it completes later. */
+	assert_int_equal(
+	    ckpt_decoder_feed_all(&dec, buf.data, 30, count_msg, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ckpt_decoder_feed_all(&dec, buf.data + 30,
+					       buf.len - 30, count_msg, &n),
+			 0);
+	assert_int_equal(n, 3);
+	/* The callback's non-zero return stops the feed. */
+	ckpt_buf_reset(&buf);
+	assert_int_equal(repl_encode_done(&buf, 0, &d), 0);
+	assert_int_equal(repl_encode_ack(&buf, 3), 0);
+	assert_int_equal(
+	    ckpt_decoder_feed_all(&dec, buf.data, buf.len, count_msg, &n),
+	    -EINTR);
+	assert_int_equal(n, 4);
+	/* A flipped byte: -EBADMSG with a reason. */
+	ckpt_decoder_reset(&dec);
+	buf.data[30] ^= 1;
+	assert_int_equal(
+	    ckpt_decoder_feed_all(&dec, buf.data, buf.len, count_msg, &n),
+	    -EBADMSG);
+	assert_true(dec.err[0] != '\0');
+	ckpt_decoder_free(&dec);
+	ckpt_buf_free(&buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +402,11 @@ int main(void)
 	    cmocka_unit_test(test_digests),
 	    cmocka_unit_test(test_handover),
 	    cmocka_unit_test(test_signals),
+	    cmocka_unit_test(test_migration_hello_and_handover),
+	    cmocka_unit_test(test_cancel),
+	    cmocka_unit_test(test_done),
+	    cmocka_unit_test(test_frames),
+	    cmocka_unit_test(test_feed_all),
 	};
 
 	return cmocka_run_group_tests_name("repl_protocol", tests, NULL, NULL);

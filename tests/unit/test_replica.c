@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,22 +41,29 @@ static const uint8_t *known_base(void *ctx, uint64_t pfn)
 	return even_only && pfn % 2 ? NULL : vm_snapshot_image_base(ctx, pfn);
 }
 
+/* A snapshot of the listed pages of `guest` (free pfns and pages). */
+static void snapshot_of(struct vm_snapshot *s, uint64_t epoch, bool full,
+			const uint64_t *pfns, size_t n)
+{
+	vm_snapshot_init(s);
+	s->epoch = epoch;
+	s->full = full;
+	s->pfns = malloc((n ? n : 1) * sizeof(uint64_t));
+	s->pages = malloc((n ? n : 1) * 4096);
+	for (size_t i = 0; i < n; i++) {
+		s->pfns[i] = pfns[i];
+		memcpy(s->pages + i * 4096, guest + pfns[i] * 4096, 4096);
+	}
+	s->npages = n;
+}
+
 /* Encode an epoch of the listed pages (full = every nonzero page). */
 static void make_epoch(struct ckpt_buf *out, uint64_t epoch, bool full,
 		       const uint64_t *pfns, size_t n)
 {
 	struct vm_snapshot s;
 
-	vm_snapshot_init(&s);
-	s.epoch = epoch;
-	s.full = full;
-	s.pfns = malloc((n ? n : 1) * sizeof(uint64_t));
-	s.pages = malloc((n ? n : 1) * 4096);
-	for (size_t i = 0; i < n; i++) {
-		s.pfns[i] = pfns[i];
-		memcpy(s.pages + i * 4096, guest + pfns[i] * 4096, 4096);
-	}
-	s.npages = n;
+	snapshot_of(&s, epoch, full, pfns, n);
 	fill_vcpu_device(&s, epoch);
 	ckpt_buf_reset(out);
 	memset(&epoch_stats, 0, sizeof(epoch_stats));
@@ -63,6 +71,41 @@ static void make_epoch(struct ckpt_buf *out, uint64_t epoch, bool full,
 					    base, CKPT_COMPRESS_AUTO, out,
 					    &epoch_stats),
 			 0);
+	for (size_t i = 0; i < n; i++)
+		memcpy(base + pfns[i] * 4096, guest + pfns[i] * 4096, 4096);
+	free(s.pfns);
+	free(s.pages);
+}
+
+/* A live migration's pre-copy round: the pages only, no state (BEGIN
+ * with CKPT_BEGIN_PAGES_ONLY), as migration/migrate_source.c streams it. */
+static void make_round(struct ckpt_buf *out, uint64_t epoch, bool full,
+		       const uint64_t *pfns, size_t n)
+{
+	struct ckpt_begin begin = {
+	    .version = CKPT_VERSION,
+	    .flags = CKPT_BEGIN_PAGES_ONLY | (full ? CKPT_BEGIN_FULL : 0),
+	    .mem_size = MEM,
+	    .epoch = epoch,
+	};
+	struct ckpt_end end = {.page_count = n, .message_count = 2};
+	struct vm_snapshot s;
+
+	snapshot_of(&s, epoch, full, pfns, n);
+	ckpt_buf_reset(out);
+	assert_int_equal(ckpt_encode_begin(out, &begin), 0);
+	for (size_t i = 0; i < n; i += CKPT_MAX_PAGES_PER_MSG) {
+		size_t k = n - i < CKPT_MAX_PAGES_PER_MSG
+			       ? n - i
+			       : CKPT_MAX_PAGES_PER_MSG;
+
+		assert_int_equal(vm_snapshot_encode_pages(
+				     &s, i, k, full ? NULL : known_base, base,
+				     CKPT_COMPRESS_AUTO, out, NULL),
+				 0);
+		end.message_count++;
+	}
+	assert_int_equal(ckpt_encode_end(out, epoch, &end), 0);
 	for (size_t i = 0; i < n; i++)
 		memcpy(base + pfns[i] * 4096, guest + pfns[i] * 4096, 4096);
 	free(s.pfns);
@@ -311,6 +354,107 @@ static void test_full_resync_replaces_image(void **state)
 	finish(&r, &d, &b);
 }
 
+/*
+ * A migration coming in: pre-copy rounds commit their pages but no state
+ * (the image is ahead of any state: not a checkpoint to run), the final
+ * epoch brings the state and makes it one. Truncated rounds are
+ * all-or-nothing like epochs.
+ */
+static void test_pages_only_rounds(void **state)
+{
+	struct replica r;
+	struct ckpt_decoder d;
+	struct ckpt_buf b;
+	uint64_t pfns[64], hot[3] = {3, 10, PAGES - 1};
+	uint8_t *before = malloc(MEM);
+
+	(void)state;
+	memset(guest, 0, MEM);
+	memset(base, 0, MEM);
+	replica_init(&r);
+	ckpt_decoder_init(&d);
+	ckpt_buf_init(&b);
+	for (int i = 0; i < 64; i++) {
+		pfns[i] = (uint64_t)i * 5 + 1;
+		scribble(pfns[i], (uint32_t)i + 100);
+	}
+	make_round(&b, 1, true, pfns, 64);
+	assert_int_equal(feed(&r, &d, b.data, b.len), 1);
+	assert_true(r.have_image);
+	assert_false(r.committed); /* pages, but no state to run */
+	assert_false(r.committed_full);
+	assert_memory_equal(r.image, guest, MEM);
+	for (uint64_t e = 2; e < 6; e++) {
+		for (int i = 0; i < 3; i++)
+			scribble(hot[i], (uint32_t)(e * 13 + (uint64_t)i));
+		make_round(&b, e, false, hot, 3);
+		assert_int_equal(feed(&r, &d, b.data, b.len), 1);
+		assert_false(r.committed);
+		assert_memory_equal(r.image, guest, MEM);
+	}
+	/* A round cut anywhere commits nothing. */
+	memcpy(before, r.image, MEM);
+	scribble(hot[0], 4242);
+	make_round(&b, 6, false, hot, 1);
+	for (size_t cut = 0; cut < b.len; cut += 1 + cut / 8) {
+		ckpt_decoder_reset(&d);
+		replica_abort_epoch(&r);
+		assert_true(feed(&r, &d, b.data, cut) <= 0);
+		assert_memory_equal(r.image, before, MEM);
+		assert_int_equal(r.committed_epoch, 5);
+	}
+	/* Sent whole, it commits (the sender's idea of the image, `base`,
+	 * already counted on it). */
+	ckpt_decoder_reset(&d);
+	replica_abort_epoch(&r);
+	assert_int_equal(feed(&r, &d, b.data, b.len), 1);
+	assert_false(r.committed);
+	/* The final epoch: the rest and the state. */
+	scribble(hot[1], 4343);
+	make_epoch(&b, 7, false, hot, 2);
+	assert_int_equal(feed(&r, &d, b.data, b.len), 1);
+	assert_true(r.committed);
+	assert_int_equal(r.committed_epoch, 7);
+	assert_int_equal(r.vcpu.regs.rip, 0x400000 + 7);
+	assert_memory_equal(r.image, guest, MEM);
+	free(before);
+	finish(&r, &d, &b);
+}
+
+/* A pages-only round cannot carry state: the decoder refuses it. */
+static void test_pages_only_round_with_state_refused(void **state)
+{
+	struct ckpt_begin begin = {.version = CKPT_VERSION,
+				   .flags =
+				       CKPT_BEGIN_PAGES_ONLY | CKPT_BEGIN_FULL,
+				   .mem_size = MEM,
+				   .epoch = 1};
+	struct ckpt_decoder d;
+	struct ckpt_buf b;
+	struct ckpt_msg msg;
+	uint8_t blob[16] = {0};
+	size_t used = 0, off;
+
+	(void)state;
+	ckpt_decoder_init(&d);
+	ckpt_buf_init(&b);
+	assert_int_equal(ckpt_encode_begin(&b, &begin), 0);
+	off = b.len;
+	assert_int_equal(
+	    ckpt_encode_blob(&b, CKPT_MSG_VCPU, 1, blob, sizeof(blob)), 0);
+	assert_int_equal(ckpt_decoder_feed(&d, b.data, off, &used, &msg),
+			 CKPT_DECODE_MESSAGE);
+	assert_int_equal(
+	    ckpt_decoder_feed(&d, b.data + off, b.len - off, &used, &msg),
+	    CKPT_DECODE_ERROR);
+	assert_non_null(strstr(d.err, "pages-only"));
+	/* An unknown BEGIN flag is refused by the encoder and the decoder. */
+	begin.flags = 0x4;
+	assert_int_equal(ckpt_encode_begin(&b, &begin), -EINVAL);
+	ckpt_decoder_free(&d);
+	ckpt_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +464,8 @@ int main(void)
 	    cmocka_unit_test(test_corrupt_epoch_rejected),
 	    cmocka_unit_test(test_incremental_before_full_rejected),
 	    cmocka_unit_test(test_full_resync_replaces_image),
+	    cmocka_unit_test(test_pages_only_rounds),
+	    cmocka_unit_test(test_pages_only_round_with_state_refused),
 	};
 
 	return cmocka_run_group_tests_name("replica", tests, setup, teardown);

@@ -16,6 +16,7 @@
 struct common_config {
 	uint64_t dirty_rate;	/* 0: dirtier off */
 	uint64_t dirty_mb;
+	uint64_t dirty_bytes, dirty_catchup_ms;
 	enum crash_kind crash;	/* CRASH_NONE: off */
 	uint64_t crash_after_ms;
 };
@@ -30,6 +31,19 @@ static int parse_config(struct common_config *c)
 		return ret;
 	ret = option_get_u64("dirty_mb", DIRTIER_DEFAULT_MB, 1, DIRTIER_MAX_MB,
 			     &c->dirty_mb);
+	if (ret < 0)
+		return ret;
+	ret = option_get_u64("dirty_bytes", DIRTIER_DEFAULT_BYTES, 8,
+			     DIRTIER_PAGE_SIZE, &c->dirty_bytes);
+	if (ret < 0)
+		return ret;
+	if (c->dirty_bytes % 8) {
+		svc_log("option dirty_bytes=%u: a multiple of 8",
+			(unsigned)c->dirty_bytes);
+		return -EINVAL;
+	}
+	ret = option_get_u64("dirty_catchup_ms", DIRTIER_DEFAULT_CATCHUP_MS, 1,
+			     DIRTIER_MAX_CATCHUP_MS, &c->dirty_catchup_ms);
 	if (ret < 0)
 		return ret;
 
@@ -52,7 +66,10 @@ int guest_common_start(void)
 	if (ret < 0)
 		goto out;
 	if (c.dirty_rate) {
-		ret = dirtier_start(c.dirty_rate, c.dirty_mb);
+		ret = dirtier_configure((unsigned)c.dirty_bytes,
+					(unsigned)c.dirty_catchup_ms);
+		if (!ret)
+			ret = dirtier_start(c.dirty_rate, c.dirty_mb);
 		if (ret < 0) {
 			svc_log("dirtier: cannot start: %d", ret);
 			goto out;

@@ -5,6 +5,11 @@
  *
  *	dirty=N          write N distinct pages per second (0 = off, <= 1000000)
  *	dirty_mb=M       size of the dirtier's region in MiB (default 16)
+ *	dirty_bytes=B    fresh bytes per page write, 8..4096 (default 8; 4096:
+ *	                 whole pages of incompressible data)
+ *	dirty_catchup_ms=T  missed time a tick makes up, 1..1000 (default
+ *	                 1000; a few ms: slowed by a vCPU throttle, as a
+ *	                 CPU-bound workload)
  *	crash=KIND       test only: fault on purpose (null, ud, gp, div)
  *	crash_after_ms=T ...T ms after start (default 0)
  */

@@ -41,14 +41,37 @@ static struct {
 	size_t cursor;		/* next page to write */
 	uint64_t seq;		/* last value written */
 	uint64_t written;
-} d;
+	unsigned words;	     /* 8-byte words written per page */
+	uint64_t catchup_ns; /* most time one tick makes up */
+} d = {.words = DIRTIER_DEFAULT_BYTES / 8,
+       .catchup_ns = DIRTIER_DEFAULT_CATCHUP_MS * 1000000ull};
 
+int dirtier_configure(unsigned bytes_per_page, unsigned catchup_ms)
+{
+	if (d.active || bytes_per_page < 8 ||
+	    bytes_per_page > DIRTIER_PAGE_SIZE || bytes_per_page % 8 ||
+	    catchup_ms < 1 || catchup_ms > DIRTIER_MAX_CATCHUP_MS)
+		return -EINVAL;
+	d.words = bytes_per_page / 8;
+	d.catchup_ns = catchup_ms * 1000000ull;
+	return 0;
+}
+
+/* The first word is the sequence number; the rest xorshift from it, so
+ * every write differs from the page's previous content everywhere. */
 static void write_page(void)
 {
 	volatile uint64_t *word;
+	uint64_t x = ++d.seq;
 
 	word = (volatile uint64_t *)(d.region + d.cursor * DIRTIER_PAGE_SIZE);
-	*word = ++d.seq;
+	word[0] = x;
+	for (unsigned i = 1; i < d.words; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		word[i] = x;
+	}
 	if (++d.cursor == d.pages)
 		d.cursor = 0;
 	d.written++;
@@ -62,8 +85,8 @@ static uint64_t dirtier_tick(uint64_t now_ns)
 		return UINT64_MAX; /* stopped: never again */
 	dt = now_ns > d.last_ns ? now_ns - d.last_ns : 0;
 	d.last_ns = now_ns;
-	if (dt > NS_PER_SEC)
-		dt = NS_PER_SEC;
+	if (dt > d.catchup_ns)
+		dt = d.catchup_ns;
 	/* rate <= 1e6 and dt <= 1e9: no overflow. */
 	d.acc += d.rate * dt;
 	due = d.acc / NS_PER_SEC;
@@ -104,6 +127,10 @@ int dirtier_start(uint64_t pages_per_sec, uint64_t region_mb)
 		d.period_ns = DIRTIER_MIN_PERIOD_NS;
 	if (d.period_ns > DIRTIER_MAX_PERIOD_NS)
 		d.period_ns = DIRTIER_MAX_PERIOD_NS;
+	/* A tick makes up at most catchup_ns: tick at least that often, or
+	 * the rate itself would be cut. */
+	if (d.period_ns > d.catchup_ns)
+		d.period_ns = d.catchup_ns;
 	d.last_ns = svc_now_ns();
 	d.acc = 0;
 	d.cursor = 0;
@@ -120,9 +147,10 @@ int dirtier_start(uint64_t pages_per_sec, uint64_t region_mb)
 	}
 	d.active = true;
 	svc_log("dirtier: %" PRIu64 " pages/s over %" PRIu64
-		" MiB (%lu pages), tick every %" PRIu64 " ms",
-		pages_per_sec, region_mb, (unsigned long)d.pages,
-		d.period_ns / 1000000);
+		" MiB (%lu pages), %u bytes per page, tick every %" PRIu64
+		" ms, catch-up %" PRIu64 " ms",
+		pages_per_sec, region_mb, (unsigned long)d.pages, d.words * 8,
+		d.period_ns / 1000000, d.catchup_ns / 1000000);
 	return 0;
 }
 
@@ -138,6 +166,8 @@ void dirtier_stop(void)
 	d.alloc = NULL;
 	d.region = NULL;
 	d.pages = 0;
+	d.words = DIRTIER_DEFAULT_BYTES / 8;
+	d.catchup_ns = DIRTIER_DEFAULT_CATCHUP_MS * 1000000ull;
 }
 
 uint64_t dirtier_pages_written(void)

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The migration source's link to the destination (internal to
+ * migration/): connect, rate-limited sends, and the watchdog thread that
+ * reads the destination's answers, sends heartbeats while the engine is
+ * busy copying, and turns a timeout, a vanished client or a stopping VM
+ * into a cancel.
+ */
+#ifndef RRVM_MIGRATE_LINK_H
+#define RRVM_MIGRATE_LINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "migration/migrate_source.h"
+
+/* Connect (HELLO mode migrate) and start the watchdog. 0 or -errno (why in
+ * m->link_error). */
+int mlink_open(struct migration *m);
+/* Stop the watchdog, close the link. */
+void mlink_close(struct migration *m);
+
+/* Send whole messages; limited: through the --max-bandwidth bucket.
+ * -ECANCELED if a cancel came first (nothing sent). */
+int mlink_send(struct migration *m, const struct ckpt_buf *buf, bool limited);
+/* A message without payload (HANDOVER_GO, HANDOVER_ABORT...). */
+int mlink_signal(struct migration *m, enum repl_msg_type type, uint64_t epoch);
+int mlink_cancel(struct migration *m, int code, const char *why);
+
+/*
+ * Wait until done(m) holds (checked under m->lock), at most timeout_ns.
+ * 0 when it holds; -ECONNRESET when the link closed or the destination
+ * cancelled first; -ECANCELED when a local cancel came first (if
+ * cancellable); -ETIMEDOUT.
+ */
+int mlink_wait(struct migration *m, bool (*done)(const struct migration *m),
+	       uint64_t timeout_ns, bool cancellable);
+
+bool mlink_cancelled(struct migration *m);
+
+#endif
