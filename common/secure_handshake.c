@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAGIC	    "RRVMPSK1"
@@ -38,11 +39,12 @@ static void mac(uint8_t out[SECURE_MAC_BYTES], const uint8_t key[32],
 	sodium_memzero(&st, sizeof(st));
 }
 
-static void hello_header(uint8_t *p, char role)
+static void hello_header(uint8_t *p, char role, uint8_t ciphers)
 {
 	memcpy(p, MAGIC, MAGIC_LEN);
 	p[8] = (uint8_t)role;
-	p[9] = p[10] = p[11] = 0;
+	p[9] = ciphers;
+	p[10] = p[11] = 0;
 }
 
 static int hello_check(struct secure_handshake *hs, const uint8_t *p, char role)
@@ -53,10 +55,11 @@ static int hello_check(struct secure_handshake *hs, const uint8_t *p, char role)
 			 "magic; is it running with --insecure?)");
 		return -EPROTO;
 	}
-	if (p[8] != (uint8_t)role || p[9] || p[10] || p[11]) {
+	if (p[8] != (uint8_t)role || (p[9] & ~SECURE_CIPHERS_KNOWN) || p[10] ||
+	    p[11]) {
 		snprintf(hs->err, sizeof(hs->err),
-			 "peer has the wrong role (0x%02x, want '%c'): two "
-			 "%s talking to each other?",
+			 "peer has the wrong role or flags (0x%02x, want '%c'): "
+			 "two %s talking to each other?",
 			 p[8], role,
 			 role == ROLE_I ? "responders" : "initiators");
 		return -EPROTO;
@@ -89,6 +92,10 @@ static void derive(struct secure_handshake *hs)
 				   prk);
 	crypto_kdf_derive_from_key(k_i_to_r, 32, KDF_I_TO_R, KDF_CONTEXT, prk);
 	crypto_kdf_derive_from_key(k_r_to_i, 32, KDF_R_TO_I, KDF_CONTEXT, prk);
+	/* Both hellos are in th, so a changed cipher byte fails the proofs. */
+	hs->cipher = (hs->hello_i[9] & hs->hello_r[9] & SECURE_CIPHER_AES_BIT)
+			 ? SECURE_CIPHER_AES256_GCM
+			 : SECURE_CIPHER_CHACHA20_POLY1305;
 	if (hs->role == SECURE_ROLE_INITIATOR) {
 		memcpy(hs->key_send, k_i_to_r, 32);
 		memcpy(hs->key_recv, k_r_to_i, 32);
@@ -102,9 +109,30 @@ static void derive(struct secure_handshake *hs)
 	sodium_memzero(&st, sizeof(st));
 }
 
+uint8_t secure_handshake_local_ciphers(void)
+{
+	const char *force = getenv("RRVM_SECURE_CIPHER");
+
+	if (sodium_init() < 0)
+		return 0;
+	/* Benchmarks compare the two ciphers on one host. */
+	if (force && strcmp(force, "chacha20poly1305") == 0)
+		return 0;
+	return secure_cipher_aes_available() ? SECURE_CIPHER_AES_BIT : 0;
+}
+
 int secure_handshake_init(struct secure_handshake *hs, enum secure_role role,
 			  const uint8_t psk[SECURE_KEY_BYTES],
 			  const char *context)
+{
+	return secure_handshake_init_ciphers(hs, role, psk, context,
+					     secure_handshake_local_ciphers());
+}
+
+int secure_handshake_init_ciphers(struct secure_handshake *hs,
+				  enum secure_role role,
+				  const uint8_t psk[SECURE_KEY_BYTES],
+				  const char *context, uint8_t ciphers)
 {
 	size_t clen = context ? strlen(context) : 0;
 	uint8_t len_byte = (uint8_t)clen;
@@ -121,7 +149,13 @@ int secure_handshake_init(struct secure_handshake *hs, enum secure_role role,
 			 SECURE_CONTEXT_MAX);
 		return -EINVAL;
 	}
+	if (ciphers & ~SECURE_CIPHERS_KNOWN) {
+		snprintf(hs->err, sizeof(hs->err), "unknown cipher bits 0x%02x",
+			 ciphers);
+		return -EINVAL;
+	}
 	hs->role = role;
+	hs->ciphers_local = ciphers;
 	memcpy(hs->psk, psk, SECURE_KEY_BYTES);
 	crypto_generichash_init(&st, NULL, 0, sizeof(hs->context_hash));
 	crypto_generichash_update(&st, &len_byte, 1);
@@ -130,7 +164,7 @@ int secure_handshake_init(struct secure_handshake *hs, enum secure_role role,
 				 sizeof(hs->context_hash));
 	randombytes_buf(hs->nonce_local, SECURE_NONCE_BYTES);
 	if (role == SECURE_ROLE_INITIATOR) {
-		hello_header(hs->hello_i, ROLE_I);
+		hello_header(hs->hello_i, ROLE_I, ciphers);
 		memcpy(hs->hello_i + 12, hs->nonce_local, SECURE_NONCE_BYTES);
 		memcpy(hs->out, hs->hello_i, SECURE_HELLO_I_BYTES);
 		hs->out_len = SECURE_HELLO_I_BYTES;
@@ -195,7 +229,7 @@ static int on_hello_i(struct secure_handshake *hs)
 	if (ret)
 		return ret;
 	memcpy(hs->hello_i, hs->in, SECURE_HELLO_I_BYTES);
-	hello_header(hs->hello_r, ROLE_R);
+	hello_header(hs->hello_r, ROLE_R, hs->ciphers_local);
 	memcpy(hs->hello_r + 12, hs->nonce_local, SECURE_NONCE_BYTES);
 	derive(hs);
 	mac(hs->hello_r + 12 + SECURE_NONCE_BYTES, hs->k_proof_r, hs->th,

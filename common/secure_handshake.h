@@ -8,10 +8,11 @@
  * Both sides hold the same 32-byte pre-shared key (PSK). Four fixed-size
  * messages:
  *
- *   1. initiator -> responder  HELLO_I  magic "RRVMPSK1", role 'I', 3 zero
- *                                       bytes, nonce_i (32 random bytes)
- *   2. responder -> initiator  HELLO_R  magic, role 'R', 3 zero bytes,
- *                                       nonce_r, proof_r
+ *   1. initiator -> responder  HELLO_I  magic "RRVMPSK1", role 'I', ciphers,
+ *                                       2 zero bytes, nonce_i (32 random
+ *                                       bytes)
+ *   2. responder -> initiator  HELLO_R  magic, role 'R', ciphers, 2 zero
+ *                                       bytes, nonce_r, proof_r
  *   3. initiator -> responder  PROOF_I  proof_i
  *   4. responder -> initiator  CONFIRM  confirm
  *
@@ -22,6 +23,11 @@
  * initiator records;
  * proof_r = MAC(k_proof_r, th), proof_i = MAC(k_proof_i, th | proof_r),
  * confirm = MAC(k_confirm, th | proof_r | proof_i), MAC = keyed BLAKE2b-256.
+ *
+ * ciphers is a bit set of the record ciphers the sender can run besides
+ * ChaCha20-Poly1305 (bit 0: AES-256-GCM); the session uses AES-256-GCM when
+ * both set bit 0. Both hellos are in th, so a cipher byte changed on the way
+ * fails the proofs (no silent downgrade).
  *
  * Fresh nonces from both sides make every th, and so every proof and
  * session key, new: a recorded PROOF_I does not match a new responder's
@@ -34,6 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/secure_record.h"
+
 #define SECURE_KEY_BYTES     32u
 #define SECURE_NONCE_BYTES   32u
 #define SECURE_MAC_BYTES     32u
@@ -41,6 +49,8 @@
 #define SECURE_HELLO_I_BYTES (12u + SECURE_NONCE_BYTES)
 #define SECURE_HELLO_R_BYTES (12u + SECURE_NONCE_BYTES + SECURE_MAC_BYTES)
 #define SECURE_HS_MSG_MAX    SECURE_HELLO_R_BYTES
+#define SECURE_CIPHER_AES_BIT 0x01u
+#define SECURE_CIPHERS_KNOWN  SECURE_CIPHER_AES_BIT
 
 enum secure_role {
 	SECURE_ROLE_INITIATOR = 0, /* connects: the primary */
@@ -56,6 +66,7 @@ enum secure_hs_status {
 struct secure_handshake {
 	enum secure_role role;
 	int state; /* which message is expected next */
+	uint8_t ciphers_local; /* what we advertise (SECURE_CIPHER_*_BIT) */
 	uint8_t psk[SECURE_KEY_BYTES];
 	uint8_t context_hash[32]; /* BLAKE2b of len | context */
 	uint8_t nonce_local[SECURE_NONCE_BYTES];
@@ -74,6 +85,7 @@ struct secure_handshake {
 	/* When DONE: the record keys for each direction. */
 	uint8_t key_send[SECURE_KEY_BYTES];
 	uint8_t key_recv[SECURE_KEY_BYTES];
+	enum secure_cipher cipher; /* for both directions */
 	int error; /* -EACCES: the peer lacks the key; -EPROTO: not ours */
 	char err[128];
 };
@@ -87,6 +99,15 @@ struct secure_handshake {
 int secure_handshake_init(struct secure_handshake *hs, enum secure_role role,
 			  const uint8_t psk[SECURE_KEY_BYTES],
 			  const char *context);
+/* The same, advertising the given cipher bits instead of this host's (for
+ * tests). -EINVAL for unknown bits. */
+int secure_handshake_init_ciphers(struct secure_handshake *hs,
+				  enum secure_role role,
+				  const uint8_t psk[SECURE_KEY_BYTES],
+				  const char *context, uint8_t ciphers);
+/* What this host advertises: SECURE_CIPHER_AES_BIT when libsodium can run
+ * AES-256-GCM here, unless RRVM_SECURE_CIPHER=chacha20poly1305 (benchmarks). */
+uint8_t secure_handshake_local_ciphers(void);
 /* Bytes the next expected message still needs (0 once DONE or failed).
  * Drivers read at most this many, so nothing after the handshake is eaten. */
 size_t secure_handshake_wanted(const struct secure_handshake *hs);

@@ -365,6 +365,9 @@ static int pending_done(struct secure_pending *p, struct transport **out,
 	s->polled = p->polled;
 	memcpy(s->tx.key, p->hs.key_send, sizeof(s->tx.key));
 	memcpy(s->rx.key, p->hs.key_recv, sizeof(s->rx.key));
+	s->tx.cipher = s->rx.cipher = p->hs.cipher;
+	log_debug("secure channel with %s: %s", s->base.peer,
+		  secure_cipher_name(p->hs.cipher));
 	p->inner = NULL;
 	secure_pending_abort(p);
 	*out = &s->base;

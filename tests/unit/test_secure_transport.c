@@ -952,14 +952,21 @@ static void test_replication_stream_over_secure_tcp(void **state)
 	bak->ops->close(bak);
 }
 
-/* The record layer alone: counters are the nonces, bounds are checked. */
-static void test_record_layer(void **state)
+/* The record layer alone, for one cipher: counters are the nonces, bounds
+ * are checked. */
+static void record_layer(enum secure_cipher cipher)
 {
-	struct secure_direction tx = {.counter = 0}, rx = {.counter = 0};
+	struct secure_direction tx = {.counter = 0, .cipher = cipher};
+	struct secure_direction rx = {.counter = 0, .cipher = cipher};
+	struct secure_direction other = {.counter = 0};
 	uint8_t rec[64], plain[64];
 
 	memset(tx.key, 7, sizeof(tx.key));
 	memcpy(rx.key, tx.key, sizeof(rx.key));
+	memcpy(other.key, tx.key, sizeof(other.key));
+	other.cipher = cipher == SECURE_CIPHER_AES256_GCM
+			   ? SECURE_CIPHER_CHACHA20_POLY1305
+			   : SECURE_CIPHER_AES256_GCM;
 	assert_int_equal(secure_record_seal(&tx, (const uint8_t *)"x", 0, rec),
 			 -EINVAL);
 	assert_int_equal(
@@ -970,6 +977,8 @@ static void test_record_layer(void **state)
 	rx.counter = 1;
 	assert_int_equal(secure_record_open(&rx, rec, 23, plain), -EBADMSG);
 	assert_int_equal(rx.counter, 1);
+	/* Same key and counter, the other cipher: refused. */
+	assert_int_equal(secure_record_open(&other, rec, 23, plain), -EBADMSG);
 	rx.counter = 0;
 	assert_int_equal(secure_record_open(&rx, rec, 23, plain), 3);
 	assert_memory_equal(plain, "abc", 3);
@@ -984,6 +993,90 @@ static void test_record_layer(void **state)
 			 -EBADMSG);
 	assert_int_equal(secure_record_body_len((const uint8_t *)"\x11\0\0\0"),
 			 17);
+}
+
+static void test_record_layer(void **state)
+{
+	(void)state;
+	record_layer(SECURE_CIPHER_CHACHA20_POLY1305);
+	if (!secure_cipher_aes_available())
+		skip(); /* no AES-NI here: ChaCha20 only */
+	record_layer(SECURE_CIPHER_AES256_GCM);
+}
+
+/*
+ * Two handshakes run against each other in memory, advertising the given
+ * cipher bits; flip_bit9 flips the cipher byte of HELLO_I on the way (an
+ * attacker forcing a downgrade). Returns the initiator's final status; the
+ * ciphers each side chose are left in *ci, *cr.
+ */
+static enum secure_hs_status run_handshakes(uint8_t bits_i, uint8_t bits_r,
+					    bool flip_bit9,
+					    enum secure_cipher *ci,
+					    enum secure_cipher *cr)
+{
+	struct secure_handshake hi, hr;
+	enum secure_hs_status si = SECURE_HS_NEED_MORE, sr = SECURE_HS_NEED_MORE;
+	size_t used;
+
+	assert_int_equal(secure_handshake_init_ciphers(&hi, SECURE_ROLE_INITIATOR,
+						       key_a, "t", bits_i),
+			 0);
+	assert_int_equal(secure_handshake_init_ciphers(&hr, SECURE_ROLE_RESPONDER,
+						       key_a, "t", bits_r),
+			 0);
+	if (flip_bit9)
+		hi.out[9] ^= SECURE_CIPHER_AES_BIT;
+	/* HELLO_I, HELLO_R, PROOF_I, CONFIRM: each side answers in turn. */
+	for (int turn = 0; turn < 4; turn++) {
+		struct secure_handshake *from = turn % 2 ? &hr : &hi;
+		struct secure_handshake *to = turn % 2 ? &hi : &hr;
+		enum secure_hs_status *st = turn % 2 ? &si : &sr;
+		size_t n = from->out_len;
+		uint8_t msg[SECURE_HS_MSG_MAX];
+
+		if (n == 0)
+			break;
+		memcpy(msg, from->out, n);
+		from->out_len = 0;
+		*st = secure_handshake_feed(to, msg, n, &used);
+		if (*st == SECURE_HS_ERROR)
+			break;
+	}
+	*ci = hi.cipher;
+	*cr = hr.cipher;
+	secure_handshake_wipe(&hi);
+	secure_handshake_wipe(&hr);
+	return sr == SECURE_HS_ERROR ? SECURE_HS_ERROR : si;
+}
+
+/* AES-256-GCM only when both sides offer it; both always agree; the cipher
+ * byte is authenticated (a flipped one fails the handshake); unknown bits
+ * are refused. */
+static void test_cipher_negotiation(void **state)
+{
+	enum secure_cipher ci, cr;
+	struct secure_handshake hs;
+
+	(void)state;
+	for (unsigned i = 0; i < 2; i++) {
+		for (unsigned r = 0; r < 2; r++) {
+			assert_int_equal(run_handshakes((uint8_t)i, (uint8_t)r,
+							false, &ci, &cr),
+					 SECURE_HS_DONE);
+			assert_int_equal(ci, cr);
+			assert_int_equal(ci, i && r
+						 ? SECURE_CIPHER_AES256_GCM
+						 : SECURE_CIPHER_CHACHA20_POLY1305);
+		}
+	}
+	assert_int_equal(run_handshakes(1, 1, true, &ci, &cr),
+			 SECURE_HS_ERROR);
+	assert_int_equal(run_handshakes(0, 1, true, &ci, &cr),
+			 SECURE_HS_ERROR);
+	assert_int_equal(secure_handshake_init_ciphers(
+			     &hs, SECURE_ROLE_INITIATOR, key_a, "t", 0x80),
+			 -EINVAL);
 }
 
 int main(void)
@@ -1012,6 +1105,7 @@ int main(void)
 	    cmocka_unit_test(test_shutdown_wakes_blocked_recv),
 	    cmocka_unit_test(test_replication_stream_over_secure_tcp),
 	    cmocka_unit_test(test_record_layer),
+	    cmocka_unit_test(test_cipher_negotiation),
 	};
 
 	log_set_level(LOG_ERROR);
