@@ -247,6 +247,7 @@ bench: deps
 	$(Q)./experiments/bench-detect.sh
 	$(Q)./experiments/bench-reprotect.sh
 	$(Q)./experiments/bench-migration.sh
+	$(Q)./experiments/bench-link.sh
 	$(Q)mkdir -p results/bench && $(BUILD)/bench/bench_ckpt_codec | tee results/bench/codec-latest.csv
 	$(Q)$(BUILD)/bench/bench_secure_transport | tee results/bench/secure-transport-latest.csv
 	$(Q)for t in $(FUZZ_TARGETS); do ./tests/fuzz/run.sh $$t 300 || exit 1; done

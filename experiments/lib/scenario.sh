@@ -530,3 +530,37 @@ sc_kill_round() {
 		[ "$KR_CLIENT" != '{}' ] && [ -n "$KR_KILL_MONO_MS" ] && KR_OK=1
 	[ "$KR_OK" = 1 ]
 }
+
+# sc_fill_random NAME MB: MB MiB of incompressible values (SET fill:N,
+# 1 MiB of /dev/urandom each) written into the kv guest through
+# SC_FILL_STREAMS parallel `redis-cli --pipe` connections (in buffered mode
+# one connection moves about one TCP window per epoch: a few MB/s). 0 ok,
+# 1 noted.
+SC_FILL_STREAMS=8
+sc_fill_random() {
+	local name=$1 mb=$2 t0 k v i n=0 pids=() used
+	[ "$mb" -gt 0 ] || return 0
+	t0=$(now_ms)
+	for ((k = 0; k < SC_FILL_STREAMS; k++)); do
+		(
+			for ((i = k; i < mb; i += SC_FILL_STREAMS)); do
+				# shellcheck disable=SC2016 # RESP, not shell: $ is literal
+				printf '*3\r\n$3\r\nSET\r\n$%d\r\nfill:%d\r\n$1048576\r\n' $((5 + ${#i})) "$i"
+				head -c 1048576 /dev/urandom
+				printf '\r\n'
+			done | ip netns exec "$TB_NS_C" timeout 600 redis-cli -h "$TB_GUEST_IP" --pipe
+		) >"$SC_TMP/fill.$k.out" 2>&1 &
+		pids+=($!)
+	done
+	for k in "${pids[@]}"; do wait "$k"; done
+	for ((k = 0; k < SC_FILL_STREAMS; k++)); do
+		v=$(sed -n 's/.*errors: 0, replies: \([0-9]*\)$/\1/p' "$SC_TMP/fill.$k.out" | tail -n 1)
+		n=$((n + ${v:-0}))
+	done
+	if [ "$n" != "$mb" ]; then
+		sc_note "$name: filling $mb MiB failed ($n values stored): $(tail -q -n 1 "$SC_TMP"/fill.*.out | sort -u | tr '\n' ' ')"
+		return 1
+	fi
+	used=$(ip netns exec "$TB_NS_C" timeout 10 redis-cli -h "$TB_GUEST_IP" INFO memory | tr -d '\r' | sed -n 's/^used_memory:\([0-9]*\)$/\1/p')
+	say "  $name: $mb MiB of random values written in $(( $(now_ms) - t0 )) ms (kv used_memory ${used:-?} bytes)"
+}

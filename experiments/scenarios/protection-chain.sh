@@ -57,39 +57,6 @@ scenario_params() {
 		SC_SCHEMA[switchovers.csv]="mode,switchover,from_host,to_host,outage_ms,stall_ms,handover_ms,restore_ms,announce_ms,first_frame_out_ms,protected_ms"
 }
 
-# pc_fill MODE: FILL_MB MiB of incompressible values (SET fill:N, 1 MiB of
-# /dev/urandom each) through PC_FILL_STREAMS parallel `redis-cli --pipe`
-# connections (in buffered mode one connection moves about one TCP window
-# per epoch: a few MB/s). 0 ok, 1 noted.
-PC_FILL_STREAMS=8
-pc_fill() {
-	local t0 k v i n=0 pids=() used
-	[ "$FILL_MB" -gt 0 ] || return 0
-	t0=$(now_ms)
-	for ((k = 0; k < PC_FILL_STREAMS; k++)); do
-		(
-			for ((i = k; i < FILL_MB; i += PC_FILL_STREAMS)); do
-				# shellcheck disable=SC2016 # RESP, not shell: $ is literal
-				printf '*3\r\n$3\r\nSET\r\n$%d\r\nfill:%d\r\n$1048576\r\n' $((5 + ${#i})) "$i"
-				head -c 1048576 /dev/urandom
-				printf '\r\n'
-			done | ip netns exec "$TB_NS_C" timeout 600 redis-cli -h "$TB_GUEST_IP" --pipe
-		) >"$SC_TMP/fill.$k.out" 2>&1 &
-		pids+=($!)
-	done
-	for k in "${pids[@]}"; do wait "$k"; done
-	for ((k = 0; k < PC_FILL_STREAMS; k++)); do
-		v=$(sed -n 's/.*errors: 0, replies: \([0-9]*\)$/\1/p' "$SC_TMP/fill.$k.out" | tail -n 1)
-		n=$((n + ${v:-0}))
-	done
-	if [ "$n" != "$FILL_MB" ]; then
-		sc_note "$1: filling $FILL_MB MiB failed ($n values stored): $(tail -q -n 1 "$SC_TMP"/fill.*.out | sort -u | tr '\n' ' ')"
-		return 1
-	fi
-	used=$(ip netns exec "$TB_NS_C" timeout 10 redis-cli -h "$TB_GUEST_IP" INFO memory | tr -d '\r' | sed -n 's/^used_memory:\([0-9]*\)$/\1/p')
-	say "  $1: $FILL_MB MiB of random values written in $(( $(now_ms) - t0 )) ms (kv used_memory ${used:-?} bytes)"
-}
-
 # pc_delay: a uniformly random wait between DELAY_MIN_MS and DELAY_MAX_MS.
 pc_delay() {
 	sleep "$(awk -v d=$((DELAY_MIN_MS + (RANDOM * 32768 + RANDOM) % (DELAY_MAX_MS - DELAY_MIN_MS + 1))) 'BEGIN { printf "%.3f", d / 1000 }')"
@@ -117,7 +84,7 @@ pc_mode() {
 		sc_pair_down
 		return 0
 	fi
-	pc_fill "$mode" || { sc_pair_down; return 0; }
+	sc_fill_random "$mode" "$FILL_MB" || { sc_pair_down; return 0; }
 	csv=$SC_OUT/raw/$mode.client.csv
 	if ! sc_clients_start "$mode" "$LOAD_CLIENTS"; then
 		sc_pair_down "$SC_CC_PID" "$SC_RB_PID"

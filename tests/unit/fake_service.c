@@ -37,6 +37,7 @@ static struct fake_datagram datagrams[MAX_DATAGRAMS];
 static size_t datagram_count;
 
 static uint64_t now_ns;
+static uint64_t now_step_ns; /* added at every read: work takes time */
 
 int svc_tcp_listen(uint16_t port, const struct svc_tcp_ops *ops)
 {
@@ -170,7 +171,13 @@ const struct fake_datagram *fake_datagram(size_t i)
 
 uint64_t svc_now_ns(void)
 {
+	now_ns += now_step_ns;
 	return now_ns;
+}
+
+void fake_set_now_step_ns(uint64_t step)
+{
+	now_step_ns = step;
 }
 
 void fake_set_now_ns(uint64_t now)
@@ -243,6 +250,7 @@ void fake_reset(void)
 	ticker_count = 0;
 	datagram_count = 0;
 	now_ns = 0;
+	now_step_ns = 0;
 	mem_used = 0;
 	mem_total = (size_t)1 << 30;
 }

@@ -27,6 +27,8 @@ void fake_clear_output(struct svc_conn *conn);
 void fake_disconnect(struct svc_conn *conn);
 
 void fake_set_now_ns(uint64_t now);
+/* Each svc_now_ns() call advances the clock by step first (0: frozen). */
+void fake_set_now_step_ns(uint64_t step);
 /* What svc_mem_usage reports (default: 0 used of 1 GiB). */
 void fake_set_mem(size_t used, size_t total);
 void fake_set_option(const char *key, const char *value); /* NULL value unsets */

@@ -226,6 +226,45 @@ static void test_catchup_capped(void **state)
 	assert_int_equal(fake_ticker(0)(0), 1 * MS);
 }
 
+/* A rate the guest cannot keep up with: each tick stops after its time
+ * budget and is due again at once; the pages still owed are written by the
+ * following ticks, and no more than one catch-up's worth is ever owed. */
+static void test_tick_budget_keeps_the_loop_turning(void **state)
+{
+	svc_tick_fn tick;
+	uint64_t next, before;
+
+	assert_int_equal(dirtier_start(1000000, 64), 0);
+	tick = fake_ticker(0);
+	tick(0);
+	/* Every look at the clock costs 1 ms of "writing": the budget (2 ms)
+	 * runs out after a couple of checks, long before 10k pages. */
+	fake_set_now_ns(10 * MS);
+	fake_set_now_step_ns(1 * MS);
+	next = tick(10 * MS);
+	assert_int_equal(next, 10 * MS); /* behind: due again now */
+	assert_true(dirtier_pages_written() < 10000);
+	assert_true(dirtier_pages_written() >= DIRTIER_BUDGET_CHECK);
+	/* Without the slowness the debt is paid off on the next tick. */
+	fake_set_now_step_ns(0);
+	fake_set_now_ns(10 * MS);
+	before = dirtier_pages_written();
+	next = tick(10 * MS);
+	assert_int_equal(dirtier_pages_written(), 10000);
+	assert_true(before < 10000);
+	assert_int_equal(next, 10 * MS + 5 * MS);
+	/* A long stall owes at most one catch-up (1 s = 1e6 pages). */
+	fake_set_now_ns(5 * SEC);
+	fake_set_now_step_ns(1 * MS);
+	tick(5 * SEC);
+	fake_set_now_step_ns(0);
+	fake_set_now_ns(5 * SEC);
+	before = dirtier_pages_written();
+	tick(5 * SEC);
+	assert_true(dirtier_pages_written() - 10000 <= 1000000);
+	assert_true(dirtier_pages_written() > before);
+}
+
 static void test_start_twice_busy(void **state)
 {
 	assert_int_equal(dirtier_start(10, 1), 0);
@@ -397,6 +436,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_catchup_capped, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_tick_budget_keeps_the_loop_turning, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_start_twice_busy, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_off_by_default, setup,

@@ -18,6 +18,13 @@
  *  - After a long stop of the guest (a paused VM, a failover restore) the
  *    time owed is capped at one second: the rate is a rate, not a debt, and
  *    a catch-up burst would distort the epoch right after the pause.
+ *  - One tick writes for at most DIRTIER_TICK_BUDGET_NS, the rest stays
+ *    owed and the next tick is due at once. A rate the guest cannot reach
+ *    (every first write of a page in an epoch is a write-protection fault,
+ *    a nested VM exit here: some 30k pages/s at most) would otherwise make
+ *    each tick write a whole catch-up's worth, seconds long, and the main
+ *    loop would answer the network once per tick: the guest looked dead.
+ *    With the budget it dirties as fast as it can and still serves.
  */
 #include "common/dirtier.h"
 #include "service.h"
@@ -79,7 +86,7 @@ static void write_page(void)
 
 static uint64_t dirtier_tick(uint64_t now_ns)
 {
-	uint64_t dt, due;
+	uint64_t dt, due, owed_max, t;
 
 	if (!d.active)
 		return UINT64_MAX; /* stopped: never again */
@@ -89,10 +96,25 @@ static uint64_t dirtier_tick(uint64_t now_ns)
 		dt = d.catchup_ns;
 	/* rate <= 1e6 and dt <= 1e9: no overflow. */
 	d.acc += d.rate * dt;
+	/* What is owed never exceeds one catch-up's worth. */
+	owed_max = d.rate * d.catchup_ns;
+	if (d.acc > owed_max)
+		d.acc = owed_max;
 	due = d.acc / NS_PER_SEC;
 	d.acc %= NS_PER_SEC;
-	while (due--)
+	while (due) {
 		write_page();
+		due--;
+		if (!due || due % DIRTIER_BUDGET_CHECK)
+			continue;
+		t = svc_now_ns();
+		if (t > now_ns && t - now_ns >= DIRTIER_TICK_BUDGET_NS)
+			break;
+	}
+	if (due) {
+		d.acc += due * NS_PER_SEC;
+		return now_ns; /* behind: again right after the network */
+	}
 	return now_ns + d.period_ns;
 }
 

@@ -20,6 +20,11 @@
 #define DIRTIER_DEFAULT_BYTES	   8u	      /* fresh bytes written per page */
 #define DIRTIER_DEFAULT_CATCHUP_MS 1000u      /* missed time a tick makes up */
 #define DIRTIER_MAX_CATCHUP_MS	   1000u
+/* Longest a tick writes before the main loop gets its turn again (the
+ * network is answered between ticks), and how many pages between looks at
+ * the clock. */
+#define DIRTIER_TICK_BUDGET_NS 2000000u
+#define DIRTIER_BUDGET_CHECK   32u
 
 /*
  * The shape of the writes, before dirtier_start (`dirty_bytes=`,
