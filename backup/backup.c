@@ -250,9 +250,8 @@ void backup_epoch_message(struct backup *b, unsigned stream,
 		return;
 	}
 	/* A migration's channels each carry part of a round. */
-	ret = b->cfg.incoming
-		  ? replica_stream_message(&b->replica, stream, msg)
-		  : replica_message(&b->replica, msg);
+	ret = b->cfg.incoming ? replica_stream_message(&b->replica, stream, msg)
+			      : replica_message(&b->replica, msg);
 	if (ret < 0) {
 		char why[sizeof(b->replica.err) + 32];
 
@@ -621,9 +620,10 @@ int backup_serve(struct backup *b, volatile int *stop,
 				deadline = chan_deadline;
 			if (b->link && now >= deadline) {
 				pthread_mutex_lock(&b->lock);
-				drop_link(b, chan_deadline <= now
-						 ? "silence on a further channel"
-						 : "silence");
+				drop_link(b,
+					  chan_deadline <= now
+					      ? "silence on a further channel"
+					      : "silence");
 				pthread_mutex_unlock(&b->lock);
 				*outcome = BACKUP_MIGRATION_FAILED;
 				break;

@@ -197,8 +197,7 @@ void incoming_fail(struct backup *b, int code, const char *fmt, ...)
 unsigned incoming_poll_fds(struct backup *b, struct pollfd *pfd);
 /* After poll: read the channels whose pfd entries (as filled) have
  * events. */
-void incoming_poll_done(struct backup *b, const struct pollfd *pfd,
-			unsigned n);
+void incoming_poll_done(struct backup *b, const struct pollfd *pfd, unsigned n);
 /* When a further channel that joined (or has yet to) has been silent too
  * long; UINT64_MAX: none. */
 uint64_t incoming_channels_deadline(struct backup *b);

@@ -109,7 +109,8 @@ static void read_channel(struct backup *b, unsigned k)
 		if (n == -EAGAIN || n == -EINTR)
 			return;
 		if (n <= 0) {
-			incoming_fail(b, EPROTO, "channel %u was dropped: %s", k,
+			incoming_fail(b, EPROTO, "channel %u was dropped: %s",
+				      k,
 				      n == 0 ? "the source closed it"
 					     : strerror((int)-n));
 			return;
@@ -119,8 +120,9 @@ static void read_channel(struct backup *b, unsigned k)
 					    channel_message, &cc);
 		if (ret == -EBADMSG) {
 			b->replica.epochs_rejected++;
-			incoming_fail(b, EPROTO, "corrupt stream on channel %u: %s",
-				      k, c->dec.err);
+			incoming_fail(b, EPROTO,
+				      "corrupt stream on channel %u: %s", k,
+				      c->dec.err);
 		}
 	}
 }
@@ -141,8 +143,7 @@ unsigned incoming_poll_fds(struct backup *b, struct pollfd *pfd)
 	return n;
 }
 
-void incoming_poll_done(struct backup *b, const struct pollfd *pfd,
-			unsigned n)
+void incoming_poll_done(struct backup *b, const struct pollfd *pfd, unsigned n)
 {
 	for (unsigned i = 0; i < n && !b->in.failed; i++)
 		if (pfd[i].revents)
@@ -371,4 +372,3 @@ bool incoming_message(struct backup *b, const struct ckpt_msg *msg)
 		return true;
 	return false;
 }
-

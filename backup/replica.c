@@ -349,7 +349,8 @@ int replica_stream_message(struct replica *r, unsigned stream,
 		ret = replica_message(r, msg);
 		if (ret)
 			return ret;
-		r->streams_expected = pages_only ? (uint32_t)((1ull << r->streams) - 1) : 1u;
+		r->streams_expected =
+		    pages_only ? (uint32_t)((1ull << r->streams) - 1) : 1u;
 		r->streams_begun = bit;
 		r->streams_ended = 0;
 		r->staging_flags = msg->begin.flags;

@@ -244,7 +244,8 @@ static int cmd_migrate(void *ctx, struct control_request *req)
 	p.ctx = &rc;
 	if (!req->json)
 		control_replyf(
-		    req, "migrating to %s (max downtime %u ms%s%s, %u channel%s)\n",
+		    req,
+		    "migrating to %s (max downtime %u ms%s%s, %u channel%s)\n",
 		    a.dest, a.max_downtime_ms,
 		    a.auto_converge ? ", auto-converge" : "",
 		    a.max_bandwidth_mib ? ", bandwidth capped" : "", a.channels,

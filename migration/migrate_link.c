@@ -272,8 +272,8 @@ static void *watchdog_main(void *arg)
 		open[i] = buf != NULL;
 	}
 	while (!__atomic_load_n(&m->stop_watchdog, __ATOMIC_ACQUIRE)) {
-		unsigned n = __atomic_load_n(&m->channels_open,
-					     __ATOMIC_ACQUIRE);
+		unsigned n =
+		    __atomic_load_n(&m->channels_open, __ATOMIC_ACQUIRE);
 		struct pollfd pfd[REPL_MAX_CHANNELS];
 		unsigned polled = 0, chan_of[REPL_MAX_CHANNELS];
 
@@ -290,8 +290,8 @@ static void *watchdog_main(void *arg)
 				unsigned i = chan_of[k];
 
 				if (pfd[k].revents)
-					open[i] = receive(&m->chan[i], &dec[i],
-							  buf);
+					open[i] =
+					    receive(&m->chan[i], &dec[i], buf);
 			}
 		} else if (!polled) {
 			clock_sleep_until(clock_mono_ns() +

@@ -478,9 +478,9 @@ static int send_final(struct migration *m)
 
 	m->snap.epoch = ++m->epoch;
 	ckpt_buf_reset(&m->buf);
-	ret = vm_snapshot_encode_with(&m->snap, m->vm->mem_size,
-				      mchan_cache_base, m, m->p.compress, NULL,
-				      &m->buf, &st);
+	ret =
+	    vm_snapshot_encode_with(&m->snap, m->vm->mem_size, mchan_cache_base,
+				    m, m->p.compress, NULL, &m->buf, &st);
 	if (ret)
 		return fail(m, MIGRATE_FAILED, ret,
 			    "cannot encode the final epoch: %s",
@@ -604,9 +604,8 @@ int migrate_run(struct migration *m, struct vm *vm,
 	if (p->timeout_ns)
 		m->deadline_ns = t0 + p->timeout_ns;
 	if (p->channels < 1 || p->channels > REPL_MAX_CHANNELS)
-		ret = fail(m, MIGRATE_FAILED, -EINVAL,
-			   "%u channels: 1..%u", p->channels,
-			   REPL_MAX_CHANNELS);
+		ret = fail(m, MIGRATE_FAILED, -EINVAL, "%u channels: 1..%u",
+			   p->channels, REPL_MAX_CHANNELS);
 	else
 		ret = migrate_setup(m);
 	if (!ret)
@@ -618,7 +617,8 @@ int migrate_run(struct migration *m, struct vm *vm,
 	/* The destination discards and exits; tell it why (after GO it is
 	 * on its own: gone, or silent). */
 	if (ret && rep->result != MIGRATE_REFUSED &&
-	    __atomic_load_n(&m->cutover, __ATOMIC_ACQUIRE) < 2 && mlink_open_now(m))
+	    __atomic_load_n(&m->cutover, __ATOMIC_ACQUIRE) < 2 &&
+	    mlink_open_now(m))
 		mlink_cancel(m, -ret > 0 ? -ret : ECANCELED, rep->why);
 	/* The throttle ends with the migration, whatever its outcome. */
 	vm_throttle_set(vm, 0);

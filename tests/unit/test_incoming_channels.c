@@ -62,8 +62,7 @@ static void test_channels_join_once(void **state)
 	assert_int_equal(admit(&c, 7, 2, 3, "twice"), -EPROTO);
 	assert_int_equal(admit(&c, 7, 0, 3, "busy"), -EBUSY);
 	assert_int_equal(admit(&c, 7, 3, 3, "no such"), -EPROTO);
-	assert_int_equal(admit(&c, 7, 5, REPL_MAX_CHANNELS, "said 3"),
-			 -EPROTO);
+	assert_int_equal(admit(&c, 7, 5, REPL_MAX_CHANNELS, "said 3"), -EPROTO);
 	assert_false(incoming_channels_complete(&c));
 	assert_int_equal(admit(&c, 7, 1, 3, NULL), 0);
 	assert_true(incoming_channels_complete(&c));
