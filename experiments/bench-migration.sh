@@ -136,50 +136,17 @@ migrate_once() {
 rows_out() {
 	local i w g
 	for i in "${!ROWS[@]}"; do
-		w=(${WINDOWS[$i]})
+		read -r -a w <<<"${WINDOWS[$i]}"
 		g=$(cc_max_gap "$1" "$((w[0] - 200))" "$((w[1] + 1000))" | cut -d' ' -f1)
 		echo "${ROWS[$i]},$g" >>"$OUT/migrations.csv"
 	done
 }
 
-# run_case CASE REPS MEM LOAD FILL [migrate option...]
-run_case() {
-	local c=$1 reps=$2 mem=$3 load=$4 fill=$5 host=pri cc rb='' i w g
-	shift 5
-	say "case $c: $reps migrations ($mem$([ "$load" = 1 ] && echo ", redis-benchmark -c 50")$([ "$fill" -gt 0 ] && echo ", $fill values of 4000 B first"))"
-	vm_boot pri "$mem"
-	if [ "$fill" -gt 0 ]; then
-		ip netns exec "$TB_NS_C" redis-benchmark -h "$TB_GUEST_IP" -t set -n "$fill" \
-			-r "$fill" -d 4000 -c 20 -q >"$OUT/logs/$c.fill.log" 2>&1 || note "$c: the fill failed"
-	fi
-	ns_bg "$TB_NS_C" "$OUT/logs/$c.client.log" "$RRVM_CC" --host "$TB_GUEST_IP" --mode incr \
-		--quiet --duration 0 --out "$OUT/raw/$c.client.json" --csv "$OUT/raw/$c.client.csv"
-	cc=$RRVM_LAST_PID
-	if [ "$load" = 1 ]; then
-		rrvm_load_bg "$TB_NS_C" "$OUT/logs/$c.rb.log" -t set -r 100000 -c 50
-		rb=$RRVM_LAST_PID
-	fi
-	sleep 2
-	ROWS=() WINDOWS=()
-	for i in $(seq 1 "$reps"); do
-		migrate_once "$c" "$i" "$host" "$(other "$host")" "$@"
-		host=$(other "$host")
-		sleep 1.5
-	done
-	[ -n "$rb" ] && pid_stop "$rb" 5
-	kill -TERM "$cc" 2>/dev/null
-	pid_wait "$cc" 20 || pid_stop "$cc" 1
-	rows_out "$OUT/raw/$c.client.csv"
-	pid_stop "$VM_PID" 5
-	tb_reset || note "testbed reset failed"
-}
-
-# sweep NAME REPS MEM LOAD FILL: the channels sweep on one VM (moved back
-# and forth), configurations interleaved: for each rep, --channels 1 2 4
-# over the secure link, then over --insecure.
-sweep() {
-	local name=$1 reps=$2 mem=$3 load=$4 fill=$5 host=pri cc rb='' i n sec
-	say "channels sweep $name: $reps x (1 2 4 channels) x (secure, insecure) ($mem$([ "$load" = 1 ] && echo ", redis-benchmark -c 50")$([ "$fill" -gt 0 ] && echo ", $fill values of 4000 B first"))"
+# case_start NAME MEM LOAD FILL: a VM on pri, FILL values of 4000 B
+# stored, the consistency client running (CC_PID), redis-benchmark too if
+# LOAD is 1 (RB_PID, else empty).
+case_start() {
+	local name=$1 mem=$2 load=$3 fill=$4
 	vm_boot pri "$mem"
 	if [ "$fill" -gt 0 ]; then
 		ip netns exec "$TB_NS_C" redis-benchmark -h "$TB_GUEST_IP" -t set -n "$fill" \
@@ -187,13 +154,51 @@ sweep() {
 	fi
 	ns_bg "$TB_NS_C" "$OUT/logs/$name.client.log" "$RRVM_CC" --host "$TB_GUEST_IP" --mode incr \
 		--quiet --duration 0 --out "$OUT/raw/$name.client.json" --csv "$OUT/raw/$name.client.csv"
-	cc=$RRVM_LAST_PID
+	CC_PID=$RRVM_LAST_PID RB_PID=
 	if [ "$load" = 1 ]; then
 		rrvm_load_bg "$TB_NS_C" "$OUT/logs/$name.rb.log" -t set -r 100000 -c 50
-		rb=$RRVM_LAST_PID
+		RB_PID=$RRVM_LAST_PID
 	fi
 	sleep 2
 	ROWS=() WINDOWS=()
+}
+
+# case_end NAME: stop the load and the client, write the rows, stop the VM.
+case_end() {
+	[ -n "$RB_PID" ] && pid_stop "$RB_PID" 5
+	kill -TERM "$CC_PID" 2>/dev/null
+	pid_wait "$CC_PID" 20 || pid_stop "$CC_PID" 1
+	rows_out "$OUT/raw/$1.client.csv"
+	pid_stop "$VM_PID" 5
+	tb_reset || note "testbed reset failed"
+}
+
+# What a case runs on: "64M, redis-benchmark -c 50, N values of 4000 B".
+case_says() {
+	echo "$1$([ "$2" = 1 ] && echo ", redis-benchmark -c 50")$([ "$3" -gt 0 ] && echo ", $3 values of 4000 B first")"
+}
+
+# run_case CASE REPS MEM LOAD FILL [migrate option...]
+run_case() {
+	local c=$1 reps=$2 mem=$3 load=$4 fill=$5 host=pri i
+	shift 5
+	say "case $c: $reps migrations ($(case_says "$mem" "$load" "$fill"))"
+	case_start "$c" "$mem" "$load" "$fill"
+	for i in $(seq 1 "$reps"); do
+		migrate_once "$c" "$i" "$host" "$(other "$host")" "$@"
+		host=$(other "$host")
+		sleep 1.5
+	done
+	case_end "$c"
+}
+
+# sweep NAME REPS MEM LOAD FILL: the channels sweep on one VM (moved back
+# and forth), configurations interleaved: for each rep, --channels 1 2 4
+# over the secure link, then over --insecure.
+sweep() {
+	local name=$1 reps=$2 mem=$3 load=$4 fill=$5 host=pri i n sec
+	say "channels sweep $name: $reps x (1 2 4 channels) x (secure, insecure) ($(case_says "$mem" "$load" "$fill"))"
+	case_start "$name" "$mem" "$load" "$fill"
 	for i in $(seq 1 "$reps"); do
 		for sec in "" -insecure; do
 			if [ -n "$sec" ]; then MIG_SEC=(--insecure); else secure_link; fi
@@ -205,12 +210,7 @@ sweep() {
 		done
 	done
 	secure_link
-	[ -n "$rb" ] && pid_stop "$rb" 5
-	kill -TERM "$cc" 2>/dev/null
-	pid_wait "$cc" 20 || pid_stop "$cc" 1
-	rows_out "$OUT/raw/$name.client.csv"
-	pid_stop "$VM_PID" 5
-	tb_reset || note "testbed reset failed"
+	case_end "$name"
 }
 
 part_cases() {

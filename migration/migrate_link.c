@@ -401,6 +401,19 @@ void mlink_close(struct migration *m)
 	__atomic_store_n(&m->channels_open, 0, __ATOMIC_RELEASE);
 }
 
+void mlink_await_reason(struct migration *m, uint64_t timeout_ns)
+{
+	uint64_t until = clock_real_ns() + timeout_ns;
+	struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
+			      .tv_nsec = (long)(until % 1000000000u)};
+
+	pthread_mutex_lock(&m->lock);
+	while (!m->remote_cancelled &&
+	       pthread_cond_timedwait(&m->cond, &m->lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&m->lock);
+}
+
 int mlink_wait(struct migration *m, bool (*done)(const struct migration *m),
 	       uint64_t timeout_ns, bool cancellable)
 {

@@ -45,5 +45,8 @@ int mlink_wait(struct migration *m, bool (*done)(const struct migration *m),
 	       uint64_t timeout_ns, bool cancellable);
 
 bool mlink_cancelled(struct migration *m);
+/* A link that just broke may have carried the destination's reason
+ * (CANCEL, on channel 0) before: wait for it at most timeout_ns. */
+void mlink_await_reason(struct migration *m, uint64_t timeout_ns);
 
 #endif

@@ -22,6 +22,8 @@
 /* With several channels, the destination commits a round within this
  * (every channel's part arrived) before the next one goes out. */
 #define ROUND_ACK_TIMEOUT_NS (10000 * MS)
+/* How long a broken link's reason may lag behind on channel 0. */
+#define REASON_WAIT_NS (200 * MS)
 /* Staging a round may keep between rounds (the replicator's figure). */
 #define STAGING_KEEP_PAGES 16384u
 /*
@@ -113,6 +115,10 @@ static int cancelled(struct migration *m)
 /* The link broke or the destination cancelled: say which. */
 static int link_failed(struct migration *m, const char *when)
 {
+	/* With channels, another link may break before channel 0's CANCEL
+	 * saying why was read. */
+	if (m->p.channels > 1)
+		mlink_await_reason(m, REASON_WAIT_NS);
 	pthread_mutex_lock(&m->lock);
 	if (m->remote_cancelled) {
 		m->rep->remote_code = (int)m->remote_cancel.code;
