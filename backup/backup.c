@@ -16,8 +16,6 @@
 #include "common/transport.h"
 #include "vmm/vm_stats.h"
 
-#define RECV_CHUNK (256 * 1024)
-
 const char *backup_detector_name(enum backup_detector d)
 {
 	switch (d) {
@@ -188,8 +186,6 @@ static void handle_handover(struct backup *b, const struct ckpt_msg *msg)
 static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 			   enum backup_outcome *outcome)
 {
-	int ret;
-
 	if (incoming_message(b, msg))
 		return false;
 	switch (msg->header.type) {
@@ -233,18 +229,29 @@ static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 	}
 	if (msg->header.type > CKPT_MSG_TYPE_MAX)
 		return false; /* unknown protocol message: ignore */
+	backup_epoch_message(b, 0, msg);
+	return false;
+}
+
+void backup_epoch_message(struct backup *b, unsigned stream,
+			  const struct ckpt_msg *msg)
+{
+	int ret;
+
 	if (b->handover_ready) {
 		drop_link(b, "an epoch after the handover");
-		return false;
+		return;
 	}
 	if (!b->cfg.incoming && msg->header.type == CKPT_MSG_BEGIN &&
 	    (msg->begin.flags & CKPT_BEGIN_PAGES_ONLY)) {
 		b->replica.epochs_rejected++;
 		drop_link(b, "a pages-only epoch (a migration's pre-copy "
 			     "round) on a replication link");
-		return false;
+		return;
 	}
-	ret = replica_message(&b->replica, msg);
+	/* A migration's channels each carry part of a round. */
+	ret = b->cfg.incoming ? replica_stream_message(&b->replica, stream, msg)
+			      : replica_message(&b->replica, msg);
 	if (ret < 0) {
 		char why[sizeof(b->replica.err) + 32];
 
@@ -254,10 +261,10 @@ static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 			  (unsigned long long)b->replica.committed_epoch);
 		snprintf(why, sizeof(why), "corrupt epoch: %s", b->replica.err);
 		drop_link(b, why);
-		return false;
+		return;
 	}
-	if (ret != 1)
-		return false;
+	if (ret != 1 || !b->link)
+		return;
 	if (b->reverse)
 		reverse_committed(b->reverse, msg->header.epoch);
 	if (b->cfg.incoming && !b->replica.committed) {
@@ -274,7 +281,6 @@ static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 		drop_link(b, "cannot send ack");
 	else
 		stat_inc(b->stats.acks_sent);
-	return false;
 }
 
 static void note_rx(struct backup *b)
@@ -346,7 +352,7 @@ enum rx_result { RX_AGAIN, RX_DATA, RX_DONE };
 /* One read. RX_DONE: the loop must end with *outcome. */
 static enum rx_result receive(struct backup *b, enum backup_outcome *outcome)
 {
-	ssize_t n = b->link->ops->recv(b->link, b->rx_buf, RECV_CHUNK);
+	ssize_t n = b->link->ops->recv(b->link, b->rx_buf, BACKUP_RECV_CHUNK);
 	size_t off = 0;
 	bool done = false;
 
@@ -582,8 +588,9 @@ int backup_serve(struct backup *b, volatile int *stop,
 {
 	*outcome = BACKUP_STOPPED;
 	while (!*stop) {
-		struct pollfd pfd[2];
-		int nfds = 0, wait_ms = -1, link_i = -1;
+		struct pollfd pfd[2 + REPL_MAX_CHANNELS];
+		int nfds = 0, wait_ms = -1, link_i = -1, chan_i = 0;
+		unsigned chans = 0;
 		struct repl_accepted acc;
 		uint64_t now = clock_mono_ns(), next = UINT64_MAX;
 
@@ -594,6 +601,11 @@ int backup_serve(struct backup *b, volatile int *stop,
 			pfd[nfds++] = (struct pollfd){
 			    .fd = b->link->ops->fd(b->link), .events = POLLIN};
 		}
+		if (b->cfg.incoming) {
+			chan_i = nfds;
+			chans = incoming_poll_fds(b, pfd + nfds);
+			nfds += (int)chans;
+		}
 		heartbeat_primary(b, now, &next);
 		update_state(b);
 		if (b->cfg.incoming) {
@@ -602,10 +614,16 @@ int backup_serve(struct backup *b, volatile int *stop,
 			uint64_t deadline =
 			    b->last_rx_ns +
 			    (uint64_t)b->cfg.detect_timeout_ms * 1000000u;
+			uint64_t chan_deadline = incoming_channels_deadline(b);
 
+			if (chan_deadline < deadline)
+				deadline = chan_deadline;
 			if (b->link && now >= deadline) {
 				pthread_mutex_lock(&b->lock);
-				drop_link(b, "silence");
+				drop_link(b,
+					  chan_deadline <= now
+					      ? "silence on a further channel"
+					      : "silence");
 				pthread_mutex_unlock(&b->lock);
 				*outcome = BACKUP_MIGRATION_FAILED;
 				break;
@@ -651,6 +669,15 @@ int backup_serve(struct backup *b, volatile int *stop,
 		if (link_i >= 0 && b->link && pfd[link_i].revents &&
 		    receive_all(b, outcome))
 			break;
+		if (chans) {
+			pthread_mutex_lock(&b->lock);
+			incoming_poll_done(b, pfd + chan_i, chans);
+			pthread_mutex_unlock(&b->lock);
+			if (b->in.failed) {
+				*outcome = BACKUP_MIGRATION_FAILED;
+				break;
+			}
+		}
 	}
 	if (*outcome == BACKUP_HANDED_OVER ||
 	    *outcome == BACKUP_PRIMARY_FAILED) {
@@ -669,7 +696,7 @@ int backup_init(struct backup *b, const struct backup_config *cfg)
 	pthread_mutex_init(&b->lock, NULL);
 	ckpt_decoder_init(&b->dec);
 	replica_init(&b->replica);
-	b->rx_buf = malloc(RECV_CHUNK);
+	b->rx_buf = malloc(BACKUP_RECV_CHUNK);
 	if (!b->rx_buf) {
 		ret = -ENOMEM;
 		goto out;
@@ -756,6 +783,7 @@ void backup_free(struct backup *b, struct reverse **reverse_keep)
 	b->liveness_on = false;
 	repl_accept_stop(b->acceptor);
 	b->acceptor = NULL;
+	incoming_close_channels(b);
 	if (b->link)
 		b->link->ops->close(b->link);
 	b->link = NULL;

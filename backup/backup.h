@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backup/incoming_channels.h"
 #include "backup/liveness.h"
 #include "backup/replica.h"
 #include "backup/reverse.h"
@@ -25,6 +26,7 @@
 
 struct transport;
 struct control_command;
+struct pollfd;
 struct repl_acceptor;
 struct repl_accepted;
 
@@ -75,8 +77,20 @@ struct backup_stats {
 	uint64_t acks_sent;
 };
 
+/* A further channel of a migration coming in (1..N-1; channel 0 is the
+ * backup's link). */
+struct incoming_link {
+	struct transport *link;
+	struct ckpt_decoder dec;
+	uint64_t last_rx_ns;
+};
+
 /* A migration coming in (cfg.incoming); under the backup's lock. */
 struct backup_incoming {
+	struct incoming_channels channels;
+	struct incoming_link chan[REPL_MAX_CHANNELS]; /* [0] unused */
+	uint64_t profile_ok_ns; /* further channels join from then on */
+	uint8_t poll_channel[REPL_MAX_CHANNELS]; /* incoming_poll_fds' order */
 	struct vm_profile profile;
 	bool profile_ok; /* checked and accepted: pages may come */
 	bool failed;	 /* the migration is off */
@@ -86,6 +100,9 @@ struct backup_incoming {
 	uint64_t pages;	 /* pages committed */
 	uint64_t first_rx_ns, final_begin_ns, go_ns;
 };
+
+/* What one read of a link takes at most (rx_buf's size). */
+#define BACKUP_RECV_CHUNK (256 * 1024)
 
 struct backup {
 	struct backup_config cfg;
@@ -175,6 +192,23 @@ void incoming_link_dropped(struct backup *b, const char *why);
 /* The migration is off with a reason (code: errno). */
 void incoming_fail(struct backup *b, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The further channels' links, for the receive loop's poll: fills pfd
+ * (room for REPL_MAX_CHANNELS) and returns how many. */
+unsigned incoming_poll_fds(struct backup *b, struct pollfd *pfd);
+/* After poll: read the channels whose pfd entries (as filled) have
+ * events. */
+void incoming_poll_done(struct backup *b, const struct pollfd *pfd, unsigned n);
+/* When a further channel that joined (or has yet to) has been silent too
+ * long; UINT64_MAX: none. */
+uint64_t incoming_channels_deadline(struct backup *b);
+/* Close the further channels (backup_free). */
+void incoming_close_channels(struct backup *b);
+
+/* backup.c, for incoming.c: one message of an epoch from stream (a
+ * migration's channel; 0 for the backup's own link) into the replica, and
+ * what follows a commit (ACK on the link). b->lock held. */
+void backup_epoch_message(struct backup *b, unsigned stream,
+			  const struct ckpt_msg *msg);
 
 /* The mode the VM was replicated in, for the next protection. */
 static inline enum repl_mode backup_mode(const struct backup *b)

@@ -20,6 +20,7 @@
  * peer for its own.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,9 +51,159 @@ static void refuse(struct repl_accepted *a, int code, const char *why)
 	a->link->ops->close(a->link);
 }
 
+static bool check_epoch(struct backup *b, const struct ckpt_msg *msg);
+
+/* A further channel's context for the decoder's callback. */
+struct channel_ctx {
+	struct backup *b;
+	unsigned index;
+};
+
+/* A message on a further channel: only its parts of pre-copy rounds (and
+ * heartbeats, and the source's CANCEL). Non-zero stops the feed. */
+static int channel_message(void *ctx, const struct ckpt_msg *msg)
+{
+	struct channel_ctx *cc = ctx;
+	struct backup *b = cc->b;
+	unsigned type = msg->header.type;
+	struct repl_cancel c;
+
+	if (type == REPL_MSG_HEARTBEAT)
+		return 0;
+	if (type == REPL_MSG_CANCEL) {
+		if (repl_decode_cancel(msg, &c))
+			incoming_fail(b, EPROTO,
+				      "an unreadable CANCEL on channel %u",
+				      cc->index);
+		else
+			incoming_fail(b, (int)c.code,
+				      "the source cancelled: %s", c.reason);
+		return -ECANCELED;
+	}
+	if (type > CKPT_MSG_TYPE_MAX) {
+		incoming_fail(b, EPROTO,
+			      "message type %u on channel %u (it carries "
+			      "pre-copy pages only)",
+			      type, cc->index);
+		return -EPROTO;
+	}
+	if (!check_epoch(b, msg))
+		return -EPROTO;
+	backup_epoch_message(b, cc->index, msg);
+	return b->in.failed ? -EPROTO : 0;
+}
+
+/* Read what further channel k holds (bounded, as the backup's own
+ * receive_all: an encrypted link may hold decrypted bytes poll() cannot
+ * see). Any failure ends the migration. */
+static void read_channel(struct backup *b, unsigned k)
+{
+	struct incoming_link *c = &b->in.chan[k];
+	struct channel_ctx cc = {.b = b, .index = k};
+
+	for (int i = 0; i < 64 && c->link && !b->in.failed; i++) {
+		ssize_t n =
+		    c->link->ops->recv(c->link, b->rx_buf, BACKUP_RECV_CHUNK);
+		int ret;
+
+		if (n == -EAGAIN || n == -EINTR)
+			return;
+		if (n <= 0) {
+			incoming_fail(b, EPROTO, "channel %u was dropped: %s",
+				      k,
+				      n == 0 ? "the source closed it"
+					     : strerror((int)-n));
+			return;
+		}
+		c->last_rx_ns = clock_mono_ns();
+		ret = ckpt_decoder_feed_all(&c->dec, b->rx_buf, (size_t)n,
+					    channel_message, &cc);
+		if (ret == -EBADMSG) {
+			b->replica.epochs_rejected++;
+			incoming_fail(b, EPROTO,
+				      "corrupt stream on channel %u: %s", k,
+				      c->dec.err);
+		}
+	}
+}
+
+unsigned incoming_poll_fds(struct backup *b, struct pollfd *pfd)
+{
+	unsigned n = 0;
+
+	for (unsigned k = 1; k < REPL_MAX_CHANNELS; k++) {
+		struct incoming_link *c = &b->in.chan[k];
+
+		if (!c->link)
+			continue;
+		b->in.poll_channel[n] = (uint8_t)k;
+		pfd[n++] = (struct pollfd){.fd = c->link->ops->fd(c->link),
+					   .events = POLLIN};
+	}
+	return n;
+}
+
+void incoming_poll_done(struct backup *b, const struct pollfd *pfd, unsigned n)
+{
+	for (unsigned i = 0; i < n && !b->in.failed; i++)
+		if (pfd[i].revents)
+			read_channel(b, b->in.poll_channel[i]);
+}
+
+uint64_t incoming_channels_deadline(struct backup *b)
+{
+	uint64_t timeout = (uint64_t)b->cfg.detect_timeout_ms * 1000000u;
+	uint64_t deadline = UINT64_MAX;
+
+	if (!b->cfg.incoming || !b->in.channels.open || b->in.failed)
+		return UINT64_MAX;
+	for (unsigned k = 1; k < b->in.channels.count; k++) {
+		const struct incoming_link *c = &b->in.chan[k];
+		/* One that has yet to join has had since the profile. */
+		uint64_t last = c->link ? c->last_rx_ns : b->in.profile_ok_ns;
+
+		if (last + timeout < deadline)
+			deadline = last + timeout;
+	}
+	return deadline;
+}
+
+void incoming_close_channels(struct backup *b)
+{
+	for (unsigned k = 1; k < REPL_MAX_CHANNELS; k++) {
+		struct incoming_link *c = &b->in.chan[k];
+
+		if (!c->link)
+			continue;
+		c->link->ops->close(c->link);
+		c->link = NULL;
+		ckpt_decoder_free(&c->dec);
+	}
+}
+
+/* A further channel's link was admitted: it carries its part of each
+ * pre-copy round from now on. */
+static void join_channel(struct backup *b, struct repl_accepted *a)
+{
+	struct incoming_link *c = &b->in.chan[a->hello.channel];
+
+	c->link = a->link;
+	ckpt_decoder_init(&c->dec);
+	c->last_rx_ns = clock_mono_ns();
+	log_info("incoming: channel %u of %u from %s", a->hello.channel,
+		 b->in.channels.count, a->link->peer);
+	if (incoming_channels_complete(&b->in.channels))
+		log_info("incoming: all %u channels joined",
+			 b->in.channels.count);
+	/* Bytes may already wait decrypted past the HELLO. */
+	read_channel(b, a->hello.channel);
+}
+
 bool incoming_admit(struct backup *b, struct repl_accepted *a)
 {
 	bool migration = a->hello.mode == REPL_MODE_MIGRATE;
+	char why[200];
+	int ret;
 
 	if (!b->cfg.incoming) {
 		if (migration)
@@ -67,15 +218,30 @@ bool incoming_admit(struct backup *b, struct repl_accepted *a)
 		       "not a replication backup");
 		return false;
 	}
-	if (b->session) {
-		refuse(a, EBUSY,
-		       "the destination is busy: another migration is "
-		       "coming in");
+	ret = b->in.failed ? -EBUSY
+			   : incoming_channels_admit(&b->in.channels, &a->hello,
+						     why, sizeof(why));
+	if (ret) {
+		refuse(a, -ret,
+		       b->in.failed ? "the destination is giving up on a "
+				      "failed migration"
+				    : why);
+		return false;
+	}
+	if (a->hello.channel) {
+		join_channel(b, a);
+		return false; /* not the session's link: that is channel 0 */
+	}
+	ret = replica_set_streams(&b->replica, a->hello.channels);
+	if (ret) {
+		refuse(a, EPROTO, "cannot take that many channels");
+		b->in.channels = (struct incoming_channels){0};
 		return false;
 	}
 	b->in.first_rx_ns = clock_mono_ns();
-	log_info("incoming: migration from %s (%llu MiB)", a->link->peer,
-		 (unsigned long long)(a->hello.mem_size >> 20));
+	log_info("incoming: migration from %s (%llu MiB, %u channel%s)",
+		 a->link->peer, (unsigned long long)(a->hello.mem_size >> 20),
+		 a->hello.channels, a->hello.channels == 1 ? "" : "s");
 	return true;
 }
 
@@ -90,6 +256,8 @@ void incoming_fail(struct backup *b, int code, const char *fmt, ...)
 	va_end(ap);
 	b->in.failed = true;
 	b->in.code = code;
+	/* (The further channels close with the backup: one may be feeding
+	 * its decoder right now.) */
 	log_error("incoming: migration failed: %s", b->in.why);
 	if (b->link) {
 		send_cancel(b->link, code, b->in.why);
@@ -127,6 +295,9 @@ static void on_profile(struct backup *b, const struct ckpt_msg *msg)
 		return;
 	}
 	b->in.profile_ok = true;
+	/* The further channels may join now. */
+	b->in.channels.open = true;
+	b->in.profile_ok_ns = clock_mono_ns();
 	log_info("incoming: profile accepted: %s, %llu MiB, %s",
 		 b->in.profile.image_name[0] ? b->in.profile.image_name
 					     : "(image name unknown)",

@@ -33,6 +33,7 @@ static void *map_zeroed(uint64_t size)
 void replica_init(struct replica *r)
 {
 	memset(r, 0, sizeof(*r));
+	r->streams = 1;
 }
 
 void replica_free(struct replica *r)
@@ -44,7 +45,7 @@ void replica_free(struct replica *r)
 	free(r->staged_pfns);
 	free(r->staged_pages);
 	free(r->staged_bitmap);
-	memset(r, 0, sizeof(*r));
+	replica_init(r);
 }
 
 void replica_abort_epoch(struct replica *r)
@@ -60,6 +61,7 @@ void replica_abort_epoch(struct replica *r)
 	r->staging_pages_only = false;
 	r->staged_count = 0;
 	r->staged_have_vcpu = r->staged_have_device = false;
+	r->streams_expected = r->streams_begun = r->streams_ended = 0;
 }
 
 static int begin_epoch(struct replica *r, const struct ckpt_msg *msg)
@@ -237,7 +239,7 @@ static int commit_epoch(struct replica *r)
 
 int replica_message(struct replica *r, const struct ckpt_msg *msg)
 {
-	char why[160];
+	char why[sizeof(r->err)];
 	int ret;
 
 	if (msg->header.type == CKPT_MSG_BEGIN)
@@ -248,13 +250,17 @@ int replica_message(struct replica *r, const struct ckpt_msg *msg)
 	switch (msg->header.type) {
 	case CKPT_MSG_PAGES:
 		why[0] = '\0';
+		r->err[0] = '\0';
 		ret = ckpt_pages_walk(msg->payload, msg->header.length,
 				      r->mem_size / PAGE, stage_page, r, why,
 				      sizeof(why));
 		if (ret) {
-			if (why[0])
-				snprintf(r->err, sizeof(r->err), "%s", why);
-			return reject(r, ret, "%s", r->err);
+			/* A page callback's reason is in r->err, and says
+			 * more than the walk's (reject writes r->err: not
+			 * from itself). */
+			if (r->err[0] || !why[0])
+				snprintf(why, sizeof(why), "%s", r->err);
+			return reject(r, ret, "%s", why);
 		}
 		return 0;
 	case CKPT_MSG_VCPU:
@@ -277,6 +283,92 @@ int replica_message(struct replica *r, const struct ckpt_msg *msg)
 	}
 	return reject(r, -EPROTO, "unexpected message type %u",
 		      msg->header.type);
+}
+
+int replica_set_streams(struct replica *r, unsigned n)
+{
+	if (n < 1 || n > REPLICA_MAX_STREAMS)
+		return -EINVAL;
+	if (r->staging)
+		return -EBUSY;
+	r->streams = n;
+	return 0;
+}
+
+/* A BEGIN from a stream while the epoch is in flight: it joins, if it is
+ * the same epoch, the same kind, and this stream's first. */
+static int join_epoch(struct replica *r, unsigned stream,
+		      const struct ckpt_msg *msg)
+{
+	uint32_t bit = 1u << stream;
+
+	if (msg->begin.epoch != r->staging_epoch)
+		return reject(r, -EPROTO,
+			      "stream %u began epoch %llu while epoch %llu is "
+			      "in flight",
+			      stream, (unsigned long long)msg->begin.epoch,
+			      (unsigned long long)r->staging_epoch);
+	if (!(r->streams_expected & bit))
+		return reject(r, -EPROTO,
+			      "stream %u has no part in epoch %llu (an epoch "
+			      "with state comes on stream 0 alone)",
+			      stream, (unsigned long long)r->staging_epoch);
+	if (r->streams_begun & bit)
+		return reject(r, -EPROTO, "stream %u began epoch %llu twice",
+			      stream, (unsigned long long)r->staging_epoch);
+	if (msg->begin.flags != r->staging_flags ||
+	    msg->begin.mem_size != r->mem_size)
+		return reject(r, -EPROTO,
+			      "stream %u's BEGIN of epoch %llu differs from "
+			      "the first stream's",
+			      stream, (unsigned long long)r->staging_epoch);
+	r->streams_begun |= bit;
+	return 0;
+}
+
+int replica_stream_message(struct replica *r, unsigned stream,
+			   const struct ckpt_msg *msg)
+{
+	uint32_t bit = 1u << stream;
+	int ret;
+
+	if (stream >= r->streams)
+		return reject(r, -EPROTO, "stream %u of %u", stream,
+			      r->streams);
+	if (msg->header.type == CKPT_MSG_BEGIN && r->staging)
+		return join_epoch(r, stream, msg);
+	if (msg->header.type == CKPT_MSG_BEGIN) {
+		bool pages_only = msg->begin.flags & CKPT_BEGIN_PAGES_ONLY;
+
+		if (stream != 0 && !pages_only)
+			return reject(r, -EPROTO,
+				      "epoch %llu with state on stream %u: "
+				      "only stream 0 carries state",
+				      (unsigned long long)msg->begin.epoch,
+				      stream);
+		ret = replica_message(r, msg);
+		if (ret)
+			return ret;
+		r->streams_expected =
+		    pages_only ? (uint32_t)((1ull << r->streams) - 1) : 1u;
+		r->streams_begun = bit;
+		r->streams_ended = 0;
+		r->staging_flags = msg->begin.flags;
+		return 0;
+	}
+	if (r->staging &&
+	    (!(r->streams_begun & bit) || (r->streams_ended & bit)))
+		return reject(r, -EPROTO,
+			      "message type %u on stream %u outside its part "
+			      "of epoch %llu",
+			      msg->header.type, stream,
+			      (unsigned long long)r->staging_epoch);
+	if (msg->header.type == CKPT_MSG_END && r->staging) {
+		r->streams_ended |= bit;
+		if (r->streams_ended != r->streams_expected)
+			return 0; /* the others' parts are still coming */
+	}
+	return replica_message(r, msg);
 }
 
 uint8_t *replica_take_image(struct replica *r)

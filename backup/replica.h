@@ -43,6 +43,15 @@ struct replica {
 	struct vm_device_state staged_device;
 	bool staged_have_vcpu, staged_have_device;
 
+	/*
+	 * Several streams into one epoch (a migration's channels,
+	 * replica_stream_message): which streams the epoch in flight has,
+	 * which began and which ended their part (bit per stream).
+	 */
+	unsigned streams; /* 1 unless replica_set_streams said more */
+	uint32_t streams_expected, streams_begun, streams_ended;
+	uint32_t staging_flags; /* the first BEGIN's, the others must match */
+
 	/* Counters. */
 	uint64_t epochs_committed;
 	uint64_t epochs_rejected;
@@ -62,6 +71,23 @@ void replica_free(struct replica *r);
  * is ahead of the state until an epoch with state commits.
  */
 int replica_message(struct replica *r, const struct ckpt_msg *msg);
+
+/*
+ * A live migration's channels: streams 0..n-1 (n 1..REPLICA_MAX_STREAMS)
+ * each carry their own part of a pre-copy round ("BEGIN r, PAGES..., END
+ * r", each stream a grammar of its own); the round commits when every
+ * stream's END r arrived, and not before. An epoch with state (the final
+ * one) comes on stream 0 alone. A stream that begins an epoch while
+ * another is in flight, twice, or has no part in it is rejected like a
+ * corrupt epoch; so is a page that two streams both carry. 0 or -EINVAL
+ * (n out of range), -EBUSY (an epoch in flight).
+ */
+#define REPLICA_MAX_STREAMS 32u
+int replica_set_streams(struct replica *r, unsigned n);
+/* replica_message for stream (< the count set; replica_message is stream
+ * 0 of 1): 1 when the epoch committed, 0 to go on, -errno rejected. */
+int replica_stream_message(struct replica *r, unsigned stream,
+			   const struct ckpt_msg *msg);
 
 /* Drop a partially received epoch (link lost mid-epoch). */
 void replica_abort_epoch(struct replica *r);

@@ -47,7 +47,8 @@ int repl_encode_hello(struct ckpt_buf *out, const struct repl_hello *h)
 	put_u64(p + 8, h->session);
 	put_u64(p + 16, h->mem_size);
 	put_u32(p + 24, h->epoch_ms);
-	put_u32(p + 28, 0);
+	memcpy(p + 28, &h->channel, 2);
+	memcpy(p + 30, &h->channels, 2);
 	return ckpt_encode_blob(out, (enum ckpt_msg_type)REPL_MSG_HELLO, 0, p,
 				sizeof(p));
 }
@@ -120,9 +121,16 @@ int repl_decode_hello(const struct ckpt_msg *msg, struct repl_hello *h)
 	memcpy(&h->session, p + 8, 8);
 	memcpy(&h->mem_size, p + 16, 8);
 	memcpy(&h->epoch_ms, p + 24, 4);
-	h->reserved = 0;
+	memcpy(&h->channel, p + 28, 2);
+	memcpy(&h->channels, p + 30, 2);
 	if (h->version != REPL_VERSION || h->mode > REPL_MODE_MIGRATE ||
 	    h->mem_size == 0 || h->mem_size % 4096)
+		return -EINVAL;
+	if (h->mode != REPL_MODE_MIGRATE)
+		return h->channel || h->channels ? -EINVAL : 0;
+	if (!h->channels)
+		h->channels = 1;
+	if (h->channels > REPL_MAX_CHANNELS || h->channel >= h->channels)
 		return -EINVAL;
 	return 0;
 }

@@ -77,13 +77,22 @@ enum repl_mode {
 	REPL_MODE_MIGRATE = 4,
 };
 
+/* A migration's parallel channels (--channels N): N links of one
+ * session; channel 0 carries the protocol, 1..N-1 only pre-copy pages. */
+#define REPL_MAX_CHANNELS 8u
+
 struct repl_hello {
 	uint32_t version;
 	uint32_t mode; /* enum repl_mode */
 	uint64_t session; /* random per primary run: a new one means resync */
 	uint64_t mem_size;
 	uint32_t epoch_ms;
-	uint32_t reserved;
+	/*
+	 * Mode MIGRATE only (0 otherwise): which of the session's channels
+	 * this link is, of how many (0 is read as 1: a single-link source).
+	 */
+	uint16_t channel;
+	uint16_t channels;
 };
 
 /* HANDOVER flags */
@@ -153,7 +162,10 @@ int repl_decode_frames(const struct ckpt_msg *msg,
 int repl_encode_digests(struct ckpt_buf *out, uint64_t epoch,
 			const uint64_t *digests, uint32_t count, uint32_t flags);
 
-/* Decode a message's payload (already CRC-checked by the decoder). */
+/* Decode a message's payload (already CRC-checked by the decoder).
+ * HELLO: -EINVAL also for channel fields outside a migration, more than
+ * REPL_MAX_CHANNELS channels, or a channel number not below the count;
+ * channels comes back as at least 1 in mode MIGRATE. */
 int repl_decode_hello(const struct ckpt_msg *msg, struct repl_hello *h);
 /* Points *digests into the payload (unaligned-safe copy-out is the
  * caller's: use repl_digest_at). 0 or -EINVAL. */

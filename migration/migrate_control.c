@@ -112,6 +112,24 @@ static void report_fields(struct report *r, const struct migrate_args *a,
 	report_f(r, "bandwidth_wait_ms", "held back by --max-bandwidth", 1,
 		 (double)m->rate_waited_ns / 1e6, "ms");
 	report_u64(r, "channels", "channels", m->channels);
+	report_list_open(r, "channel_bytes", "bytes sent per channel");
+	for (unsigned i = 0; i < m->channels && i < REPL_MAX_CHANNELS; i++) {
+		char label[24];
+
+		snprintf(label, sizeof(label), "channel %u", i);
+		report_u64(r, NULL, label, m->channel_bytes[i]);
+	}
+	report_close(r);
+	report_list_open(r, "channel_cpu_ms",
+			 "pre-copy CPU of each channel's thread");
+	for (unsigned i = 0; i < m->channels && i < REPL_MAX_CHANNELS; i++) {
+		char label[24];
+
+		snprintf(label, sizeof(label), "channel %u", i);
+		report_f(r, NULL, label, 1, (double)m->channel_cpu_ns[i] / 1e6,
+			 "ms");
+	}
+	report_close(r);
 	report_u64(r, "late_frames", "frames forwarded after DONE",
 		   m->late_frames);
 	report_u64(r, "max_downtime_ms", "--max-downtime", a->max_downtime_ms);
@@ -202,14 +220,6 @@ static int cmd_migrate(void *ctx, struct control_request *req)
 		control_error(req, "migrate: %s", why);
 		return 0;
 	}
-	if (a.channels > 1) {
-		control_error(req,
-			      "migrate: --channels %u: only 1 channel is "
-			      "implemented (docs/migration.md says why "
-			      "and how N would work)",
-			      a.channels);
-		return 0;
-	}
 	if (a.key_file && key_file_load(a.key_file, key, why, sizeof(why))) {
 		control_error(req, "migrate: --key-file '%s': %s", a.key_file,
 			      why);
@@ -234,9 +244,12 @@ static int cmd_migrate(void *ctx, struct control_request *req)
 	p.ctx = &rc;
 	if (!req->json)
 		control_replyf(
-		    req, "migrating to %s (max downtime %u ms%s%s)\n", a.dest,
-		    a.max_downtime_ms, a.auto_converge ? ", auto-converge" : "",
-		    a.max_bandwidth_mib ? ", bandwidth capped" : "");
+		    req,
+		    "migrating to %s (max downtime %u ms%s%s, %u channel%s)\n",
+		    a.dest, a.max_downtime_ms,
+		    a.auto_converge ? ", auto-converge" : "",
+		    a.max_bandwidth_mib ? ", bandwidth capped" : "", a.channels,
+		    a.channels == 1 ? "" : "s");
 	log_info("migration to %s started", a.dest);
 	ret = migrate_run(m, mc->vm, &p, &rep);
 	pthread_mutex_lock(&mc->lock);

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/transport.h"
+#include "migration/migrate_channels.h"
 #include "migration/migrate_link.h"
 #include "vmm/vm.h"
 
@@ -18,9 +19,11 @@
 #define PROFILE_TIMEOUT_NS (10000 * MS)
 #define READY_TIMEOUT_NS   (5000 * MS)
 #define DONE_TIMEOUT_NS	   (10000 * MS)
-/* Rounds go out in sends of about this much (pipelined, not one buffer
- * of guest-memory size). */
-#define SEND_BATCH_BYTES (1u << 20)
+/* With several channels, the destination commits a round within this
+ * (every channel's part arrived) before the next one goes out. */
+#define ROUND_ACK_TIMEOUT_NS (10000 * MS)
+/* How long a broken link's reason may lag behind on channel 0. */
+#define REASON_WAIT_NS (200 * MS)
 /* Staging a round may keep between rounds (the replicator's figure). */
 #define STAGING_KEEP_PAGES 16384u
 /*
@@ -53,7 +56,7 @@ const char *migrate_result_name(enum migrate_result r)
 void migrate_init(struct migration *m)
 {
 	memset(m, 0, sizeof(*m));
-	pthread_mutex_init(&m->send_lock, NULL);
+	mchan_init(m);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
 	vm_snapshot_init(&m->snap);
@@ -112,6 +115,10 @@ static int cancelled(struct migration *m)
 /* The link broke or the destination cancelled: say which. */
 static int link_failed(struct migration *m, const char *when)
 {
+	/* With channels, another link may break before channel 0's CANCEL
+	 * saying why was read. */
+	if (m->p.channels > 1)
+		mlink_await_reason(m, REASON_WAIT_NS);
 	pthread_mutex_lock(&m->lock);
 	if (m->remote_cancelled) {
 		m->rep->remote_code = (int)m->remote_cancel.code;
@@ -158,6 +165,53 @@ static bool profile_answered(const struct migration *m)
 	return m->profile_ok;
 }
 
+/* The further channels, once the destination accepted the profile (it
+ * admits them to this session only then). */
+static int open_channels(struct migration *m)
+{
+	int ret = mlink_open_channels(m);
+
+	if (ret == -ECANCELED || mlink_cancelled(m))
+		return cancelled(m);
+	if (ret)
+		return fail(m, MIGRATE_FAILED, ret, "%s", m->link_error);
+	ret = mchan_start(m);
+	if (ret)
+		return fail(m, MIGRATE_FAILED, ret,
+			    "cannot start the channel encoders: %s",
+			    strerror(-ret));
+	return 0;
+}
+
+static bool previous_round_acked(const struct migration *m)
+{
+	return m->acked_epoch >= m->epoch;
+}
+
+/*
+ * With several channels the parts of a round travel apart: the next epoch
+ * (a round or the final one) goes out only once the destination committed
+ * the last round, so no channel can start round r + 1 (whose deltas are
+ * against round r's pages) while another still carries round r.
+ */
+static int wait_round_committed(struct migration *m)
+{
+	int ret;
+
+	if (m->p.channels < 2 || !m->epoch)
+		return 0;
+	ret = mlink_wait(m, previous_round_acked, ROUND_ACK_TIMEOUT_NS, true);
+	if (ret == -ECANCELED)
+		return cancelled(m);
+	if (ret == -ETIMEDOUT)
+		return fail(m, MIGRATE_FAILED, ret,
+			    "the destination did not commit round %llu "
+			    "within %llu s",
+			    (unsigned long long)m->epoch,
+			    ROUND_ACK_TIMEOUT_NS / 1000000000ull);
+	return ret ? link_failed(m, "during pre-copy") : 0;
+}
+
 /* PROFILE, then the destination's verdict before any page moves. */
 static int offer_profile(struct migration *m)
 {
@@ -185,7 +239,7 @@ static int offer_profile(struct migration *m)
 	m->rep->rtt_ns = clock_mono_ns() - t0;
 	precopy_plan_set_fixed_cost(&m->plan,
 				    2 * m->rep->rtt_ns + FIXED_COST_LOCAL_NS);
-	return 0;
+	return open_channels(m);
 }
 
 static int collect_full(struct vm *vm, void *arg)
@@ -220,13 +274,6 @@ static long collect_round(struct migration *m, bool full)
 	return ret ? ret : (long)s->npages;
 }
 
-static const uint8_t *cache_base(void *ctx, uint64_t pfn)
-{
-	struct migration *m = ctx;
-
-	return delta_cache_lookup(&m->cache, pfn);
-}
-
 /* The destination now holds these pages: what later deltas are against. */
 static void cache_pages(struct migration *m)
 {
@@ -236,54 +283,26 @@ static void cache_pages(struct migration *m)
 				s->full);
 }
 
-static int send_batch(struct migration *m, bool last)
-{
-	int ret;
-
-	if (!last && m->buf.len < SEND_BATCH_BYTES)
-		return 0;
-	ret = mlink_send(m, &m->buf, true);
-	ckpt_buf_reset(&m->buf);
-	return ret;
-}
-
-/* A pre-copy round: the snapshot's pages as one pages-only epoch,
- * streamed in batches. */
+/* A pre-copy round: the snapshot's pages as one pages-only epoch, split
+ * among the channels, each part streamed in batches. */
 static int send_round(struct migration *m)
 {
 	struct vm_snapshot *s = &m->snap;
 	struct ckpt_begin begin = {
 	    .version = CKPT_VERSION,
-	    .flags = CKPT_BEGIN_PAGES_ONLY | (s->full ? CKPT_BEGIN_FULL : 0),
 	    .mem_size = m->vm->mem_size,
 	};
-	struct ckpt_end end = {.page_count = s->npages, .message_count = 1};
 	int ret;
 
 	/* (Without manual protect a paused collect closed it already.) */
 	if (m->vm->dirty_manual_protect)
 		vm_snapshot_end_round(s);
+	ret = wait_round_committed(m);
+	if (ret)
+		return ret;
 	begin.flags = CKPT_BEGIN_PAGES_ONLY | (s->full ? CKPT_BEGIN_FULL : 0);
 	s->epoch = begin.epoch = ++m->epoch;
-	ckpt_buf_reset(&m->buf);
-	ret = ckpt_encode_begin(&m->buf, &begin);
-	for (size_t i = 0; !ret && i < s->npages;) {
-		size_t n = s->npages - i;
-
-		if (n > CKPT_MAX_PAGES_PER_MSG)
-			n = CKPT_MAX_PAGES_PER_MSG;
-		ret = vm_snapshot_encode_pages(s, i, n, cache_base, m,
-					       m->p.compress, &m->buf, NULL);
-		if (!ret)
-			ret = send_batch(m, false);
-		end.message_count++;
-		i += n;
-	}
-	end.message_count++;
-	if (!ret)
-		ret = ckpt_encode_end(&m->buf, s->epoch, &end);
-	if (!ret)
-		ret = send_batch(m, true);
+	ret = mchan_send_round(m, &begin);
 	if (ret)
 		return send_failed(m, ret, "during pre-copy");
 	cache_pages(m);
@@ -388,16 +407,6 @@ static bool done_received(const struct migration *m)
 	return m->done;
 }
 
-static bool link_open(struct migration *m)
-{
-	bool open;
-
-	pthread_mutex_lock(&m->lock);
-	open = m->link && !m->closed;
-	pthread_mutex_unlock(&m->lock);
-	return open;
-}
-
 /*
  * Frames that reached this host's TAP while the VM was frozen: the clients
  * sent them before the switch learnt the guest's new port (the
@@ -442,7 +451,7 @@ static void forward_late_frames(struct migration *m)
 		return;
 	for (unsigned i = 0; i < FORWARD_BATCH; i++)
 		frames[i] = f->data[i];
-	while (clock_mono_ns() < until && link_open(m)) {
+	while (clock_mono_ns() < until && mlink_open_now(m)) {
 		if (vm_call_paused(m->vm, drain_nic, f) || !f->count) {
 			clock_sleep_until(clock_mono_ns() + FORWARD_POLL_NS);
 			continue;
@@ -459,7 +468,7 @@ static void forward_late_frames(struct migration *m)
 /* Before GO: the VM runs on here. */
 static int abort_cutover(struct migration *m, int ret)
 {
-	if (link_open(m))
+	if (mlink_open_now(m))
 		mlink_signal(m, REPL_MSG_HANDOVER_ABORT, m->epoch);
 	vm_set_frozen(m->vm, false);
 	log_warn("migration: cutover aborted (%s); the VM runs on here",
@@ -475,8 +484,9 @@ static int send_final(struct migration *m)
 
 	m->snap.epoch = ++m->epoch;
 	ckpt_buf_reset(&m->buf);
-	ret = vm_snapshot_encode_with(&m->snap, m->vm->mem_size, cache_base, m,
-				      m->p.compress, NULL, &m->buf, &st);
+	ret =
+	    vm_snapshot_encode_with(&m->snap, m->vm->mem_size, mchan_cache_base,
+				    m, m->p.compress, NULL, &m->buf, &st);
 	if (ret)
 		return fail(m, MIGRATE_FAILED, ret,
 			    "cannot encode the final epoch: %s",
@@ -504,6 +514,10 @@ static int cutover(struct migration *m)
 {
 	int ret;
 
+	/* (The VM still runs: this wait costs no downtime.) */
+	ret = wait_round_committed(m);
+	if (ret)
+		return ret;
 	__atomic_store_n(&m->cutover, 1, __ATOMIC_RELEASE);
 	ret = vm_call_paused(m->vm, final_collect, m);
 	if (ret)
@@ -595,7 +609,11 @@ int migrate_run(struct migration *m, struct vm *vm,
 	rep->channels = p->channels;
 	if (p->timeout_ns)
 		m->deadline_ns = t0 + p->timeout_ns;
-	ret = migrate_setup(m);
+	if (p->channels < 1 || p->channels > REPL_MAX_CHANNELS)
+		ret = fail(m, MIGRATE_FAILED, -EINVAL, "%u channels: 1..%u",
+			   p->channels, REPL_MAX_CHANNELS);
+	else
+		ret = migrate_setup(m);
 	if (!ret)
 		ret = offer_profile(m);
 	if (!ret)
@@ -605,11 +623,17 @@ int migrate_run(struct migration *m, struct vm *vm,
 	/* The destination discards and exits; tell it why (after GO it is
 	 * on its own: gone, or silent). */
 	if (ret && rep->result != MIGRATE_REFUSED &&
-	    __atomic_load_n(&m->cutover, __ATOMIC_ACQUIRE) < 2 && link_open(m))
+	    __atomic_load_n(&m->cutover, __ATOMIC_ACQUIRE) < 2 &&
+	    mlink_open_now(m))
 		mlink_cancel(m, -ret > 0 ? -ret : ECANCELED, rep->why);
 	/* The throttle ends with the migration, whatever its outcome. */
 	vm_throttle_set(vm, 0);
+	mchan_stop(m);
 	mlink_close(m);
+	for (unsigned i = 0; i < p->channels && i < REPL_MAX_CHANNELS; i++) {
+		rep->channel_bytes[i] = m->chan[i].bytes_sent;
+		rep->channel_cpu_ns[i] = m->chan[i].cpu_ns;
+	}
 	rep->total_ns = clock_mono_ns() - t0;
 	if (!ret)
 		rep->result = MIGRATE_COMPLETED;

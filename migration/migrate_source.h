@@ -21,6 +21,12 @@
  * whole migration; it starts one thread of its own that reads the
  * destination's messages, sends heartbeats and watches for a cancel, a
  * timeout, the caller's client going away or the VM stopping.
+ *
+ * Channels (--channels N, migration/migrate_channels.h): N links of one
+ * session; each pre-copy round is split by pfn among N encoders (the
+ * engine's thread for channel 0, one thread per further channel), each
+ * sending its part as an epoch of its own on its link. Channel 0 alone
+ * carries the profile, the final epoch and the handover.
  */
 #ifndef RRVM_MIGRATE_SOURCE_H
 #define RRVM_MIGRATE_SOURCE_H
@@ -57,7 +63,7 @@ struct migrate_params {
 	const uint8_t *key;	       /* NULL: --insecure */
 	struct precopy_params precopy; /* max downtime, auto-converge */
 	uint64_t max_bandwidth;	       /* bytes/s; 0 = unlimited */
-	unsigned channels;	       /* 1 */
+	unsigned channels;	       /* 1..REPL_MAX_CHANNELS */
 	uint64_t timeout_ns;	       /* to reach the cutover; 0 = none */
 	enum ckpt_compression compress;
 	uint64_t delta_cache_bytes; /* XOR deltas of resent pages */
@@ -96,8 +102,34 @@ struct migrate_report {
 	uint64_t rate_waited_ns;       /* held back by --max-bandwidth */
 	unsigned throttle_max;
 	unsigned channels;
+	/* Per channel: bytes sent, and CPU time its encoder/sender thread
+	 * spent on pre-copy rounds. */
+	uint64_t channel_bytes[REPL_MAX_CHANNELS];
+	uint64_t channel_cpu_ns[REPL_MAX_CHANNELS];
 	uint64_t late_frames; /* forwarded after DONE */
 	bool frozen;	      /* the VM is still frozen here (UNKNOWN) */
+};
+
+struct migration;
+
+/* One link of the migration (migrate_link.c) and its encoder
+ * (migrate_channels.c). */
+struct migrate_channel {
+	struct migration *m;
+	unsigned index;
+	struct transport *link;
+	pthread_mutex_t send_lock;
+	uint64_t last_send_ns;	  /* __atomic */
+	uint64_t send_started_ns; /* __atomic: a send in progress since */
+	uint64_t bytes_sent;	  /* __atomic */
+	uint64_t cpu_ns;	  /* its thread's CPU on rounds */
+	struct ckpt_buf buf;	  /* its encoder's */
+	/* Channels 1..N-1: the encoder thread and its part of the round
+	 * (snapshot indexes first .. first + count - 1). */
+	pthread_t thread;
+	bool thread_running;
+	size_t first, count;
+	int result;
 };
 
 /* Everything a migration holds; opaque to callers but for the fields
@@ -111,12 +143,21 @@ struct migration {
 	char cancel_why[160];
 	int cutover; /* __atomic: 1 frozen, 2 GO sent */
 
-	/* The link (migrate_link.c). */
-	struct transport *link;
-	pthread_mutex_t send_lock;
-	uint64_t last_send_ns;	  /* __atomic */
-	uint64_t send_started_ns; /* __atomic: a send in progress since */
-	struct rate_limit rate;
+	/* The links (migrate_link.c): chan[0] first, the others after the
+	 * profile was accepted; the watchdog reads chan[0 .. open - 1]. */
+	struct migrate_channel chan[REPL_MAX_CHANNELS];
+	unsigned channels_open; /* __atomic */
+	uint64_t session;
+	struct rate_limit rate; /* one bucket for all channels */
+
+	/* The channel encoders' round (migrate_channels.c). */
+	pthread_mutex_t work_lock;
+	pthread_cond_t work_cond;
+	uint64_t work_generation;
+	unsigned work_pending;
+	bool work_stop;
+	struct ckpt_begin work_begin;
+
 	pthread_t watchdog;
 	bool watchdog_running;
 	int stop_watchdog;    /* __atomic */

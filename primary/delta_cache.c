@@ -75,6 +75,13 @@ const uint8_t *delta_cache_lookup(struct delta_cache *c, uint64_t pfn)
 	return c->pages + (slot - 1) * PAGE;
 }
 
+const uint8_t *delta_cache_peek(const struct delta_cache *c, uint64_t pfn)
+{
+	uint32_t slot = c->capacity && pfn < c->mem_pages ? c->slot_of[pfn] : 0;
+
+	return slot ? c->pages + (slot - 1) * PAGE : NULL;
+}
+
 /* A slot for a page not cached yet: a free one, else CLOCK's victim. */
 static size_t take_slot(struct delta_cache *c)
 {

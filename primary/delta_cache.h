@@ -53,6 +53,9 @@ void delta_cache_free(struct delta_cache *c);
 /* The backup's content of pfn, or NULL if not cached; counts a hit or a
  * miss. The pointer stays valid until the next store or reset. */
 const uint8_t *delta_cache_lookup(struct delta_cache *c, uint64_t pfn);
+/* The same without counting: safe from several threads at once while
+ * nothing is stored (a migration's channel encoders). */
+const uint8_t *delta_cache_peek(const struct delta_cache *c, uint64_t pfn);
 
 /* The backup now holds `page` at pfn: cache it, evicting if full. */
 void delta_cache_store(struct delta_cache *c, uint64_t pfn,

@@ -19,6 +19,9 @@ Faults are armed by a command and hit the current connection once:
               END if the epoch has no pages) - the frame's CRC no longer
               matches, so the backup must reject the epoch. The bytes flipped
               are in the middle of the payload.
+  flip-conn K like flip (one byte), but only on connection K (1 = the
+              first the proxy accepted, 2 = the second...): e.g. one channel
+              of a migration over several (`migrate --channels N`).
   flip-chunk  flip one byte at a random offset of the next chunk read from
               the primary, wherever it falls (header or payload; may hit a
               heartbeat).
@@ -172,7 +175,7 @@ class Proxy:
         self.listen.bind(args.listen)
         self.listen.listen(4)
         self.conns = []
-        self.armed = []         # list of (command, arg)
+        self.armed = []         # list of (command, arg, conn or None)
         self.ctl = None
         self.ctl_buf = b""
         self.stop = False
@@ -215,10 +218,17 @@ class Proxy:
                 c.hold_until = now() + ms / 1000.0
             emit(event="hold", ms=ms, conns=[c.id for c in self.conns])
             return
+        if cmd == "flip-conn":
+            if not arg or not arg.isdigit():
+                emit(event="error", error="flip-conn needs a connection number")
+                return
+            self.armed.append(("flip", 1, int(arg)))
+            emit(event="armed", command=cmd, arg=arg)
+            return
         if cmd not in ("flip", "flip-chunk", "cut", "cut-chunk"):
             emit(event="error", error="unknown command %r" % line.strip())
             return
-        self.armed.append((cmd, int(arg) if arg and arg.isdigit() else 1))
+        self.armed.append((cmd, int(arg) if arg and arg.isdigit() else 1, None))
         emit(event="armed", command=cmd, arg=arg)
 
     def read_control(self):
@@ -258,6 +268,8 @@ class Proxy:
             c.pending += data
             return True
         fault = self.armed[0] if self.armed else None
+        if fault and fault[2] is not None and fault[2] != c.id:
+            fault = None  # aimed at another connection
         kind = fault[0] if fault else None
         if kind == "flip-chunk":
             self.armed.pop(0)
@@ -362,7 +374,7 @@ class Proxy:
         pos, typ, length, epoch = cut_at[0]
         pos = min(pos, len(data))
         self.send_b(c, data[:pos])
-        _, pause_ms = self.armed.pop(0)
+        _, pause_ms, _ = self.armed.pop(0)
         if pause_ms > 1:
             self.accept_after = now() + pause_ms / 1000.0
         emit(event="cut", conn=c.id, mode="framed", epoch=epoch,

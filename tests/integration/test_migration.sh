@@ -4,7 +4,8 @@
 # replication link), real KVM, real clients.
 #
 #  1. kv under the consistency client (incr,keys) and redis-benchmark -c
-#     50: pri -> bak, then back and forth, 5 migrations in all; each exits
+#     50: pri -> bak, then back and forth, 5 migrations in all (the 2nd to
+#     4th over 2, 4 and 2 channels); each exits
 #     0, the source process ends, the VM answers from the destination;
 #     the client: 0 violations, 0 reconnects, every key read back;
 #     redis-benchmark: no error. The second leg runs from the VM that came
@@ -19,10 +20,10 @@
 #     host,-cx16: the message names cx16; nothing moved, the source serves);
 #     a second source while a migration comes in (refused: busy); --timeout
 #     without auto-converge (timed out, the source serves, unthrottled; the
-#     destination exits non-zero); the destination killed mid-way (the
-#     source says so and serves); a corrupt stream (through
-#     experiments/lib/corrupt_proxy.py, --insecure: it reads plaintext
-#     framing); migrate-cancel during auto-converge (the throttle ends);
+#     destination exits non-zero); the destination killed mid-way over 3
+#     channels (the source says so and serves); a corrupt stream, one
+#     channel and channel 1 of 2 (through experiments/lib/corrupt_proxy.py,
+#     --insecure: it reads plaintext framing); migrate-cancel during auto-converge (the throttle ends);
 #     then --auto-converge converges, and the bandwidth cap held (total
 #     time >= bytes / cap).
 #  4. rrvm primary: migrate refused while protected (says unprotect or
@@ -73,7 +74,7 @@ mig_run() {
 key() { echo --key-file "$RRVM_KEY_FILE"; }
 # mig_summary: one line of the report.
 mig_summary() {
-	jq -c '{result, error, rounds, bytes_sent, total_ms, downtime_ms, dest_downtime_ms, final_pages, late_frames, throttle_max}' \
+	jq -c '{result, error, rounds, bytes_sent, total_ms, downtime_ms, dest_downtime_ms, final_pages, late_frames, throttle_max, channels, channel_bytes}' \
 		<<<"$MIG_JSON" 2>/dev/null || echo "$MIG_JSON"
 }
 
@@ -110,9 +111,15 @@ wait_for 10 --pid "$CC_PID" test -s "$CC_CSV" ||
 	t_fail "the consistency client did not start: $(tail -n 5 "$CC_LOG")"
 sleep 1
 host=pri
+# Migrations 2-4 over parallel channels (--channels N): each channel
+# carries its part of every round.
+CHANNELS=(0 1 2 4 2 1)
 for i in 1 2 3 4 5; do
 	to=$(other "$host")
-	migrate_ok "kv #$i $host->$to" "$G_PID" "$G_CTL" "$to"
+	n=${CHANNELS[$i]}
+	migrate_ok "kv #$i $host->$to ($n channel(s))" "$G_PID" "$G_CTL" "$to" --channels "$n"
+	t_check "kv #$i: $n channel(s), each sent its part" json_true "$MIG_JSON" \
+		".channels == $n and (.channel_bytes | length) == $n and all(.channel_bytes[]; . > 0)"
 	t_eq "kv #$i: PING from the destination" PONG "$(tb_rcli PING)"
 	t_check "kv #$i: the client is still running" pid_alive "$CC_PID"
 	host=$to
@@ -245,7 +252,7 @@ dest_failed "timeout" "timeout"
 
 mig_incoming "$to" $(key)
 timeout 60 "$RRVM" ctl "$SRC_CTL" migrate "$(rep_ip "$to"):$MIG_PORT" $(key) \
-	--max-bandwidth "$CAP_MIB" --json >"$T_TMP/killed.json" 2>&1 &
+	--max-bandwidth "$CAP_MIB" --channels 3 --json >"$T_TMP/killed.json" 2>&1 &
 M=$!
 wait_for 10 grep -q "profile accepted" "$I_LOG"
 sleep 0.5
@@ -253,11 +260,14 @@ rrvm_kill9 "$I_PID"
 wait "$M"
 MIG_JSON=$(cat "$T_TMP/killed.json")
 t_info "destination killed: $(mig_summary)"
-t_check "destination killed: failed, saying the link broke" json_true "$MIG_JSON" \
-	'.result == "failed" and (.error | test("broke|closed"))'
+t_check "destination killed (3 channels): failed, saying the link broke" json_true "$MIG_JSON" \
+	'.result == "failed" and (.error | test("broke|closed")) and .channels == 3'
 t_check "... the source serves" serving
 
-# Corrupt: through the proxy (plaintext framing only: --insecure).
+# Corrupt: through the proxy (plaintext framing only: --insecure); then
+# over 2 channels with the flip aimed at channel 1 (the proxy's third
+# connection: the first migration's, then channel 0, then channel 1): the
+# destination discards everything, the source serves.
 PX_LOG=$T_TMP/proxy.log PX_FIFO=$T_TMP/proxy.fifo
 mig_incoming "$to" --insecure
 ns_bg "$(tb_ns "$to")" "$PX_LOG" "$T_PY" -u "$RRVM_PROXY" \
@@ -272,6 +282,17 @@ t_check "corrupt stream: failed, the destination said corrupt" json_true "$MIG_J
 	'.result == "failed" and (.error | test("corrupt"))'
 t_check "... the source serves" serving
 dest_failed "corrupt" "corrupt"
+mig_incoming "$to" --insecure
+echo "flip-conn 3" >"$PX_FIFO"
+MIG_JSON=$(timeout 60 "$RRVM" ctl "$SRC_CTL" migrate "$(rep_ip "$to"):7789" --insecure \
+	--max-bandwidth "$CAP_MIB" --channels 2 --json 2>&1)
+t_info "corrupt channel 1: $(mig_summary); proxy: $(grep '"flip"' "$PX_LOG" | tail -n 1)"
+t_check "corrupt channel 1 of 2: the proxy flipped connection 3" \
+	grep -q '"event": "flip", "conn": 3' "$PX_LOG"
+t_check "... failed, the destination said corrupt on channel 1" json_true "$MIG_JSON" \
+	'.result == "failed" and (.error | test("corrupt stream on channel 1")) and .channels == 2'
+t_check "... the source serves" serving
+dest_failed "corrupt channel 1" "corrupt stream on channel 1"
 pid_stop "$PX_PID" 5
 
 # migrate-cancel while auto-converge throttles: the throttle ends.

@@ -31,7 +31,7 @@ static void decode_one(const struct ckpt_buf *buf, struct ckpt_decoder *dec,
 static void test_hello(void **state)
 {
 	struct repl_hello h = {REPL_VERSION, REPL_MODE_REVERSE, 0x1234, 64 << 20,
-			       20, 0},
+			       20, 0, 0},
 			  out;
 	struct ckpt_decoder dec;
 	struct ckpt_buf buf;
@@ -50,10 +50,13 @@ static void test_hello(void **state)
 
 	/* Unknown version, mode or a memory size that is not whole pages. */
 	struct repl_hello bad[] = {
-	    {REPL_VERSION + 1, 1, 1, 4096, 20, 0},
-	    {REPL_VERSION, 9, 1, 4096, 20, 0},
-	    {REPL_VERSION, 1, 1, 4095, 20, 0},
-	    {REPL_VERSION, 1, 1, 0, 20, 0},
+	    {REPL_VERSION + 1, 1, 1, 4096, 20, 0, 0},
+	    {REPL_VERSION, 9, 1, 4096, 20, 0, 0},
+	    {REPL_VERSION, 1, 1, 4095, 20, 0, 0},
+	    {REPL_VERSION, 1, 1, 0, 20, 0, 0},
+	    /* Channel fields belong to migrations only. */
+	    {REPL_VERSION, REPL_MODE_REVERSE, 1, 4096, 20, 0, 2},
+	    {REPL_VERSION, REPL_MODE_REVERSE, 1, 4096, 20, 1, 0},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ckpt_buf_reset(&buf);
@@ -166,6 +169,7 @@ static void test_migration_hello_and_handover(void **state)
 			       7,
 			       64 << 20,
 			       0,
+			       0,
 			       0},
 			  out;
 	struct repl_handover ho = {REPL_HANDOVER_MIGRATE, ""}, hout;
@@ -182,7 +186,42 @@ static void test_migration_hello_and_handover(void **state)
 	assert_int_equal(out.mode, REPL_MODE_MIGRATE);
 	assert_string_equal(repl_mode_name(REPL_MODE_MIGRATE), "migrate");
 	assert_int_equal(repl_mode_parse("migrate", &mode), -EINVAL);
+	/* A single-link source says no channel count: read as 1. */
+	assert_int_equal(out.channel, 0);
+	assert_int_equal(out.channels, 1);
 	ckpt_decoder_free(&dec);
+
+	/* Channels: the number and count come back; a number not below the
+	 * count, or more than REPL_MAX_CHANNELS, is refused. */
+	{
+		static const struct {
+			uint16_t channel, channels;
+			int ret;
+		} cases[] = {
+		    {3, 4, 0},
+		    {7, REPL_MAX_CHANNELS, 0},
+		    {4, 4, -EINVAL},
+		    {1, 0, -EINVAL},
+		    {0, REPL_MAX_CHANNELS + 1, -EINVAL},
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			h.channel = cases[i].channel;
+			h.channels = cases[i].channels;
+			ckpt_buf_reset(&buf);
+			assert_int_equal(repl_encode_hello(&buf, &h), 0);
+			decode_one(&buf, &dec, &msg);
+			assert_int_equal(repl_decode_hello(&msg, &out),
+					 cases[i].ret);
+			if (!cases[i].ret) {
+				assert_int_equal(out.channel, cases[i].channel);
+				assert_int_equal(out.channels,
+						 cases[i].channels);
+			}
+			ckpt_decoder_free(&dec);
+		}
+		h.channel = h.channels = 0;
+	}
 	h.mode = REPL_MODE_MIGRATE + 1;
 	ckpt_buf_reset(&buf);
 	assert_int_equal(repl_encode_hello(&buf, &h), 0);

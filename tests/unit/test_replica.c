@@ -112,9 +112,19 @@ static void make_round(struct ckpt_buf *out, uint64_t epoch, bool full,
 	free(s.pages);
 }
 
-/* Feed a byte stream; returns the number of commits or -1 on reject. */
+/* Feed a byte stream of stream (a migration's channel; -1: plain
+ * replica_message); returns the number of commits or -1 on reject. */
+static int feed_stream(struct replica *r, struct ckpt_decoder *d, int stream,
+		       const uint8_t *p, size_t len);
+
 static int feed(struct replica *r, struct ckpt_decoder *d, const uint8_t *p,
 		size_t len)
+{
+	return feed_stream(r, d, -1, p, len);
+}
+
+static int feed_stream(struct replica *r, struct ckpt_decoder *d, int stream,
+		       const uint8_t *p, size_t len)
 {
 	int commits = 0;
 	size_t off = 0;
@@ -131,7 +141,9 @@ static int feed(struct replica *r, struct ckpt_decoder *d, const uint8_t *p,
 			return -1;
 		if (st == CKPT_DECODE_NEED_MORE)
 			break;
-		ret = replica_message(r, &msg);
+		ret = stream < 0
+			  ? replica_message(r, &msg)
+			  : replica_stream_message(r, (unsigned)stream, &msg);
 		if (ret < 0)
 			return -1;
 		commits += ret;
@@ -455,6 +467,197 @@ static void test_pages_only_round_with_state_refused(void **state)
 	ckpt_buf_free(&b);
 }
 
+/* A round split among channels: streams[i] carries pfns[from[i] ..
+ * from[i + 1] - 1] as its own BEGIN ... END. */
+static void make_parts(struct ckpt_buf *parts, unsigned n, uint64_t epoch,
+		       bool full, const uint64_t *pfns, const size_t *from)
+{
+	for (unsigned i = 0; i < n; i++)
+		make_round(&parts[i], epoch, full, pfns + from[i],
+			   from[i + 1] - from[i]);
+}
+
+/* Channels: a round commits only when every stream's END arrived, in
+ * whatever order the streams come; an epoch with state comes on stream 0
+ * alone. */
+static void test_channel_rounds(void **state)
+{
+	struct replica r;
+	struct ckpt_decoder d[3];
+	struct ckpt_buf parts[3];
+	uint64_t pfns[90], hot[4] = {3, 10, 500, PAGES - 1};
+	size_t thirds[4] = {0, 30, 60, 90}, hot_parts[4] = {0, 2, 4, 4};
+
+	(void)state;
+	memset(guest, 0, MEM);
+	memset(base, 0, MEM);
+	replica_init(&r);
+	assert_int_equal(replica_set_streams(&r, 3), 0);
+	for (int i = 0; i < 3; i++) {
+		ckpt_decoder_init(&d[i]);
+		ckpt_buf_init(&parts[i]);
+	}
+	for (int i = 0; i < 90; i++) {
+		pfns[i] = (uint64_t)i * 11 + 2;
+		scribble(pfns[i], (uint32_t)i + 7);
+	}
+	make_parts(parts, 3, 1, true, pfns, thirds);
+	assert_int_equal(feed_stream(&r, &d[0], 0, parts[0].data, parts[0].len),
+			 0);
+	assert_int_equal(feed_stream(&r, &d[2], 2, parts[2].data, parts[2].len),
+			 0);
+	/* Two of three ENDs: nothing applied yet. */
+	assert_false(r.have_image);
+	assert_int_equal(r.epochs_committed, 0);
+	assert_int_equal(feed_stream(&r, &d[1], 1, parts[1].data, parts[1].len),
+			 1);
+	assert_true(r.have_image);
+	assert_false(r.committed);
+	assert_memory_equal(r.image, guest, MEM);
+
+	/* An incremental round; stream 2's part is empty (BEGIN, END). */
+	for (int i = 0; i < 4; i++)
+		scribble(hot[i], (uint32_t)(900 + i));
+	make_parts(parts, 3, 2, false, hot, hot_parts);
+	assert_int_equal(feed_stream(&r, &d[1], 1, parts[1].data, parts[1].len),
+			 0);
+	assert_int_equal(feed_stream(&r, &d[2], 2, parts[2].data, parts[2].len),
+			 0);
+	assert_int_equal(feed_stream(&r, &d[0], 0, parts[0].data, parts[0].len),
+			 1);
+	assert_int_equal(r.committed_epoch, 2);
+	assert_memory_equal(r.image, guest, MEM);
+
+	/* The final epoch, with state, on stream 0 alone. */
+	scribble(hot[0], 4444);
+	make_epoch(&parts[0], 3, false, hot, 1);
+	assert_int_equal(feed_stream(&r, &d[0], 0, parts[0].data, parts[0].len),
+			 1);
+	assert_true(r.committed);
+	assert_int_equal(r.committed_epoch, 3);
+	assert_memory_equal(r.image, guest, MEM);
+	for (int i = 0; i < 3; i++) {
+		ckpt_decoder_free(&d[i]);
+		ckpt_buf_free(&parts[i]);
+	}
+	replica_free(&r);
+}
+
+/* Start a 2-stream replica on a committed round 1 of pfns 0..9. */
+static void start_streams(struct replica *r, struct ckpt_decoder *d,
+			  struct ckpt_buf *parts)
+{
+	uint64_t pfns[10];
+	size_t halves[3] = {0, 5, 10};
+
+	memset(guest, 0, MEM);
+	memset(base, 0, MEM);
+	replica_init(r);
+	assert_int_equal(replica_set_streams(r, 2), 0);
+	for (int i = 0; i < 2; i++) {
+		ckpt_decoder_init(&d[i]);
+		ckpt_buf_init(&parts[i]);
+	}
+	for (int i = 0; i < 10; i++) {
+		pfns[i] = (uint64_t)i;
+		scribble(pfns[i], (uint32_t)i + 1);
+	}
+	make_parts(parts, 2, 1, true, pfns, halves);
+	assert_int_equal(feed_stream(r, &d[0], 0, parts[0].data, parts[0].len),
+			 0);
+	assert_int_equal(feed_stream(r, &d[1], 1, parts[1].data, parts[1].len),
+			 1);
+	assert_memory_equal(r->image, guest, MEM);
+}
+
+static void stop_streams(struct replica *r, struct ckpt_decoder *d,
+			 struct ckpt_buf *parts)
+{
+	for (int i = 0; i < 2; i++) {
+		ckpt_decoder_free(&d[i]);
+		ckpt_buf_free(&parts[i]);
+	}
+	replica_free(r);
+}
+
+/* What a channel must not do; each is rejected like a corrupt epoch and
+ * leaves the committed image as it was. */
+static void test_channel_rounds_refused(void **state)
+{
+	struct replica r;
+	struct ckpt_decoder d[2];
+	struct ckpt_buf parts[2];
+	uint64_t same[2] = {4, 4}, two[2] = {1, 8};
+	size_t each[3] = {0, 1, 2};
+	uint8_t *before = malloc(MEM);
+
+	(void)state;
+	/* Counts out of range; not while an epoch is in flight. */
+	replica_init(&r);
+	assert_int_equal(replica_set_streams(&r, 0), -EINVAL);
+	assert_int_equal(replica_set_streams(&r, REPLICA_MAX_STREAMS + 1),
+			 -EINVAL);
+	replica_free(&r);
+
+	/* The same page on two streams. */
+	start_streams(&r, d, parts);
+	memcpy(before, r.image, MEM);
+	scribble(4, 77);
+	make_parts(parts, 2, 2, false, same, each);
+	assert_int_equal(feed_stream(&r, &d[0], 0, parts[0].data, parts[0].len),
+			 0);
+	assert_int_equal(replica_set_streams(&r, 3), -EBUSY);
+	assert_int_equal(feed_stream(&r, &d[1], 1, parts[1].data, parts[1].len),
+			 -1);
+	assert_non_null(strstr(r.err, "twice"));
+	assert_memory_equal(r.image, before, MEM);
+	assert_int_equal(r.committed_epoch, 1);
+	stop_streams(&r, d, parts);
+
+	/* A stream that sends its part twice. */
+	start_streams(&r, d, parts);
+	memcpy(before, r.image, MEM);
+	scribble(1, 78);
+	scribble(8, 79);
+	make_parts(parts, 2, 2, false, two, each);
+	assert_int_equal(feed_stream(&r, &d[1], 1, parts[1].data, parts[1].len),
+			 0);
+	ckpt_decoder_reset(&d[1]);
+	assert_int_equal(feed_stream(&r, &d[1], 1, parts[1].data, parts[1].len),
+			 -1);
+	assert_non_null(strstr(r.err, "twice"));
+	assert_memory_equal(r.image, before, MEM);
+	stop_streams(&r, d, parts);
+
+	/* A stream that starts the next round before this one committed. */
+	start_streams(&r, d, parts);
+	memcpy(before, r.image, MEM);
+	make_parts(parts, 2, 2, false, two, each);
+	assert_int_equal(feed_stream(&r, &d[0], 0, parts[0].data, parts[0].len),
+			 0);
+	make_parts(parts, 2, 3, false, two, each);
+	assert_int_equal(feed_stream(&r, &d[1], 1, parts[1].data, parts[1].len),
+			 -1);
+	assert_non_null(strstr(r.err, "in flight"));
+	assert_memory_equal(r.image, before, MEM);
+	stop_streams(&r, d, parts);
+
+	/* State on a stream other than 0; a stream beyond the count. */
+	start_streams(&r, d, parts);
+	memcpy(before, r.image, MEM);
+	make_epoch(&parts[1], 2, false, two, 2);
+	assert_int_equal(feed_stream(&r, &d[1], 1, parts[1].data, parts[1].len),
+			 -1);
+	assert_non_null(strstr(r.err, "only stream 0"));
+	make_parts(parts, 2, 2, false, two, each);
+	assert_int_equal(feed_stream(&r, &d[0], 2, parts[0].data, parts[0].len),
+			 -1);
+	assert_memory_equal(r.image, before, MEM);
+	assert_false(r.committed);
+	stop_streams(&r, d, parts);
+	free(before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +669,8 @@ int main(void)
 	    cmocka_unit_test(test_full_resync_replaces_image),
 	    cmocka_unit_test(test_pages_only_rounds),
 	    cmocka_unit_test(test_pages_only_round_with_state_refused),
+	    cmocka_unit_test(test_channel_rounds),
+	    cmocka_unit_test(test_channel_rounds_refused),
 	};
 
 	return cmocka_run_group_tests_name("replica", tests, setup, teardown);

@@ -151,6 +151,10 @@ UNIT_TESTS += test_vm_profile
 test_vm_profile_SOURCES := vmm/vm_profile.c vmm/cpu_features.c \
 	vmm/boot_info.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
 
+# A migration's channels: which links join the session coming in.
+UNIT_TESTS += test_incoming_channels
+test_incoming_channels_SOURCES := backup/incoming_channels.c
+
 # The options of `rrvm ctl SOCKET migrate` (defaults, ranges, the key).
 UNIT_TESTS += test_migrate_args
 test_migrate_args_SOURCES := migration/migrate_args.c common/number.c
