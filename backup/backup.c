@@ -17,6 +17,12 @@
 #include "vmm/vm_stats.h"
 
 #define RECV_CHUNK (256 * 1024)
+/* Messages read per turn of the receive loop: a flood on the link cannot
+ * starve the detector's clock. */
+#define RECEIVE_BATCH_MAX 64
+/* The confirm window's floor (see confirm_window_ns): a stall of a few
+ * scheduler ticks is common on a loaded host. */
+#define CONFIRM_WINDOW_MIN_NS 20000000ull
 
 const char *backup_detector_name(enum backup_detector d)
 {
@@ -295,7 +301,7 @@ static uint64_t confirm_window_ns(const struct backup *b)
 {
 	uint64_t w = 4ull * b->cfg.heartbeat_ms * 1000000u;
 
-	return w > 20000000u ? w : 20000000u;
+	return w > CONFIRM_WINDOW_MIN_NS ? w : CONFIRM_WINDOW_MIN_NS;
 }
 
 /* The link closed or broke. Returns true if that is a failover. */
@@ -403,7 +409,7 @@ out:
  */
 static bool receive_all(struct backup *b, enum backup_outcome *outcome)
 {
-	for (int i = 0; i < 64 && b->link; i++) {
+	for (int i = 0; i < RECEIVE_BATCH_MAX && b->link; i++) {
 		enum rx_result r = receive(b, outcome);
 
 		if (r == RX_DONE)

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/bpf.h>
 #include <linux/ethtool.h>
 #include <linux/if_ether.h>
 #include <linux/if_xdp.h>
@@ -50,6 +51,13 @@
 #include "common/log.h"
 
 #define CAPTURE_XDP_OBJ_NAME "capture_xdp.bpf.o"
+/*
+ * UMEM frame sizes: the kernel takes a power of two from 2 KiB up to its
+ * page size (4 KiB on x86-64); the small one halves the memory per frame
+ * whenever the snaplen fits.
+ */
+#define XDP_UMEM_FRAME_SMALL 2048u
+#define XDP_UMEM_FRAME_LARGE 4096u
 
 struct xdp_queue {
 	uint32_t queue_id;
@@ -263,14 +271,15 @@ static int xdp_sizes(struct capture_xdp *cx, struct capture_config *cfg)
 	}
 	cx->ring_frames = cfg->ring_frames;
 	cx->tx_frames = cfg->tx_frames;
-	/*
-	 * In copy mode the kernel puts a frame behind XDP_PACKET_HEADROOM
-	 * (256) in its UMEM frame; UMEM frames are 2 or 4 KiB.
-	 */
-	cx->frame_size = cfg->snaplen + 256 <= 2048 ? 2048 : 4096;
-	cx->snaplen = cfg->snaplen < cx->frame_size - 256
+	/* In copy mode the kernel puts a frame behind XDP_PACKET_HEADROOM
+	 * in its UMEM frame. */
+	cx->frame_size =
+	    cfg->snaplen + XDP_PACKET_HEADROOM <= XDP_UMEM_FRAME_SMALL
+		? XDP_UMEM_FRAME_SMALL
+		: XDP_UMEM_FRAME_LARGE;
+	cx->snaplen = cfg->snaplen < cx->frame_size - XDP_PACKET_HEADROOM
 			  ? cfg->snaplen
-			  : cx->frame_size - 256;
+			  : cx->frame_size - XDP_PACKET_HEADROOM;
 	if (cx->snaplen < cfg->snaplen)
 		log_warn("capture: xdp: frames longer than %u bytes cannot be "
 			 "captured (snaplen %u)",

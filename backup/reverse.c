@@ -17,6 +17,18 @@
 #include "vmm/vm_stats.h"
 
 #define CAPTURE_BATCH 64
+/*
+ * Inline forwarding of a frame already logged: a full TX queue drains in
+ * microseconds, so retry briefly rather than lose the frame; 100 x 20 us
+ * bounds the capture thread's stall at 2 ms (TCP would retransmit later).
+ */
+#define INJECT_RETRIES	100
+#define INJECT_RETRY_US 20
+/* Without a backend wake-up interval: how often the capture thread looks
+ * at the stop flag while no frame comes (the wake fd ends it sooner). */
+#define CAPTURE_IDLE_POLL_MS 100
+/* At the stop, the pause between looks at records still being written. */
+#define FINAL_DRAIN_POLL_US 100
 
 int reverse_topology_parse(const char *s, enum reverse_topology *t)
 {
@@ -68,11 +80,11 @@ static void on_frame(void *arg, const struct capture_frame *f)
 	/* ringbuf: the kernel forwarded it, right after logging it. */
 	if (r->cfg.topology == TOPOLOGY_INLINE && !capture_forwards(r->cap)) {
 		/* Logged already: a full TX queue must not lose it. */
-		for (int tries = 0; tries < 100; tries++) {
+		for (int tries = 0; tries < INJECT_RETRIES; tries++) {
 			ret = capture_inject(r->cap, f->data, f->len);
 			if (ret != -EAGAIN && ret != -ENOBUFS)
 				break;
-			usleep(20);
+			usleep(INJECT_RETRY_US);
 		}
 		if (ret == 0)
 			stat_inc(r->stats.forwarded);
@@ -124,7 +136,7 @@ static void *capture_thread(void *arg)
 	    {.fd = r->wake_fd, .events = POLLIN},
 	};
 	uint32_t wake_ms = capture_wake_ms(r->cap);
-	int timeout = wake_ms ? (int)wake_ms : 100;
+	int timeout = wake_ms ? (int)wake_ms : CAPTURE_IDLE_POLL_MS;
 	/* Spinning saves a wake-up per frame; a batched ring has none. */
 	uint32_t spin_us = wake_ms ? 0 : r->cfg.spin_us;
 
@@ -250,7 +262,7 @@ static void drain_final(struct reverse *r)
 		capture_stats(r->cap, &cs);
 		if (!cs.pending)
 			break;
-		usleep(100);
+		usleep(FINAL_DRAIN_POLL_US);
 	} while (clock_mono_ns() < until);
 	if (total)
 		log_info("reverse: %d frame(s) still in the capture logged at "

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rrvm/boot_info.h"
+
 static const char *const mode_names[] = {"none", "buffered", "reverse", "naive",
 					 "migrate"};
 /* What --mode accepts (migrate is a HELLO, never a protection mode). */
@@ -122,7 +124,7 @@ int repl_decode_hello(const struct ckpt_msg *msg, struct repl_hello *h)
 	memcpy(&h->epoch_ms, p + 24, 4);
 	h->reserved = 0;
 	if (h->version != REPL_VERSION || h->mode > REPL_MODE_MIGRATE ||
-	    h->mem_size == 0 || h->mem_size % 4096)
+	    h->mem_size == 0 || h->mem_size % RRVM_PAGE_SIZE)
 		return -EINVAL;
 	return 0;
 }

@@ -13,8 +13,6 @@
 #include "vmm/vm.h"
 #include "vmm/vm_snapshot.h"
 
-#define PAGE 4096u
-
 static int collect_incremental(struct vm *vm, void *arg)
 {
 	return vm_snapshot_collect(vm, arg, false);
@@ -31,13 +29,13 @@ static uint64_t apply_to_base(const struct vm_snapshot *s, uint8_t *base)
 	uint64_t same = 0;
 
 	for (size_t i = 0; i < s->npages; i++) {
-		uint8_t *dst = base + s->pfns[i] * PAGE;
-		const uint8_t *src = s->pages + i * (size_t)PAGE;
+		uint8_t *dst = base + s->pfns[i] * RRVM_PAGE_SIZE;
+		const uint8_t *src = s->pages + i * (size_t)RRVM_PAGE_SIZE;
 
-		if (memcmp(dst, src, PAGE) == 0)
+		if (memcmp(dst, src, RRVM_PAGE_SIZE) == 0)
 			same++;
 		else
-			memcpy(dst, src, PAGE);
+			memcpy(dst, src, RRVM_PAGE_SIZE);
 	}
 	return same;
 }

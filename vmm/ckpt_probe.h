@@ -40,7 +40,7 @@ struct ckpt_probe_result {
 	struct ckpt_probe_epoch *epoch; /* epochs: the primary's collect */
 	struct ckpt_probe_epoch *one_phase; /* epochs, when two_phase */
 	/* Over every epoch collected (both kinds). */
-	uint64_t raw_bytes;	/* pages * 4096 */
+	uint64_t raw_bytes;	/* pages * RRVM_PAGE_SIZE */
 	uint64_t encoded_bytes; /* AUTO (XOR + RLE/LZ4) */
 	uint64_t uncompressed_bytes; /* NONE (raw/zero pages + framing) */
 	uint64_t unchanged_pages; /* reported dirty, content identical */

@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DIRTIER_PAGE_SIZE 4096u
+#include "rrvm/boot_info.h"
+
+#define DIRTIER_PAGE_SIZE	   RRVM_PAGE_SIZE
 #define DIRTIER_MAX_RATE 1000000u	/* pages/s: 4 GB/s of dirty memory */
 #define DIRTIER_DEFAULT_MB 16u
 #define DIRTIER_MAX_MB 4096u
