@@ -254,13 +254,18 @@ int replica_message(struct replica *r, const struct ckpt_msg *msg)
 	switch (msg->header.type) {
 	case CKPT_MSG_PAGES:
 		why[0] = '\0';
+		r->err[0] = '\0'; /* set by stage_page when it refuses */
 		ret = ckpt_pages_walk(msg->payload, msg->header.length,
 				      r->mem_size / RRVM_PAGE_SIZE, stage_page,
 				      r, why, sizeof(why));
 		if (ret) {
-			if (why[0])
-				snprintf(r->err, sizeof(r->err), "%s", why);
-			return reject(r, ret, "%s", r->err);
+			/* stage_page's reason says what was wrong with the
+			 * page; the walker's only that its callback failed. */
+			char reason[sizeof(r->err)];
+
+			snprintf(reason, sizeof(reason), "%s",
+				 r->err[0] ? r->err : why);
+			return reject(r, ret, "%s", reason);
 		}
 		return 0;
 	case CKPT_MSG_VCPU:

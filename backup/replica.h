@@ -47,7 +47,7 @@ struct replica {
 	uint64_t epochs_committed;
 	uint64_t epochs_rejected;
 	uint64_t pages_committed;
-	char err[200]; /* why the last epoch was rejected */
+	char err[200]; /* after a rejection: why (the precise reason) */
 };
 
 void replica_init(struct replica *r);
