@@ -45,7 +45,8 @@ test_kv_SOURCES := guest/services/kv/resp.c guest/services/kv/resp_reply.c \
 
 # Needs /dev/kvm and build/guest/echo.elf (skips otherwise).
 UNIT_TESTS += test_dirty_tracking
-test_dirty_tracking_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) common/log.c
+test_dirty_tracking_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) common/log.c \
+	common/report.c
 
 # Checkpoint codec; links liblz4 (-llz4).
 UNIT_TESTS += test_ckpt_codec
@@ -96,6 +97,11 @@ test_netstate_audit_SOURCES := netstate/frame.c netstate/frame_build.c \
 	netstate/flow.c netstate/replay_gate.c netstate/replay_audit.c common/log.c \
 	common/report.c
 
+# checkpoint-probe's summary (its JSON fields, text from the same calls).
+UNIT_TESTS += test_ckpt_probe
+test_ckpt_probe_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) \
+	common/log.c common/report.c
+
 # One field table for text and JSON reports.
 UNIT_TESTS += test_report
 test_report_SOURCES := common/report.c
@@ -128,13 +134,13 @@ test_key_file_SOURCES := common/key_file.c
 # build/guest/echo.elf also the guest-visible CPUID and snapshots.
 UNIT_TESTS += test_cpu_features
 test_cpu_features_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) \
-	common/log.c tests/unit/kvm_test_vm.c
+	common/log.c common/report.c tests/unit/kvm_test_vm.c
 
 # The vCPU throttle against a CPU-bound guest (needs /dev/kvm and
 # build/guest/echo.elf, skips otherwise).
 UNIT_TESTS += test_vm_throttle
 test_vm_throttle_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) \
-	common/log.c tests/unit/kvm_test_vm.c
+	common/log.c common/report.c tests/unit/kvm_test_vm.c
 
 # The bandwidth cap's token bucket (fake clock; one real-clock case).
 UNIT_TESTS += test_rate_limit
