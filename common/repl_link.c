@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/secure_transport.h"
 #include "common/transport.h"
+#include "vmm/ckpt_codec.h"
 
 /* A connecting peer must authenticate and say HELLO within this. */
 #define REPL_HELLO_TIMEOUT_MS 2000

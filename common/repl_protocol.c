@@ -7,6 +7,10 @@
 #include <string.h>
 
 #include "rrvm/boot_info.h"
+#include "vmm/ckpt_codec.h"
+
+_Static_assert(REPL_DIGESTS_MAX == (CKPT_MAX_PAYLOAD - 8) / 8,
+	       "REPL_DIGESTS_MAX fills exactly one message");
 
 static const char *const mode_names[] = {"none", "buffered", "reverse", "naive",
 					 "migrate"};
