@@ -14,16 +14,16 @@ test_heap_SOURCES := guest/runtime/libc/heap.c
 UNIT_TESTS += test_http
 test_http_SOURCES := guest/services/http/http_parser.c \
 	guest/services/http/http_service.c guest/services/http/http_store.c \
-	guest/services/common/option_parse.c tests/unit/fake_service.c
+	guest/services/lib/option_parse.c tests/unit/fake_service.c
 
 UNIT_TESTS += test_echo
 test_echo_SOURCES := guest/services/echo/echo_service.c \
-	guest/services/common/option_parse.c tests/unit/fake_service.c
+	guest/services/lib/option_parse.c tests/unit/fake_service.c
 
 UNIT_TESTS += test_dirtier
-test_dirtier_SOURCES := guest/services/common/dirtier.c \
-	guest/services/common/crash.c guest/services/common/common_options.c \
-	guest/services/common/option_parse.c tests/unit/fake_service.c
+test_dirtier_SOURCES := guest/services/lib/dirtier.c \
+	guest/services/lib/crash.c guest/services/lib/common_options.c \
+	guest/services/lib/option_parse.c tests/unit/fake_service.c
 
 UNIT_TESTS += test_elf_loader
 test_elf_loader_SOURCES := vmm/elf_loader.c
@@ -41,7 +41,7 @@ test_kv_SOURCES := guest/services/kv/resp.c guest/services/kv/resp_reply.c \
 	guest/services/kv/kv_store.c guest/services/kv/kv_commands.c \
 	guest/services/kv/kv_keys.c guest/services/kv/kv_strings.c \
 	guest/services/kv/kv_lists.c guest/services/kv/kv_service.c \
-	guest/services/common/option_parse.c tests/unit/fake_service.c
+	guest/services/lib/option_parse.c tests/unit/fake_service.c
 
 # Needs /dev/kvm and build/guest/echo.elf (skips otherwise).
 UNIT_TESTS += test_dirty_tracking
