@@ -583,11 +583,11 @@ static void heartbeat_primary(struct backup *b, uint64_t now, uint64_t *next_ns)
 		*next_ns = b->last_tx_ns + hb;
 }
 
-int backup_serve(struct backup *b, volatile int *stop,
+int backup_serve(struct backup *b, const int *stop,
 		 enum backup_outcome *outcome)
 {
 	*outcome = BACKUP_STOPPED;
-	while (!*stop) {
+	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
 		struct pollfd pfd[2];
 		int nfds = 0, wait_ms = -1, link_i = -1;
 		struct repl_accepted acc;

@@ -174,6 +174,11 @@ static void grant_room(struct reverse *r)
 	capture_grant(r->cap, frames, bytes);
 }
 
+static bool capturing(const struct reverse *r)
+{
+	return __atomic_load_n(&r->running, __ATOMIC_ACQUIRE);
+}
+
 int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 {
 	struct capture_config cc;
@@ -230,7 +235,7 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 	}
 	/* Named: benchmarks read its CPU time from /proc/PID/task/TID. */
 	pthread_setname_np(r->thread, "capture");
-	r->running = true;
+	__atomic_store_n(&r->running, true, __ATOMIC_RELEASE);
 	log_info("reverse: %s topology, capturing on %s with %s%s%s%s",
 		 reverse_topology_name(cfg->topology), cfg->capture_if,
 		 capture_name(r->cap),
@@ -273,14 +278,14 @@ static void drain_final(struct reverse *r)
 void reverse_stop_capture(struct reverse *r)
 {
 	uint64_t one = 1;
-	bool was_running = r->running;
+	bool was_running = capturing(r);
 
-	if (r->running) {
+	if (was_running) {
 		__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
 		if (write(r->wake_fd, &one, sizeof(one)) < 0)
 			log_debug("reverse: wake: %s", strerror(errno));
 		pthread_join(r->thread, NULL);
-		r->running = false;
+		__atomic_store_n(&r->running, false, __ATOMIC_RELEASE);
 	}
 	capture_quiesce(r->cap);
 	if (was_running && r->cap)
@@ -349,7 +354,7 @@ static void drain_capture(struct reverse *r)
 {
 	int n;
 
-	if (!r->running)
+	if (!capturing(r))
 		return;
 	do {
 		n = poll_batch(r);
@@ -420,7 +425,8 @@ void reverse_committed(struct reverse *r, uint64_t epoch)
 		    (unsigned long long)epoch, res.missed,
 		    (unsigned long long)ls.missed,
 		    (unsigned long long)cs.drops_kernel,
-		    (unsigned long long)(cs.held + r->stats.overflow_dropped));
+		    (unsigned long long)(cs.held +
+					 stat_read(r->stats.overflow_dropped)));
 	}
 	r->have_digests = false;
 }
@@ -470,7 +476,7 @@ void reverse_report(struct reverse *r, struct report *rep)
 	report_str(rep, "topology", "topology",
 		   reverse_topology_name(r->cfg.topology));
 	report_str(rep, "capture", "capture", reverse_capture_name(r));
-	report_bool(rep, "capturing", "capturing", r->running);
+	report_bool(rep, "capturing", "capturing", capturing(r));
 	/* A gap: the VM got a frame the log never held (docs/capture.md). */
 	report_str(rep, "protection", "protection",
 		   ls.missed ? "FAILED: the primary's VM got frames the backup "

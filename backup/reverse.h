@@ -59,8 +59,8 @@ struct reverse {
 	struct capture *cap;
 	const char *capture_name; /* the backend auto chose (static) */
 	pthread_t thread;
-	bool running;
-	int stop; /* __atomic: set by the stopping thread */
+	bool running; /* __atomic: the capture thread runs */
+	int stop;     /* __atomic: set by the stopping thread */
 	int wake_fd;
 	/*
 	 * Drain barrier: a commit first empties the capture into the log
