@@ -179,9 +179,9 @@ static bool capturing(const struct reverse *r)
 	return __atomic_load_n(&r->running, __ATOMIC_ACQUIRE);
 }
 
-int reverse_start(struct reverse *r, const struct reverse_config *cfg)
+/* Log, gate and locks: everything but the capture. */
+static int reverse_init(struct reverse *r, const struct reverse_config *cfg)
 {
-	struct capture_config cc;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -203,21 +203,14 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 	}
 	/* Frames lost on the way to the primary must not fill the log. */
 	replay_log_set_stale(&r->log, REPLAY_STALE_NS);
-	ret = replay_gate_init(&r->gate, cfg->guest_ip,
-			       REPLAY_GATE_DEFAULT_MAX_FLOWS);
-	if (ret)
-		return ret;
-	capture_config_init(&cc);
-	cc.promisc = true;
-	cc.immediate = true;
-	cc.guest_ip4 = cfg->guest_ip;
-	cc.steal = cfg->topology == TOPOLOGY_INLINE;
-	cc.inject_ifname =
-	    cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : NULL;
-	ret = capture_open(&r->cap, cfg->backend, cfg->capture_if,
-			   cfg->guest_mac, &cc);
-	if (ret)
-		return ret;
+	return replay_gate_init(&r->gate, cfg->guest_ip,
+				REPLAY_GATE_DEFAULT_MAX_FLOWS);
+}
+
+/* Take cap (closed here on failure) and start the capture thread. */
+static int reverse_run(struct reverse *r, struct capture *cap)
+{
+	r->cap = cap;
 	r->capture_name = capture_name(r->cap);
 	/*
 	 * Frames the kernel forwards on several CPUs can reach the primary
@@ -236,6 +229,32 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 	/* Named: benchmarks read its CPU time from /proc/PID/task/TID. */
 	pthread_setname_np(r->thread, "capture");
 	__atomic_store_n(&r->running, true, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int reverse_start(struct reverse *r, const struct reverse_config *cfg)
+{
+	struct capture_config cc;
+	struct capture *cap;
+	int ret;
+
+	ret = reverse_init(r, cfg);
+	if (ret)
+		return ret;
+	capture_config_init(&cc);
+	cc.promisc = true;
+	cc.immediate = true;
+	cc.guest_ip4 = cfg->guest_ip;
+	cc.steal = cfg->topology == TOPOLOGY_INLINE;
+	cc.inject_ifname =
+	    cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : NULL;
+	ret = capture_open(&cap, cfg->backend, cfg->capture_if, cfg->guest_mac,
+			   &cc);
+	if (ret)
+		return ret;
+	ret = reverse_run(r, cap);
+	if (ret)
+		return ret;
 	log_info("reverse: %s topology, capturing on %s with %s%s%s%s",
 		 reverse_topology_name(cfg->topology), cfg->capture_if,
 		 capture_name(r->cap),
@@ -243,6 +262,18 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 		 cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : "",
 		 capture_forwards(r->cap) ? " in the kernel" : "");
 	return 0;
+}
+
+int reverse_start_with(struct reverse *r, const struct reverse_config *cfg,
+		       struct capture *cap)
+{
+	int ret = reverse_init(r, cfg);
+
+	if (ret) {
+		capture_close(cap);
+		return ret;
+	}
+	return reverse_run(r, cap);
 }
 
 /*

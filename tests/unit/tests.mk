@@ -68,6 +68,24 @@ test_garp_SOURCES := arp/garp.c common/log.c
 UNIT_TESTS += test_replica
 test_replica_SOURCES := backup/replica.c vmm/vm_snapshot.c vmm/vm_precopy.c vmm/vm_state.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c vmm/vm_dirty.c vmm/vm.c vmm/vm_cpu.c vmm/vm_clock.c vmm/vm_pause.c vmm/vnic.c vmm/elf_loader.c vmm/boot_info.c vmm/cpu_features.c vmm/vm_profile.c common/log.c
 
+# The backup's reverse-replication core over a fake capture backend (the
+# real capture thread, log, gate and digests; no NIC).
+UNIT_TESTS += test_reverse
+test_reverse_SOURCES := backup/reverse.c backup/capture.c \
+	backup/capture_pcap.c backup/capture_xdp.c backup/capture_ringbuf.c \
+	backup/capture_prog.c backup/replay_log.c netstate/frame.c \
+	netstate/frame_build.c netstate/frame_digest.c netstate/flow.c \
+	netstate/replay_gate.c netstate/replay_audit.c common/repl_protocol.c \
+	common/report.c common/log.c vmm/ckpt_codec.c vmm/ckpt_page.c \
+	vmm/ckpt_crc.c
+
+# The takeover's report from its bookkeeping (no VM is built).
+UNIT_TESTS += test_takeover
+test_takeover_SOURCES := backup/takeover.c backup/replay_backend.c \
+	backup/replica.c arp/garp.c common/run_cmd.c $(test_reverse_SOURCES) \
+	$(filter-out vmm/vm_control.c vmm/ckpt_codec.c vmm/ckpt_page.c \
+	vmm/ckpt_crc.c,$(wildcard vmm/*.c))
+
 # The primary's delta cache (what the backup holds, bounded).
 UNIT_TESTS += test_delta_cache
 test_delta_cache_SOURCES := primary/delta_cache.c
@@ -122,6 +140,10 @@ test_control_server_SOURCES := common/control_server.c common/report.c \
 	common/log.c
 
 # The secure replication channel (handshake, records, key file); libsodium.
+# The TCP transport: address parsing, connect/accept on loopback.
+UNIT_TESTS += test_transport_tcp
+test_transport_tcp_SOURCES := common/transport_tcp.c
+
 UNIT_TESTS += test_secure_transport
 test_secure_transport_SOURCES := common/secure_transport.c \
 	common/secure_handshake.c common/secure_record.c \

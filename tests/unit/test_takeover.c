@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The takeover's report: phase durations from the recorded timeline, the
+ * total up to the first frame out (or going live when none came), fence
+ * wording by reason, and no replay section without a replay. No VM here:
+ * the report is rendered from the bookkeeping alone.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backup/takeover.h"
+#include "common/report.h"
+
+#define MS 1000000ull
+
+static char *render(struct takeover *t, bool json)
+{
+	struct report rep;
+	char *s;
+
+	report_init(&rep, json);
+	takeover_report(t, &rep);
+	assert_true(report_finish(&rep) > 0);
+	s = strdup(rep.buf);
+	report_free(&rep);
+	return s;
+}
+
+static void has(const char *s, const char *part)
+{
+	if (!strstr(s, part))
+		fail_msg("missing %s in %s", part, s);
+}
+
+/* A failover whose phases took 10, 2, 30, 4 and 5 ms. */
+static void failover(struct takeover *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->reason = TAKEOVER_FAILOVER;
+	t->detector = "heartbeats";
+	t->committed_epoch = 42;
+	t->cfg.detect_timeout_ms = 500;
+	t->cfg.detect_threshold_ms = 30.5;
+	t->cfg.fence_cmd = "true";
+	snprintf(t->ip, sizeof(t->ip), "10.0.0.2/24");
+	snprintf(t->mac, sizeof(t->mac), "52:54:00:00:00:02");
+	snprintf(t->announce_dev, sizeof(t->announce_dev), "br0");
+	t->t.last_rx_ns = 1000 * MS;
+	t->t.detected_ns = 1010 * MS;
+	t->t.fenced_ns = 1012 * MS;
+	t->t.restored_ns = 1042 * MS;
+	t->t.announced_ns = 1046 * MS;
+	t->t.live_ns = 1046 * MS;
+	t->t.first_frame_ns = 1051 * MS;
+}
+
+static void test_reason_names(void **state)
+{
+	(void)state;
+	assert_string_equal(takeover_reason_name(TAKEOVER_FAILOVER),
+			    "failover");
+	assert_string_equal(takeover_reason_name(TAKEOVER_HANDOVER),
+			    "handover");
+	assert_string_equal(takeover_reason_name(TAKEOVER_MIGRATION),
+			    "migration");
+	assert_string_equal(takeover_reason_name((enum takeover_reason)7),
+			    "unknown");
+}
+
+static void test_failover_phases(void **state)
+{
+	struct takeover t;
+	char *j;
+
+	(void)state;
+	failover(&t);
+	j = render(&t, true);
+	has(j, "{\"reason\":\"failover\",\"detector\":\"heartbeats\","
+	       "\"committed_epoch\":42,\"guest_ip\":\"10.0.0.2/24\","
+	       "\"guest_mac\":\"52:54:00:00:00:02\","
+	       "\"detect_timeout_ms\":500,\"detect_threshold_ms\":30.5,");
+	has(j, "\"phases_ms\":{\"detect\":10.000,\"fence\":2.000,"
+	       "\"restore\":30.000,\"announce\":4.000,"
+	       "\"first_frame_out\":5.000},\"total_ms\":51.000,");
+	has(j, "\"fence_cmd\":\"true\"");
+	has(j, "\"first_frame_seen\":true");
+	has(j, "\"timeline_mono_ms\":{\"last_rx\":1000.000,"
+	       "\"detected\":1010.000,");
+	/* No replay: null, not an empty section. */
+	has(j, "\"replay\":null}");
+	free(j);
+}
+
+/* No frame from the guest: the total ends at going live. A timeline out
+ * of order (a clock read before its predecessor) gives 0, not a huge
+ * unsigned difference. */
+static void test_no_first_frame(void **state)
+{
+	struct takeover t;
+	char *j;
+
+	(void)state;
+	failover(&t);
+	t.t.first_frame_ns = 0;
+	t.t.fenced_ns = t.t.detected_ns - 1;
+	j = render(&t, true);
+	has(j, "\"fence\":0.000,");
+	has(j, "\"first_frame_out\":0.000},\"total_ms\":46.000,");
+	has(j, "\"first_frame_seen\":false");
+	free(j);
+}
+
+static void test_fence_wording(void **state)
+{
+	struct takeover t;
+	char *j;
+
+	(void)state;
+	failover(&t);
+	t.cfg.fence_cmd = NULL;
+	j = render(&t, true);
+	has(j, "\"fence_cmd\":\"(none configured)\"");
+	free(j);
+	t.reason = TAKEOVER_HANDOVER;
+	t.cfg.fence_cmd = "true"; /* not run for a planned handover */
+	j = render(&t, true);
+	has(j, "\"reason\":\"handover\"");
+	has(j, "\"fence_cmd\":\"(planned: none)\"");
+	free(j);
+}
+
+/* The log's text form comes from the same fields. */
+static void test_text_form(void **state)
+{
+	struct takeover t;
+	char *s;
+
+	(void)state;
+	failover(&t);
+	s = render(&t, false);
+	assert_null(strchr(s, '{'));
+	has(s, "phases (ms):\n");
+	has(s, "restore:");
+	has(s, "30.000\n");
+	has(s, "total:");
+	has(s, "51.000 ms\n");
+	has(s, "replay:");
+	free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_reason_names),
+	    cmocka_unit_test(test_failover_phases),
+	    cmocka_unit_test(test_no_first_frame),
+	    cmocka_unit_test(test_fence_wording),
+	    cmocka_unit_test(test_text_form),
+	};
+
+	return cmocka_run_group_tests_name("takeover", tests, NULL, NULL);
+}
