@@ -252,13 +252,20 @@ static bool handle_message(struct backup *b, const struct ckpt_msg *msg,
 	}
 	ret = replica_message(&b->replica, msg);
 	if (ret < 0) {
+		/* Another build's state layout is refused, not corrupt: the
+		 * peer must run a compatible rrvm (docs/checkpoint-format.md,
+		 * "Compatibility rule"). */
+		const char *kind =
+		    ret == -EPROTONOSUPPORT ? "incompatible" : "corrupt";
 		char why[sizeof(b->replica.err) + 32];
 
-		log_error("rejected epoch %llu: %s; keeping committed epoch "
-			  "%llu",
-			  (unsigned long long)msg->header.epoch, b->replica.err,
+		log_error("rejected epoch %llu (%s): %s; keeping committed "
+			  "epoch %llu",
+			  (unsigned long long)msg->header.epoch, kind,
+			  b->replica.err,
 			  (unsigned long long)b->replica.committed_epoch);
-		snprintf(why, sizeof(why), "corrupt epoch: %s", b->replica.err);
+		snprintf(why, sizeof(why), "%s epoch: %s", kind,
+			 b->replica.err);
 		drop_link(b, why);
 		return false;
 	}

@@ -241,6 +241,13 @@ static int commit_epoch(struct replica *r)
 	return 1;
 }
 
+/* Another build's state layout stays -EPROTONOSUPPORT (the link drop
+ * says "incompatible", not "corrupt"); anything else is -EPROTO. */
+static int state_error(int ret)
+{
+	return ret == -EPROTONOSUPPORT ? ret : -EPROTO;
+}
+
 int replica_message(struct replica *r, const struct ckpt_msg *msg)
 {
 	char why[160];
@@ -269,15 +276,18 @@ int replica_message(struct replica *r, const struct ckpt_msg *msg)
 		}
 		return 0;
 	case CKPT_MSG_VCPU:
-		if (vm_state_decode_vcpu(msg->payload, msg->header.length,
-					 &r->staged_vcpu, why, sizeof(why)))
-			return reject(r, -EPROTO, "%s", why);
+		ret = vm_state_decode_vcpu(msg->payload, msg->header.length,
+					   &r->staged_vcpu, why, sizeof(why));
+		if (ret)
+			return reject(r, state_error(ret), "%s", why);
 		r->staged_have_vcpu = true;
 		return 0;
 	case CKPT_MSG_DEVICE:
-		if (vm_state_decode_device(msg->payload, msg->header.length,
-					   &r->staged_device, why, sizeof(why)))
-			return reject(r, -EPROTO, "%s", why);
+		ret =
+		    vm_state_decode_device(msg->payload, msg->header.length,
+					   &r->staged_device, why, sizeof(why));
+		if (ret)
+			return reject(r, state_error(ret), "%s", why);
 		if (r->staged_device.mem_size != r->mem_size)
 			return reject(r, -EPROTO,
 				      "device state memory size mismatch");

@@ -104,15 +104,17 @@ static int restore_message(struct restore_ctx *c, const struct ckpt_msg *msg)
 			return restore_fail(c, ret, "%s", why);
 		return 0;
 	case CKPT_MSG_VCPU:
-		if (vm_state_decode_vcpu(msg->payload, msg->header.length,
-					 &c->vcpu, why, sizeof(why)))
-			return restore_fail(c, -EINVAL, "%s", why);
+		ret = vm_state_decode_vcpu(msg->payload, msg->header.length,
+					   &c->vcpu, why, sizeof(why));
+		if (ret)
+			return restore_fail(c, ret, "%s", why);
 		c->have_vcpu = true;
 		return 0;
 	case CKPT_MSG_DEVICE:
-		if (vm_state_decode_device(msg->payload, msg->header.length,
-					   &c->device, why, sizeof(why)))
-			return restore_fail(c, -EINVAL, "%s", why);
+		ret = vm_state_decode_device(msg->payload, msg->header.length,
+					     &c->device, why, sizeof(why));
+		if (ret)
+			return restore_fail(c, ret, "%s", why);
 		c->have_device = true;
 		return 0;
 	case CKPT_MSG_END:

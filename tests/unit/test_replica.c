@@ -538,6 +538,45 @@ static void test_page_rejection_reasons(void **state)
 	finish(&r, &d, &b);
 }
 
+/*
+ * A VCPU record of another state version (a peer running an incompatible
+ * rrvm build) is refused as such, not as corruption, and keeps the image.
+ */
+static void test_incompatible_state_refused(void **state)
+{
+	uint8_t blob[8 + sizeof(struct vm_vcpu_state)];
+	struct vm_vcpu_state vcpu;
+	struct replica r;
+	struct ckpt_decoder d;
+	struct ckpt_buf b;
+	struct ckpt_msg msg;
+	uint32_t version = 99;
+
+	(void)state;
+	start(&r, &d, &b);
+	memset(&vcpu, 0, sizeof(vcpu));
+	vm_state_encode_vcpu(&vcpu, blob);
+	memcpy(blob, &version, 4);
+	memset(&msg, 0, sizeof(msg));
+	msg.header.type = CKPT_MSG_BEGIN;
+	msg.header.epoch = 3;
+	msg.begin.version = CKPT_VERSION;
+	msg.begin.mem_size = MEM;
+	msg.begin.epoch = 3;
+	assert_int_equal(replica_message(&r, &msg), 0);
+	memset(&msg, 0, sizeof(msg));
+	msg.header.type = CKPT_MSG_VCPU;
+	msg.header.epoch = 3;
+	msg.header.length = sizeof(blob);
+	msg.payload = blob;
+	assert_int_equal(replica_message(&r, &msg), -EPROTONOSUPPORT);
+	assert_non_null(strstr(r.err, "vCPU state record version 99"));
+	assert_non_null(strstr(r.err, "incompatible rrvm build"));
+	assert_int_equal(r.committed_epoch, 1);
+	assert_memory_equal(r.image, guest, MEM);
+	finish(&r, &d, &b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -550,6 +589,7 @@ int main(void)
 	    cmocka_unit_test(test_pages_only_rounds),
 	    cmocka_unit_test(test_pages_only_round_with_state_refused),
 	    cmocka_unit_test(test_page_rejection_reasons),
+	    cmocka_unit_test(test_incompatible_state_refused),
 	};
 
 	return cmocka_run_group_tests_name("replica", tests, setup, teardown);

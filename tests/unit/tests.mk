@@ -149,6 +149,11 @@ test_secure_transport_SOURCES := common/secure_transport.c \
 	common/secure_handshake.c common/secure_record.c \
 	common/transport_tcp.c common/log.c common/repl_protocol.c \
 	vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
+# The link's receiving end on loopback: HELLO handed over, another
+# protocol version refused with both versions named.
+UNIT_TESTS += test_repl_link
+test_repl_link_SOURCES := common/repl_link.c $(test_secure_transport_SOURCES)
+
 UNIT_TESTS += test_key_file
 test_key_file_SOURCES := common/key_file.c
 
