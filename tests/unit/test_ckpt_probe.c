@@ -15,6 +15,7 @@
 
 #include "common/report.h"
 #include "vmm/ckpt_probe.h"
+#include "tests/unit/report_check.h"
 
 #define EPOCHS 10
 
@@ -56,23 +57,14 @@ static void fill(struct ckpt_probe_result *res, bool two_phase)
 	res->collects = 3;
 }
 
-static char *render(const struct ckpt_probe_result *res, bool json)
+static void fill_report(void *res, struct report *rep)
 {
-	struct report rep;
-	char *s;
-
-	report_init(&rep, json);
-	ckpt_probe_report(res, &rep);
-	assert_true(report_finish(&rep) > 0);
-	s = strdup(rep.buf);
-	report_free(&rep);
-	return s;
+	ckpt_probe_report(res, rep);
 }
 
-static void has(const char *s, const char *part)
+static char *render(struct ckpt_probe_result *res, bool json)
 {
-	if (!strstr(s, part))
-		fail_msg("missing %s in %s", part, s);
+	return report_render(json, fill_report, res);
 }
 
 static void test_json_fields(void **state)
@@ -84,24 +76,25 @@ static void test_json_fields(void **state)
 	fill(&res, true);
 	j = render(&res, true);
 	/* Medians are element n/2 of the sorted values, p90 element 9n/10. */
-	has(j, "{\"epochs\":10,\"interval_ms\":20,\"period_ms\":20.50,"
-	       "\"collect\":\"two-phase\",\"dirty_log\":\"manual-protect\","
-	       "\"pages\":{\"median\":60,\"p90\":100,\"max\":100},"
-	       "\"pause_us\":{\"median\":6.0,\"p90\":10.0,\"max\":10.0},"
-	       "\"pause_breakdown_us\":{\"dirty_log\":0.1,\"copy\":0.2,"
-	       "\"vcpu_state\":0.3},"
-	       "\"pages_in_pause\":{\"median\":5,\"p90\":9,\"max\":9},"
-	       "\"early\":{\"us_median\":4.0,\"us_max\":4.0,"
-	       "\"copies_median\":7,\"passes_median\":2},"
-	       "\"stopped_us\":{\"median\":9.0,\"p90\":15.0,\"max\":15.0},"
-	       "\"one_phase\":{\"epochs\":10,"
-	       "\"pages\":{\"median\":60,\"p90\":100,\"max\":100},"
-	       "\"pause_us\":{\"median\":12.0,\"p90\":20.0,\"max\":20.0},"
-	       "\"copy_us_median\":0.2,"
-	       "\"stopped_us\":{\"median\":9.0,\"p90\":15.0,\"max\":15.0}},"
-	       "\"raw_bytes\":409600,\"encoded_bytes\":102400,"
-	       "\"uncompressed_bytes\":368640,\"ratio\":4.00,"
-	       "\"unchanged_pages\":3,\"encode_MBps\":409.6}\n");
+	assert_has(j,
+		   "{\"epochs\":10,\"interval_ms\":20,\"period_ms\":20.50,"
+		   "\"collect\":\"two-phase\",\"dirty_log\":\"manual-protect\","
+		   "\"pages\":{\"median\":60,\"p90\":100,\"max\":100},"
+		   "\"pause_us\":{\"median\":6.0,\"p90\":10.0,\"max\":10.0},"
+		   "\"pause_breakdown_us\":{\"dirty_log\":0.1,\"copy\":0.2,"
+		   "\"vcpu_state\":0.3},"
+		   "\"pages_in_pause\":{\"median\":5,\"p90\":9,\"max\":9},"
+		   "\"early\":{\"us_median\":4.0,\"us_max\":4.0,"
+		   "\"copies_median\":7,\"passes_median\":2},"
+		   "\"stopped_us\":{\"median\":9.0,\"p90\":15.0,\"max\":15.0},"
+		   "\"one_phase\":{\"epochs\":10,"
+		   "\"pages\":{\"median\":60,\"p90\":100,\"max\":100},"
+		   "\"pause_us\":{\"median\":12.0,\"p90\":20.0,\"max\":20.0},"
+		   "\"copy_us_median\":0.2,"
+		   "\"stopped_us\":{\"median\":9.0,\"p90\":15.0,\"max\":15.0}},"
+		   "\"raw_bytes\":409600,\"encoded_bytes\":102400,"
+		   "\"uncompressed_bytes\":368640,\"ratio\":4.00,"
+		   "\"unchanged_pages\":3,\"encode_MBps\":409.6}\n");
 	free(j);
 }
 
@@ -113,8 +106,8 @@ static void test_json_without_one_phase(void **state)
 	(void)state;
 	fill(&res, false);
 	j = render(&res, true);
-	has(j, "\"collect\":\"one-phase\"");
-	has(j, "\"one_phase\":null,");
+	assert_has(j, "\"collect\":\"one-phase\"");
+	assert_has(j, "\"one_phase\":null,");
 	free(j);
 }
 
@@ -128,16 +121,16 @@ static void test_text(void **state)
 	fill(&res, true);
 	t = render(&res, false);
 	assert_null(strchr(t, '{'));
-	has(t, "achieved period:");
-	has(t, "20.50 ms\n");
-	has(t, "pause (collect):\n");
-	has(t, "one-phase, same run (interleaved):\n");
-	has(t, "12.0 us\n");
-	has(t, "4.00 x\n");
+	assert_has(t, "achieved period:");
+	assert_has(t, "20.50 ms\n");
+	assert_has(t, "pause (collect):\n");
+	assert_has(t, "one-phase, same run (interleaved):\n");
+	assert_has(t, "12.0 us\n");
+	assert_has(t, "4.00 x\n");
 	free(t);
 	fill(&res, false);
 	t = render(&res, false);
-	has(t, "one-phase comparison:");
+	assert_has(t, "one-phase comparison:");
 	free(t);
 }
 

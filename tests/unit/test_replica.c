@@ -471,29 +471,37 @@ static size_t put_page_entry(uint8_t *p, uint64_t pfn,
 	return 16 + len;
 }
 
+/* One message straight to the replica, as the decoder would hand it
+ * over (a BEGIN is incremental, for MEM). */
+static int send_msg(struct replica *r, enum ckpt_msg_type type, uint64_t epoch,
+		    const uint8_t *payload, size_t len)
+{
+	struct ckpt_msg msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.header.type = (uint16_t)type;
+	msg.header.epoch = epoch;
+	msg.header.length = (uint32_t)len;
+	msg.payload = payload;
+	if (type == CKPT_MSG_BEGIN) {
+		msg.begin.version = CKPT_VERSION;
+		msg.begin.mem_size = MEM;
+		msg.begin.epoch = epoch;
+	}
+	return replica_message(r, &msg);
+}
+
 /* BEGIN of incremental epoch `epoch`, then one PAGES message holding
  * `entries`: what replica_message says about the PAGES. */
 static int stage_pages(struct replica *r, uint64_t epoch, uint32_t count,
 		       const uint8_t *entries, size_t len)
 {
 	uint8_t payload[256] = {(uint8_t)count};
-	struct ckpt_msg msg;
 
-	memset(&msg, 0, sizeof(msg));
-	msg.header.type = CKPT_MSG_BEGIN;
-	msg.header.epoch = epoch;
-	msg.begin.version = CKPT_VERSION;
-	msg.begin.mem_size = MEM;
-	msg.begin.epoch = epoch;
-	assert_int_equal(replica_message(r, &msg), 0);
+	assert_int_equal(send_msg(r, CKPT_MSG_BEGIN, epoch, NULL, 0), 0);
 	assert_true(8 + len <= sizeof(payload));
 	memcpy(payload + 8, entries, len);
-	memset(&msg, 0, sizeof(msg));
-	msg.header.type = CKPT_MSG_PAGES;
-	msg.header.epoch = epoch;
-	msg.header.length = (uint32_t)(8 + len);
-	msg.payload = payload;
-	return replica_message(r, &msg);
+	return send_msg(r, CKPT_MSG_PAGES, epoch, payload, 8 + len);
 }
 
 /*
@@ -549,7 +557,6 @@ static void test_incompatible_state_refused(void **state)
 	struct replica r;
 	struct ckpt_decoder d;
 	struct ckpt_buf b;
-	struct ckpt_msg msg;
 	uint32_t version = 99;
 
 	(void)state;
@@ -557,19 +564,9 @@ static void test_incompatible_state_refused(void **state)
 	memset(&vcpu, 0, sizeof(vcpu));
 	vm_state_encode_vcpu(&vcpu, blob);
 	memcpy(blob, &version, 4);
-	memset(&msg, 0, sizeof(msg));
-	msg.header.type = CKPT_MSG_BEGIN;
-	msg.header.epoch = 3;
-	msg.begin.version = CKPT_VERSION;
-	msg.begin.mem_size = MEM;
-	msg.begin.epoch = 3;
-	assert_int_equal(replica_message(&r, &msg), 0);
-	memset(&msg, 0, sizeof(msg));
-	msg.header.type = CKPT_MSG_VCPU;
-	msg.header.epoch = 3;
-	msg.header.length = sizeof(blob);
-	msg.payload = blob;
-	assert_int_equal(replica_message(&r, &msg), -EPROTONOSUPPORT);
+	assert_int_equal(send_msg(&r, CKPT_MSG_BEGIN, 3, NULL, 0), 0);
+	assert_int_equal(send_msg(&r, CKPT_MSG_VCPU, 3, blob, sizeof(blob)),
+			 -EPROTONOSUPPORT);
 	assert_non_null(strstr(r.err, "vCPU state record version 99"));
 	assert_non_null(strstr(r.err, "incompatible rrvm build"));
 	assert_int_equal(r.committed_epoch, 1);

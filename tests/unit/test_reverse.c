@@ -28,6 +28,7 @@
 #include "netstate/frame_digest.h"
 #include "vmm/ckpt_codec.h"
 #include "vmm/vm_stats.h"
+#include "tests/unit/report_check.h"
 
 #define MAX_FRAMES 16
 #define FRAME_LEN  80
@@ -255,23 +256,14 @@ static size_t log_frames(struct reverse *r)
 	return n;
 }
 
-static char *report_json(struct reverse *r)
+static void fill_report(void *r, struct report *rep)
 {
-	struct report rep;
-	char *s;
-
-	report_init(&rep, true);
-	reverse_report(r, &rep);
-	assert_true(report_finish(&rep) > 0);
-	s = strdup(rep.buf);
-	report_free(&rep);
-	return s;
+	reverse_report(r, rep);
 }
 
-static void has(const char *s, const char *part)
+static char *report_json(struct reverse *r)
 {
-	if (!strstr(s, part))
-		fail_msg("missing %s in %s", part, s);
+	return report_render(true, fill_report, r);
 }
 
 /* --------------------------------------------------------------- tests */
@@ -341,8 +333,8 @@ static void test_inline_inject_retries(void **state)
 	/* Logged all the same: a failover replays them. */
 	assert_int_equal(log_frames(&g.r), 3);
 	j = report_json(&g.r);
-	has(j, "\"forward_errors\":2,");
-	has(j, "\"captured\":3,");
+	assert_has(j, "\"forward_errors\":2,");
+	assert_has(j, "\"captured\":3,");
 	free(j);
 	rig_stop(&g);
 }
@@ -418,10 +410,10 @@ static void test_commit_trims_by_digests(void **state)
 	assert_false(reverse_protected(&g.r, &gaps));
 	assert_int_equal(gaps, 1);
 	j = report_json(&g.r);
-	has(j, "\"protection\":\"FAILED");
-	has(j, "\"gaps\":1,");
-	has(j, "\"epochs_trimmed\":2,");
-	has(j, "\"epochs_without_digests\":2,");
+	assert_has(j, "\"protection\":\"FAILED");
+	assert_has(j, "\"gaps\":1,");
+	assert_has(j, "\"epochs_trimmed\":2,");
+	assert_has(j, "\"epochs_without_digests\":2,");
 	free(j);
 
 	/* A cut list (the primary lost count) clears the log. */
@@ -429,7 +421,7 @@ static void test_commit_trims_by_digests(void **state)
 	reverse_committed(&g.r, 11);
 	assert_int_equal(log_frames(&g.r), 0);
 	j = report_json(&g.r);
-	has(j, "\"digests_incomplete\":1}");
+	assert_has(j, "\"digests_incomplete\":1}");
 	free(j);
 	rig_stop(&g);
 }

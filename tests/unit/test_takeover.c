@@ -17,26 +17,18 @@
 
 #include "backup/takeover.h"
 #include "common/report.h"
+#include "tests/unit/report_check.h"
 
 #define MS 1000000ull
 
-static char *render(struct takeover *t, bool json)
+static void fill_report(void *t, struct report *rep)
 {
-	struct report rep;
-	char *s;
-
-	report_init(&rep, json);
-	takeover_report(t, &rep);
-	assert_true(report_finish(&rep) > 0);
-	s = strdup(rep.buf);
-	report_free(&rep);
-	return s;
+	takeover_report(t, rep);
 }
 
-static void has(const char *s, const char *part)
+static char *render(struct takeover *t, bool json)
 {
-	if (!strstr(s, part))
-		fail_msg("missing %s in %s", part, s);
+	return report_render(json, fill_report, t);
 }
 
 /* A failover whose phases took 10, 2, 30, 4 and 5 ms. */
@@ -82,19 +74,20 @@ static void test_failover_phases(void **state)
 	(void)state;
 	failover(&t);
 	j = render(&t, true);
-	has(j, "{\"reason\":\"failover\",\"detector\":\"heartbeats\","
-	       "\"committed_epoch\":42,\"guest_ip\":\"10.0.0.2/24\","
-	       "\"guest_mac\":\"52:54:00:00:00:02\","
-	       "\"detect_timeout_ms\":500,\"detect_threshold_ms\":30.5,");
-	has(j, "\"phases_ms\":{\"detect\":10.000,\"fence\":2.000,"
-	       "\"restore\":30.000,\"announce\":4.000,"
-	       "\"first_frame_out\":5.000},\"total_ms\":51.000,");
-	has(j, "\"fence_cmd\":\"true\"");
-	has(j, "\"first_frame_seen\":true");
-	has(j, "\"timeline_mono_ms\":{\"last_rx\":1000.000,"
-	       "\"detected\":1010.000,");
+	assert_has(j,
+		   "{\"reason\":\"failover\",\"detector\":\"heartbeats\","
+		   "\"committed_epoch\":42,\"guest_ip\":\"10.0.0.2/24\","
+		   "\"guest_mac\":\"52:54:00:00:00:02\","
+		   "\"detect_timeout_ms\":500,\"detect_threshold_ms\":30.5,");
+	assert_has(j, "\"phases_ms\":{\"detect\":10.000,\"fence\":2.000,"
+		      "\"restore\":30.000,\"announce\":4.000,"
+		      "\"first_frame_out\":5.000},\"total_ms\":51.000,");
+	assert_has(j, "\"fence_cmd\":\"true\"");
+	assert_has(j, "\"first_frame_seen\":true");
+	assert_has(j, "\"timeline_mono_ms\":{\"last_rx\":1000.000,"
+		      "\"detected\":1010.000,");
 	/* No replay: null, not an empty section. */
-	has(j, "\"replay\":null}");
+	assert_has(j, "\"replay\":null}");
 	free(j);
 }
 
@@ -111,9 +104,9 @@ static void test_no_first_frame(void **state)
 	t.t.first_frame_ns = 0;
 	t.t.fenced_ns = t.t.detected_ns - 1;
 	j = render(&t, true);
-	has(j, "\"fence\":0.000,");
-	has(j, "\"first_frame_out\":0.000},\"total_ms\":46.000,");
-	has(j, "\"first_frame_seen\":false");
+	assert_has(j, "\"fence\":0.000,");
+	assert_has(j, "\"first_frame_out\":0.000},\"total_ms\":46.000,");
+	assert_has(j, "\"first_frame_seen\":false");
 	free(j);
 }
 
@@ -126,13 +119,13 @@ static void test_fence_wording(void **state)
 	failover(&t);
 	t.cfg.fence_cmd = NULL;
 	j = render(&t, true);
-	has(j, "\"fence_cmd\":\"(none configured)\"");
+	assert_has(j, "\"fence_cmd\":\"(none configured)\"");
 	free(j);
 	t.reason = TAKEOVER_HANDOVER;
 	t.cfg.fence_cmd = "true"; /* not run for a planned handover */
 	j = render(&t, true);
-	has(j, "\"reason\":\"handover\"");
-	has(j, "\"fence_cmd\":\"(planned: none)\"");
+	assert_has(j, "\"reason\":\"handover\"");
+	assert_has(j, "\"fence_cmd\":\"(planned: none)\"");
 	free(j);
 }
 
@@ -146,12 +139,12 @@ static void test_text_form(void **state)
 	failover(&t);
 	s = render(&t, false);
 	assert_null(strchr(s, '{'));
-	has(s, "phases (ms):\n");
-	has(s, "restore:");
-	has(s, "30.000\n");
-	has(s, "total:");
-	has(s, "51.000 ms\n");
-	has(s, "replay:");
+	assert_has(s, "phases (ms):\n");
+	assert_has(s, "restore:");
+	assert_has(s, "30.000\n");
+	assert_has(s, "total:");
+	assert_has(s, "51.000 ms\n");
+	assert_has(s, "replay:");
 	free(s);
 }
 
