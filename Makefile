@@ -90,7 +90,7 @@ LWIP_SRCS_REL := $(addprefix src/core/,init.c def.c inet_chksum.c ip.c \
 LWIP_OBJS := $(LWIP_SRCS_REL:%.c=$(BUILD)/guest/lwip/%.o)
 
 GUEST_RUNTIME_SRCS := $(wildcard guest/runtime/*.c guest/runtime/libc/*.c \
-	guest/runtime/*.S guest/net/*.c guest/services/common/*.c)
+	guest/runtime/*.S guest/net/*.c guest/services/lib/*.c)
 GUEST_RUNTIME_OBJS := $(patsubst %,$(BUILD)/guest/obj/%.o,$(GUEST_RUNTIME_SRCS))
 
 # One image per service: the shared runtime + that service's directory.

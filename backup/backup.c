@@ -16,6 +16,13 @@
 #include "common/transport.h"
 #include "vmm/vm_stats.h"
 
+/* Messages read per turn of the receive loop: a flood on the link cannot
+ * starve the detector's clock. */
+#define RECEIVE_BATCH_MAX 64
+/* The confirm window's floor (see confirm_window_ns): a stall of a few
+ * scheduler ticks is common on a loaded host. */
+#define CONFIRM_WINDOW_MIN_NS 20000000ull
+
 const char *backup_detector_name(enum backup_detector d)
 {
 	switch (d) {
@@ -253,13 +260,20 @@ void backup_epoch_message(struct backup *b, unsigned stream,
 	ret = b->cfg.incoming ? replica_stream_message(&b->replica, stream, msg)
 			      : replica_message(&b->replica, msg);
 	if (ret < 0) {
+		/* Another build's state layout is refused, not corrupt: the
+		 * peer must run a compatible rrvm (docs/checkpoint-format.md,
+		 * "Compatibility rule"). */
+		const char *kind =
+		    ret == -EPROTONOSUPPORT ? "incompatible" : "corrupt";
 		char why[sizeof(b->replica.err) + 32];
 
-		log_error("rejected epoch %llu: %s; keeping committed epoch "
-			  "%llu",
-			  (unsigned long long)msg->header.epoch, b->replica.err,
+		log_error("rejected epoch %llu (%s): %s; keeping committed "
+			  "epoch %llu",
+			  (unsigned long long)msg->header.epoch, kind,
+			  b->replica.err,
 			  (unsigned long long)b->replica.committed_epoch);
-		snprintf(why, sizeof(why), "corrupt epoch: %s", b->replica.err);
+		snprintf(why, sizeof(why), "%s epoch: %s", kind,
+			 b->replica.err);
 		drop_link(b, why);
 		return;
 	}
@@ -301,7 +315,7 @@ static uint64_t confirm_window_ns(const struct backup *b)
 {
 	uint64_t w = 4ull * b->cfg.heartbeat_ms * 1000000u;
 
-	return w > 20000000u ? w : 20000000u;
+	return w > CONFIRM_WINDOW_MIN_NS ? w : CONFIRM_WINDOW_MIN_NS;
 }
 
 /* The link closed or broke. Returns true if that is a failover. */
@@ -409,7 +423,7 @@ out:
  */
 static bool receive_all(struct backup *b, enum backup_outcome *outcome)
 {
-	for (int i = 0; i < 64 && b->link; i++) {
+	for (int i = 0; i < RECEIVE_BATCH_MAX && b->link; i++) {
 		enum rx_result r = receive(b, outcome);
 
 		if (r == RX_DONE)
@@ -583,11 +597,11 @@ static void heartbeat_primary(struct backup *b, uint64_t now, uint64_t *next_ns)
 		*next_ns = b->last_tx_ns + hb;
 }
 
-int backup_serve(struct backup *b, volatile int *stop,
+int backup_serve(struct backup *b, const int *stop,
 		 enum backup_outcome *outcome)
 {
 	*outcome = BACKUP_STOPPED;
-	while (!*stop) {
+	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
 		struct pollfd pfd[2 + REPL_MAX_CHANNELS];
 		int nfds = 0, wait_ms = -1, link_i = -1, chan_i = 0;
 		unsigned chans = 0;

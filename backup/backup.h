@@ -166,10 +166,11 @@ enum backup_state {
 /* Listen and (reverse mode) start capturing. 0 or -errno. */
 int backup_init(struct backup *b, const struct backup_config *cfg);
 /*
- * Serve until something happens: *stop set (BACKUP_STOPPED), the primary
- * failed, or it handed over. 0 with *outcome, or -errno.
+ * Serve until something happens: *stop set (BACKUP_STOPPED; read with an
+ * atomic load, it is set by a signal handler), the primary failed, or it
+ * handed over. 0 with *outcome, or -errno.
  */
-int backup_serve(struct backup *b, volatile int *stop,
+int backup_serve(struct backup *b, const int *stop,
 		 enum backup_outcome *outcome);
 /* Free what backup_init made. The reverse state (capture, replay log) is
  * handed to *reverse_keep if given (the takeover replays it), else freed. */

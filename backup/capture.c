@@ -26,6 +26,8 @@
 
 /* How long a busy queue is waited for (see open_one). */
 #define CAPTURE_BUSY_WAIT_MS 2000
+/* ... and how often it is tried again meanwhile. */
+#define CAPTURE_BUSY_RETRY_MS 20
 
 /*
  * A capture that just closed on this interface (the same daemon changing
@@ -38,7 +40,7 @@ static int open_one(const struct capture_ops *ops, struct capture **out,
 {
 	int err;
 
-	for (int waited = 0;; waited += 20) {
+	for (int waited = 0;; waited += CAPTURE_BUSY_RETRY_MS) {
 		err = ops->open(out, ifname, guest_mac, cfg);
 		if (err != -EBUSY || waited >= CAPTURE_BUSY_WAIT_MS)
 			return err;
@@ -46,7 +48,7 @@ static int open_one(const struct capture_ops *ops, struct capture **out,
 			log_info("capture: %s busy (a capture just closed?); "
 				 "waiting up to %d ms",
 				 ifname, CAPTURE_BUSY_WAIT_MS);
-		usleep(20 * 1000);
+		usleep(CAPTURE_BUSY_RETRY_MS * 1000);
 	}
 }
 

@@ -96,16 +96,154 @@ static int pcap_build_filter(char *buf, size_t size, const uint8_t mac[6],
 
 static void pcap_close_handle(struct capture *c);
 
+/*
+ * Steal on a bridged interface would log frames the bridge has already
+ * forwarded: pcap copies, it cannot take a frame away from the kernel.
+ */
+static int pcap_check_steal(const char *ifname)
+{
+	int rc = capture_if_bridged(ifname);
+
+	if (rc == 1) {
+		log_error("capture: pcap: %s is a bridge or bridge port: pcap "
+			  "copies frames, so the bridge would forward them "
+			  "unlogged; use xdp, or capture on an interface that "
+			  "is not bridged",
+			  ifname);
+		return -EOPNOTSUPP;
+	}
+	if (rc < 0)
+		log_warn("capture: pcap: cannot tell whether %s is bridged "
+			 "(%s): a bridge would forward frames before they are "
+			 "logged",
+			 ifname, strerror(-rc));
+	return 0;
+}
+
+/* pcap_create and the options that must precede pcap_activate. */
+static int pcap_create_configured(struct capture_pcap *cp,
+				  const struct capture_config *cfg)
+{
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+
+	cp->p = pcap_create(cp->ifname, errbuf);
+	if (!cp->p) {
+		log_error("capture: pcap_create %s: %s", cp->ifname, errbuf);
+		return -ENODEV;
+	}
+	/*
+	 * Immediate mode: a frame is readable as soon as it arrives (no
+	 * block timeout), which the inline topology's forwarding needs.
+	 */
+	if (pcap_set_immediate_mode(cp->p, cfg->immediate) != 0 ||
+	    pcap_set_snaplen(cp->p, (int)cfg->snaplen) != 0 ||
+	    pcap_set_buffer_size(cp->p, (int)cfg->buffer_bytes) != 0 ||
+	    pcap_set_promisc(cp->p, cfg->promisc) != 0) {
+		log_error("capture: pcap: configuring %s: %s", cp->ifname,
+			  pcap_geterr(cp->p));
+		return -EINVAL;
+	}
+	cp->nano =
+	    pcap_set_tstamp_precision(cp->p, PCAP_TSTAMP_PRECISION_NANO) == 0;
+	return 0;
+}
+
+/* Activate; only Ethernet, only frames received. */
+static int pcap_activate_inbound(struct capture_pcap *cp)
+{
+	int rc = pcap_activate(cp->p);
+
+	if (rc < 0) {
+		/* PCAP_ERROR has no text of its own; the others may not
+		 * have more than their status. */
+		log_error("capture: pcap: activating %s: %s", cp->ifname,
+			  rc == PCAP_ERROR || *pcap_geterr(cp->p)
+			      ? pcap_geterr(cp->p)
+			      : pcap_statustostr(rc));
+		return pcap_errno(rc);
+	}
+	if (rc > 0)
+		log_warn("capture: pcap: %s: %s (%s)", cp->ifname,
+			 pcap_statustostr(rc), pcap_geterr(cp->p));
+	if (pcap_datalink(cp->p) != DLT_EN10MB) {
+		log_error("capture: pcap: %s is not Ethernet (link type %s)",
+			  cp->ifname,
+			  pcap_datalink_val_to_name(pcap_datalink(cp->p)));
+		return -EPROTONOSUPPORT;
+	}
+	/*
+	 * Received frames only: without this, frames this host sends to
+	 * the guest MAC - our own injected ones included - would be
+	 * captured too.
+	 */
+	if (pcap_setdirection(cp->p, PCAP_D_IN) != 0) {
+		log_error("capture: pcap: %s: cannot capture inbound only: %s",
+			  cp->ifname, pcap_geterr(cp->p));
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/* The guest filter (pcap_build_filter), compiled into the kernel; its
+ * text is left in filter for the log. */
+static int pcap_install_filter(struct capture_pcap *cp,
+			       const uint8_t guest_mac[6], uint32_t guest_ip4,
+			       char *filter, size_t filter_size)
+{
+	struct bpf_program prog;
+	int rc;
+
+	rc = pcap_build_filter(filter, filter_size, guest_mac, guest_ip4);
+	if (rc)
+		return rc;
+	if (pcap_compile(cp->p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+		log_error("capture: pcap: filter '%s': %s", filter,
+			  pcap_geterr(cp->p));
+		return -EINVAL;
+	}
+	rc = pcap_setfilter(cp->p, &prog);
+	pcap_freecode(&prog);
+	if (rc != 0) {
+		log_error("capture: pcap: setting filter on %s: %s", cp->ifname,
+			  pcap_geterr(cp->p));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Non-blocking reads from the caller's poll loop; stats start now. */
+static int pcap_make_pollable(struct capture_pcap *cp)
+{
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+
+	if (pcap_setnonblock(cp->p, 1, errbuf) != 0) {
+		log_error("capture: pcap: non-blocking %s: %s", cp->ifname,
+			  errbuf);
+		return -EIO;
+	}
+	cp->fd = pcap_get_selectable_fd(cp->p);
+	if (cp->fd < 0) {
+		log_error("capture: pcap: %s has no selectable fd", cp->ifname);
+		return -EOPNOTSUPP;
+	}
+	/*
+	 * Frames that arrived between activate and setfilter passed no
+	 * filter (libpcap drains the ring at setfilter, but counters
+	 * started at activate): take the stats baseline now.
+	 */
+	if (pcap_stats(cp->p, &cp->last) != 0)
+		memset(&cp->last, 0, sizeof(cp->last));
+	return 0;
+}
+
 static int pcap_open_handle(struct capture **out, const char *ifname,
 			    const uint8_t guest_mac[6],
 			    const struct capture_config *ucfg)
 {
-	char errbuf[PCAP_ERRBUF_SIZE] = "";
 	struct capture_config cfg;
 	struct capture_pcap *cp;
-	struct bpf_program prog;
 	char filter[256];
-	int rc, err;
+	int err;
 
 	*out = NULL;
 	if (ucfg)
@@ -118,23 +256,10 @@ static int pcap_open_handle(struct capture **out, const char *ifname,
 		cfg.buffer_bytes = CAPTURE_PCAP_BUFFER_DEFAULT;
 	if (strlen(ifname) >= IF_NAMESIZE)
 		return -ENAMETOOLONG;
-
 	if (cfg.steal) {
-		rc = capture_if_bridged(ifname);
-		if (rc == 1) {
-			log_error("capture: pcap: %s is a bridge or bridge "
-				  "port: pcap copies frames, so the bridge "
-				  "would forward them unlogged; use xdp, or "
-				  "capture on an interface that is not "
-				  "bridged",
-				  ifname);
-			return -EOPNOTSUPP;
-		}
-		if (rc < 0)
-			log_warn("capture: pcap: cannot tell whether %s is "
-				 "bridged (%s): a bridge would forward frames "
-				 "before they are logged",
-				 ifname, strerror(-rc));
+		err = pcap_check_steal(ifname);
+		if (err)
+			return err;
 	}
 
 	cp = calloc(1, sizeof(*cp));
@@ -146,100 +271,20 @@ static int pcap_open_handle(struct capture **out, const char *ifname,
 	cp->snaplen = cfg.snaplen;
 	snprintf(cp->ifname, sizeof(cp->ifname), "%s", ifname);
 
-	cp->p = pcap_create(ifname, errbuf);
-	if (!cp->p) {
-		log_error("capture: pcap_create %s: %s", ifname, errbuf);
-		err = -ENODEV;
-		goto out_free;
+	err = pcap_create_configured(cp, &cfg);
+	if (!err)
+		err = pcap_activate_inbound(cp);
+	if (!err)
+		err = pcap_install_filter(cp, guest_mac, cfg.guest_ip4, filter,
+					  sizeof(filter));
+	if (!err)
+		err = pcap_make_pollable(cp);
+	if (err) {
+		pcap_close_handle(&cp->base);
+		return err;
 	}
-	/*
-	 * Immediate mode: a frame is readable as soon as it arrives (no
-	 * block timeout), which the inline topology's forwarding needs.
-	 */
-	if (pcap_set_immediate_mode(cp->p, cfg.immediate) != 0 ||
-	    pcap_set_snaplen(cp->p, (int)cfg.snaplen) != 0 ||
-	    pcap_set_buffer_size(cp->p, (int)cfg.buffer_bytes) != 0 ||
-	    pcap_set_promisc(cp->p, cfg.promisc) != 0) {
-		log_error("capture: pcap: configuring %s: %s", ifname,
-			  pcap_geterr(cp->p));
-		err = -EINVAL;
-		goto out_free;
-	}
-	cp->nano =
-	    pcap_set_tstamp_precision(cp->p, PCAP_TSTAMP_PRECISION_NANO) == 0;
-
-	rc = pcap_activate(cp->p);
-	if (rc < 0) {
-		err = pcap_errno(rc);
-		/* PCAP_ERROR has no text of its own; the others may not
-		 * have more than their status. */
-		log_error("capture: pcap: activating %s: %s", ifname,
-			  rc == PCAP_ERROR || *pcap_geterr(cp->p)
-			      ? pcap_geterr(cp->p)
-			      : pcap_statustostr(rc));
-		goto out_free;
-	}
-	if (rc > 0)
-		log_warn("capture: pcap: %s: %s (%s)", ifname,
-			 pcap_statustostr(rc), pcap_geterr(cp->p));
-	if (pcap_datalink(cp->p) != DLT_EN10MB) {
-		log_error("capture: pcap: %s is not Ethernet (link type %s)",
-			  ifname,
-			  pcap_datalink_val_to_name(pcap_datalink(cp->p)));
-		err = -EPROTONOSUPPORT;
-		goto out_free;
-	}
-	/*
-	 * Received frames only: without this, frames this host sends to
-	 * the guest MAC - our own injected ones included - would be
-	 * captured too.
-	 */
-	if (pcap_setdirection(cp->p, PCAP_D_IN) != 0) {
-		log_error("capture: pcap: %s: cannot capture inbound only: %s",
-			  ifname, pcap_geterr(cp->p));
-		err = -EOPNOTSUPP;
-		goto out_free;
-	}
-
-	err =
-	    pcap_build_filter(filter, sizeof(filter), guest_mac, cfg.guest_ip4);
-	if (err)
-		goto out_free;
-	if (pcap_compile(cp->p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-		log_error("capture: pcap: filter '%s': %s", filter,
-			  pcap_geterr(cp->p));
-		err = -EINVAL;
-		goto out_free;
-	}
-	rc = pcap_setfilter(cp->p, &prog);
-	pcap_freecode(&prog);
-	if (rc != 0) {
-		log_error("capture: pcap: setting filter on %s: %s", ifname,
-			  pcap_geterr(cp->p));
-		err = -EIO;
-		goto out_free;
-	}
-	if (pcap_setnonblock(cp->p, 1, errbuf) != 0) {
-		log_error("capture: pcap: non-blocking %s: %s", ifname, errbuf);
-		err = -EIO;
-		goto out_free;
-	}
-	cp->fd = pcap_get_selectable_fd(cp->p);
-	if (cp->fd < 0) {
-		log_error("capture: pcap: %s has no selectable fd", ifname);
-		err = -EOPNOTSUPP;
-		goto out_free;
-	}
-	/*
-	 * Frames that arrived between activate and setfilter passed no
-	 * filter (libpcap drains the ring at setfilter, but counters
-	 * started at activate): take the stats baseline now.
-	 */
-	if (pcap_stats(cp->p, &cp->last) != 0)
-		memset(&cp->last, 0, sizeof(cp->last));
 	/* Packet sockets see frames after GRO. */
 	capture_warn_coalescing("pcap", ifname);
-
 	log_info("capture: pcap on %s: filter '%s', buffer %u KiB, snaplen "
 		 "%u, %s time stamps%s",
 		 ifname, filter, cfg.buffer_bytes >> 10, cfg.snaplen,
@@ -249,10 +294,6 @@ static int pcap_open_handle(struct capture **out, const char *ifname,
 			   : "");
 	*out = &cp->base;
 	return 0;
-
-out_free:
-	pcap_close_handle(&cp->base);
-	return err;
 }
 
 static int pcap_fd(struct capture *c)

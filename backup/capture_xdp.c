@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/bpf.h>
 #include <linux/ethtool.h>
 #include <linux/if_ether.h>
 #include <linux/if_xdp.h>
@@ -50,6 +51,13 @@
 #include "common/log.h"
 
 #define CAPTURE_XDP_OBJ_NAME "capture_xdp.bpf.o"
+/*
+ * UMEM frame sizes: the kernel takes a power of two from 2 KiB up to its
+ * page size (4 KiB on x86-64); the small one halves the memory per frame
+ * whenever the snaplen fits.
+ */
+#define XDP_UMEM_FRAME_SMALL 2048u
+#define XDP_UMEM_FRAME_LARGE 4096u
 
 struct xdp_queue {
 	uint32_t queue_id;
@@ -132,8 +140,10 @@ static uint32_t if_rx_queues(const char *ifname)
 
 /* ------------------------------------------------------- open / close */
 
-static int xdp_queue_open(struct capture_xdp *cx, struct xdp_queue *q,
-			  bool with_tx)
+/* The queue's UMEM: its frames (receive, then inject on queue 0) in one
+ * anonymous area, registered with the kernel. */
+static int xdp_umem_create(struct capture_xdp *cx, struct xdp_queue *q,
+			   bool with_tx)
 {
 	struct xsk_umem_config ucfg = {
 	    .fill_size = cx->ring_frames,
@@ -142,24 +152,9 @@ static int xdp_queue_open(struct capture_xdp *cx, struct xdp_queue *q,
 	    .frame_headroom = 0,
 	    .flags = 0,
 	};
-	struct xsk_socket_config scfg = {
-	    .rx_size = cx->ring_frames,
-	    .tx_size = cx->tx_frames,
-	    .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
-	    .xdp_flags = 0,
-	    /*
-	     * Copy mode: veth and most drivers have no zero-copy, and
-	     * asking for it explicitly keeps behaviour the same on all.
-	     */
-	    .bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
-	};
-	uint32_t nframes, i, idx;
+	uint32_t nframes = cx->ring_frames + (with_tx ? cx->tx_frames : 0);
 	int err;
 
-	q->stash = calloc(cx->ring_frames, sizeof(*q->stash));
-	if (!q->stash)
-		return -ENOMEM;
-	nframes = cx->ring_frames + (with_tx ? cx->tx_frames : 0);
 	q->area_len = (size_t)nframes * cx->frame_size;
 	q->area = mmap(NULL, q->area_len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -179,6 +174,53 @@ static int xdp_queue_open(struct capture_xdp *cx, struct xdp_queue *q,
 		q->umem = NULL;
 		return err;
 	}
+	return 0;
+}
+
+/* Every receive frame starts in the fill ring; queue 0's inject frames
+ * start on the free list. */
+static int xdp_frames_prime(struct capture_xdp *cx, struct xdp_queue *q,
+			    bool with_tx)
+{
+	uint32_t i, idx;
+
+	if (xsk_ring_prod__reserve(&q->fill, cx->ring_frames, &idx) !=
+	    cx->ring_frames)
+		return -EIO;
+	for (i = 0; i < cx->ring_frames; i++)
+		*xsk_ring_prod__fill_addr(&q->fill, idx + i) =
+		    (uint64_t)i * cx->frame_size;
+	xsk_ring_prod__submit(&q->fill, cx->ring_frames);
+	if (with_tx) {
+		for (i = 0; i < cx->tx_frames; i++)
+			cx->tx_free[cx->tx_nfree++] =
+			    (uint64_t)(cx->ring_frames + i) * cx->frame_size;
+	}
+	return 0;
+}
+
+static int xdp_queue_open(struct capture_xdp *cx, struct xdp_queue *q,
+			  bool with_tx)
+{
+	struct xsk_socket_config scfg = {
+	    .rx_size = cx->ring_frames,
+	    .tx_size = cx->tx_frames,
+	    .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+	    .xdp_flags = 0,
+	    /*
+	     * Copy mode: veth and most drivers have no zero-copy, and
+	     * asking for it explicitly keeps behaviour the same on all.
+	     */
+	    .bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
+	};
+	int err;
+
+	q->stash = calloc(cx->ring_frames, sizeof(*q->stash));
+	if (!q->stash)
+		return -ENOMEM;
+	err = xdp_umem_create(cx, q, with_tx);
+	if (err)
+		return err;
 	err = xsk_socket__create(&q->xsk, cx->ifname, q->queue_id, q->umem,
 				 &q->rx, with_tx ? &q->tx : NULL, &scfg);
 	if (err) {
@@ -188,21 +230,9 @@ static int xdp_queue_open(struct capture_xdp *cx, struct xdp_queue *q,
 		return err;
 	}
 	q->fd = xsk_socket__fd(q->xsk);
-
-	/* Every receive frame starts in the fill ring. */
-	if (xsk_ring_prod__reserve(&q->fill, cx->ring_frames, &idx) !=
-	    cx->ring_frames)
-		return -EIO;
-	for (i = 0; i < cx->ring_frames; i++)
-		*xsk_ring_prod__fill_addr(&q->fill, idx + i) =
-		    (uint64_t)i * cx->frame_size;
-	xsk_ring_prod__submit(&q->fill, cx->ring_frames);
-
-	if (with_tx) {
-		for (i = 0; i < cx->tx_frames; i++)
-			cx->tx_free[cx->tx_nfree++] =
-			    (uint64_t)(cx->ring_frames + i) * cx->frame_size;
-	}
+	err = xdp_frames_prime(cx, q, with_tx);
+	if (err)
+		return err;
 	/* Last: from here on the program redirects to this socket. */
 	err = xsk_socket__update_xskmap(q->xsk, cx->xsks_fd);
 	if (err) {
@@ -263,14 +293,15 @@ static int xdp_sizes(struct capture_xdp *cx, struct capture_config *cfg)
 	}
 	cx->ring_frames = cfg->ring_frames;
 	cx->tx_frames = cfg->tx_frames;
-	/*
-	 * In copy mode the kernel puts a frame behind XDP_PACKET_HEADROOM
-	 * (256) in its UMEM frame; UMEM frames are 2 or 4 KiB.
-	 */
-	cx->frame_size = cfg->snaplen + 256 <= 2048 ? 2048 : 4096;
-	cx->snaplen = cfg->snaplen < cx->frame_size - 256
+	/* In copy mode the kernel puts a frame behind XDP_PACKET_HEADROOM
+	 * in its UMEM frame. */
+	cx->frame_size =
+	    cfg->snaplen + XDP_PACKET_HEADROOM <= XDP_UMEM_FRAME_SMALL
+		? XDP_UMEM_FRAME_SMALL
+		: XDP_UMEM_FRAME_LARGE;
+	cx->snaplen = cfg->snaplen < cx->frame_size - XDP_PACKET_HEADROOM
 			  ? cfg->snaplen
-			  : cx->frame_size - 256;
+			  : cx->frame_size - XDP_PACKET_HEADROOM;
 	if (cx->snaplen < cfg->snaplen)
 		log_warn("capture: xdp: frames longer than %u bytes cannot be "
 			 "captured (snaplen %u)",
@@ -303,6 +334,60 @@ static int xdp_alloc(struct capture_xdp *cx, const char *ifname,
 	return 0;
 }
 
+/* A handle that owns nothing yet (every fd -1): xdp_close_handle-safe. */
+static struct capture_xdp *xdp_handle_new(const char *ifname)
+{
+	struct capture_xdp *cx = calloc(1, sizeof(*cx));
+
+	if (!cx)
+		return NULL;
+	cx->base.ops = &capture_xdp_ops;
+	cx->epfd = -1;
+	cx->promisc_fd = -1;
+	cx->xsks_fd = -1;
+	cx->prog.cfg_fd = cx->prog.cnt_fd = -1;
+	cx->ifname = ifname;
+	return cx;
+}
+
+static void xdp_log_opened(const struct capture_xdp *cx,
+			   const struct capture_config *cfg)
+{
+	/* Generic XDP runs after GRO; native XDP before it. */
+	if (cx->prog.mode == XDP_MODE_SKB)
+		capture_warn_coalescing("xdp", cx->ifname);
+	log_info("capture: xdp on %s: program id %u, %s mode, %u queue%s, "
+		 "copy, %u+%u frames of %u bytes, snaplen %u, %s",
+		 cx->ifname, capture_prog_id(&cx->prog),
+		 capture_prog_mode_name(cx->prog.mode), cx->nq,
+		 cx->nq == 1 ? "" : "s", cx->ring_frames, cx->tx_frames,
+		 cx->frame_size, cx->snaplen,
+		 cfg->steal ? "steal (no socket: drop)"
+			    : "copy requested: matching frames are still "
+			      "taken from the kernel (AF_XDP cannot copy)");
+}
+
+/* Our program on the interface (passing everything until enabled), and
+ * its XSK map for the sockets. */
+static int xdp_prog_attach(struct capture_xdp *cx, const char *path,
+			   const struct capture_config *cfg,
+			   const uint8_t guest_mac[6])
+{
+	int err = capture_prog_open(&cx->prog, "xdp", cx->ifname, path,
+				    cfg->xdp_mode, false, 0, guest_mac);
+
+	if (err)
+		return err;
+	cx->ifname = cx->prog.ifname;
+	cx->xsks_fd = capture_prog_map_fd(&cx->prog, CAPTURE_XDP_MAP_XSKS);
+	if (cx->xsks_fd < 0) {
+		log_error("capture: xdp: %s lacks the map %s", path,
+			  CAPTURE_XDP_MAP_XSKS);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 static int xdp_open_handle(struct capture **out, const char *ifname,
 			   const uint8_t guest_mac[6],
 			   const struct capture_config *ucfg)
@@ -318,15 +403,9 @@ static int xdp_open_handle(struct capture **out, const char *ifname,
 		cfg = *ucfg;
 	else
 		capture_config_init(&cfg);
-	cx = calloc(1, sizeof(*cx));
+	cx = xdp_handle_new(ifname);
 	if (!cx)
 		return -ENOMEM;
-	cx->base.ops = &capture_xdp_ops;
-	cx->epfd = -1;
-	cx->promisc_fd = -1;
-	cx->xsks_fd = -1;
-	cx->prog.cfg_fd = cx->prog.cnt_fd = -1;
-	cx->ifname = ifname;
 	err = xdp_sizes(cx, &cfg);
 	if (!err)
 		err = capture_prog_find_obj("xdp", cfg.xdp_obj, "RRVM_XDP_OBJ",
@@ -344,19 +423,9 @@ static int xdp_open_handle(struct capture **out, const char *ifname,
 			err = cx->promisc_fd;
 	}
 	if (!err)
-		err = capture_prog_open(&cx->prog, "xdp", ifname, path,
-					cfg.xdp_mode, false, 0, guest_mac);
-	if (err)
-		goto out_free;
-	cx->ifname = cx->prog.ifname;
-	cx->xsks_fd = capture_prog_map_fd(&cx->prog, CAPTURE_XDP_MAP_XSKS);
-	if (cx->xsks_fd < 0) {
-		log_error("capture: xdp: %s lacks the map %s", path,
-			  CAPTURE_XDP_MAP_XSKS);
-		err = -ENOENT;
-		goto out_free;
-	}
-	err = xdp_queues_open(cx, want_q);
+		err = xdp_prog_attach(cx, path, &cfg, guest_mac);
+	if (!err)
+		err = xdp_queues_open(cx, want_q);
 	/*
 	 * Enable the filter last: until now the program passed everything,
 	 * so frames that arrived while the sockets were being set up went
@@ -368,19 +437,7 @@ static int xdp_open_handle(struct capture **out, const char *ifname,
 					  cfg.guest_ip4, 0);
 	if (err)
 		goto out_free;
-
-	/* Generic XDP runs after GRO; native XDP before it. */
-	if (cx->prog.mode == XDP_MODE_SKB)
-		capture_warn_coalescing("xdp", ifname);
-	log_info("capture: xdp on %s: program id %u, %s mode, %u queue%s, "
-		 "copy, %u+%u frames of %u bytes, snaplen %u, %s",
-		 ifname, capture_prog_id(&cx->prog),
-		 capture_prog_mode_name(cx->prog.mode), cx->nq,
-		 cx->nq == 1 ? "" : "s", cx->ring_frames, cx->tx_frames,
-		 cx->frame_size, cx->snaplen,
-		 cfg.steal ? "steal (no socket: drop)"
-			   : "copy requested: matching frames are still "
-			     "taken from the kernel (AF_XDP cannot copy)");
+	xdp_log_opened(cx, &cfg);
 	*out = &cx->base;
 	return 0;
 

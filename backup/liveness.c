@@ -18,12 +18,18 @@
  * that plus this means the host (or this process) did not run meanwhile.
  */
 #define LOCAL_STALL_SLACK_NS 10000000ull
+/* The receive thread's period when no heartbeat interval is configured. */
+#define LIVENESS_IDLE_POLL_MS 5
+/* A full batch read means a flood (far more than a primary sends): the
+ * thread gives the CPU back this long before reading on. */
+#define LIVENESS_FLOOD_BACKOFF_US 1000
 
 static const char *const path_name[LIVENESS_PATHS] = {"replication", "lan"};
 
 static uint64_t poll_period_ns(const struct liveness *l)
 {
-	return (uint64_t)(l->cfg.interval_ms ? l->cfg.interval_ms : 5) *
+	return (uint64_t)(l->cfg.interval_ms ? l->cfg.interval_ms
+					     : LIVENESS_IDLE_POLL_MS) *
 	       1000000u;
 }
 
@@ -146,9 +152,8 @@ static void *receive_main(void *arg)
 							   .events = POLLIN};
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
 			break;
-		/* Far more than a primary sends: a flood. Give the CPU back. */
 		if (drain(l))
-			usleep(1000);
+			usleep(LIVENESS_FLOOD_BACKOFF_US);
 	}
 	return NULL;
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define PAGE 4096u
+#include "rrvm/boot_info.h"
 
 static int reject(struct replica *r, int ret, const char *fmt, ...)
 {
@@ -52,7 +52,8 @@ void replica_abort_epoch(struct replica *r)
 {
 	/* Small (mem/32768 bytes) and exact, whatever failed half-way. */
 	if (r->staged_bitmap)
-		memset(r->staged_bitmap, 0, (r->mem_size / PAGE + 63) / 64 * 8);
+		memset(r->staged_bitmap, 0,
+		       (r->mem_size / RRVM_PAGE_SIZE + 63) / 64 * 8);
 	/* A full image in progress is garbage now; zero it for reuse. */
 	if (r->staging_full && r->full_image)
 		madvise(r->full_image, r->mem_size, MADV_DONTNEED);
@@ -97,7 +98,8 @@ static int begin_epoch(struct replica *r, const struct ckpt_msg *msg)
 		r->image = NULL;
 		r->full_image = NULL;
 		r->mem_size = b->mem_size;
-		r->staged_bitmap = calloc((r->mem_size / PAGE + 63) / 64, 8);
+		r->staged_bitmap =
+		    calloc((r->mem_size / RRVM_PAGE_SIZE + 63) / 64, 8);
 		if (!r->staged_bitmap)
 			return reject(r, -ENOMEM, "out of memory");
 	}
@@ -125,15 +127,15 @@ static int stage_reserve(struct replica *r)
 	if (r->staged_count < r->staged_cap)
 		return 0;
 	cap = r->staged_cap ? r->staged_cap * 2 : 1024;
-	if (cap > r->mem_size / PAGE)
-		cap = r->mem_size / PAGE;
+	if (cap > r->mem_size / RRVM_PAGE_SIZE)
+		cap = r->mem_size / RRVM_PAGE_SIZE;
 	if (cap <= r->staged_count)
 		return -ENOSPC;
 	pfns = realloc(r->staged_pfns, cap * sizeof(*pfns));
 	if (!pfns)
 		return -ENOMEM;
 	r->staged_pfns = pfns;
-	pages = realloc(r->staged_pages, cap * (size_t)PAGE);
+	pages = realloc(r->staged_pages, cap * (size_t)RRVM_PAGE_SIZE);
 	if (!pages)
 		return -ENOMEM;
 	r->staged_pages = pages;
@@ -158,7 +160,7 @@ static int stage_page(void *arg, uint64_t pfn, enum ckpt_page_encoding enc,
 	r->staged_bitmap[pfn / 64] |= 1ull << (pfn % 64);
 	if (r->staging_full) {
 		/* Fresh zero image: the base of a full checkpoint. */
-		page = r->full_image + pfn * PAGE;
+		page = r->full_image + pfn * RRVM_PAGE_SIZE;
 	} else {
 		ret = stage_reserve(r);
 		if (ret) {
@@ -168,8 +170,10 @@ static int stage_page(void *arg, uint64_t pfn, enum ckpt_page_encoding enc,
 				 strerror(-ret));
 			return ret;
 		}
-		page = r->staged_pages + r->staged_count * (size_t)PAGE;
-		memcpy(page, r->image + pfn * PAGE, PAGE); /* the delta base */
+		page =
+		    r->staged_pages + r->staged_count * (size_t)RRVM_PAGE_SIZE;
+		/* the delta base */
+		memcpy(page, r->image + pfn * RRVM_PAGE_SIZE, RRVM_PAGE_SIZE);
 		r->staged_pfns[r->staged_count] = pfn;
 	}
 	if (ckpt_page_decode(enc, data, len, page)) {
@@ -205,7 +209,8 @@ static int commit_epoch(struct replica *r)
 		r->full_image = old; /* reused for the next full epoch */
 		if (r->full_image)
 			madvise(r->full_image, r->mem_size, MADV_DONTNEED);
-		for (size_t w = 0; w < (r->mem_size / PAGE + 63) / 64; w++) {
+		for (size_t w = 0; w < (r->mem_size / RRVM_PAGE_SIZE + 63) / 64;
+		     w++) {
 			pages +=
 			    (uint64_t)__builtin_popcountll(r->staged_bitmap[w]);
 			r->staged_bitmap[w] = 0;
@@ -214,8 +219,9 @@ static int commit_epoch(struct replica *r)
 		for (size_t i = 0; i < r->staged_count; i++) {
 			uint64_t pfn = r->staged_pfns[i];
 
-			memcpy(r->image + pfn * PAGE,
-			       r->staged_pages + i * (size_t)PAGE, PAGE);
+			memcpy(r->image + pfn * RRVM_PAGE_SIZE,
+			       r->staged_pages + i * (size_t)RRVM_PAGE_SIZE,
+			       RRVM_PAGE_SIZE);
 			r->staged_bitmap[pfn / 64] = 0;
 		}
 		pages = r->staged_count;
@@ -237,6 +243,13 @@ static int commit_epoch(struct replica *r)
 	return 1;
 }
 
+/* Another build's state layout stays -EPROTONOSUPPORT (the link drop
+ * says "incompatible", not "corrupt"); anything else is -EPROTO. */
+static int state_error(int ret)
+{
+	return ret == -EPROTONOSUPPORT ? ret : -EPROTO;
+}
+
 int replica_message(struct replica *r, const struct ckpt_msg *msg)
 {
 	char why[sizeof(r->err)];
@@ -250,29 +263,33 @@ int replica_message(struct replica *r, const struct ckpt_msg *msg)
 	switch (msg->header.type) {
 	case CKPT_MSG_PAGES:
 		why[0] = '\0';
-		r->err[0] = '\0';
+		r->err[0] = '\0'; /* set by stage_page when it refuses */
 		ret = ckpt_pages_walk(msg->payload, msg->header.length,
-				      r->mem_size / PAGE, stage_page, r, why,
-				      sizeof(why));
+				      r->mem_size / RRVM_PAGE_SIZE, stage_page,
+				      r, why, sizeof(why));
 		if (ret) {
-			/* A page callback's reason is in r->err, and says
-			 * more than the walk's (reject writes r->err: not
-			 * from itself). */
-			if (r->err[0] || !why[0])
-				snprintf(why, sizeof(why), "%s", r->err);
-			return reject(r, ret, "%s", why);
+			/* stage_page's reason says what was wrong with the
+			 * page; the walker's only that its callback failed. */
+			char reason[sizeof(r->err)];
+
+			snprintf(reason, sizeof(reason), "%s",
+				 r->err[0] ? r->err : why);
+			return reject(r, ret, "%s", reason);
 		}
 		return 0;
 	case CKPT_MSG_VCPU:
-		if (vm_state_decode_vcpu(msg->payload, msg->header.length,
-					 &r->staged_vcpu, why, sizeof(why)))
-			return reject(r, -EPROTO, "%s", why);
+		ret = vm_state_decode_vcpu(msg->payload, msg->header.length,
+					   &r->staged_vcpu, why, sizeof(why));
+		if (ret)
+			return reject(r, state_error(ret), "%s", why);
 		r->staged_have_vcpu = true;
 		return 0;
 	case CKPT_MSG_DEVICE:
-		if (vm_state_decode_device(msg->payload, msg->header.length,
-					   &r->staged_device, why, sizeof(why)))
-			return reject(r, -EPROTO, "%s", why);
+		ret =
+		    vm_state_decode_device(msg->payload, msg->header.length,
+					   &r->staged_device, why, sizeof(why));
+		if (ret)
+			return reject(r, state_error(ret), "%s", why);
 		if (r->staged_device.mem_size != r->mem_size)
 			return reject(r, -EPROTO,
 				      "device state memory size mismatch");

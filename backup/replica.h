@@ -56,7 +56,7 @@ struct replica {
 	uint64_t epochs_committed;
 	uint64_t epochs_rejected;
 	uint64_t pages_committed;
-	char err[200]; /* why the last epoch was rejected */
+	char err[200]; /* after a rejection: why (the precise reason) */
 };
 
 void replica_init(struct replica *r);
@@ -65,7 +65,9 @@ void replica_free(struct replica *r);
 /*
  * Feed one decoded checkpoint message (types 1-5). Returns 1 when an epoch
  * was committed (END), 0 to go on, or -errno when the epoch is rejected
- * (err says why; staging is discarded; the committed image is unchanged).
+ * (err says why; staging is discarded; the committed image is unchanged):
+ * -EPROTONOSUPPORT when a VCPU or DEVICE record comes from an incompatible
+ * rrvm build, else -EPROTO, -ENOMEM, -ENOSPC.
  * A pages-only epoch (CKPT_BEGIN_PAGES_ONLY, a migration's pre-copy round)
  * commits its pages into the image but leaves `committed` false: the image
  * is ahead of the state until an epoch with state commits.

@@ -17,6 +17,18 @@
 #include "vmm/vm_stats.h"
 
 #define CAPTURE_BATCH 64
+/*
+ * Inline forwarding of a frame already logged: a full TX queue drains in
+ * microseconds, so retry briefly rather than lose the frame; 100 x 20 us
+ * bounds the capture thread's stall at 2 ms (TCP would retransmit later).
+ */
+#define INJECT_RETRIES	100
+#define INJECT_RETRY_US 20
+/* Without a backend wake-up interval: how often the capture thread looks
+ * at the stop flag while no frame comes (the wake fd ends it sooner). */
+#define CAPTURE_IDLE_POLL_MS 100
+/* At the stop, the pause between looks at records still being written. */
+#define FINAL_DRAIN_POLL_US 100
 
 int reverse_topology_parse(const char *s, enum reverse_topology *t)
 {
@@ -68,11 +80,11 @@ static void on_frame(void *arg, const struct capture_frame *f)
 	/* ringbuf: the kernel forwarded it, right after logging it. */
 	if (r->cfg.topology == TOPOLOGY_INLINE && !capture_forwards(r->cap)) {
 		/* Logged already: a full TX queue must not lose it. */
-		for (int tries = 0; tries < 100; tries++) {
+		for (int tries = 0; tries < INJECT_RETRIES; tries++) {
 			ret = capture_inject(r->cap, f->data, f->len);
 			if (ret != -EAGAIN && ret != -ENOBUFS)
 				break;
-			usleep(20);
+			usleep(INJECT_RETRY_US);
 		}
 		if (ret == 0)
 			stat_inc(r->stats.forwarded);
@@ -124,7 +136,7 @@ static void *capture_thread(void *arg)
 	    {.fd = r->wake_fd, .events = POLLIN},
 	};
 	uint32_t wake_ms = capture_wake_ms(r->cap);
-	int timeout = wake_ms ? (int)wake_ms : 100;
+	int timeout = wake_ms ? (int)wake_ms : CAPTURE_IDLE_POLL_MS;
 	/* Spinning saves a wake-up per frame; a batched ring has none. */
 	uint32_t spin_us = wake_ms ? 0 : r->cfg.spin_us;
 
@@ -162,9 +174,14 @@ static void grant_room(struct reverse *r)
 	capture_grant(r->cap, frames, bytes);
 }
 
-int reverse_start(struct reverse *r, const struct reverse_config *cfg)
+static bool capturing(const struct reverse *r)
 {
-	struct capture_config cc;
+	return __atomic_load_n(&r->running, __ATOMIC_ACQUIRE);
+}
+
+/* Log, gate and locks: everything but the capture. */
+static int reverse_init(struct reverse *r, const struct reverse_config *cfg)
+{
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -186,21 +203,14 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 	}
 	/* Frames lost on the way to the primary must not fill the log. */
 	replay_log_set_stale(&r->log, REPLAY_STALE_NS);
-	ret = replay_gate_init(&r->gate, cfg->guest_ip,
-			       REPLAY_GATE_DEFAULT_MAX_FLOWS);
-	if (ret)
-		return ret;
-	capture_config_init(&cc);
-	cc.promisc = true;
-	cc.immediate = true;
-	cc.guest_ip4 = cfg->guest_ip;
-	cc.steal = cfg->topology == TOPOLOGY_INLINE;
-	cc.inject_ifname =
-	    cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : NULL;
-	ret = capture_open(&r->cap, cfg->backend, cfg->capture_if,
-			   cfg->guest_mac, &cc);
-	if (ret)
-		return ret;
+	return replay_gate_init(&r->gate, cfg->guest_ip,
+				REPLAY_GATE_DEFAULT_MAX_FLOWS);
+}
+
+/* Take cap (closed here on failure) and start the capture thread. */
+static int reverse_run(struct reverse *r, struct capture *cap)
+{
+	r->cap = cap;
 	r->capture_name = capture_name(r->cap);
 	/*
 	 * Frames the kernel forwards on several CPUs can reach the primary
@@ -218,7 +228,33 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 	}
 	/* Named: benchmarks read its CPU time from /proc/PID/task/TID. */
 	pthread_setname_np(r->thread, "capture");
-	r->running = true;
+	__atomic_store_n(&r->running, true, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int reverse_start(struct reverse *r, const struct reverse_config *cfg)
+{
+	struct capture_config cc;
+	struct capture *cap;
+	int ret;
+
+	ret = reverse_init(r, cfg);
+	if (ret)
+		return ret;
+	capture_config_init(&cc);
+	cc.promisc = true;
+	cc.immediate = true;
+	cc.guest_ip4 = cfg->guest_ip;
+	cc.steal = cfg->topology == TOPOLOGY_INLINE;
+	cc.inject_ifname =
+	    cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : NULL;
+	ret = capture_open(&cap, cfg->backend, cfg->capture_if, cfg->guest_mac,
+			   &cc);
+	if (ret)
+		return ret;
+	ret = reverse_run(r, cap);
+	if (ret)
+		return ret;
 	log_info("reverse: %s topology, capturing on %s with %s%s%s%s",
 		 reverse_topology_name(cfg->topology), cfg->capture_if,
 		 capture_name(r->cap),
@@ -226,6 +262,18 @@ int reverse_start(struct reverse *r, const struct reverse_config *cfg)
 		 cfg->topology == TOPOLOGY_INLINE ? cfg->forward_if : "",
 		 capture_forwards(r->cap) ? " in the kernel" : "");
 	return 0;
+}
+
+int reverse_start_with(struct reverse *r, const struct reverse_config *cfg,
+		       struct capture *cap)
+{
+	int ret = reverse_init(r, cfg);
+
+	if (ret) {
+		capture_close(cap);
+		return ret;
+	}
+	return reverse_run(r, cap);
 }
 
 /*
@@ -250,7 +298,7 @@ static void drain_final(struct reverse *r)
 		capture_stats(r->cap, &cs);
 		if (!cs.pending)
 			break;
-		usleep(100);
+		usleep(FINAL_DRAIN_POLL_US);
 	} while (clock_mono_ns() < until);
 	if (total)
 		log_info("reverse: %d frame(s) still in the capture logged at "
@@ -261,14 +309,14 @@ static void drain_final(struct reverse *r)
 void reverse_stop_capture(struct reverse *r)
 {
 	uint64_t one = 1;
-	bool was_running = r->running;
+	bool was_running = capturing(r);
 
-	if (r->running) {
+	if (was_running) {
 		__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
 		if (write(r->wake_fd, &one, sizeof(one)) < 0)
 			log_debug("reverse: wake: %s", strerror(errno));
 		pthread_join(r->thread, NULL);
-		r->running = false;
+		__atomic_store_n(&r->running, false, __ATOMIC_RELEASE);
 	}
 	capture_quiesce(r->cap);
 	if (was_running && r->cap)
@@ -337,7 +385,7 @@ static void drain_capture(struct reverse *r)
 {
 	int n;
 
-	if (!r->running)
+	if (!capturing(r))
 		return;
 	do {
 		n = poll_batch(r);
@@ -408,7 +456,8 @@ void reverse_committed(struct reverse *r, uint64_t epoch)
 		    (unsigned long long)epoch, res.missed,
 		    (unsigned long long)ls.missed,
 		    (unsigned long long)cs.drops_kernel,
-		    (unsigned long long)(cs.held + r->stats.overflow_dropped));
+		    (unsigned long long)(cs.held +
+					 stat_read(r->stats.overflow_dropped)));
 	}
 	r->have_digests = false;
 }
@@ -458,7 +507,7 @@ void reverse_report(struct reverse *r, struct report *rep)
 	report_str(rep, "topology", "topology",
 		   reverse_topology_name(r->cfg.topology));
 	report_str(rep, "capture", "capture", reverse_capture_name(r));
-	report_bool(rep, "capturing", "capturing", r->running);
+	report_bool(rep, "capturing", "capturing", capturing(r));
 	/* A gap: the VM got a frame the log never held (docs/capture.md). */
 	report_str(rep, "protection", "protection",
 		   ls.missed ? "FAILED: the primary's VM got frames the backup "

@@ -59,8 +59,8 @@ struct reverse {
 	struct capture *cap;
 	const char *capture_name; /* the backend auto chose (static) */
 	pthread_t thread;
-	bool running;
-	int stop; /* __atomic: set by the stopping thread */
+	bool running; /* __atomic: the capture thread runs */
+	int stop;     /* __atomic: set by the stopping thread */
 	int wake_fd;
 	/*
 	 * Drain barrier: a commit first empties the capture into the log
@@ -90,6 +90,10 @@ const char *reverse_topology_name(enum reverse_topology t);
 
 /* Open the capture and start the capture thread. 0 or -errno. */
 int reverse_start(struct reverse *r, const struct reverse_config *cfg);
+/* The same on a capture already open (owned from now on, even on
+ * failure): cfg's backend and interfaces are not used. For tests. */
+int reverse_start_with(struct reverse *r, const struct reverse_config *cfg,
+		       struct capture *cap);
 /*
  * Stop capturing, fast: the thread ends and the capture stops taking
  * frames (capture_quiesce), so they reach the local bridge; the log stays

@@ -13,7 +13,10 @@
 
 struct vm session_vm;
 
-static volatile int stop_signalled;
+/* Set by the signal handler: lock-free atomics only (no volatile). */
+static int stop_signalled;
+_Static_assert(__atomic_always_lock_free(sizeof(int), 0),
+	       "the signal handler's flag must be lock-free");
 static struct vm *signal_target;
 
 static void on_stop_signal(int sig)
@@ -52,7 +55,7 @@ int vm_session_stop_signalled(void)
 	return __atomic_load_n(&stop_signalled, __ATOMIC_ACQUIRE);
 }
 
-volatile int *vm_session_stop_flag(void)
+const int *vm_session_stop_flag(void)
 {
 	return &stop_signalled;
 }

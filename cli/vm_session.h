@@ -20,8 +20,9 @@ int vm_session_signals_install(void);
 void vm_session_signal_target(struct vm *vm);
 /* Was SIGINT/SIGTERM received? */
 int vm_session_stop_signalled(void);
-/* The stop flag itself, for loops that poll it (backup_serve). */
-volatile int *vm_session_stop_flag(void);
+/* The stop flag itself, for loops that poll it (backup_serve): read it
+ * with __atomic_load_n. */
+const int *vm_session_stop_flag(void);
 
 /* vm_run's result as the process exit status; logs why it stopped. */
 int vm_session_exit_status(struct vm *vm, int run_ret);

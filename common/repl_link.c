@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/secure_transport.h"
 #include "common/transport.h"
+#include "vmm/ckpt_codec.h"
 
 /* A connecting peer must authenticate and say HELLO within this. */
 #define REPL_HELLO_TIMEOUT_MS 2000
@@ -129,6 +130,17 @@ static void pending_drop(struct repl_acceptor *a, int i, const char *why)
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* The version a HELLO claims (its first payload word), 0 if too short. */
+static uint32_t hello_version(const struct ckpt_msg *msg)
+{
+	const uint8_t *p = msg->payload;
+
+	if (msg->header.type != REPL_MSG_HELLO || msg->header.length < 4)
+		return 0;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
 /* Authenticated and said HELLO: queue it for the daemon. */
 static void pending_ready(struct repl_acceptor *a, int i)
 {
@@ -143,9 +155,23 @@ static void pending_ready(struct repl_acceptor *a, int i)
 
 	ckpt_decoder_init(&dec);
 	if (ckpt_decoder_feed(&dec, p->hello, p->got, &used, &msg) !=
-		CKPT_DECODE_MESSAGE ||
-	    repl_decode_hello(&msg, &acc.hello))
+	    CKPT_DECODE_MESSAGE)
 		ret = -EPROTO;
+	else if (repl_decode_hello(&msg, &acc.hello))
+		ret = hello_version(&msg) && hello_version(&msg) != REPL_VERSION
+			  ? -EPROTONOSUPPORT
+			  : -EPROTO;
+	if (ret == -EPROTONOSUPPORT) {
+		char why[128];
+
+		snprintf(why, sizeof(why),
+			 "HELLO of replication protocol version %u from an "
+			 "incompatible rrvm build; this one speaks version %u",
+			 hello_version(&msg), REPL_VERSION);
+		ckpt_decoder_free(&dec);
+		pending_drop(a, i, why);
+		return;
+	}
 	ckpt_decoder_free(&dec);
 	if (ret) {
 		pending_drop(a, i, "no valid HELLO");

@@ -6,6 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rrvm/boot_info.h"
+#include "vmm/ckpt_codec.h"
+
+_Static_assert(REPL_DIGESTS_MAX == (CKPT_MAX_PAYLOAD - 8) / 8,
+	       "REPL_DIGESTS_MAX fills exactly one message");
+
 static const char *const mode_names[] = {"none", "buffered", "reverse", "naive",
 					 "migrate"};
 /* What --mode accepts (migrate is a HELLO, never a protection mode). */
@@ -124,7 +130,7 @@ int repl_decode_hello(const struct ckpt_msg *msg, struct repl_hello *h)
 	memcpy(&h->channel, p + 28, 2);
 	memcpy(&h->channels, p + 30, 2);
 	if (h->version != REPL_VERSION || h->mode > REPL_MODE_MIGRATE ||
-	    h->mem_size == 0 || h->mem_size % 4096)
+	    h->mem_size == 0 || h->mem_size % RRVM_PAGE_SIZE)
 		return -EINVAL;
 	if (h->mode != REPL_MODE_MIGRATE)
 		return h->channel || h->channels ? -EINVAL : 0;

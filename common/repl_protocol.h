@@ -9,7 +9,10 @@
 
 #include <stdint.h>
 
-#include "vmm/ckpt_codec.h"
+/* The framing is the checkpoint codec's (vmm/ckpt_codec.h); callers that
+ * build or read messages include it. */
+struct ckpt_buf;
+struct ckpt_msg;
 
 #define REPL_VERSION 1u
 
@@ -65,7 +68,9 @@ enum repl_msg_type {
 /* A full epoch's list: frames the VM got before this backup's log began
  * are in it too, so a digest with no logged frame is not a capture gap. */
 #define REPL_DIGESTS_FULL 0x2u
-#define REPL_DIGESTS_MAX ((CKPT_MAX_PAYLOAD - 8) / 8)
+/* As many as fit a message's largest payload (CKPT_MAX_PAYLOAD, 8 MiB)
+ * after the count and flags; checked against it in repl_protocol.c. */
+#define REPL_DIGESTS_MAX (((8u << 20) - 8) / 8)
 
 enum repl_mode {
 	REPL_MODE_NONE = 0,	/* unprotected baseline */

@@ -82,6 +82,9 @@ int transport_parse_addr(const char *addr, struct sockaddr_in *sa)
 		return -EINVAL;
 	memcpy(host, addr, (size_t)(colon - addr));
 	host[colon - addr] = '\0';
+	/* Digits only: strtol alone would take " 80" and "+80". */
+	if (colon[1] < '0' || colon[1] > '9')
+		return -EINVAL;
 	port = strtol(colon + 1, &end, 10);
 	if (*end || port < 1 || port > 65535)
 		return -EINVAL;

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/repl_protocol.h"
 #include "common/transport.h"
+#include "vmm/ckpt_codec.h"
 
 /* The source forwards for a short while after DONE, then closes; a source
  * that never closes is not waited for longer than this. */

@@ -13,7 +13,7 @@
  *    cutover (vCPU/device state, restore, announce), measured by the
  *    caller; stop and copy when it is <= max_downtime;
  *  - auto-converge, QEMU's rule: over periods of at least throttle_period
- *    (QEMU: 1 s), if the bytes dirtied (pages * 4096) exceed
+ *    (QEMU: 1 s), if the bytes dirtied (pages * PRECOPY_PAGE_SIZE) exceed
  *    trigger_threshold % of the bytes sent, count it; on the second such
  *    period (the counter is reset after each step, not by a calm period)
  *    throttle the vCPU to throttle_initial %, then each further step adds
@@ -25,7 +25,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PRECOPY_PAGE_SIZE	  4096u
+#include "rrvm/boot_info.h"
+
+#define PRECOPY_PAGE_SIZE	  RRVM_PAGE_SIZE
 #define PRECOPY_MIN_MEASURE_BYTES (64u << 10)
 
 /* QEMU's names: downtime-limit, auto-converge, cpu-throttle-initial,

@@ -34,7 +34,7 @@ struct delta_cache {
 	size_t capacity;    /* pages; 0 = no deltas at all */
 	size_t used;
 	size_t hand;	    /* CLOCK hand: next slot to consider for eviction */
-	uint8_t *pages;	    /* capacity * 4096, mapped without backing */
+	uint8_t *pages;	    /* capacity pages, mapped without backing */
 	uint64_t *slot_pfn; /* slot -> pfn */
 	uint32_t *slot_of;  /* pfn -> slot + 1; 0 = not cached */
 	uint8_t *referenced; /* per slot */
@@ -43,8 +43,8 @@ struct delta_cache {
 };
 
 /*
- * Room for min(bytes, mem_size) / 4096 pages (bytes is rounded down to
- * whole pages; 0 disables deltas). 0, -EINVAL (bytes > DELTA_CACHE_MAX_BYTES
+ * Room for min(bytes, mem_size) / CKPT_PAGE_SIZE pages (bytes is rounded down
+ * to whole pages; 0 disables deltas). 0, -EINVAL (bytes > DELTA_CACHE_MAX_BYTES
  * or mem_size not whole pages) or -ENOMEM.
  */
 int delta_cache_init(struct delta_cache *c, uint64_t mem_size, uint64_t bytes);
@@ -61,9 +61,9 @@ const uint8_t *delta_cache_peek(const struct delta_cache *c, uint64_t pfn);
 void delta_cache_store(struct delta_cache *c, uint64_t pfn,
 		       const uint8_t *page);
 
-/* The receiver now holds the n pages (pfns[i], 4096 bytes each at
- * pages + i * 4096) of an epoch sent whole; a full epoch (full) replaces
- * everything it held. */
+/* The receiver now holds the n pages (pfns[i], CKPT_PAGE_SIZE bytes each at
+ * pages + i * CKPT_PAGE_SIZE) of an epoch sent whole; a full epoch (full)
+ * replaces everything it held. */
 void delta_cache_store_epoch(struct delta_cache *c, const uint64_t *pfns,
 			     const uint8_t *pages, size_t n, bool full);
 

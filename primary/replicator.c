@@ -20,6 +20,9 @@
 #define RECONNECT_MS	   200
 #define CONNECT_TIMEOUT_MS 200
 #define REWIRE_TIMEOUT_S   10
+/* A pause longer than an epoch of the default 20 ms is worth a warning:
+ * the guest stood still for a whole interval. */
+#define PAUSE_WARN_NS 20000000ull
 
 static void epoch_sleep(struct replicator *r, uint64_t deadline_ns);
 
@@ -472,10 +475,11 @@ static void account_epoch(struct replicator *r, size_t bytes, uint64_t hits,
 		  "%u passes (%llu us); delta cache %llu hits, %llu misses",
 		  (unsigned long long)s->epoch, s->npages,
 		  (unsigned long long)(s->pause_ns / 1000u), bytes,
-		  s->npages * CKPT_PAGE_SIZE, s->pause_pages, s->early_copies,
-		  s->early_passes, (unsigned long long)(s->early_ns / 1000u),
+		  (size_t)(s->npages * CKPT_PAGE_SIZE), s->pause_pages,
+		  s->early_copies, s->early_passes,
+		  (unsigned long long)(s->early_ns / 1000u),
 		  (unsigned long long)hits, (unsigned long long)misses);
-	if (s->pause_ns > 20000000u)
+	if (s->pause_ns > PAUSE_WARN_NS)
 		log_warn("replication: epoch %llu paused the VM %.1f ms (%zu "
 			 "pages: dirty log %.1f ms, copy %.1f ms, state %.1f "
 			 "ms)",

@@ -65,7 +65,7 @@ struct replicator_stats {
 	uint64_t acked_epoch;
 	uint64_t acks_bogus; /* for epochs we never sent: dropped */
 	uint64_t bytes_sent;
-	uint64_t raw_bytes; /* pages * 4096 */
+	uint64_t raw_bytes; /* pages * RRVM_PAGE_SIZE */
 	uint64_t pages;
 	uint64_t pause_ns_total, pause_ns_max, pause_ns_last;
 	/* Two-phase collect: pages copied inside pauses, and the early

@@ -8,7 +8,6 @@
 
 #include "rrvm/vnic_ring.h"
 
-#define PAGE_SIZE      4096ull
 #define ALIGN_UP(x, a) (((x) + (a)-1) & ~((a)-1))
 
 static int boot_fail(char *err, size_t err_size, const char *fmt, ...)
@@ -38,7 +37,7 @@ int boot_info_build(struct rrvm_boot_info *bi, uint64_t mem_size,
 {
 	uint64_t ring_bytes = RRVM_VNIC_RING_BYTES;
 	uint64_t vnic_end = RRVM_GPA_VNIC + 2 * ring_bytes;
-	uint64_t image_end = ALIGN_UP(img->end, PAGE_SIZE);
+	uint64_t image_end = ALIGN_UP(img->end, RRVM_PAGE_SIZE);
 	uint64_t stack_bottom = mem_size - BOOT_STACK_SIZE;
 	size_t cmdline_len = strlen(cmdline);
 
@@ -55,7 +54,7 @@ int boot_info_build(struct rrvm_boot_info *bi, uint64_t mem_size,
 				 "area (images load at 0x%llx or above)",
 				 (unsigned long long)img->start,
 				 (unsigned long long)RRVM_GPA_IMAGE_MIN);
-	if (image_end + PAGE_SIZE > stack_bottom)
+	if (image_end + RRVM_PAGE_SIZE > stack_bottom)
 		return boot_fail(err, err_size,
 				 "guest image (ends at 0x%llx) leaves no room "
 				 "for heap and stack in %llu MiB",

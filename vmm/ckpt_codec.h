@@ -22,7 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CKPT_PAGE_SIZE 4096u
+#include "rrvm/boot_info.h"
+
+/* The stream carries whole guest pages. */
+#define CKPT_PAGE_SIZE	       RRVM_PAGE_SIZE
 #define CKPT_MAGIC 0x4b435252u /* "RRCK" little-endian */
 #define CKPT_VERSION 1u
 #define CKPT_MAX_PAYLOAD (8u << 20) /* any message larger is corrupt */

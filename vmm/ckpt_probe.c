@@ -9,11 +9,9 @@
 #include <time.h>
 
 #include "common/clock.h"
-
+#include "common/report.h"
 #include "vmm/vm.h"
 #include "vmm/vm_snapshot.h"
-
-#define PAGE 4096u
 
 static int collect_incremental(struct vm *vm, void *arg)
 {
@@ -31,13 +29,13 @@ static uint64_t apply_to_base(const struct vm_snapshot *s, uint8_t *base)
 	uint64_t same = 0;
 
 	for (size_t i = 0; i < s->npages; i++) {
-		uint8_t *dst = base + s->pfns[i] * PAGE;
-		const uint8_t *src = s->pages + i * (size_t)PAGE;
+		uint8_t *dst = base + s->pfns[i] * RRVM_PAGE_SIZE;
+		const uint8_t *src = s->pages + i * (size_t)RRVM_PAGE_SIZE;
 
-		if (memcmp(dst, src, PAGE) == 0)
+		if (memcmp(dst, src, RRVM_PAGE_SIZE) == 0)
 			same++;
 		else
-			memcpy(dst, src, PAGE);
+			memcpy(dst, src, RRVM_PAGE_SIZE);
 	}
 	return same;
 }
@@ -211,144 +209,105 @@ static struct summary summarize(const struct ckpt_probe_epoch *e, unsigned n,
 
 #define SUMMARY(e, n, f) summarize(e, n, offsetof(struct ckpt_probe_epoch, f))
 
-/* The one-phase comparison, as JSON ("null" without one) or text. */
-static int render_one_phase(const struct ckpt_probe_result *r, int json,
-			    char *buf, size_t size)
+/* A summary as a section {median, p90, max}: counts, or ns shown in us. */
+static void report_summary(struct report *rep, const char *key,
+			   const char *title, struct summary s)
 {
-	const struct ckpt_probe_epoch *o = r->one_phase;
-	unsigned n = r->epochs;
-	struct summary pause, pages, copy, stopped;
-
-	if (!o)
-		return json ? snprintf(buf, size, "null") : 0;
-	pause = SUMMARY(o, n, pause_ns);
-	pages = SUMMARY(o, n, pages);
-	copy = SUMMARY(o, n, copy_ns);
-	stopped = SUMMARY(o, n, stopped_ns);
-	if (json)
-		return snprintf(
-		    buf, size,
-		    "{\"epochs\":%u,\"pages\":{\"median\":%llu,\"p90\":%llu,"
-		    "\"max\":%llu},\"pause_us\":{\"median\":%.1f,"
-		    "\"p90\":%.1f,\"max\":%.1f},\"copy_us_median\":%.1f,"
-		    "\"stopped_us\":{\"median\":%.1f,\"p90\":%.1f,"
-		    "\"max\":%.1f}}",
-		    n, (unsigned long long)pages.median,
-		    (unsigned long long)pages.p90,
-		    (unsigned long long)pages.max, pause.median / 1e3,
-		    pause.p90 / 1e3, pause.max / 1e3, copy.median / 1e3,
-		    stopped.median / 1e3, stopped.p90 / 1e3, stopped.max / 1e3);
-	return snprintf(buf, size,
-			"one-phase, same run (%u epochs interleaved):\n"
-			"  pause:           median %.1f us, p90 %.1f us, max "
-			"%.1f us at median %llu pages (copy %.1f us)\n"
-			"  stopped:         median %.1f us, p90 %.1f us, max "
-			"%.1f us\n",
-			n, pause.median / 1e3, pause.p90 / 1e3, pause.max / 1e3,
-			(unsigned long long)pages.median, copy.median / 1e3,
-			stopped.median / 1e3, stopped.p90 / 1e3,
-			stopped.max / 1e3);
+	report_open(rep, key, title);
+	report_u64(rep, "median", NULL, s.median);
+	report_u64(rep, "p90", NULL, s.p90);
+	report_u64(rep, "max", NULL, s.max);
+	report_close(rep);
 }
 
-int ckpt_probe_render(const struct ckpt_probe_result *r, int json, char *buf,
-		      size_t size)
+static void report_summary_us(struct report *rep, const char *key,
+			      const char *title, struct summary s)
 {
-	const struct ckpt_probe_epoch *e = r->epoch;
-	unsigned n = r->epochs;
-	struct summary pause = SUMMARY(e, n, pause_ns);
-	struct summary stopped = SUMMARY(e, n, stopped_ns);
-	struct summary pages = SUMMARY(e, n, pages);
-	struct summary dlog = SUMMARY(e, n, dirty_log_ns);
-	struct summary copy = SUMMARY(e, n, copy_ns);
-	struct summary state = SUMMARY(e, n, state_ns);
-	struct summary in_pause = SUMMARY(e, n, pause_pages);
-	struct summary early = SUMMARY(e, n, early_ns);
-	struct summary early_copies = SUMMARY(e, n, early_copies);
-	struct summary passes = SUMMARY(e, n, early_passes);
-	const char *collect = r->two_phase ? "two-phase" : "one-phase";
-	char cmp[512];
-	double ratio = r->encoded_bytes
-			   ? (double)r->raw_bytes / (double)r->encoded_bytes
-			   : 0;
-	double enc_mbps =
-	    r->encode_ns ? (double)r->raw_bytes * 1e3 / (double)r->encode_ns
-			 : 0;
+	report_open(rep, key, title);
+	report_f(rep, "median", NULL, 1, (double)s.median / 1e3, "us");
+	report_f(rep, "p90", NULL, 1, (double)s.p90 / 1e3, "us");
+	report_f(rep, "max", NULL, 1, (double)s.max / 1e3, "us");
+	report_close(rep);
+}
 
+/* The one-phase comparison (null without one). */
+static void report_one_phase(const struct ckpt_probe_result *res,
+			     struct report *rep)
+{
+	const struct ckpt_probe_epoch *o = res->one_phase;
+	unsigned n = res->epochs;
+
+	if (!o) {
+		report_str_or_null(rep, "one_phase", "one-phase comparison",
+				   NULL);
+		return;
+	}
+	report_open(rep, "one_phase", "one-phase, same run (interleaved)");
+	report_u64(rep, "epochs", NULL, n);
+	report_summary(rep, "pages", "dirty pages/epoch", SUMMARY(o, n, pages));
+	report_summary_us(rep, "pause_us", "pause", SUMMARY(o, n, pause_ns));
+	report_f(rep, "copy_us_median", "copy (median)", 1,
+		 (double)SUMMARY(o, n, copy_ns).median / 1e3, "us");
+	report_summary_us(rep, "stopped_us", "stopped (with kick)",
+			  SUMMARY(o, n, stopped_ns));
+	report_close(rep);
+}
+
+void ckpt_probe_report(const struct ckpt_probe_result *res, struct report *rep)
+{
+	const struct ckpt_probe_epoch *e = res->epoch;
+	unsigned n = res->epochs;
+	struct summary early = SUMMARY(e, n, early_ns);
+	double ratio = res->encoded_bytes
+			   ? (double)res->raw_bytes / (double)res->encoded_bytes
+			   : 0;
+	double enc_mbps = res->encode_ns ? (double)res->raw_bytes * 1e3 /
+					       (double)res->encode_ns
+					 : 0;
 	/* The achieved collect-to-collect period, to compare with the
 	 * requested interval. */
-	double period_ms = r->collects > 1 ? (double)r->period_ns_total / 1e6 /
-						 (double)(r->collects - 1)
-					   : 0;
+	double period_ms = res->collects > 1
+			       ? (double)res->period_ns_total / 1e6 /
+				     (double)(res->collects - 1)
+			       : 0;
 
-	render_one_phase(r, json, cmp, sizeof(cmp));
-	if (json)
-		return snprintf(
-		    buf, size,
-		    "{\"epochs\":%u,\"interval_ms\":%u,"
-		    "\"collect\":\"%s\",\"dirty_log\":\"%s\","
-		    "\"pages\":{\"median\":%llu,\"p90\":%llu,"
-		    "\"max\":%llu},"
-		    "\"pause_us\":{\"median\":%.1f,\"p90\":%.1f,"
-		    "\"max\":%.1f},"
-		    "\"pause_breakdown_us\":{\"dirty_log\":%.1f,"
-		    "\"copy\":%.1f,\"vcpu_state\":%.1f},"
-		    "\"pages_in_pause\":{\"median\":%llu,\"p90\":%llu,"
-		    "\"max\":%llu},"
-		    "\"early\":{\"us_median\":%.1f,\"us_max\":%.1f,"
-		    "\"copies_median\":%llu,\"passes_median\":%llu},"
-		    "\"stopped_us\":{\"median\":%.1f,\"p90\":%.1f,"
-		    "\"max\":%.1f},"
-		    "\"one_phase\":%s,"
-		    "\"raw_bytes\":%llu,\"encoded_bytes\":%llu,"
-		    "\"uncompressed_bytes\":%llu,\"ratio\":%.2f,"
-		    "\"unchanged_pages\":%llu,\"encode_MBps\":%.1f,"
-		    "\"period_ms\":%.2f}\n",
-		    n, r->interval_ms, collect, r->dirty_log,
-		    (unsigned long long)pages.median,
-		    (unsigned long long)pages.p90,
-		    (unsigned long long)pages.max, pause.median / 1e3,
-		    pause.p90 / 1e3, pause.max / 1e3, dlog.median / 1e3,
-		    copy.median / 1e3, state.median / 1e3,
-		    (unsigned long long)in_pause.median,
-		    (unsigned long long)in_pause.p90,
-		    (unsigned long long)in_pause.max, early.median / 1e3,
-		    early.max / 1e3, (unsigned long long)early_copies.median,
-		    (unsigned long long)passes.median, stopped.median / 1e3,
-		    stopped.p90 / 1e3, stopped.max / 1e3, cmp,
-		    (unsigned long long)r->raw_bytes,
-		    (unsigned long long)r->encoded_bytes,
-		    (unsigned long long)r->uncompressed_bytes, ratio,
-		    (unsigned long long)r->unchanged_pages, enc_mbps,
-		    period_ms);
-	return snprintf(
-	    buf, size,
-	    "%u epochs every %u ms (achieved %.2f ms), %s collect (dirty log "
-	    "%s)\n"
-	    "dirty pages/epoch: median %llu, p90 %llu, max %llu\n"
-	    "pause (collect):   median %.1f us, p90 %.1f us, max %.1f us\n"
-	    "  median split:    dirty log %.1f us, copy %.1f us, vCPU "
-	    "state %.1f us\n"
-	    "  pages in pause:  median %llu, p90 %llu, max %llu\n"
-	    "early passes:      median %.1f us (max %.1f), %llu page copies "
-	    "in %llu passes, guest running\n"
-	    "stopped (w/ kick): median %.1f us, p90 %.1f us, max %.1f us\n"
-	    "%s"
-	    "bytes: raw %llu, encoded %llu (%.2fx smaller), without "
-	    "compression %llu\n"
-	    "reported dirty but unchanged: %llu pages\n"
-	    "encode speed: %.0f MB/s\n",
-	    n, r->interval_ms, period_ms, collect, r->dirty_log,
-	    (unsigned long long)pages.median, (unsigned long long)pages.p90,
-	    (unsigned long long)pages.max, pause.median / 1e3, pause.p90 / 1e3,
-	    pause.max / 1e3, dlog.median / 1e3, copy.median / 1e3,
-	    state.median / 1e3, (unsigned long long)in_pause.median,
-	    (unsigned long long)in_pause.p90, (unsigned long long)in_pause.max,
-	    early.median / 1e3, early.max / 1e3,
-	    (unsigned long long)early_copies.median,
-	    (unsigned long long)passes.median, stopped.median / 1e3,
-	    stopped.p90 / 1e3, stopped.max / 1e3, cmp,
-	    (unsigned long long)r->raw_bytes,
-	    (unsigned long long)r->encoded_bytes, ratio,
-	    (unsigned long long)r->uncompressed_bytes,
-	    (unsigned long long)r->unchanged_pages, enc_mbps);
+	report_u64(rep, "epochs", NULL, n);
+	report_u64(rep, "interval_ms", "interval (ms)", res->interval_ms);
+	report_f(rep, "period_ms", "achieved period", 2, period_ms, "ms");
+	report_str(rep, "collect", NULL,
+		   res->two_phase ? "two-phase" : "one-phase");
+	report_str(rep, "dirty_log", "dirty log", res->dirty_log);
+	report_summary(rep, "pages", "dirty pages/epoch", SUMMARY(e, n, pages));
+	report_summary_us(rep, "pause_us", "pause (collect)",
+			  SUMMARY(e, n, pause_ns));
+	report_open(rep, "pause_breakdown_us", "pause split (medians)");
+	report_f(rep, "dirty_log", "dirty log", 1,
+		 (double)SUMMARY(e, n, dirty_log_ns).median / 1e3, "us");
+	report_f(rep, "copy", NULL, 1,
+		 (double)SUMMARY(e, n, copy_ns).median / 1e3, "us");
+	report_f(rep, "vcpu_state", "vCPU state", 1,
+		 (double)SUMMARY(e, n, state_ns).median / 1e3, "us");
+	report_close(rep);
+	report_summary(rep, "pages_in_pause", "pages copied in the pause",
+		       SUMMARY(e, n, pause_pages));
+	report_open(rep, "early", "early passes (guest running)");
+	report_f(rep, "us_median", "median", 1, (double)early.median / 1e3,
+		 "us");
+	report_f(rep, "us_max", "max", 1, (double)early.max / 1e3, "us");
+	report_u64(rep, "copies_median", "copies (median)",
+		   SUMMARY(e, n, early_copies).median);
+	report_u64(rep, "passes_median", "passes (median)",
+		   SUMMARY(e, n, early_passes).median);
+	report_close(rep);
+	report_summary_us(rep, "stopped_us", "stopped (with kick)",
+			  SUMMARY(e, n, stopped_ns));
+	report_one_phase(res, rep);
+	report_u64(rep, "raw_bytes", "bytes raw", res->raw_bytes);
+	report_u64(rep, "encoded_bytes", "bytes encoded", res->encoded_bytes);
+	report_u64(rep, "uncompressed_bytes", "bytes uncompressed",
+		   res->uncompressed_bytes);
+	report_f(rep, "ratio", "raw / encoded", 2, ratio, "x");
+	report_u64(rep, "unchanged_pages", "unchanged pages",
+		   res->unchanged_pages);
+	report_f(rep, "encode_MBps", "encode speed", 1, enc_mbps, "MB/s");
 }

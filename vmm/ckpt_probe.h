@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct report;
 struct vm;
 
 #define CKPT_PROBE_MAX_EPOCHS 10000
@@ -40,7 +41,7 @@ struct ckpt_probe_result {
 	struct ckpt_probe_epoch *epoch; /* epochs: the primary's collect */
 	struct ckpt_probe_epoch *one_phase; /* epochs, when two_phase */
 	/* Over every epoch collected (both kinds). */
-	uint64_t raw_bytes;	/* pages * 4096 */
+	uint64_t raw_bytes;	/* pages * RRVM_PAGE_SIZE */
 	uint64_t encoded_bytes; /* AUTO (XOR + RLE/LZ4) */
 	uint64_t uncompressed_bytes; /* NONE (raw/zero pages + framing) */
 	uint64_t unchanged_pages; /* reported dirty, content identical */
@@ -53,8 +54,8 @@ int ckpt_probe_run(struct vm *vm, unsigned epochs, unsigned interval_ms,
 		   struct ckpt_probe_result *r);
 void ckpt_probe_free(struct ckpt_probe_result *r);
 
-/* Render a summary (medians, p90, max; ratio) as text or one JSON object. */
-int ckpt_probe_render(const struct ckpt_probe_result *r, int json, char *buf,
-		      size_t size);
+/* The summary (medians, p90, max; ratio) as fields of rep: text or JSON
+ * from the same calls (common/report.h). */
+void ckpt_probe_report(const struct ckpt_probe_result *res, struct report *rep);
 
 #endif

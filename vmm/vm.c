@@ -20,8 +20,6 @@
 #include "vmm/elf_loader.h"
 #include "vmm/vm_profile.h"
 
-#define PAGE_SHIFT 12
-
 void *vm_gpa_to_host(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	if (gpa >= vm->mem_size || len > vm->mem_size - gpa)
@@ -37,8 +35,8 @@ void vm_mark_dirty(struct vm *vm, uint64_t gpa, uint64_t len)
 		return;
 	if (len > vm->mem_size - gpa)
 		len = vm->mem_size - gpa;
-	first = gpa >> PAGE_SHIFT;
-	last = (gpa + len - 1) >> PAGE_SHIFT;
+	first = gpa >> RRVM_PAGE_SHIFT;
+	last = (gpa + len - 1) >> RRVM_PAGE_SHIFT;
 	for (uint64_t p = first; p <= last; p++)
 		vm->monitor_dirty[p / 64] |= 1ull << (p % 64);
 }
@@ -71,7 +69,7 @@ static int kvm_open_vm(struct vm *vm)
 static int vm_setup_memory(struct vm *vm, uint64_t mem_size, uint8_t *adopt)
 {
 	struct kvm_userspace_memory_region region;
-	uint64_t pages = mem_size >> PAGE_SHIFT;
+	uint64_t pages = mem_size >> RRVM_PAGE_SHIFT;
 	int ret;
 
 	vm->mem =

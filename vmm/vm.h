@@ -177,8 +177,8 @@ int vm_dirty_setup(struct vm *vm);
 /* "manual-protect" or "get-clears". */
 const char *vm_dirty_log_mode(const struct vm *vm);
 /* vm_dirty.c: pages written since the last collect (guest via KVM's dirty
- * log, and the monitor's own writes), as a bitmap of mem_size/4096 bits;
- * both sources are cleared. vCPU stopped. 0 or -errno. */
+ * log, and the monitor's own writes), as a bitmap of mem_size / RRVM_PAGE_SIZE
+ * bits; both sources are cleared. vCPU stopped. 0 or -errno. */
 int vm_dirty_collect(struct vm *vm, uint64_t *bitmap);
 /* vm_dirty.c: KVM's log only (guest writes), taken and re-protected while
  * the guest may run, from any thread but never concurrently with another

@@ -174,8 +174,8 @@ static int cmd_checkpoint_probe(void *ctx, struct control_request *req)
 	struct vm_control *vc = ctx;
 	struct ckpt_probe_result res;
 	unsigned epochs, interval;
-	char reply[4096];
-	int ret, n;
+	struct report rep;
+	int ret;
 
 	/* The probe takes dirty pages out of the log: a replicator (or a
 	 * migration) would miss them. */
@@ -210,12 +210,11 @@ static int cmd_checkpoint_probe(void *ctx, struct control_request *req)
 			      interval, strerror(-ret));
 		return 0;
 	}
-	n = ckpt_probe_render(&res, req->json, reply, sizeof(reply));
+	report_init(&rep, req->json);
+	ckpt_probe_report(&res, &rep);
 	ckpt_probe_free(&res);
-	if (n > 0)
-		control_reply(req, reply,
-			      (size_t)n < sizeof(reply) ? (size_t)n
-							: sizeof(reply) - 1);
+	control_reply_report(req, &rep);
+	report_free(&rep);
 	return 0;
 }
 

@@ -60,10 +60,14 @@
 #define EFER_LMA	0x400ull
 #define RFLAGS_RESERVED 0x2ull
 #define RFLAGS_IOPL3	0x3000ull
+/* At RRVM_GPA_PAGE_TABLES: PML4, PDPT, the first 2 MiB's page table, then
+ * one page directory per GiB of guest RAM. */
+#define PAGE_TABLE_PAGES 16
 
 static uint64_t *pt_page(struct vm *vm, unsigned index)
 {
-	return (uint64_t *)(vm->mem + RRVM_GPA_PAGE_TABLES + index * 4096ull);
+	return (uint64_t *)(vm->mem + RRVM_GPA_PAGE_TABLES +
+			    index * RRVM_PAGE_SIZE);
 }
 
 /*
@@ -79,12 +83,12 @@ static void build_page_tables(struct vm *vm)
 	uint64_t pds = (vm->mem_size + (1ull << 30) - 1) >> 30;
 	uint64_t base = RRVM_GPA_PAGE_TABLES;
 
-	memset(pml4, 0, 16 * 4096);
-	pml4[0] = (base + 1 * 4096) | PTE_TABLE;
+	memset(pml4, 0, PAGE_TABLE_PAGES * RRVM_PAGE_SIZE);
+	pml4[0] = (base + 1 * RRVM_PAGE_SIZE) | PTE_TABLE;
 	for (uint64_t d = 0; d < pds; d++) {
 		uint64_t *pd = pt_page(vm, 3 + (unsigned)d);
 
-		pdpt[d] = (base + (3 + d) * 4096) | PTE_TABLE;
+		pdpt[d] = (base + (3 + d) * RRVM_PAGE_SIZE) | PTE_TABLE;
 		for (uint64_t i = 0; i < 512; i++) {
 			uint64_t addr = (d << 30) | (i << 21);
 
@@ -94,14 +98,15 @@ static void build_page_tables(struct vm *vm)
 		}
 	}
 	/* The first 2 MiB in 4 KiB pages. */
-	pt_page(vm, 3)[0] = (base + 2 * 4096) | PTE_TABLE;
+	pt_page(vm, 3)[0] = (base + 2 * RRVM_PAGE_SIZE) | PTE_TABLE;
 	for (uint64_t i = 1; i < 512; i++) {
-		uint64_t addr = i << 12;
+		uint64_t addr = i << RRVM_PAGE_SHIFT;
 		bool user = addr == RRVM_GPA_BOOT_INFO || addr >= RRVM_GPA_VNIC;
 
 		pt[i] = addr | (user ? PTE_USER : PTE_KERNEL);
 	}
-	vm_mark_dirty(vm, RRVM_GPA_PAGE_TABLES, 16 * 4096);
+	vm_mark_dirty(vm, RRVM_GPA_PAGE_TABLES,
+		      PAGE_TABLE_PAGES * RRVM_PAGE_SIZE);
 }
 
 static uint64_t gdt_segment(uint64_t access, uint64_t flags)
@@ -115,7 +120,7 @@ static void build_gdt_tss(struct vm *vm)
 	uint8_t *tss = vm->mem + RRVM_GPA_TSS;
 	uint64_t tss_base = RRVM_GPA_TSS;
 
-	memset(gdt, 0, 4096);
+	memset(gdt, 0, RRVM_PAGE_SIZE);
 	gdt[GDT_KERNEL_CS >> 3] = gdt_segment(0x9a, 0xa); /* L=1, G=1 */
 	gdt[GDT_KERNEL_DS >> 3] = gdt_segment(0x92, 0xc);
 	gdt[GDT_USER_CS >> 3] = gdt_segment(0xfa, 0xa);
@@ -127,10 +132,10 @@ static void build_gdt_tss(struct vm *vm)
 			    ((tss_base >> 24 & 0xff) << 56);
 	gdt[(GDT_TSS >> 3) + 1] = tss_base >> 32;
 
-	uint64_t rsp0 = RRVM_GPA_FAULT_STACK + 4096;
+	uint64_t rsp0 = RRVM_GPA_FAULT_STACK + RRVM_PAGE_SIZE;
 	uint16_t iomap = TSS_IOMAP_OFFSET;
 
-	memset(tss, 0, 3 * 4096);
+	memset(tss, 0, 3 * RRVM_PAGE_SIZE);
 	/* RSP0 (at +4, misaligned by the architecture): the fault stack. */
 	memcpy(tss + 4, &rsp0, sizeof(rsp0));
 	memcpy(tss + 0x66, &iomap, sizeof(iomap));
@@ -138,8 +143,8 @@ static void build_gdt_tss(struct vm *vm)
 	memset(tss + TSS_IOMAP_OFFSET, 0xff, 8192 + 1);
 	for (unsigned p = RRVM_HC_PORT; p < RRVM_HC_PORT + RRVM_HC_COUNT; p++)
 		tss[TSS_IOMAP_OFFSET + p / 8] &= (uint8_t) ~(1u << (p % 8));
-	vm_mark_dirty(vm, RRVM_GPA_GDT, 2 * 4096);
-	vm_mark_dirty(vm, RRVM_GPA_TSS, 3 * 4096);
+	vm_mark_dirty(vm, RRVM_GPA_GDT, 2 * RRVM_PAGE_SIZE);
+	vm_mark_dirty(vm, RRVM_GPA_TSS, 3 * RRVM_PAGE_SIZE);
 }
 
 /* Exceptions whose frame carries an error code pushed by the CPU. */
@@ -158,7 +163,7 @@ static void build_idt(struct vm *vm)
 	uint8_t *stubs = vm->mem + GPA_FAULT_STUBS;
 	uint64_t *idt = (uint64_t *)(vm->mem + GPA_IDT);
 
-	memset(idt, 0, 4096);
+	memset(idt, 0, RRVM_PAGE_SIZE);
 	for (unsigned v = 0; v < 32; v++) {
 		uint8_t *s = stubs + v * FAULT_STUB_SIZE;
 		uint64_t handler = GPA_FAULT_STUBS + v * FAULT_STUB_SIZE;

@@ -21,11 +21,9 @@
 #include "common/log.h"
 #include "vmm/vm.h"
 
-#define PAGE_SIZE 4096u
-
 size_t vm_dirty_bitmap_words(const struct vm *vm)
 {
-	return (size_t)((vm->mem_size / PAGE_SIZE + 63) / 64);
+	return (size_t)((vm->mem_size / RRVM_PAGE_SIZE + 63) / 64);
 }
 
 int vm_dirty_setup(struct vm *vm)
@@ -87,7 +85,7 @@ static int dirty_log_clear(struct vm *vm, uint64_t *bitmap)
 {
 	struct kvm_clear_dirty_log clear;
 	size_t words = vm_dirty_bitmap_words(vm), first = 0, last = words;
-	uint64_t pages = vm->mem_size / PAGE_SIZE, end;
+	uint64_t pages = vm->mem_size / RRVM_PAGE_SIZE, end;
 
 	while (first < words && !bitmap[first])
 		first++;

@@ -18,8 +18,6 @@
 #include "vmm/vm.h"
 #include "vmm/vm_snapshot.h"
 
-#define PAGE_SIZE 4096u
-
 struct restore_ctx {
 	struct vm *vm;
 	bool vm_created;
@@ -45,7 +43,7 @@ static int restore_page(void *arg, uint64_t pfn, enum ckpt_page_encoding enc,
 			const uint8_t *data, uint32_t len)
 {
 	struct restore_ctx *c = arg;
-	uint8_t *page = c->vm->mem + pfn * PAGE_SIZE;
+	uint8_t *page = c->vm->mem + pfn * RRVM_PAGE_SIZE;
 
 	if (c->seen[pfn / 64] & (1ull << (pfn % 64)))
 		return restore_fail(c, -EINVAL,
@@ -98,23 +96,25 @@ static int restore_message(struct restore_ctx *c, const struct ckpt_msg *msg)
 		return restore_begin(c, msg);
 	case CKPT_MSG_PAGES:
 		ret = ckpt_pages_walk(msg->payload, msg->header.length,
-				      c->vm->mem_size / PAGE_SIZE, restore_page,
-				      c, why, sizeof(why));
+				      c->vm->mem_size / RRVM_PAGE_SIZE,
+				      restore_page, c, why, sizeof(why));
 		if (ret && ret != -EINVAL)
 			return ret;
 		if (ret)
 			return restore_fail(c, ret, "%s", why);
 		return 0;
 	case CKPT_MSG_VCPU:
-		if (vm_state_decode_vcpu(msg->payload, msg->header.length,
-					 &c->vcpu, why, sizeof(why)))
-			return restore_fail(c, -EINVAL, "%s", why);
+		ret = vm_state_decode_vcpu(msg->payload, msg->header.length,
+					   &c->vcpu, why, sizeof(why));
+		if (ret)
+			return restore_fail(c, ret, "%s", why);
 		c->have_vcpu = true;
 		return 0;
 	case CKPT_MSG_DEVICE:
-		if (vm_state_decode_device(msg->payload, msg->header.length,
-					   &c->device, why, sizeof(why)))
-			return restore_fail(c, -EINVAL, "%s", why);
+		ret = vm_state_decode_device(msg->payload, msg->header.length,
+					     &c->device, why, sizeof(why));
+		if (ret)
+			return restore_fail(c, ret, "%s", why);
 		c->have_device = true;
 		return 0;
 	case CKPT_MSG_END:

@@ -14,7 +14,6 @@
 #include "common/log.h"
 #include "vmm/vm.h"
 
-#define PAGE_SIZE	4096u
 #define PAGEMAP_PRESENT (1ull << 63)
 #define PAGEMAP_SWAPPED (1ull << 62)
 
@@ -42,7 +41,7 @@ void vm_snapshot_free(struct vm_snapshot *s)
 	uint64_t n = s->mem_pages;
 
 	unmap(s->pfns, n * sizeof(*s->pfns));
-	unmap(s->pages, n * (size_t)PAGE_SIZE);
+	unmap(s->pages, n * (size_t)RRVM_PAGE_SIZE);
 	unmap(s->slot_of, n * sizeof(*s->slot_of));
 	free(s->dirty_bitmap);
 	free(s->in_epoch);
@@ -56,7 +55,7 @@ void vm_snapshot_free(struct vm_snapshot *s)
  */
 static int snapshot_prepare(struct vm *vm, struct vm_snapshot *s)
 {
-	uint64_t pages = vm->mem_size / PAGE_SIZE;
+	uint64_t pages = vm->mem_size / RRVM_PAGE_SIZE;
 	size_t words = vm_dirty_bitmap_words(vm);
 
 	if (s->mem_pages == pages)
@@ -65,7 +64,7 @@ static int snapshot_prepare(struct vm *vm, struct vm_snapshot *s)
 	s->mem_pages = pages;
 	s->dirty_words = words;
 	s->pfns = map_lazy(pages * sizeof(*s->pfns));
-	s->pages = map_lazy(pages * (size_t)PAGE_SIZE);
+	s->pages = map_lazy(pages * (size_t)RRVM_PAGE_SIZE);
 	s->slot_of = map_lazy(pages * sizeof(*s->slot_of));
 	s->dirty_bitmap = calloc(words, sizeof(uint64_t));
 	s->in_epoch = calloc(words, sizeof(uint64_t));
@@ -93,8 +92,8 @@ void vm_snapshot_trim(struct vm_snapshot *s, size_t keep_pages)
 {
 	if (s->resident_pages <= keep_pages)
 		return;
-	madvise(s->pages + keep_pages * (size_t)PAGE_SIZE,
-		(s->resident_pages - keep_pages) * (size_t)PAGE_SIZE,
+	madvise(s->pages + keep_pages * (size_t)RRVM_PAGE_SIZE,
+		(s->resident_pages - keep_pages) * (size_t)RRVM_PAGE_SIZE,
 		MADV_DONTNEED);
 	s->resident_pages = keep_pages;
 }
@@ -113,14 +112,14 @@ static GUEST_READ void copy_guest_page(uint8_t *dst, const uint8_t *src)
 	const volatile uint64_t *s = (const volatile uint64_t *)src;
 	uint64_t *d = (uint64_t *)dst;
 
-	for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
+	for (unsigned i = 0; i < RRVM_PAGE_SIZE / 8; i++)
 		d[i] = s[i];
 }
 #else
 #define GUEST_READ
 static void copy_guest_page(uint8_t *dst, const uint8_t *src)
 {
-	memcpy(dst, src, PAGE_SIZE);
+	memcpy(dst, src, RRVM_PAGE_SIZE);
 }
 #endif
 
@@ -128,7 +127,7 @@ static GUEST_READ bool page_is_zero(const uint8_t *p)
 {
 	const uint64_t *w = (const uint64_t *)p;
 
-	for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
+	for (unsigned i = 0; i < RRVM_PAGE_SIZE / 8; i++)
 		if (w[i])
 			return false;
 	return true;
@@ -137,13 +136,15 @@ static GUEST_READ bool page_is_zero(const uint8_t *p)
 /*
  * Which pages of guest RAM have ever been touched: reading an untouched
  * page of our anonymous mapping would fault it in (~270 ms for 64 MiB here)
- * only to find zeros. Swapped-out pages count as touched.
+ * only to find zeros. Swapped-out pages count as touched. The pagemap has
+ * one 8-byte entry per host page; x86-64 host pages are 4 KiB like the
+ * guest's, so entry i is guest page i.
  */
 static int resident_bitmap(struct vm *vm, uint64_t *bitmap)
 {
-	uint64_t pages = vm->mem_size / PAGE_SIZE;
+	uint64_t pages = vm->mem_size / RRVM_PAGE_SIZE;
 	uint64_t chunk[512];
-	off_t off = (off_t)((uintptr_t)vm->mem / PAGE_SIZE * 8);
+	off_t off = (off_t)((uintptr_t)vm->mem / RRVM_PAGE_SIZE * 8);
 	int fd, ret = 0;
 
 	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -183,7 +184,7 @@ static size_t copy_dirty(struct vm *vm, struct vm_snapshot *s, bool skip_zero)
 
 		while (bits) {
 			uint64_t pfn = i * 64 + (uint64_t)__builtin_ctzll(bits);
-			const uint8_t *src = vm->mem + pfn * PAGE_SIZE;
+			const uint8_t *src = vm->mem + pfn * RRVM_PAGE_SIZE;
 			size_t slot;
 
 			bits &= bits - 1;
@@ -198,8 +199,8 @@ static size_t copy_dirty(struct vm *vm, struct vm_snapshot *s, bool skip_zero)
 				s->slot_of[pfn] = (uint32_t)slot;
 				s->in_epoch[i] |= 1ull << (pfn % 64);
 			}
-			copy_guest_page(s->pages + slot * (size_t)PAGE_SIZE,
-					src);
+			copy_guest_page(
+			    s->pages + slot * (size_t)RRVM_PAGE_SIZE, src);
 			copied++;
 		}
 	}
@@ -348,7 +349,7 @@ int vm_snapshot_copy(struct vm *vm, struct vm_snapshot *s)
 
 const uint8_t *vm_snapshot_image_base(void *image, uint64_t pfn)
 {
-	return (const uint8_t *)image + pfn * PAGE_SIZE;
+	return (const uint8_t *)image + pfn * RRVM_PAGE_SIZE;
 }
 
 int vm_snapshot_encode_pages(const struct vm_snapshot *s, size_t first,
@@ -363,7 +364,7 @@ int vm_snapshot_encode_pages(const struct vm_snapshot *s, size_t first,
 		return -EINVAL;
 	for (size_t k = 0; k < n; k++) {
 		refs[k].pfn = s->pfns[first + k];
-		refs[k].data = s->pages + (first + k) * (size_t)PAGE_SIZE;
+		refs[k].data = s->pages + (first + k) * (size_t)RRVM_PAGE_SIZE;
 		refs[k].base =
 		    base_fn && !s->full ? base_fn(base_ctx, refs[k].pfn) : NULL;
 	}

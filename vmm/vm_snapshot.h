@@ -27,7 +27,7 @@ struct vm_snapshot {
 	bool full; /* every non-zero resident page, relative to zero memory */
 	size_t npages;	/* pages collected, each pfn once */
 	uint64_t *pfns; /* in collection order (not sorted) */
-	uint8_t *pages; /* npages * 4096 bytes, same order */
+	uint8_t *pages; /* npages * RRVM_PAGE_SIZE bytes, same order */
 	struct vm_vcpu_state vcpu;
 	struct vm_device_state device;
 

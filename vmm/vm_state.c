@@ -230,11 +230,16 @@ static int decode_blob(const uint8_t *in, size_t len, uint32_t want_version,
 				  len, 8 + size);
 	memcpy(&version, in, 4);
 	memcpy(&sz, in + 4, 4);
-	if (version != want_version || sz != size)
-		return state_fail(err, err_size,
-				  "%s state version %u/size %u, this rrvm "
-				  "reads version %u/size %zu",
-				  what, version, sz, want_version, size);
+	if (version != want_version || sz != size) {
+		/* Intact, but another build's layout: refused, not corrupt
+		 * (docs/checkpoint-format.md, "Compatibility rule"). */
+		state_fail(err, err_size,
+			   "%s state record version %u (%u bytes) was written "
+			   "by an incompatible rrvm build; this one reads "
+			   "version %u (%zu bytes)",
+			   what, version, sz, want_version, size);
+		return -EPROTONOSUPPORT;
+	}
 	memcpy(s, in + 8, size);
 	return 0;
 }
@@ -291,11 +296,14 @@ int vm_state_decode_device(const uint8_t *in, size_t len,
 	else if (version == VM_STATE_DEVICE_VERSION)
 		ret = decode_blob(in, len, VM_STATE_DEVICE_VERSION, s,
 				  sizeof(*s), "device", err, err_size);
-	else
-		return state_fail(err, err_size,
-				  "device state version %u; this rrvm reads "
-				  "versions 1 and %u",
-				  version, VM_STATE_DEVICE_VERSION);
+	else {
+		state_fail(err, err_size,
+			   "device state record version %u was written by an "
+			   "incompatible rrvm build; this one reads versions 1 "
+			   "and %u",
+			   version, VM_STATE_DEVICE_VERSION);
+		return -EPROTONOSUPPORT;
+	}
 	if (!ret && s->console_len > sizeof(s->console_line))
 		return state_fail(err, err_size,
 				  "device state console length %u",

@@ -62,8 +62,10 @@ size_t vm_state_vcpu_size(void);
 size_t vm_state_device_size(void);
 void vm_state_encode_vcpu(const struct vm_vcpu_state *s, uint8_t *out);
 void vm_state_encode_device(const struct vm_device_state *s, uint8_t *out);
-/* 0, or -EINVAL with a reason if the blob is the wrong size or version
- * (or, for the device, names CPU features this rrvm does not know). */
+/* 0; -EPROTONOSUPPORT with a reason for a record of a version (or layout)
+ * this build does not read (another rrvm build wrote it); -EINVAL with a
+ * reason for a malformed one (wrong length, out-of-range fields, CPU
+ * features this rrvm does not know). */
 int vm_state_decode_vcpu(const uint8_t *in, size_t len,
 			 struct vm_vcpu_state *s, char *err, size_t err_size);
 int vm_state_decode_device(const uint8_t *in, size_t len,

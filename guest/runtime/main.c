@@ -9,7 +9,7 @@
 
 #include "guest/net/net.h"
 #include "guest/runtime/libc/heap.h"
-#include "guest/services/common/common_options.h"
+#include "guest/services/lib/common_options.h"
 #include "runtime.h"
 #include "service.h"
 

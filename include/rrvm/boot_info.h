@@ -13,6 +13,14 @@
 #include <stdint.h>
 
 /*
+ * The guest page: the unit of the page tables the monitor builds, of KVM's
+ * dirty log and of every checkpoint. Unsigned long long so that products
+ * with page numbers never wrap at 32 bits.
+ */
+#define RRVM_PAGE_SHIFT 12
+#define RRVM_PAGE_SIZE	(1ull << RRVM_PAGE_SHIFT)
+
+/*
  * Fixed guest-physical layout. Virtual == physical (identity map).
  * Page 0 is never mapped so NULL dereferences fault.
  */

@@ -64,7 +64,7 @@ resp)
 guest/services/kv/kv_store.c guest/services/kv/kv_commands.c \
 guest/services/kv/kv_keys.c guest/services/kv/kv_strings.c \
 guest/services/kv/kv_lists.c guest/services/kv/kv_service.c \
-guest/services/common/option_parse.c tests/unit/fake_service.c"
+guest/services/lib/option_parse.c tests/unit/fake_service.c"
 	LIBS=""
 	EXTRA="$GUEST_HOST_FLAGS"
 	SEEDGEN=tests/fuzz/fuzz_resp.c
@@ -72,7 +72,7 @@ guest/services/common/option_parse.c tests/unit/fake_service.c"
 	;;
 http)
 	SRCS="guest/services/http/http_parser.c guest/services/http/http_service.c \
-guest/services/http/http_store.c guest/services/common/option_parse.c \
+guest/services/http/http_store.c guest/services/lib/option_parse.c \
 tests/unit/fake_service.c"
 	LIBS=""
 	EXTRA="$GUEST_HOST_FLAGS"

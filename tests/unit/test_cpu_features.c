@@ -365,10 +365,18 @@ static void test_device_state_versions(void **state)
 						&back, err, sizeof(err)),
 			 -EINVAL);
 	vm_state_encode_device(&d, blob);
-	blob[0] = 3;
+	blob[0] = 3; /* another build's layout: refused as incompatible */
 	assert_int_equal(vm_state_decode_device(blob, vm_state_device_size(),
 						&back, err, sizeof(err)),
-			 -EINVAL);
+			 -EPROTONOSUPPORT);
+	assert_non_null(strstr(err, "version 3 was written by an "
+				    "incompatible rrvm build"));
+	blob[0] = 2;
+	blob[4]++; /* version 2, other size: a layout changed, no bump */
+	assert_int_equal(vm_state_decode_device(blob, vm_state_device_size(),
+						&back, err, sizeof(err)),
+			 -EPROTONOSUPPORT);
+	assert_non_null(strstr(err, "incompatible rrvm build"));
 	d.cpu_features = BIT(AVX2); /* without avx */
 	vm_state_encode_device(&d, blob);
 	assert_int_equal(vm_state_decode_device(blob, vm_state_device_size(),

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The features every guest image has (guest/services/common/): the dirtier's
+ * The features every guest image has (guest/services/lib/): the dirtier's
  * rate and page coverage against the fake clock, the crash option, and the
  * option checking of guest_common_start.
  */
@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include "fake_service.h"
-#include "common/common_options.h"
-#include "common/crash.h"
-#include "common/dirtier.h"
-#include "common/option_parse.h"
+#include "lib/common_options.h"
+#include "lib/crash.h"
+#include "lib/dirtier.h"
+#include "lib/option_parse.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull

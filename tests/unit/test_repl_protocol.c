@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "common/repl_protocol.h"
+#include "vmm/ckpt_codec.h"
 
 /* Decode the one message in buf (CRC and framing checked). */
 static void decode_one(const struct ckpt_buf *buf, struct ckpt_decoder *dec,

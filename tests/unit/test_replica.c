@@ -658,6 +658,125 @@ static void test_channel_rounds_refused(void **state)
 	free(before);
 }
 
+/* A PAGES payload entry, little-endian as on the wire. */
+static size_t put_page_entry(uint8_t *p, uint64_t pfn,
+			     enum ckpt_page_encoding enc, const void *data,
+			     uint32_t len)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(pfn >> (8 * i));
+	p[8] = (uint8_t)enc;
+	p[9] = p[10] = p[11] = 0;
+	for (int i = 0; i < 4; i++)
+		p[12 + i] = (uint8_t)(len >> (8 * i));
+	if (len)
+		memcpy(p + 16, data, len);
+	return 16 + len;
+}
+
+/* One message straight to the replica, as the decoder would hand it
+ * over (a BEGIN is incremental, for MEM). */
+static int send_msg(struct replica *r, enum ckpt_msg_type type, uint64_t epoch,
+		    const uint8_t *payload, size_t len)
+{
+	struct ckpt_msg msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.header.type = (uint16_t)type;
+	msg.header.epoch = epoch;
+	msg.header.length = (uint32_t)len;
+	msg.payload = payload;
+	if (type == CKPT_MSG_BEGIN) {
+		msg.begin.version = CKPT_VERSION;
+		msg.begin.mem_size = MEM;
+		msg.begin.epoch = epoch;
+	}
+	return replica_message(r, &msg);
+}
+
+/* BEGIN of incremental epoch `epoch`, then one PAGES message holding
+ * `entries`: what replica_message says about the PAGES. */
+static int stage_pages(struct replica *r, uint64_t epoch, uint32_t count,
+		       const uint8_t *entries, size_t len)
+{
+	uint8_t payload[256] = {(uint8_t)count};
+
+	assert_int_equal(send_msg(r, CKPT_MSG_BEGIN, epoch, NULL, 0), 0);
+	assert_true(8 + len <= sizeof(payload));
+	memcpy(payload + 8, entries, len);
+	return send_msg(r, CKPT_MSG_PAGES, epoch, payload, 8 + len);
+}
+
+/*
+ * A page the replica refuses (the decoder's structural checks pass) is
+ * reported for what it is, not as the walker's "callback failed": the
+ * reason reaches the log and the dropped link's message as it is here.
+ */
+static void test_page_rejection_reasons(void **state)
+{
+	/* XOR_RLE record (100 zeros, 0 literals): covers 100 of 4096 bytes. */
+	static const uint8_t short_rle[4] = {100, 0, 0, 0};
+	struct replica r;
+	struct ckpt_decoder d;
+	struct ckpt_buf b;
+	uint8_t entries[64], *before = malloc(MEM);
+	size_t len;
+
+	(void)state;
+	start(&r, &d, &b);
+	memcpy(before, r.image, MEM);
+
+	len = put_page_entry(entries, 5, CKPT_PAGE_ZERO, NULL, 0);
+	len += put_page_entry(entries + len, 5, CKPT_PAGE_ZERO, NULL, 0);
+	assert_int_equal(stage_pages(&r, 2, 2, entries, len), -EPROTO);
+	assert_string_equal(r.err, "page 5 twice in epoch 2");
+
+	len = put_page_entry(entries, 3, CKPT_PAGE_ZERO, NULL, 0);
+	len += put_page_entry(entries + len, 10, CKPT_PAGE_XOR_RLE, short_rle,
+			      sizeof(short_rle));
+	assert_int_equal(stage_pages(&r, 3, 2, entries, len), -EPROTO);
+	assert_string_equal(r.err, "page 10 of epoch 3 does not decode");
+
+	/* A malformed entry keeps the walker's reason. */
+	len = put_page_entry(entries, PAGES, CKPT_PAGE_ZERO, NULL, 0);
+	assert_int_equal(stage_pages(&r, 4, 1, entries, len), -EINVAL);
+	assert_non_null(strstr(r.err, "guest pages"));
+
+	assert_int_equal(r.epochs_rejected, 3);
+	assert_int_equal(r.committed_epoch, 1);
+	assert_memory_equal(r.image, before, MEM);
+	free(before);
+	finish(&r, &d, &b);
+}
+
+/*
+ * A VCPU record of another state version (a peer running an incompatible
+ * rrvm build) is refused as such, not as corruption, and keeps the image.
+ */
+static void test_incompatible_state_refused(void **state)
+{
+	uint8_t blob[8 + sizeof(struct vm_vcpu_state)];
+	struct vm_vcpu_state vcpu;
+	struct replica r;
+	struct ckpt_decoder d;
+	struct ckpt_buf b;
+	uint32_t version = 99;
+
+	(void)state;
+	start(&r, &d, &b);
+	memset(&vcpu, 0, sizeof(vcpu));
+	vm_state_encode_vcpu(&vcpu, blob);
+	memcpy(blob, &version, 4);
+	assert_int_equal(send_msg(&r, CKPT_MSG_BEGIN, 3, NULL, 0), 0);
+	assert_int_equal(send_msg(&r, CKPT_MSG_VCPU, 3, blob, sizeof(blob)),
+			 -EPROTONOSUPPORT);
+	assert_non_null(strstr(r.err, "vCPU state record version 99"));
+	assert_non_null(strstr(r.err, "incompatible rrvm build"));
+	assert_int_equal(r.committed_epoch, 1);
+	assert_memory_equal(r.image, guest, MEM);
+	finish(&r, &d, &b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -671,6 +790,8 @@ int main(void)
 	    cmocka_unit_test(test_pages_only_round_with_state_refused),
 	    cmocka_unit_test(test_channel_rounds),
 	    cmocka_unit_test(test_channel_rounds_refused),
+	    cmocka_unit_test(test_page_rejection_reasons),
+	    cmocka_unit_test(test_incompatible_state_refused),
 	};
 
 	return cmocka_run_group_tests_name("replica", tests, setup, teardown);

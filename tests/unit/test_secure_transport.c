@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/repl_protocol.h"
 #include "common/secure_transport.h"
+#include "vmm/ckpt_codec.h"
 #include "tests/secure_test_util.h"
 
 /* ---------------------------------------------------------- fixtures */

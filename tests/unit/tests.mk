@@ -14,16 +14,16 @@ test_heap_SOURCES := guest/runtime/libc/heap.c
 UNIT_TESTS += test_http
 test_http_SOURCES := guest/services/http/http_parser.c \
 	guest/services/http/http_service.c guest/services/http/http_store.c \
-	guest/services/common/option_parse.c tests/unit/fake_service.c
+	guest/services/lib/option_parse.c tests/unit/fake_service.c
 
 UNIT_TESTS += test_echo
 test_echo_SOURCES := guest/services/echo/echo_service.c \
-	guest/services/common/option_parse.c tests/unit/fake_service.c
+	guest/services/lib/option_parse.c tests/unit/fake_service.c
 
 UNIT_TESTS += test_dirtier
-test_dirtier_SOURCES := guest/services/common/dirtier.c \
-	guest/services/common/crash.c guest/services/common/common_options.c \
-	guest/services/common/option_parse.c tests/unit/fake_service.c
+test_dirtier_SOURCES := guest/services/lib/dirtier.c \
+	guest/services/lib/crash.c guest/services/lib/common_options.c \
+	guest/services/lib/option_parse.c tests/unit/fake_service.c
 
 UNIT_TESTS += test_elf_loader
 test_elf_loader_SOURCES := vmm/elf_loader.c
@@ -41,11 +41,12 @@ test_kv_SOURCES := guest/services/kv/resp.c guest/services/kv/resp_reply.c \
 	guest/services/kv/kv_store.c guest/services/kv/kv_commands.c \
 	guest/services/kv/kv_keys.c guest/services/kv/kv_strings.c \
 	guest/services/kv/kv_lists.c guest/services/kv/kv_service.c \
-	guest/services/common/option_parse.c tests/unit/fake_service.c
+	guest/services/lib/option_parse.c tests/unit/fake_service.c
 
 # Needs /dev/kvm and build/guest/echo.elf (skips otherwise).
 UNIT_TESTS += test_dirty_tracking
-test_dirty_tracking_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) common/log.c
+test_dirty_tracking_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) common/log.c \
+	common/report.c
 
 # Checkpoint codec; links liblz4 (-llz4).
 UNIT_TESTS += test_ckpt_codec
@@ -66,6 +67,24 @@ test_garp_SOURCES := arp/garp.c common/log.c
 
 UNIT_TESTS += test_replica
 test_replica_SOURCES := backup/replica.c vmm/vm_snapshot.c vmm/vm_precopy.c vmm/vm_state.c vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c vmm/vm_dirty.c vmm/vm.c vmm/vm_cpu.c vmm/vm_clock.c vmm/vm_pause.c vmm/vnic.c vmm/elf_loader.c vmm/boot_info.c vmm/cpu_features.c vmm/vm_profile.c common/log.c
+
+# The backup's reverse-replication core over a fake capture backend (the
+# real capture thread, log, gate and digests; no NIC).
+UNIT_TESTS += test_reverse
+test_reverse_SOURCES := backup/reverse.c backup/capture.c \
+	backup/capture_pcap.c backup/capture_xdp.c backup/capture_ringbuf.c \
+	backup/capture_prog.c backup/replay_log.c netstate/frame.c \
+	netstate/frame_build.c netstate/frame_digest.c netstate/flow.c \
+	netstate/replay_gate.c netstate/replay_audit.c common/repl_protocol.c \
+	common/report.c common/log.c vmm/ckpt_codec.c vmm/ckpt_page.c \
+	vmm/ckpt_crc.c
+
+# The takeover's report from its bookkeeping (no VM is built).
+UNIT_TESTS += test_takeover
+test_takeover_SOURCES := backup/takeover.c backup/replay_backend.c \
+	backup/replica.c arp/garp.c common/run_cmd.c $(test_reverse_SOURCES) \
+	$(filter-out vmm/vm_control.c vmm/ckpt_codec.c vmm/ckpt_page.c \
+	vmm/ckpt_crc.c,$(wildcard vmm/*.c))
 
 # The primary's delta cache (what the backup holds, bounded).
 UNIT_TESTS += test_delta_cache
@@ -96,6 +115,11 @@ test_netstate_audit_SOURCES := netstate/frame.c netstate/frame_build.c \
 	netstate/flow.c netstate/replay_gate.c netstate/replay_audit.c common/log.c \
 	common/report.c
 
+# checkpoint-probe's summary (its JSON fields, text from the same calls).
+UNIT_TESTS += test_ckpt_probe
+test_ckpt_probe_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) \
+	common/log.c common/report.c
+
 # One field table for text and JSON reports.
 UNIT_TESTS += test_report
 test_report_SOURCES := common/report.c
@@ -116,11 +140,20 @@ test_control_server_SOURCES := common/control_server.c common/report.c \
 	common/log.c
 
 # The secure replication channel (handshake, records, key file); libsodium.
+# The TCP transport: address parsing, connect/accept on loopback.
+UNIT_TESTS += test_transport_tcp
+test_transport_tcp_SOURCES := common/transport_tcp.c
+
 UNIT_TESTS += test_secure_transport
 test_secure_transport_SOURCES := common/secure_transport.c \
 	common/secure_handshake.c common/secure_record.c \
 	common/transport_tcp.c common/log.c common/repl_protocol.c \
 	vmm/ckpt_codec.c vmm/ckpt_page.c vmm/ckpt_crc.c
+# The link's receiving end on loopback: HELLO handed over, another
+# protocol version refused with both versions named.
+UNIT_TESTS += test_repl_link
+test_repl_link_SOURCES := common/repl_link.c $(test_secure_transport_SOURCES)
+
 UNIT_TESTS += test_key_file
 test_key_file_SOURCES := common/key_file.c
 
@@ -128,13 +161,13 @@ test_key_file_SOURCES := common/key_file.c
 # build/guest/echo.elf also the guest-visible CPUID and snapshots.
 UNIT_TESTS += test_cpu_features
 test_cpu_features_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) \
-	common/log.c tests/unit/kvm_test_vm.c
+	common/log.c common/report.c tests/unit/kvm_test_vm.c
 
 # The vCPU throttle against a CPU-bound guest (needs /dev/kvm and
 # build/guest/echo.elf, skips otherwise).
 UNIT_TESTS += test_vm_throttle
 test_vm_throttle_SOURCES := $(filter-out vmm/vm_control.c,$(wildcard vmm/*.c)) \
-	common/log.c tests/unit/kvm_test_vm.c
+	common/log.c common/report.c tests/unit/kvm_test_vm.c
 
 # The bandwidth cap's token bucket (fake clock; one real-clock case).
 UNIT_TESTS += test_rate_limit

@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "rrvm/boot_info.h"
 
 #ifdef RRVM_UNIT_TEST
 #include <stdio.h>
@@ -68,9 +69,9 @@ struct links {
 #define MIN_UNITS 2u /* header + links */
 #define NBINS 32
 #define SCAN_LIMIT 8 /* own-bin candidates tried before a bigger bin */
-/* Blocks of 64 KiB and more are sized in whole 4 KiB pages (see units_for). */
+/* Blocks of 64 KiB and more are sized in whole pages (see units_for). */
 #define LARGE_UNITS ((64u << 10) / UNIT)
-#define LARGE_ROUND (4096u / UNIT)
+#define LARGE_ROUND (RRVM_PAGE_SIZE / UNIT)
 /* Requests below 1 KiB do not split holes of LARGE_UNITS or more, except
  * the biggest free block (see find_fit). */
 #define SMALL_UNITS (1024u / UNIT)

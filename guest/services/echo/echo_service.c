@@ -5,7 +5,7 @@
  * transport costs, which is the point of a latency microbenchmark.
  */
 #include "echo/echo_service.h"
-#include "common/option_parse.h"
+#include "lib/option_parse.h"
 #include "service.h"
 
 #include <errno.h>

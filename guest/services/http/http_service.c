@@ -16,7 +16,7 @@
 #include "http/http_service.h"
 #include "http/http_parser.h"
 #include "http/http_store.h"
-#include "common/option_parse.h"
+#include "lib/option_parse.h"
 #include "service.h"
 
 #include <errno.h>

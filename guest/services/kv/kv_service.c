@@ -12,7 +12,7 @@
  */
 #include "kv_commands.h"
 
-#include "common/option_parse.h"
+#include "lib/option_parse.h"
 #include "service.h"
 
 #include <errno.h>

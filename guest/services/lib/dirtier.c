@@ -26,7 +26,7 @@
  *    loop would answer the network once per tick: the guest looked dead.
  *    With the budget it dirties as fast as it can and still serves.
  */
-#include "common/dirtier.h"
+#include "lib/dirtier.h"
 #include "service.h"
 
 #include <errno.h>
@@ -38,15 +38,15 @@
 
 static struct {
 	bool active;
-	void *alloc;		/* what malloc returned */
-	uint8_t *region;	/* page-aligned start inside alloc */
+	void *alloc;	 /* what malloc returned */
+	uint8_t *region; /* page-aligned start inside alloc */
 	size_t pages;
-	uint64_t rate;		/* pages per second */
+	uint64_t rate; /* pages per second */
 	uint64_t period_ns;
-	uint64_t last_ns;	/* guest time accounted for so far */
-	uint64_t acc;		/* rate * ns not yet turned into pages */
-	size_t cursor;		/* next page to write */
-	uint64_t seq;		/* last value written */
+	uint64_t last_ns; /* guest time accounted for so far */
+	uint64_t acc;	  /* rate * ns not yet turned into pages */
+	size_t cursor;	  /* next page to write */
+	uint64_t seq;	  /* last value written */
 	uint64_t written;
 	unsigned words;	     /* 8-byte words written per page */
 	uint64_t catchup_ns; /* most time one tick makes up */

@@ -13,8 +13,8 @@
  *	crash=KIND       test only: fault on purpose (null, ud, gp, div)
  *	crash_after_ms=T ...T ms after start (default 0)
  */
-#ifndef GUEST_COMMON_OPTIONS_H
-#define GUEST_COMMON_OPTIONS_H
+#ifndef GUEST_LIB_OPTIONS_H
+#define GUEST_LIB_OPTIONS_H
 
 /*
  * Called by the guest main once the main service has started. Every option

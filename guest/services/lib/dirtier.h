@@ -5,18 +5,20 @@
  * the service's own traffic. Enabled by `dirty=N` (pages/s) and sized by
  * `dirty_mb=` (see common_options.h).
  */
-#ifndef GUEST_COMMON_DIRTIER_H
-#define GUEST_COMMON_DIRTIER_H
+#ifndef GUEST_LIB_DIRTIER_H
+#define GUEST_LIB_DIRTIER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define DIRTIER_PAGE_SIZE 4096u
-#define DIRTIER_MAX_RATE 1000000u	/* pages/s: 4 GB/s of dirty memory */
-#define DIRTIER_DEFAULT_MB 16u
-#define DIRTIER_MAX_MB 4096u
-#define DIRTIER_MIN_PERIOD_NS 5000000u	/* tick at most every 5 ms... */
-#define DIRTIER_MAX_PERIOD_NS 100000000u /* ...and at least every 100 ms */
+#include "rrvm/boot_info.h"
+
+#define DIRTIER_PAGE_SIZE	   RRVM_PAGE_SIZE
+#define DIRTIER_MAX_RATE	   1000000u /* pages/s: 4 GB/s of dirty memory */
+#define DIRTIER_DEFAULT_MB	   16u
+#define DIRTIER_MAX_MB		   4096u
+#define DIRTIER_MIN_PERIOD_NS	   5000000u   /* tick at most every 5 ms... */
+#define DIRTIER_MAX_PERIOD_NS	   100000000u /* ...and at least every 100 ms */
 #define DIRTIER_DEFAULT_BYTES	   8u	      /* fresh bytes written per page */
 #define DIRTIER_DEFAULT_CATCHUP_MS 1000u      /* missed time a tick makes up */
 #define DIRTIER_MAX_CATCHUP_MS	   1000u

@@ -4,8 +4,8 @@
  * common features. Strict decimal only: a typo on the command line should
  * stop the guest with a clear log line, not silently become 0.
  */
-#ifndef GUEST_COMMON_OPTION_PARSE_H
-#define GUEST_COMMON_OPTION_PARSE_H
+#ifndef GUEST_LIB_OPTION_PARSE_H
+#define GUEST_LIB_OPTION_PARSE_H
 
 #include <stdint.h>
 

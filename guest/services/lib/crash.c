@@ -7,7 +7,7 @@
  * The fault functions are noinline so the faulting RIP falls inside a
  * function whose name says what happened.
  */
-#include "common/crash.h"
+#include "lib/crash.h"
 #include "service.h"
 
 #include <errno.h>
@@ -16,11 +16,8 @@
 #include <string.h>
 
 static const char *const kind_names[] = {
-	[CRASH_NONE] = "none",
-	[CRASH_NULL] = "null",
-	[CRASH_UD] = "ud",
-	[CRASH_GP] = "gp",
-	[CRASH_DIV] = "div",
+    [CRASH_NONE] = "none", [CRASH_NULL] = "null", [CRASH_UD] = "ud",
+    [CRASH_GP] = "gp",	   [CRASH_DIV] = "div",
 };
 
 static struct {
@@ -83,10 +80,22 @@ __attribute__((noinline)) static void crash_divide_error(void)
 	asm volatile("divq %2" : "+a"(lo), "+d"(hi) : "r"(zero));
 }
 #else
-static void crash_null_write(void) { __builtin_trap(); }
-static void crash_invalid_opcode(void) { __builtin_trap(); }
-static void crash_general_protection(void) { __builtin_trap(); }
-static void crash_divide_error(void) { __builtin_trap(); }
+static void crash_null_write(void)
+{
+	__builtin_trap();
+}
+static void crash_invalid_opcode(void)
+{
+	__builtin_trap();
+}
+static void crash_general_protection(void)
+{
+	__builtin_trap();
+}
+static void crash_divide_error(void)
+{
+	__builtin_trap();
+}
 #endif
 
 void crash_now(enum crash_kind kind)

@@ -4,17 +4,17 @@
  * that a faulting guest is reported, not hung). Enabled by the test-only
  * options `crash=null|ud|gp|div` and `crash_after_ms=` (default 0).
  */
-#ifndef GUEST_COMMON_CRASH_H
-#define GUEST_COMMON_CRASH_H
+#ifndef GUEST_LIB_CRASH_H
+#define GUEST_LIB_CRASH_H
 
 #include <stdint.h>
 
 enum crash_kind {
 	CRASH_NONE = 0,
-	CRASH_NULL,	/* write to address 0: #PF, page 0 is unmapped */
-	CRASH_UD,	/* ud2: #UD */
-	CRASH_GP,	/* load from a non-canonical address: #GP */
-	CRASH_DIV,	/* integer divide by zero: #DE */
+	CRASH_NULL, /* write to address 0: #PF, page 0 is unmapped */
+	CRASH_UD,   /* ud2: #UD */
+	CRASH_GP,   /* load from a non-canonical address: #GP */
+	CRASH_DIV,  /* integer divide by zero: #DE */
 };
 
 #define CRASH_MAX_AFTER_MS 1000000000ull /* about 11 days */

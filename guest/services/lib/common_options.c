@@ -4,20 +4,20 @@
  * by all images and start them. All options are checked before anything is
  * started, so a bad value leaves the guest with no half-enabled feature.
  */
-#include "common/common_options.h"
-#include "common/crash.h"
-#include "common/dirtier.h"
-#include "common/option_parse.h"
+#include "lib/common_options.h"
+#include "lib/crash.h"
+#include "lib/dirtier.h"
+#include "lib/option_parse.h"
 #include "service.h"
 
 #include <errno.h>
 #include <stddef.h>
 
 struct common_config {
-	uint64_t dirty_rate;	/* 0: dirtier off */
+	uint64_t dirty_rate; /* 0: dirtier off */
 	uint64_t dirty_mb;
 	uint64_t dirty_bytes, dirty_catchup_ms;
-	enum crash_kind crash;	/* CRASH_NONE: off */
+	enum crash_kind crash; /* CRASH_NONE: off */
 	uint64_t crash_after_ms;
 };
 

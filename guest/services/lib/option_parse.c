@@ -7,7 +7,7 @@
  * run this code against glibc. A dozen lines of our own give the same answer
  * on both sides.
  */
-#include "common/option_parse.h"
+#include "lib/option_parse.h"
 #include "service.h"
 
 #include <errno.h>
@@ -46,7 +46,8 @@ int option_get_u64(const char *key, uint64_t def, uint64_t min, uint64_t max,
 	}
 	if (option_parse_u64(s, &v) < 0 || v < min || v > max) {
 		svc_log("option %s=%s: expected an integer in [%" PRIu64
-			", %" PRIu64 "]", key, s, min, max);
+			", %" PRIu64 "]",
+			key, s, min, max);
 		return -EINVAL;
 	}
 	*out = v;
