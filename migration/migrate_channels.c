@@ -122,7 +122,9 @@ int mchan_start(struct migration *m)
 		if (ret)
 			return -ret;
 		c->thread_running = true;
-		snprintf(name, sizeof(name), "migrate-ch%u", i);
+		/* i < REPL_MAX_CHANNELS; the cast tells the compiler the
+		 * name fits a thread name's 16 bytes. */
+		snprintf(name, sizeof(name), "migrate-ch%u", (unsigned char)i);
 		pthread_setname_np(c->thread, name);
 	}
 	return 0;
