@@ -256,7 +256,13 @@ int cmd_ctl(int argc, char **argv)
 		close(fd);
 		return RRVM_EXIT_ERROR;
 	}
-	if (write(fd, request, strlen(request)) != (ssize_t)strlen(request)) {
+	/*
+	 * A daemon that refuses this client may answer and close before the
+	 * request is written: its reply is still there to read.
+	 */
+	if (send(fd, request, strlen(request), MSG_NOSIGNAL) !=
+		    (ssize_t)strlen(request) &&
+	    errno != EPIPE && errno != ECONNRESET) {
 		fprintf(stderr, "rrvm ctl: write: %s\n", strerror(errno));
 		close(fd);
 		return RRVM_EXIT_ERROR;

@@ -182,16 +182,22 @@ static void serve(struct control_server *s, int fd)
 	char line[CONTROL_REQUEST_MAX];
 	struct control_request req = {.fd = fd};
 	const struct control_command *cmd = NULL;
+	bool allowed;
 
-	if (!peer_allowed(fd)) {
-		req.fd = fd;
+	/*
+	 * The request is read even from a client about to be refused: closing
+	 * with its bytes unread would reset the connection (or raise SIGPIPE
+	 * in the client) before it reads why it was refused.
+	 */
+	allowed = peer_allowed(fd);
+	if (read_request(fd, line, sizeof(line)) < 0 && allowed)
+		return; /* said nothing in time */
+	if (!allowed) {
 		control_error(&req, "permission denied (root or the daemon's "
 				    "own user only)");
 		log_warn("control: refused a client of another user");
 		return;
 	}
-	if (read_request(fd, line, sizeof(line)) < 0)
-		return; /* said nothing in time */
 	split_request(line, &req);
 	pthread_rwlock_rdlock(&s->table_lock);
 	for (size_t i = 0; req.argc && i < s->ncmds; i++)
