@@ -2,7 +2,7 @@
 # Failover in buffered (Remus) mode under load (issue 4 acceptance), on a
 # private four-host testbed (docs/testbed.md).
 #
-# ROUNDS times (RRVM_FAILOVER_ROUNDS, default 10), each with a fresh pair:
+# ROUNDS times (RRVM_FAILOVER_ROUNDS, default 6), each with a fresh pair:
 #  - `rrvm backup` in bak (default 500 ms detect timeout, fence = pri's
 #    switch port down) and `rrvm primary --mode buffered --epoch 20` with
 #    the kv guest in pri; the backup must acknowledge the full checkpoint;
@@ -30,7 +30,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-ROUNDS=${RRVM_FAILOVER_ROUNDS:-10}
+ROUNDS=${RRVM_FAILOVER_ROUNDS:-6}
 EPOCH_MS=20
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || t_fail "RRVM_FAILOVER_ROUNDS must be a positive integer"
 
