@@ -141,8 +141,12 @@ int vm_call_paused(struct vm *vm, vm_paused_fn fn, void *arg)
 	pthread_mutex_lock(&vm->caller_lock);
 	pthread_mutex_lock(&vm->request_lock);
 	if (!vm->vcpu_thread_running) {
-		pthread_mutex_unlock(&vm->request_lock);
+		/*
+		 * No vCPU thread: run fn here, keeping request_lock so that a
+		 * vm_run starting meanwhile cannot run the guest under it.
+		 */
 		ret = fn(vm, arg);
+		pthread_mutex_unlock(&vm->request_lock);
 		goto out;
 	}
 	vm->request = &req;

@@ -13,6 +13,25 @@
 
 #include "../capture_shared.h"
 
+/*
+ * CAPTURE_BPF_COUNTERS(N): the program's per-CPU counter array rrvm_cnt of
+ * N slots (per CPU so counting costs no atomic; the loader sums the CPUs)
+ * and count(slot). Needs <bpf/bpf_helpers.h>.
+ */
+#define CAPTURE_BPF_COUNTERS(nslots)                                      \
+	struct {                                                           \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                   \
+		__uint(max_entries, nslots);                               \
+		__type(key, __u32);                                        \
+		__type(value, __u64);                                      \
+	} rrvm_cnt SEC(".maps");                                           \
+	static __always_inline void count(__u32 slot)                     \
+	{                                                                  \
+		__u64 *v = bpf_map_lookup_elem(&rrvm_cnt, &slot);          \
+		if (v)                                                     \
+			*v += 1;                                           \
+	}
+
 static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
 {
 	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] &&

@@ -61,20 +61,7 @@ struct {
 	__type(value, __u32);
 } rrvm_fwd SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, CAPTURE_RB_CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} rrvm_cnt SEC(".maps");
-
-static __always_inline void count(__u32 slot)
-{
-	__u64 *v = bpf_map_lookup_elem(&rrvm_cnt, &slot);
-
-	if (v)
-		*v += 1;
-}
+CAPTURE_BPF_COUNTERS(CAPTURE_RB_CNT_MAX);
 
 /*
  * Take one frame of `bytes` from the budget, or refuse. Concurrent CPUs

@@ -36,21 +36,7 @@ struct {
 	__type(value, struct capture_xdp_config);
 } rrvm_cfg SEC(".maps");
 
-/* Per CPU so counting costs no atomic; the loader sums the CPUs. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, CAPTURE_XDP_CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} rrvm_cnt SEC(".maps");
-
-static __always_inline void count(__u32 slot)
-{
-	__u64 *v = bpf_map_lookup_elem(&rrvm_cnt, &slot);
-
-	if (v)
-		*v += 1;
-}
+CAPTURE_BPF_COUNTERS(CAPTURE_XDP_CNT_MAX);
 
 SEC("xdp")
 int rrvm_capture(struct xdp_md *ctx)

@@ -5,7 +5,7 @@
 # ringbuf backend here, XDP into a BPF ring buffer) and forwards them to
 # the primary (in the kernel, XDP_REDIRECT).
 #
-#  - `reverse`: ROUNDS times (RRVM_REVERSE_ROUNDS, default 6), a fresh pair,
+#  - `reverse`: ROUNDS times (RRVM_REVERSE_ROUNDS, default 10), a fresh pair,
 #    the consistency client (INCR on one connection, unique keys on a
 #    second) under a redis-benchmark load, kill -9 of the primary at a
 #    random moment: the backup replays its log into the resumed guest and
@@ -17,7 +17,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-ROUNDS=${RRVM_REVERSE_ROUNDS:-6}
+ROUNDS=${RRVM_REVERSE_ROUNDS:-10}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || t_fail "RRVM_REVERSE_ROUNDS must be a positive integer"
 
 TB_T_TOPOLOGY=inline
